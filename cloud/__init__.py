@@ -1,0 +1,1 @@
+"""The reference cloud receiver for retail-edge sync (docs/cloud-api.yaml), on PostgreSQL."""

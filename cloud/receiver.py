@@ -1,0 +1,255 @@
+"""Reference cloud receiver (FastAPI + psycopg 3) implementing docs/cloud-api.yaml.
+
+Stateless: every request is one PostgreSQL transaction, so any number of these can run behind
+a load balancer over one database. A batch is acknowledged only after its transaction committed.
+
+Run: python scripts/cloud_receiver.py --dsn postgresql://postgres@127.0.0.1/cloud --port 8700
+Store tokens: CLOUD_RECEIVER_TOKENS="store-1=token1,store-2=token2" (or --tokens-file, one per line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from cloud import pgstore
+from cloud.faults import DropMiddleware, FaultConfig, Faults
+
+MAX_BODY = 16 * 1024 * 1024
+MAX_EVENTS = 10_000
+DOWNSYNC_KINDS = {"catalog", "prices", "promotions", "member_erasure"}
+
+
+def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def parse_tokens(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in text.replace("\n", ",").split(","):
+        if "=" in part:
+            store, token = part.split("=", 1)
+            out[store.strip()] = token.strip()
+    return out
+
+
+def validate_event(raw: Any, reject_kinds: list[str]) -> tuple[pgstore.Event | None, dict[str, str] | None]:
+    """One event checked on its own: a bad one is rejected without failing the batch."""
+    if not isinstance(raw, dict):
+        return None, {"event_id": "", "code": "invalid_event", "reason": "event is not an object"}
+    eid = str(raw.get("event_id", ""))
+    try:
+        uuid.UUID(eid)
+    except ValueError:
+        return None, {"event_id": eid, "code": "invalid_event_id", "reason": "event_id is not a UUID"}
+    stream, kind, seq, ver = raw.get("stream"), raw.get("kind"), raw.get("seq"), raw.get("schema_version", 1)
+    payload = raw.get("payload")
+    problem = None
+    if not isinstance(stream, str) or not 0 < len(stream) <= 32:
+        problem = ("invalid_stream", "stream must be a string of 1-32 characters")
+    elif not isinstance(kind, str) or not 0 < len(kind) <= 64:
+        problem = ("invalid_kind", "kind must be a string of 1-64 characters")
+    elif not isinstance(seq, int) or seq < 1 or not isinstance(ver, int) or ver < 1:
+        problem = ("invalid_seq", "seq and schema_version must be positive integers")
+    elif not isinstance(payload, dict):
+        problem = ("invalid_payload", "payload must be a JSON object")
+    elif kind in reject_kinds:
+        problem = ("unsupported_kind", f"this cloud does not accept events of kind {kind!r}")
+    if problem is None:
+        try:
+            created = datetime.fromisoformat(str(raw.get("created_at", "")).replace("Z", "+00:00"))
+            if created.tzinfo is None:
+                raise ValueError("naive")
+        except ValueError:
+            problem = ("invalid_created_at", "created_at must be an RFC 3339 timestamp with offset")
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False) if problem is None else ""
+    if problem is None and "\\u0000" in body:
+        problem = ("invalid_payload", "payload text may not contain NUL characters")
+    if problem is not None:
+        return None, {"event_id": eid, "code": problem[0], "reason": problem[1]}
+    return pgstore.Event(eid, stream, seq, kind, ver, created, body), None  # type: ignore[arg-type]
+
+
+def create_app(
+    dsn: str,
+    tokens: dict[str, str],
+    admin_token: str | None = None,
+    faults: bool = False,
+    initial_faults: dict[str, Any] | None = None,
+) -> FastAPI:
+    pool = pgstore.Pool(dsn)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(pgstore.create_schema, pool)
+        yield
+        pool.close()
+
+    app = FastAPI(title="retail-edge reference cloud receiver", version="1", lifespan=lifespan)
+    fx = Faults()
+    if faults and initial_faults:
+        fx.set(initial_faults)  # e.g. come back from an outage still answering 500s
+    app.state.pool = pool
+    app.state.faults = fx
+
+    def store_for(request: Request) -> str | None:
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+        for store, expected in tokens.items():
+            if token and hmac.compare_digest(token, expected):
+                return store
+        return None
+
+    async def apply_fault(cfg: FaultConfig | None) -> Response | None:
+        if cfg is None:
+            return None
+        if cfg.mode == "error":
+            return error(500, "internal", "fault injection: internal error", cfg.retry_after)
+        if cfg.mode == "unavailable":
+            return error(503, "unavailable", "fault injection: try later", cfg.retry_after)
+        if cfg.mode == "timeout":
+            await asyncio.sleep(cfg.delay_s or 3600)
+            return error(504, "timeout", "fault injection: gave up")
+        if cfg.mode == "slow":
+            await asyncio.sleep(cfg.delay_s)
+        return None
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.post("/v1/ingest/batches")
+    async def ingest(request: Request) -> Response:
+        st = fx.stats
+        st.requests += 1
+        st.in_flight += 1
+        st.max_in_flight = max(st.max_in_flight, st.in_flight)
+        try:
+            cfg = fx.take(request.url.path) if faults else None
+            early = await apply_fault(cfg)
+            if early is not None:
+                return early
+            store = store_for(request)
+            if store is None:
+                return error(401, "unauthorized", "missing or unknown store token")
+            raw = await request.body()
+            if len(raw) > MAX_BODY:
+                return error(413, "batch_too_large", f"batch body over {MAX_BODY} bytes; send fewer events")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return error(400, "invalid_json", "the body is not valid JSON")
+            if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+                return error(422, "invalid_batch", "the body must be an object with an events array")
+            if body.get("store_id") != store:
+                return error(403, "wrong_store", "this token belongs to another store")
+            if len(body["events"]) > MAX_EVENTS:
+                return error(413, "batch_too_large", f"at most {MAX_EVENTS} events per batch")
+            reject_kinds = fx.config.reject_kinds if faults else []
+            events, rejected, seen = [], [], set()
+            for item in body["events"]:
+                ev, rej = validate_event(item, reject_kinds)
+                if rej is not None:
+                    rejected.append(rej)
+                elif ev is not None and ev.event_id not in seen:
+                    seen.add(ev.event_id)
+                    events.append(ev)
+            new_ids = await run_in_threadpool(pgstore.store_batch, pool, store, events)
+            st.committed_batches += 1
+            if cfg is not None and cfg.mode == "hang_after_commit":
+                await asyncio.sleep(cfg.delay_s or 3600)  # committed, but the edge never hears it
+            dup = [e.event_id for e in events if e.event_id not in new_ids]
+            st.stored += len(new_ids)
+            st.duplicates += len(dup)
+            st.rejected += len(rejected)
+            return JSONResponse(
+                {
+                    "batch_id": body.get("batch_id"),
+                    "accepted": sorted(new_ids),
+                    "duplicates": dup,
+                    "rejected": rejected,
+                }
+            )
+        finally:
+            st.in_flight -= 1
+
+    @app.get("/v1/stores/{store_id}/changes")
+    async def changes(store_id: str, request: Request, after: int = 0, limit: int = 20) -> Response:
+        cfg = fx.take(request.url.path) if faults else None
+        early = await apply_fault(cfg)
+        if early is not None:
+            return early
+        if store_for(request) != store_id:
+            return error(401, "unauthorized", "missing or unknown store token for this store")
+        limit = max(1, min(limit, 100))
+        items, cursor, more, latest = await run_in_threadpool(pgstore.changes_after, pool, store_id, after, limit)
+        etag = f'"{store_id}:{after}:{latest}"'
+        if not items and request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        return JSONResponse({"changes": items, "cursor": cursor, "more": more}, headers={"ETag": etag})
+
+    @app.post("/v1/admin/downsync")
+    async def publish(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        if not admin_token or not hmac.compare_digest(auth, f"Bearer {admin_token}"):
+            return error(401, "unauthorized", "admin token required")
+        body = await request.json()
+        kind = body.get("kind")
+        if kind not in DOWNSYNC_KINDS or not isinstance(body.get("items"), list):
+            return error(422, "invalid_version", f"kind must be one of {sorted(DOWNSYNC_KINDS)} with an items list")
+        version = await run_in_threadpool(pgstore.publish_version, pool, kind, body["items"], body.get("store_id"))
+        return JSONResponse({"version": version}, status_code=201)
+
+    if faults:
+
+        @app.post("/_faults")
+        async def set_faults(request: Request) -> dict[str, Any]:
+            fx.set(await request.json())
+            return fx.snapshot()
+
+        @app.get("/_faults")
+        def get_faults() -> dict[str, Any]:
+            return fx.snapshot()
+
+        app.add_middleware(DropMiddleware, faults=fx)  # type: ignore[arg-type]
+
+    app.state.started = time.time()
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    from pathlib import Path
+
+    import uvicorn
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dsn", default=os.environ.get("CLOUD_RECEIVER_DSN", "postgresql://postgres@127.0.0.1/postgres"))
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8700)
+    ap.add_argument("--tokens-file", type=Path, help="store=token lines (else CLOUD_RECEIVER_TOKENS)")
+    ap.add_argument("--faults", action="store_true", help="mount /_faults for fault injection (tests only)")
+    ap.add_argument("--faults-json", default="", help="initial fault config (JSON) with --faults")
+    args = ap.parse_args(argv)
+    tokens = parse_tokens(
+        args.tokens_file.read_text() if args.tokens_file else os.environ.get("CLOUD_RECEIVER_TOKENS", "")
+    )
+    if not tokens:
+        ap.error("no store tokens: set CLOUD_RECEIVER_TOKENS=store=token or --tokens-file")
+    initial = json.loads(args.faults_json) if args.faults_json else None
+    app = create_app(args.dsn, tokens, os.environ.get("CLOUD_RECEIVER_ADMIN_TOKEN"), args.faults, initial)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_graceful_shutdown=1)
+    return 0

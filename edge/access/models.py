@@ -1,0 +1,70 @@
+"""Store-IT users (argon2 passwords) and devices (per-device tokens, stored hashed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
+
+from edge.timeutil import utcnow
+
+DeviceRole = Literal["kiosk", "guide", "gate", "manager"]
+DEVICE_ROLES: tuple[str, ...] = ("kiosk", "guide", "gate", "manager")
+
+
+class UserAccount(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    username: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(default="it", max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+    disabled: bool = Field(default=False)
+    # Bumped by logout and by disabling the user: every session token of an older epoch stops working.
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "device"
+
+    id: str = Field(primary_key=True, max_length=64)
+    role: str = Field(max_length=16, index=True)
+    name: str = Field(default="", max_length=120)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = Field(default=None)
+    last_seen_at: datetime | None = Field(default=None)
+
+
+class Principal(BaseModel):
+    """Who is calling: a store-IT user or a device."""
+
+    kind: Literal["user", "device"]
+    id: str
+    role: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+class LoginIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class LoginOut(BaseModel):
+    token: str
+    username: str
+    expires_in_s: int
+
+
+class DevicePublic(BaseModel):
+    id: str
+    role: str
+    name: str
+    created_at: datetime
+    revoked: bool
+    last_seen_at: datetime | None

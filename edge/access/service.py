@@ -1,0 +1,216 @@
+"""Users, devices and who-is-calling; no FastAPI here."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlmodel import select
+
+from edge import audit
+from edge.access.models import DEVICE_ROLES, Device, DevicePublic, Principal, UserAccount
+from edge.db import Database
+from edge.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from edge.security import Signer, TokenError, hash_token, new_device_token
+from edge.timeutil import utcnow
+
+SESSION_TTL_S = 12 * 3600
+DEVICE_CACHE_TTL_S = 5.0  # a revoke in this process is immediate; one from another process within 5 s
+LAST_SEEN_EVERY_S = 60.0
+LOGIN_WINDOW_S = 300.0
+LOGIN_FAILS_PER_USER = 5  # then that username waits out the window: no argon2, no audit row
+LOGIN_FAILS_PER_CLIENT = 20
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_hasher = PasswordHasher()
+# A fixed hash so unknown usernames cost the same time as wrong passwords.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class FailureThrottle:
+    """Failed attempts per key in a sliding window; answers how long a key must wait."""
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._fails: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, key: str) -> float:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._fails.get(key, []) if now - t < self.window_s]
+            if recent:
+                self._fails[key] = recent
+            else:
+                self._fails.pop(key, None)
+            return self.window_s - (now - recent[0]) if len(recent) >= self.limit else 0.0
+
+    def fail(self, key: str) -> None:
+        with self._lock:
+            if len(self._fails) > 50_000:  # bounded memory under a spray of names
+                self._fails.clear()
+            self._fails.setdefault(key, []).append(time.monotonic())
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._fails.pop(key, None)
+
+
+class AccessService:
+    """Authentication for store IT (password, then a session token) and for devices (token)."""
+
+    def __init__(self, db: Database, session_signer: Signer) -> None:
+        self.db = db
+        self.signer = session_signer
+        # Every kiosk request authenticates; a short cache spares each one a database read.
+        self._devices: dict[str, tuple[Principal, float]] = {}
+        self._devices_lock = threading.Lock()
+        self._users: dict[str, tuple[UserAccount | None, float]] = {}
+        self._by_user = FailureThrottle(LOGIN_FAILS_PER_USER, LOGIN_WINDOW_S)
+        self._by_client = FailureThrottle(LOGIN_FAILS_PER_CLIENT, LOGIN_WINDOW_S)
+
+    # --- users ---------------------------------------------------------------------
+    def add_user(self, username: str, password: str, role: str = "it") -> None:
+        if not _NAME.match(username):
+            raise InvalidInput("username must be 1-64 letters, digits or . _ @ -", code="bad_username")
+        if len(password) < 10:
+            raise InvalidInput("password must be at least 10 characters", code="weak_password")
+        with self.db.session() as s:
+            if s.get(UserAccount, username) is not None:
+                raise Conflict(f"user {username!r} already exists", code="user_exists")
+            s.add(UserAccount(username=username, password_hash=_hasher.hash(password), role=role))
+            audit.record(s, "cli", "user.add", username)
+
+    def list_users(self) -> list[UserAccount]:
+        with self.db.session() as s:
+            return list(s.exec(select(UserAccount).order_by(UserAccount.username)))  # type: ignore[arg-type]
+
+    def login(self, username: str, password: str, client: str = "") -> str:
+        """Password check, throttled per username and per client before argon2 runs."""
+        name = (username or "")[:64]
+        wait = max(self._by_user.wait_s(name), self._by_client.wait_s(client))
+        if wait > 0:
+            raise RateLimited(
+                f"too many failed logins; try again in {int(wait) + 1} s",
+                code="login_throttled",
+                details={"retry_after_s": int(wait) + 1},
+            )
+        with self.db.session() as s:
+            user = s.get(UserAccount, name) if _NAME.match(name) else None
+            stored = user.password_hash if user and not user.disabled else _DUMMY_HASH
+            try:
+                ok = _hasher.verify(stored, password) and user is not None and not user.disabled
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                ok = False
+            audit.record(s, f"user:{name}", "auth.login" if ok else "auth.login_failed", name, client=client)
+        if not ok or user is None:
+            self._by_user.fail(name)
+            self._by_client.fail(client)
+            raise Unauthorized("wrong username or password", code="bad_credentials")
+        self._by_user.clear(name)
+        claims = {"sub": user.username, "role": user.role, "ep": user.session_epoch}
+        return self.signer.sign(claims, ttl_s=SESSION_TTL_S)
+
+    def end_sessions(self, username: str, actor: str, disable: bool = False) -> None:
+        """Log a user out everywhere (logout), or disable the account: old tokens stop at once."""
+        with self.db.session() as s:
+            user = s.get(UserAccount, username)
+            if user is None:
+                raise NotFound(f"no user {username!r}", code="no_user")
+            user.session_epoch += 1
+            user.disabled = user.disabled or disable
+            s.add(user)
+            audit.record(s, actor, "user.disable" if disable else "auth.logout", username)
+        with self._devices_lock:
+            self._users.pop(username, None)
+
+    def _user(self, username: str) -> UserAccount | None:
+        now = time.monotonic()
+        with self._devices_lock:
+            hit = self._users.get(username)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self.db.session() as s:
+            user = s.get(UserAccount, username)
+        with self._devices_lock:
+            self._users[username] = (user, now + DEVICE_CACHE_TTL_S)
+        return user
+
+    # --- devices -------------------------------------------------------------------
+    def add_device(self, device_id: str, role: str, name: str = "") -> str:
+        """Create a device and return its token; only the hash is kept, so show it once."""
+        if role not in DEVICE_ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(DEVICE_ROLES)}", code="bad_role")
+        if not _NAME.match(device_id):
+            raise InvalidInput("device id must be 1-64 letters, digits or . _ @ -", code="bad_device_id")
+        token = new_device_token()
+        with self.db.session() as s:
+            if s.get(Device, device_id) is not None:
+                raise Conflict(f"device {device_id!r} already exists", code="device_exists")
+            s.add(Device(id=device_id, role=role, name=name, token_hash=hash_token(token)))
+            audit.record(s, "cli", "device.add", device_id, role=role)
+        return token
+
+    def revoke_device(self, device_id: str) -> None:
+        with self.db.session() as s:
+            dev = s.get(Device, device_id)
+            if dev is None:
+                raise NotFound(f"no device {device_id!r}", code="no_device")
+            dev.revoked_at = utcnow()
+            s.add(dev)
+            audit.record(s, "cli", "device.revoke", device_id)
+        with self._devices_lock:
+            self._devices.clear()
+
+    def list_devices(self) -> list[DevicePublic]:
+        with self.db.session() as s:
+            rows = s.exec(select(Device).order_by(Device.id))  # type: ignore[arg-type]
+            return [
+                DevicePublic(
+                    id=d.id,
+                    role=d.role,
+                    name=d.name,
+                    created_at=d.created_at,
+                    revoked=d.revoked_at is not None,
+                    last_seen_at=d.last_seen_at,
+                )
+                for d in rows
+            ]
+
+    # --- who is calling ------------------------------------------------------------
+    def authenticate(self, token: str) -> Principal:
+        """A device token or a user session token; anything else is refused."""
+        if not token:
+            raise Unauthorized("credentials required", code="no_credentials")
+        if token.startswith("dev_"):
+            key = hash_token(token)
+            now = time.monotonic()
+            with self._devices_lock:
+                hit = self._devices.get(key)
+            if hit is not None and hit[1] > now:
+                return hit[0]
+            with self.db.session(durable=False) as s:  # last_seen is a hint, not worth an fsync
+                dev = s.exec(select(Device).where(Device.token_hash == key)).first()
+                if dev is None or dev.revoked_at is not None:
+                    raise Unauthorized("unknown or revoked device token", code="bad_token")
+                principal = Principal(kind="device", id=dev.id, role=dev.role)
+                seen = dev.last_seen_at
+                if seen is None or (utcnow() - seen).total_seconds() > LAST_SEEN_EVERY_S:
+                    dev.last_seen_at = utcnow()
+                    s.add(dev)
+            with self._devices_lock:
+                if len(self._devices) > 10_000:
+                    self._devices.clear()
+                self._devices[key] = (principal, now + DEVICE_CACHE_TTL_S)
+            return principal
+        try:
+            claims = self.signer.verify(token)
+        except TokenError as exc:
+            raise Unauthorized(f"session is not valid: {exc}", code=f"session_{exc.code}") from exc
+        user = self._user(str(claims.get("sub", "")))
+        if user is None or user.disabled or claims.get("ep") != user.session_epoch:
+            raise Unauthorized("this session has ended; log in again", code="session_ended")
+        return Principal(kind="user", id=user.username, role=user.role)

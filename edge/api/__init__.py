@@ -1,0 +1,1 @@
+"""The HTTP API shell: app factory, shared dependencies, health and access routers."""

@@ -1,0 +1,66 @@
+"""Shared FastAPI dependencies: the context, and who is calling (staff user or device)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from edge.access.models import Principal
+from edge.access.service import AccessService
+from edge.component import Context
+from edge.errors import Forbidden
+
+SESSION_COOKIE = "re_session"
+
+
+def get_ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[Context, Depends(get_ctx)]
+
+
+def _token(request: Request) -> str:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
+def current_principal(request: Request, ctx: CtxDep) -> Principal:
+    access: AccessService = ctx.require("access")
+    return access.authenticate(_token(request))
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require_staff(principal: PrincipalDep) -> Principal:
+    """Store IT (a logged-in user) only."""
+    if principal.kind != "user":
+        raise Forbidden("this needs a store-IT login, not a device token", code="staff_only")
+    return principal
+
+
+StaffDep = Annotated[Principal, Depends(require_staff)]
+
+
+def require_device(*roles: str, allow_staff: bool = True) -> Callable[[Principal], Principal]:
+    """A device of one of these roles (or, by default, a store-IT user acting for one)."""
+
+    def dep(principal: PrincipalDep) -> Principal:
+        if principal.kind == "device" and principal.role in roles:
+            return principal
+        if principal.kind == "user" and allow_staff:
+            return principal
+        raise Forbidden(f"this needs a {' or '.join(roles)} device token", code="wrong_device_role")
+
+    return dep
+
+
+KioskDep = Annotated[Principal, Depends(require_device("kiosk"))]
+GuideDep = Annotated[Principal, Depends(require_device("guide", "manager"))]
+GateDep = Annotated[Principal, Depends(require_device("gate"))]

@@ -1,0 +1,190 @@
+"""Composition root: prepares storage, builds every domain, starts them in order, stops in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from edge.access.service import AccessService
+from edge.bus import Bus
+from edge.component import Component, Context
+from edge.config import Settings
+from edge.db import Database, check_data_dir
+from edge.observability import ComponentHealth, sd_notify, watchdog_interval_s
+from edge.security import SecretStore, Signer
+
+log = logging.getLogger(__name__)
+
+STOP_DEADLINE_S = 8.0  # the whole stop fits inside systemd's and the issue's 10 s
+
+
+class DatabaseComponent(Component):
+    name = "db"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def health(self) -> dict[str, ComponentHealth]:
+        try:
+            self.db.ping()
+        except Exception as exc:
+            return {"db": ComponentHealth(status="down", reason=str(exc)[:200], required=True)}
+        return {"db": ComponentHealth(status="ok", reason=str(self.db.path), required=True)}
+
+
+def prepare_storage(settings: Settings) -> Database:
+    """Check the data dir, back up and migrate. Raises StartupRefused with a sentence."""
+    check_data_dir(settings.storage.data_dir, settings.storage.min_free_mb)
+    db = Database.in_dir(settings.storage.data_dir)
+    applied = db.migrate(settings.storage.backups_keep)
+    if applied:
+        log.info("database migrated to %s", ", ".join(applied))
+    return db
+
+
+def build_context(settings: Settings, db: Database) -> Context:
+    secrets = SecretStore(settings.storage.data_dir)
+    ctx = Context(settings=settings, db=db, bus=Bus(), secrets=secrets)
+    ctx.provide("access", AccessService(db, Signer("session", secrets.keyring("session"))))
+    return ctx
+
+
+def build_components(ctx: Context) -> list[Component]:
+    """Start order: storage, messaging, sensors, then the domains that consume them."""
+    from edge.cameras.component import build as cameras
+    from edge.checkout.component import build as checkout
+    from edge.facepay.component import build as facepay
+    from edge.fitting.component import build as fitting
+    from edge.mqtt.component import build as mqtt
+    from edge.scanning.component import build as scanning
+    from edge.sync.component import build as sync
+    from edge.ui.component import build as ui
+
+    comps: list[Component] = [DatabaseComponent(ctx.db)]
+    for factory in (mqtt, sync, facepay, checkout, fitting, scanning, cameras, ui):
+        comps.append(factory(ctx))
+    return comps
+
+
+class Daemon:
+    """Owns the components; the FastAPI lifespan drives start and stop."""
+
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+        self.settings = settings
+        self.db = db or prepare_storage(settings)
+        self.ctx = build_context(settings, self.db)
+        self.components = build_components(self.ctx)
+        self.started: list[Component] = []
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def health(self) -> dict[str, ComponentHealth]:
+        out: dict[str, ComponentHealth] = {}
+        for comp in self.components:
+            try:
+                out.update(comp.health())
+            except Exception as exc:
+                out[comp.name] = ComponentHealth(status="down", reason=f"health check failed: {exc}"[:200])
+        return out
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.ctx.loop = loop
+        self.ctx.bus.bind(loop)
+        for comp in self.components:
+            t0 = time.monotonic()
+            try:
+                await asyncio.wait_for(comp.start(), timeout=30)
+            except Exception:
+                # A domain that fails to start reports itself down; the rest of the store keeps working.
+                log.exception("component %s failed to start", comp.name)
+                continue
+            self.started.append(comp)
+            log.debug("started %s in %.0f ms", comp.name, (time.monotonic() - t0) * 1000)
+        sd_notify("READY=1")
+        interval = watchdog_interval_s()
+        if interval:
+            self._watchdog = loop.create_task(self._ping_watchdog(interval))
+        log.info("retail-edge ready on http://%s:%s", self.settings.http.host, self.settings.http.port)
+
+    async def _ping_watchdog(self, interval: float) -> None:
+        # Pinged from the loop itself: a wedged loop stops the pings and systemd restarts us.
+        while True:
+            sd_notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    async def stop(self) -> None:
+        sd_notify("STOPPING=1")
+        if self._watchdog:
+            self._watchdog.cancel()
+        deadline = time.monotonic() + STOP_DEADLINE_S
+        for comp in reversed(self.started):
+            left = max(0.5, deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(comp.stop(), timeout=left)
+            except Exception:
+                log.exception("component %s did not stop cleanly", comp.name)
+        self.started.clear()
+        self.ctx.bus.unbind()
+        self.db.dispose()
+        log.info("retail-edge stopped")
+
+    def create_app(self) -> FastAPI:
+        from edge.api.factory import create_app
+
+        return create_app(self)
+
+
+def run_daemon(settings: Settings) -> int:
+    """Serve until SIGTERM/SIGINT, then stop everything in reverse order and return 0."""
+    import uvicorn
+
+    daemon = Daemon(settings)
+    app = daemon.create_app()
+    config = uvicorn.Config(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        lifespan="on",
+    )
+    server = _Server(config)
+    asyncio.run(server.serve())
+    return 0 if not server.startup_failed else 1
+
+
+class _Server:
+    """uvicorn.Server that exits 0 on SIGTERM (uvicorn re-raises the signal, which exits 143)."""
+
+    def __init__(self, config: object) -> None:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                handler: Callable[[int, object], None] = lambda _s, _f: setattr(self, "should_exit", True)  # noqa: E731
+                old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+                try:
+                    yield
+                finally:
+                    for sig, h in old.items():
+                        signal.signal(sig, h)
+
+        self._server = Quiet(config)  # type: ignore[arg-type]
+        self.startup_failed = False
+
+    async def serve(self) -> None:
+        await self._server.serve()
+        self.startup_failed = not self._server.started
+
+
+def ui_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "kiosk_ui"

@@ -1,0 +1,35 @@
+"""The audit log: who did what, kept locally and synced on the `audit` stream."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Text
+from sqlmodel import Field, Session, SQLModel
+
+from edge.ids import new_id
+from edge.sync import outbox
+from edge.timeutil import utcnow
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    ts: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=64, index=True)
+    subject: str = Field(default="", max_length=120)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+def record(session: Session, actor: str, action: str, subject: str = "", **detail: Any) -> str:
+    """Audit inside the caller's transaction (never a face image, never a secret)."""
+    row = AuditEvent(
+        actor=actor[:80], action=action[:64], subject=subject[:120], detail=json.dumps(detail, default=str)
+    )
+    session.add(row)
+    outbox.add(session, "audit", action, {"id": row.id, "actor": row.actor, "subject": row.subject, "detail": detail})
+    return row.id

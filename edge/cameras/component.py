@@ -1,0 +1,43 @@
+"""Cameras in the composition root: one capture thread per enabled camera, plus a watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from edge.cameras.service import CameraService
+from edge.component import Component, Context
+from edge.observability import ComponentHealth
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+
+class CamerasComponent(Component):
+    name = "cameras"
+
+    def __init__(self, ctx: Context) -> None:
+        self.service = CameraService(list(ctx.settings.cameras), bus=ctx.bus)
+        ctx.provide("cameras", self.service)
+
+    async def start(self) -> None:
+        # Opening happens in the capture threads: a camera that never opens never blocks startup.
+        self.service.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.service.stop, 2.0)
+
+    def health(self) -> dict[str, ComponentHealth]:
+        status, reason, details = self.service.health()
+        return {
+            "cameras": ComponentHealth(status="ok" if status == "ok" else "degraded", reason=reason, details=details)
+        }
+
+    def routers(self) -> list[APIRouter]:
+        from edge.cameras.router import router
+
+        return [router]
+
+
+def build(ctx: Context) -> Component:
+    return CamerasComponent(ctx)

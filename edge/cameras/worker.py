@@ -1,0 +1,196 @@
+"""One capture thread per camera, holding only the latest frame, with its watchdog state.
+
+The thread opens the source, reads frames into a one-slot buffer (older frames are simply
+replaced: nothing queues without bound), and reconnects with paced exponential backoff when the
+source fails to open or stalls. Status is computed from the last-frame timestamp, so a read that
+blocks inside a driver still shows as "stalled" on /readyz.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import Counter, Gauge
+
+from edge.cameras.settings import CameraSettings
+from edge.cameras.sources import CameraOpenError, FrameReader, open_source
+from edge.observability import escape_text
+
+log = logging.getLogger(__name__)
+
+FRAMES = Counter("edge_cameras_frames_total", "Frames captured", ["camera"])
+STALLS = Counter("edge_cameras_stalls_total", "Times a camera stopped delivering frames", ["camera"])
+RECONNECTS = Counter("edge_cameras_reconnects_total", "Reconnect attempts", ["camera"])
+ONLINE = Gauge("edge_cameras_online", "1 when the camera delivers frames", ["camera"])
+FPS = Gauge("edge_cameras_fps", "Measured capture frames per second", ["camera"])
+
+
+@dataclass(frozen=True)
+class WatchdogSettings:
+    stall_after_s: float = 3.0  # no frame for this long: stalled, reopen
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+
+
+Opener = Callable[[str, float], FrameReader]
+
+
+class CameraWorker:
+    """Capture thread + watchdog for one camera."""
+
+    def __init__(
+        self,
+        cfg: CameraSettings,
+        watchdog: WatchdogSettings | None = None,
+        opener: Opener = open_source,
+        on_status: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.wd = watchdog or WatchdogSettings()
+        self._open = opener
+        self._on_status = on_status
+        self._cond = threading.Condition()
+        self._frame: np.ndarray | None = None
+        self._frame_ts = 0.0
+        self._seq = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_frame_ts: float | None = None
+        self.opened = False
+        self.stalls = 0
+        self.reconnects = 0
+        self.open_failures = 0
+        self.next_attempt_in = 0.0
+        self.backoffs: list[float] = []  # the delays actually waited (recent ones), for the dashboard and tests
+        self.last_error = ""
+        self.fps = 0.0
+        self._status = "offline"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"camera-{self.cfg.id}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # ------------------------------------------------------------ frames
+
+    def latest(self) -> tuple[np.ndarray, float, int] | None:
+        with self._cond:
+            if self._frame is None:
+                return None
+            return self._frame, self._frame_ts, self._seq
+
+    def wait_frame(self, after_seq: int, timeout: float) -> tuple[np.ndarray, float, int] | None:
+        """Blocks until a frame newer than `after_seq` arrives (or timeout / stop)."""
+        with self._cond:
+            if self._seq <= after_seq and not self._stop.is_set():
+                self._cond.wait(timeout)
+            if self._frame is None or self._seq <= after_seq:
+                return None
+            return self._frame, self._frame_ts, self._seq
+
+    # ------------------------------------------------------------ status
+
+    def status(self, now: float | None = None) -> str:
+        now = time.monotonic() if now is None else now
+        if self.last_frame_ts is not None and now - self.last_frame_ts <= self.wd.stall_after_s:
+            return "online"
+        if self.last_frame_ts is not None or self.opened:
+            return "stalled"
+        return "offline"
+
+    def check(self, now: float | None = None) -> str:
+        """Watchdog tick: publishes a status change once."""
+        status = self.status(now)
+        if status != self._status:
+            old, self._status = self._status, status
+            ONLINE.labels(self.cfg.id).set(1 if status == "online" else 0)
+            log.info("camera %s: %s -> %s %s", self.cfg.id, old, status, escape_text(self.last_error, 200))
+            if self._on_status is not None:
+                self._on_status(self.cfg.id, status, self.last_error if status != "online" else "")
+        return status
+
+    # ------------------------------------------------------------ the thread
+
+    def _sleep_backoff(self, attempt: int) -> None:
+        delay = min(self.wd.backoff_max_s, self.wd.backoff_min_s * (2 ** max(0, attempt - 1)))
+        self.next_attempt_in = delay
+        self.backoffs = [*self.backoffs[-19:], delay]
+        self._stop.wait(delay)
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            reader: FrameReader | None = None
+            try:
+                if attempt:
+                    self.reconnects += 1
+                    RECONNECTS.labels(self.cfg.id).inc()
+                reader = self._open(self.cfg.source, self.cfg.fps)
+                self.opened = True
+                self.last_error = ""
+                if self._pump(reader):
+                    attempt = 0  # it delivered frames before failing: start the backoff over
+            except CameraOpenError as exc:
+                self.open_failures += 1
+                self.last_error = exc.message
+            except Exception as exc:  # never let one camera take the thread (or the daemon) down
+                self.last_error = f"{type(exc).__name__}"
+                log.exception("camera %s capture failed", self.cfg.id)
+            finally:
+                if reader is not None:
+                    try:
+                        reader.close()
+                    except Exception:
+                        log.debug("close failed", exc_info=True)
+            if self._stop.is_set():
+                break
+            attempt += 1
+            self._sleep_backoff(attempt)
+
+    def _pump(self, reader: FrameReader) -> bool:
+        """Reads until the source stalls or we stop; True when at least one frame came."""
+        got_any = False
+        last_ok = time.monotonic()
+        window_start, window_frames = last_ok, 0
+        while not self._stop.is_set():
+            frame = reader.read()
+            now = time.monotonic()
+            if frame is None:
+                if now - last_ok > self.wd.stall_after_s:
+                    self.stalls += 1
+                    STALLS.labels(self.cfg.id).inc()
+                    self.last_error = "no frame for %.1f s" % (now - last_ok)
+                    return got_any
+                self._stop.wait(0.02)
+                continue
+            frame.flags.writeable = False  # shared with readers: nobody may draw on it
+            with self._cond:
+                self._frame, self._frame_ts = frame, now
+                self._seq += 1
+                self._cond.notify_all()
+            got_any = True
+            last_ok = self.last_frame_ts = now
+            FRAMES.labels(self.cfg.id).inc()
+            window_frames += 1
+            if now - window_start >= 1.0:
+                self.fps = window_frames / (now - window_start)
+                FPS.labels(self.cfg.id).set(self.fps)
+                window_start, window_frames = now, 0
+        return got_any

@@ -1,0 +1,170 @@
+"""After the sale: staff void and refund (audited), e-receipts, members and coupon issuing."""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import col, select
+
+from edge import audit
+from edge.checkout.models import KioskSession, Member, Order, PaymentIntent, Refund
+from edge.checkout.payments import PaymentProvider
+from edge.checkout.pricing import money
+from edge.checkout.refunds import Refunds
+from edge.checkout.schemas import CouponIssueIn
+from edge.checkout.sessions import member_view
+from edge.checkout.tokens import Tokens
+from edge.checkout.txn import writing
+from edge.config import Settings
+from edge.db import Database
+from edge.errors import Conflict, InvalidInput, NotFound
+from edge.timeutil import as_utc, utcnow
+
+
+class AfterSale(Refunds):
+    """Void and refund (see refunds.py), receipts, members and coupon issuing."""
+
+    def __init__(self, settings: Settings, db: Database, tokens: Tokens, providers: dict[str, PaymentProvider]) -> None:
+        self.settings = settings
+        self.db = db
+        self.tokens = tokens
+        self.providers = providers
+
+    # --- receipts ---------------------------------------------------------------------------
+    def receipt(self, order_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            order = s.get(Order, order_id) if isinstance(order_id, str) and len(order_id) <= 36 else None
+            if order is None:
+                raise NotFound("no such order", code="unknown_order")
+            pricing = json.loads(order.pricing)
+            pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
+            refunds = list(
+                s.exec(
+                    select(Refund)
+                    .where(Refund.order_id == order_id, Refund.kind == "refund", Refund.status == "done")
+                    .order_by(col(Refund.created_at))
+                )
+            )
+            ks = s.get(KioskSession, order.session_id)
+            member = (
+                member_view(s.get(Member, order.member_id), ks.member_via if ks else "") if order.member_id else None
+            )
+        tz = ZoneInfo(self.settings.store.timezone)
+        taxes: dict[str, dict[str, int]] = {}
+        for line in pricing["lines"]:
+            t = taxes.setdefault(line["tax_class"], {"rate_bp": line["tax_rate_bp"], "net_minor": 0, "tax_minor": 0})
+            t["net_minor"] += line["net_minor"]
+            t["tax_minor"] += line["tax_minor"]
+        return {
+            "store": {"id": self.settings.store.id, "name": self.settings.store.name},
+            "order_id": order.id,
+            "status": order.status,
+            "time": as_utc(order.created_at).astimezone(tz).isoformat(timespec="seconds"),
+            "member": member,
+            "currency": order.currency,
+            "lines": pricing["lines"],
+            "order_discounts": pricing["order_discounts"],
+            "subtotal_minor": order.subtotal_minor,
+            "discount_minor": order.discount_minor,
+            "tax_minor": order.tax_minor,
+            "tax_mode": pricing["tax_mode"],
+            "taxes": taxes,
+            "total_minor": order.total_minor,
+            "refunded_minor": order.refunded_minor,
+            "payment": {"provider": pay.provider, "status": pay.status} if pay else None,
+            "refunds": [
+                {
+                    "id": r.id,
+                    "amount_minor": r.amount_minor,
+                    "lines": json.loads(r.lines),
+                    "time": as_utc(r.created_at).astimezone(tz).isoformat(timespec="seconds"),
+                }
+                for r in refunds
+            ],
+        }
+
+    def receipt_html(self, order_id: str) -> str:
+        """A printable page; every text from data is escaped."""
+        r = self.receipt(order_id)
+        e = html.escape
+        rows = []
+        for line in r["lines"]:
+            rows.append(
+                f"<tr><td>{e(line['name'])}</td><td>{line['qty']}</td><td>{money(line['gross_minor'])}</td></tr>"
+            )
+            for a in line["adjustments"]:
+                rows.append(
+                    f"<tr class=adj><td colspan=2>&nbsp;&nbsp;{e(a['name'])}: {e(a['reason'])}</td>"
+                    f"<td>-{money(a['amount_minor'])}</td></tr>"
+                )
+        taxes = "".join(
+            f"<tr><td colspan=2>Tax {e(k)} ({v['rate_bp'] / 100:g}%)</td><td>{money(v['tax_minor'])}</td></tr>"
+            for k, v in r["taxes"].items()
+        )
+        refunds = "".join(
+            f"<tr><td colspan=2>Refund {e(x['time'])}</td><td>-{money(x['amount_minor'])}</td></tr>"
+            for x in r["refunds"]
+        )
+        return (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            f"<title>Receipt {e(r['order_id'])}</title></head><body>"
+            f"<h1>{e(r['store']['name'])}</h1><p>Order {e(r['order_id'])}<br>{e(r['time'])}<br>"
+            f"Status: {e(r['status'])}</p><table>"
+            "<thead><tr><th>Item</th><th>Qty</th><th>Amount</th></tr></thead><tbody>"
+            + "".join(rows)
+            + f"</tbody><tfoot><tr><td colspan=2>Subtotal</td><td>{money(r['subtotal_minor'])}</td></tr>"
+            f"<tr><td colspan=2>Discounts</td><td>-{money(r['discount_minor'])}</td></tr>"
+            f"<tr><th colspan=2>Total {e(r['currency'])}</th><th>{money(r['total_minor'])}</th></tr>"
+            + taxes
+            + refunds
+            + f"</tfoot></table><p>Paid by {e((r['payment'] or {}).get('provider', ''))}</p></body></html>"
+        )
+
+    # --- members and coupons ----------------------------------------------------------------
+    def add_member(self, phone: str, name: str, staff: str) -> dict[str, Any]:
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        if not 6 <= len(digits) <= 15:
+            raise InvalidInput("a phone number has 6 to 15 digits", code="bad_phone")
+        with writing(self.db) as s:
+            if s.exec(select(Member).where(Member.phone == digits)).first():
+                raise Conflict("a member with this phone number exists", code="member_exists")
+            m = Member(phone=digits, name=name.strip()[:80])
+            s.add(m)
+            audit.record(s, staff, "checkout.member_added", m.id)
+        return {"member_id": m.id, "name": m.name, "member_code": self.tokens.member_code(m.id)}
+
+    def issue_coupons(self, req: CouponIssueIn, staff: str) -> dict[str, Any]:
+        if req.kind == "percent" and not 1 <= req.value <= 90:
+            raise InvalidInput("a percentage coupon is 1 to 90 percent", code="bad_coupon")
+        if req.kind == "fixed" and req.value <= 0:
+            raise InvalidInput("a fixed coupon takes off more than 0", code="bad_coupon")
+        try:
+            start = as_utc(datetime.fromisoformat(req.valid_from)) if req.valid_from else utcnow()
+            end = as_utc(datetime.fromisoformat(req.valid_to))
+        except ValueError:
+            raise InvalidInput("valid_from and valid_to are ISO times", code="bad_coupon") from None
+        if end <= start:
+            raise InvalidInput("valid_to must be after valid_from", code="bad_coupon")
+        cid = "cp-" + secrets.token_hex(6)
+        codes = []
+        for _ in range(req.count):
+            claims = {
+                "c": cid,
+                "s": secrets.token_hex(6),
+                "k": req.kind,
+                "v": req.value,
+                "min": req.min_spend_minor,
+                "nbf": int(start.timestamp()),
+                "exp": int(end.timestamp()),
+                "lim": req.per_member_limit,
+                "n": req.name or (f"{req.value}% off" if req.kind == "percent" else f"{money(req.value)} off"),
+            }
+            codes.append(self.tokens.coupon_code(claims))
+        with writing(self.db) as s:
+            audit.record(s, staff, "checkout.coupons_issued", cid, count=req.count, kind=req.kind, value=req.value)
+        return {"coupon_id": cid, "codes": codes}

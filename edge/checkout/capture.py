@@ -1,0 +1,152 @@
+"""Capture off the request path, and crash recovery of payments (see orders.py for the sequence).
+
+The shopper gets the exit pass as soon as the order (with the authorised payment) commits; the
+money is taken right after in a worker thread. Whatever a crash interrupts is settled at the next
+start: a hold without an order is reversed, an authorised payment of a committed order captured.
+The housekeeping loop does the same while running: failed captures are retried, and a hold whose
+intent has had no order for `checkout.orphan_hold_after_s` is reversed — but only when that
+session's lock is free, i.e. no checkout of that cart is in flight in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from edge.checkout.models import PaymentIntent
+from edge.checkout.payments import PaymentProvider
+from edge.checkout.txn import session_lock_if_free, writing
+from edge.db import Database
+from edge.errors import EdgeError
+from edge.sync import outbox
+from edge.timeutil import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Capturer:
+    def __init__(
+        self, db: Database, providers: dict[str, PaymentProvider], mark: Callable[[str, str, str], None]
+    ) -> None:
+        self.db = db
+        self.providers = providers
+        self._mark = mark
+        self._captures: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+
+    def submit(self, intent_id: str, order_id: str) -> None:
+        """Capture soon (worker running) or now (a CLI or a test without the component started)."""
+        if self._worker is not None:
+            self._captures.put((intent_id, order_id))
+        else:
+            self.capture(intent_id, order_id)
+
+    def capture(self, intent_id: str, order_id: str) -> bool:
+        """Take the held money for a committed order; idempotent, so recovery may repeat it."""
+        with self.db.session() as s:
+            it = s.get(PaymentIntent, intent_id)
+        if it is None or it.status != "authorized":
+            return False
+        prov = self.providers.get(it.provider)
+        if prov is None:
+            return False
+        try:
+            prov.capture(intent_id)
+        except EdgeError as exc:
+            log.warning("capture of payment %s failed (%s); it will be retried", intent_id, exc.code)
+            return False
+        except Exception as exc:
+            log.warning("capture of payment %s failed (%r); it will be retried", intent_id, exc)
+            return False
+        with writing(self.db) as s:
+            row = s.get(PaymentIntent, intent_id)
+            if row is None or row.status != "authorized":
+                return False  # voided meanwhile
+            row.status, row.captured_minor, row.updated_at = "captured", row.amount_minor, utcnow()
+            s.add(row)
+            outbox.add(
+                s,
+                "orders",
+                "payment.captured",
+                {"order_id": order_id, "payment_id": row.id, "amount_minor": row.amount_minor},
+            )
+        return True
+
+    def start(self) -> None:
+        """Capture in a worker thread, so the shopper has the exit pass as soon as the order commits."""
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._capture_loop, name="checkout-capture", daemon=True)
+            self._worker.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            self._captures.put(None)
+            worker.join(timeout)
+
+    def _capture_loop(self) -> None:
+        while True:
+            job = self._captures.get()
+            if job is None:
+                return
+            try:
+                self.capture(*job)
+            except Exception:
+                log.exception("capture worker failed on %s; recovery will retry", job[0])
+
+    def recover(
+        self, startup: bool = True, min_age_s: float = 0.0, orphan_age_s: float | None = None
+    ) -> dict[str, int]:
+        """Capture authorised payments of committed orders (older than `min_age_s`) and reverse holds
+        whose intent has no order: all of them at startup (no request is in flight), and while running
+        those older than `orphan_age_s` whose cart has no checkout in flight (None: none while running).
+        """
+        done = {"reversed": 0, "captured": 0}
+        now = utcnow()
+        cutoff = now - timedelta(seconds=min_age_s)
+        orphan_cutoff = (
+            now if startup else (now - timedelta(seconds=orphan_age_s) if orphan_age_s is not None else None)
+        )
+        with self.db.session() as s:
+            pending = list(
+                s.exec(
+                    select(PaymentIntent).where(
+                        col(PaymentIntent.status).in_(["authorizing", "authorized"]), PaymentIntent.updated_at <= cutoff
+                    )
+                )
+            )
+        for it in pending:
+            if it.provider not in self.providers:
+                continue
+            if it.order_id is not None:
+                done["captured"] += self.capture(it.id, it.order_id)
+            elif orphan_cutoff is not None and as_utc(it.updated_at) <= orphan_cutoff:
+                done["reversed"] += self._reverse_orphan(it.id, it.session_id, startup)
+        return done
+
+    def _reverse_orphan(self, intent_id: str, session_id: str, startup: bool) -> bool:
+        """Query the network and undo whatever it holds for an intent that never got an order."""
+        with session_lock_if_free(session_id) as free:
+            if not free:
+                return False  # a checkout of this cart is running; it settles its own intent
+            with self.db.session() as s:  # re-read under the lock: the checkout may have finished meanwhile
+                it = s.get(PaymentIntent, intent_id)
+            if it is None or it.order_id is not None or it.status not in ("authorizing", "authorized"):
+                return False
+            prov = self.providers[it.provider]
+            try:
+                state = prov.query(it.id)
+                if state.status in ("authorized", "captured"):
+                    prov.reverse(it.id)
+                why = "recovered_no_order" if startup else "orphan_hold"
+                self._mark(it.id, "reversed" if state.status != "absent" else "failed", why)
+                log.warning("payment %s had no order; the network's %s was undone", it.id, state.status)
+                return True
+            except Exception as exc:
+                log.warning("recovery of payment %s failed (%s); it will be retried", it.id, exc)
+                return False

@@ -1,0 +1,45 @@
+"""The hot read of a cart: its lines joined to the catalog in one statement, as plain tuples.
+
+Every cart change re-prices the cart; building ORM objects for each line and product cost more
+than the pricing itself, so this read goes through SQL directly. It runs on the caller's
+connection, so it sees the caller's flushed changes and one snapshot of the catalog.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+_SQL = text(
+    "SELECT l.id, l.code, l.gtin, l.qty, l.measure_kind, l.measure_value, p.name, p.price_minor, "
+    "p.member_price_minor, p.category, p.tax_class, p.weighed, p.age_restricted "
+    "FROM cart_line AS l JOIN catalog_product AS p ON p.gtin = l.gtin "
+    "WHERE l.session_id = :sid ORDER BY l.id"
+)
+
+
+class CartRow(NamedTuple):
+    line_id: int
+    code: str
+    gtin: str
+    qty: int
+    measure_kind: str
+    measure_value: int
+    name: str
+    price_minor: int  # per unit, or per kg
+    member_price_minor: int | None
+    category: str
+    tax_class: str
+    weighed: bool
+    age_restricted: bool
+
+
+def read_cart(s: Session, session_id: str) -> list[CartRow]:
+    """Lines whose product is still in the catalog (a withdrawn product is not sold)."""
+    rows = s.connection().execute(_SQL, {"sid": session_id}).all()
+    return [
+        CartRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]), bool(r[12]))
+        for r in rows
+    ]

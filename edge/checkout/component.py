@@ -1,0 +1,137 @@
+"""The checkout domain in the composition root: catalog, carts, payments, passes, gate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from edge.checkout.aftersale import AfterSale
+from edge.checkout.catalog import Catalog
+from edge.checkout.orders import Checkout
+from edge.checkout.passes import Gate
+from edge.checkout.payments import (
+    SANDBOX_DB,
+    FaceProvider,
+    PaymentProvider,
+    QrProvider,
+    SandboxNetwork,
+    SandboxProvider,
+)
+from edge.checkout.service import CheckoutServices
+from edge.checkout.sessions import Sessions
+from edge.checkout.tokens import Tokens
+from edge.component import Component, Context
+from edge.observability import ComponentHealth
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+log = logging.getLogger(__name__)
+
+
+class _LazyFacepay:
+    """Face-pay is looked up at payment time, so start order between domains does not matter."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        facepay = self.ctx.optional("facepay")
+        if facepay is None:
+            from edge.errors import Unavailable
+
+            raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
+        return getattr(facepay, name)
+
+
+class CheckoutComponent(Component):
+    name = "checkout"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        cfg = ctx.settings.checkout
+        self.catalog = Catalog(ctx.db)
+        ctx.provide("catalog", self.catalog)
+        tokens = Tokens(ctx.secrets)
+        network = SandboxNetwork(ctx.settings.storage.data_dir / SANDBOX_DB) if cfg.mode == "sandbox" else None
+        providers: dict[str, PaymentProvider] = {
+            "sandbox": SandboxProvider(network),
+            "qr": QrProvider(network if cfg.qr_acquirer == "sandbox" else None),
+            "face": FaceProvider(network, _LazyFacepay(ctx)),
+        }
+        sessions = Sessions(ctx.settings, ctx.db, ctx.bus, self.catalog, tokens)
+        self.services = CheckoutServices(
+            ctx=ctx,
+            catalog=self.catalog,
+            tokens=tokens,
+            sessions=sessions,
+            checkout=Checkout(ctx.settings, ctx.db, ctx.bus, sessions, tokens, providers),
+            gate=Gate(ctx.settings, ctx.db, ctx.bus, tokens),
+            aftersale=AfterSale(ctx.settings, ctx.db, tokens, providers),
+        )
+        ctx.provide("checkout", self.services)
+        self._expiry: asyncio.Task[None] | None = None
+        self.recovered: dict[str, int] = {}
+
+    async def start(self) -> None:
+        from edge.scanning.events import ScanEvent
+
+        self.recovered = await asyncio.to_thread(self.services.checkout.capturer.recover)
+        self.recovered["refunds"] = await asyncio.to_thread(self.services.aftersale.recover_pending)
+        self.services.checkout.capturer.start()
+        if any(self.recovered.values()):
+            log.warning("checkout recovery after restart: %s", self.recovered)
+        self.ctx.bus.subscribe(ScanEvent, self._on_scan)
+        self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
+
+    async def _on_scan(self, ev: Any) -> None:
+        if ev.role == "kiosk" and ev.target:
+            await asyncio.to_thread(self.services.on_kiosk_scan, ev.target, ev.text, ev.gtin)
+        elif ev.role == "exit_gate" and ev.target:
+            await asyncio.to_thread(self.services.on_gate_scan, ev.target, ev.text)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(30, self.ctx.settings.checkout.session_idle_s / 4))
+            try:
+                await asyncio.to_thread(self.housekeeping)
+            except Exception:
+                log.exception("checkout housekeeping failed")
+
+    def housekeeping(self) -> dict[str, int]:
+        """Every ~30 s: expire idle carts, retry failed captures, reverse holds that never got an order
+        (older than `checkout.orphan_hold_after_s`, no checkout of that cart in flight) and finish
+        refunds and voids left pending."""
+        cfg = self.ctx.settings.checkout
+        expired = self.services.sessions.expire_idle()
+        done = self.services.checkout.capturer.recover(False, 30.0, orphan_age_s=cfg.orphan_hold_after_s)
+        refunds = self.services.aftersale.recover_pending(min_age_s=30.0)
+        return {"expired": expired, **done, "refunds": refunds}
+
+    async def stop(self) -> None:
+        from edge.scanning.events import ScanEvent
+
+        self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
+        await asyncio.to_thread(self.services.checkout.capturer.stop)
+        if self._expiry:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry
+
+    def health(self) -> dict[str, ComponentHealth]:
+        cfg = self.ctx.settings.checkout
+        counts = self.catalog.counts()
+        if counts["products"] == 0:
+            return {"checkout": ComponentHealth(status="degraded", reason="the catalog is empty; import products")}
+        return {"checkout": ComponentHealth(status="ok", reason=f"{counts['products']} products, payments: {cfg.mode}")}
+
+    def routers(self) -> list[APIRouter]:
+        from edge.checkout.router import ROUTERS
+
+        return list(ROUTERS)
+
+
+def build(ctx: Context) -> Component:
+    return CheckoutComponent(ctx)

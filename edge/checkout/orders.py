@@ -1,0 +1,391 @@
+"""Checkout: price, authorise, then commit order + payment + coupons + exit pass + outbox at once.
+
+The sequence, and why it survives kill -9 at any point:
+
+1. The payment intent row is committed *before* the provider is called (its id is the
+   idempotency key). A crash after this leaves an intent without an order.
+2. The provider authorises (a hold, not a charge).
+3. ONE transaction writes the order, its lines, the payment record (intent -> authorized),
+   the coupon redemptions, the exit pass and the outbox rows. Either all of it exists or none.
+4. The provider captures; the intent becomes captured.
+
+On start, `recover()` reverses every hold whose intent has no order (so nobody is charged
+without an order) and captures every authorised payment whose order exists; while running, the
+housekeeping loop does the same for holds older than `checkout.orphan_hold_after_s`.
+
+Whatever goes wrong, the shopper is only told "nothing was charged" when that is known: the
+provider said no, or it was asked (`query`) and whatever it held was reversed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from datetime import timedelta
+from typing import NoReturn
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from edge import audit
+from edge.bus import Bus
+from edge.checkout.capture import Capturer
+from edge.checkout.events import CartChanged, OrderPaid
+from edge.checkout.models import (
+    CouponRedemption,
+    ExitPass,
+    KioskSession,
+    Order,
+    OrderLine,
+    PaymentIntent,
+)
+from edge.checkout.payments import (
+    PaymentFailed,
+    PaymentProvider,
+    PaymentTimeout,
+    PaymentUnconfirmed,
+    Simulation,
+)
+from edge.checkout.schemas import CheckoutOut
+from edge.checkout.sessions import Sessions, session_lock
+from edge.checkout.tokens import Tokens
+from edge.checkout.txn import writing
+from edge.config import Settings
+from edge.db import Database
+from edge.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
+from edge.sync import outbox
+from edge.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class OrderNotSaved(EdgeError):
+    """The payment went through but the order could not be written (disk full, database locked)."""
+
+    status = 503
+    code = "order_not_saved"
+
+
+class Checkout:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        bus: Bus,
+        sessions: Sessions,
+        tokens: Tokens,
+        providers: dict[str, PaymentProvider],
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.sessions = sessions
+        self.tokens = tokens
+        self.providers = providers
+        self.rng = random.SystemRandom()
+        self.capturer = Capturer(db, providers, self._mark)
+
+    def provider(self, name: str) -> PaymentProvider:
+        if name == "sandbox" and self.settings.checkout.mode == "production":
+            raise Unavailable("the sandbox payment simulator is refused in production mode", code="sandbox_refused")
+        p = self.providers.get(name)
+        if p is None:
+            raise InvalidInput(f"unknown payment provider {name!r}", code="unknown_provider")
+        return p
+
+    # --- the use case -----------------------------------------------------------------------
+    def checkout(
+        self,
+        session_id: str,
+        kiosk_id: str | None,
+        *,
+        provider: str,
+        credential: str | None = None,
+        client_key: str | None = None,
+        simulation: Simulation | None = None,
+        actor: str = "",
+    ) -> CheckoutOut:
+        prov = self.provider(provider)
+        if simulation is not None and self.settings.checkout.mode == "production":
+            raise InvalidInput("payment simulation is only for sandbox mode", code="simulation_refused")
+        with session_lock(session_id):
+            with self.db.session() as s:  # checks and pricing read; the cart cannot change (session lock)
+                ks = self.sessions.load(s, session_id, kiosk_id, for_change=False)
+                if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
+                    return self.result(s, ks.order_id, replayed=True)
+                ks = self.sessions.load(s, session_id, kiosk_id)
+                priced, rows = self.sessions.price(s, ks)
+                if not priced.lines:
+                    raise Unprocessable("the cart is empty", code="empty_cart")
+                if not ks.age_checked_by and any(r.age_restricted for r in rows.values()):
+                    raise Conflict("an age-restricted item needs a staff ID check first", code="age_check_required")
+                if priced.total_minor <= 0:
+                    raise Unprocessable("nothing to pay; ask staff to close this sale", code="nothing_to_pay")
+                coupons = json.loads(ks.coupons)
+                for c in coupons:  # re-check now: it may have been used at another kiosk meanwhile
+                    self.sessions.check_coupon_use(s, c, ks.member_id)
+                intent = PaymentIntent(
+                    session_id=ks.id,
+                    client_key=(client_key or "")[:80],
+                    provider=prov.name,
+                    amount_minor=priced.total_minor,
+                    currency=priced.currency,
+                    status="authorizing",
+                )
+            with writing(self.db) as s:
+                s.add(intent)
+            ref = self._authorize(prov, intent, credential, simulation)
+            try:
+                order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
+            except EdgeError as exc:
+                if not self._reverse_quietly(prov, intent.id, "order_refused"):
+                    raise PaymentUnconfirmed(
+                        f"{exc.message.split(';')[0]}; the amount held on your payment will be released "
+                        "automatically. Please ask staff before paying again.",
+                        details={"charged": "unknown", "reason": exc.code},
+                    ) from exc
+                raise
+            except Exception as exc:  # disk full, database locked, a bug: no order, so no hold either
+                log.exception("the order for payment %s could not be saved", intent.id)
+                if self._reverse_quietly(prov, intent.id, "order_not_saved"):
+                    raise OrderNotSaved(
+                        "the sale could not be saved; the payment was released and nothing was charged. "
+                        "Please try again or ask staff.",
+                        details={"charged": False},
+                    ) from exc
+                raise OrderNotSaved(
+                    "the sale could not be saved; the amount held on your payment will be released "
+                    "automatically. Please ask staff.",
+                    details={"charged": "unknown"},
+                ) from exc
+            self.capturer.submit(intent.id, order_id)
+            with self.db.session() as s:
+                out = self.result(s, order_id)
+        self.bus.publish(
+            OrderPaid(
+                order_id=order_id,
+                session_id=ks.id,
+                kiosk_id=ks.kiosk_id,
+                total_minor=out.total_minor,
+                currency=out.currency,
+            )
+        )
+        self.bus.publish(CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version + 1, reason="paid"))
+        return out
+
+    def _authorize(
+        self, prov: PaymentProvider, intent: PaymentIntent, credential: str | None, sim: Simulation | None
+    ) -> str:
+        try:
+            return prov.authorize(
+                intent.id,
+                order_ref=intent.session_id,
+                amount_minor=intent.amount_minor,
+                currency=intent.currency,
+                credential=credential,
+                simulation=sim,
+            )
+        except PaymentTimeout:
+            self._settle_unknown(prov, intent.id, "timeout")
+        except EdgeError as exc:  # declined, failed, a bad credential: the provider says nothing moved
+            self._mark(intent.id, "failed", exc.code)
+            raise
+        except Exception:  # the outcome is unknown: ask, never assume
+            log.exception("payment %s: unexpected provider error", intent.id)
+            self._settle_unknown(prov, intent.id, "provider_error")
+
+    def _settle_unknown(self, prov: PaymentProvider, intent_id: str, why: str) -> NoReturn:
+        """After a timeout or an unexpected error: query the key and reverse whatever is held.
+
+        Never re-sends the authorisation. If the network cannot even be asked, the intent stays
+        "authorizing" and the housekeeping loop settles it; the shopper is not told "nothing was
+        charged" then, because that is not known.
+        """
+        try:
+            state = prov.query(intent_id)
+            if state.status in ("authorized", "captured"):
+                prov.reverse(intent_id)
+        except Exception as exc:
+            log.warning("payment %s: could not settle after %s (%r); recovery will", intent_id, why, exc)
+            raise PaymentUnconfirmed(
+                "the payment could not be confirmed. If money was held it will be released automatically; "
+                "please ask staff before paying again.",
+                details={"charged": "unknown"},
+            ) from None
+        try:
+            self._mark(intent_id, "reversed" if state.status != "absent" else "failed", why)
+        except Exception:
+            log.exception("payment %s settled, but not recorded; recovery will", intent_id)
+        if why == "timeout":
+            raise PaymentTimeout(
+                "the payment network did not answer; nothing was charged, please try again",
+                details={"charged": False},
+            )
+        raise PaymentFailed("the payment could not be completed; nothing was charged", details={"charged": False})
+
+    def _mark(self, intent_id: str, status: str, error: str) -> None:
+        with writing(self.db) as s:
+            row = s.get(PaymentIntent, intent_id)
+            if row is not None:
+                row.status, row.error_code, row.updated_at = status, error[:48], utcnow()
+                s.add(row)
+                outbox.add(
+                    s,
+                    "orders",
+                    f"payment.{status}",
+                    {"payment_id": intent_id, "error": error, "session_id": row.session_id},
+                )
+
+    def _reverse_quietly(self, prov: PaymentProvider, intent_id: str, why: str) -> bool:
+        """Release the hold of a payment that has no order; True when the network confirmed it."""
+        try:
+            prov.reverse(intent_id)
+        except Exception:
+            log.exception("reversal of %s failed; recovery will retry", intent_id)
+            return False
+        try:
+            self._mark(intent_id, "reversed", why)
+        except Exception:  # the intent stays "authorizing": recovery queries it and records the reversal
+            log.exception("reversal of %s not recorded; recovery will", intent_id)
+        return True
+
+    def _commit_order(self, intent: PaymentIntent, ref: str, actor: str) -> str:
+        """Step 3: everything about the sale in ONE transaction."""
+        try:
+            with writing(self.db) as s:
+                ks = s.get(KioskSession, intent.session_id)
+                assert ks is not None
+                if ks.order_id:
+                    raise Conflict("this cart was already paid", code="already_paid")
+                priced, _rows = self.sessions.price(s, ks)
+                if priced.total_minor != intent.amount_minor:
+                    raise Conflict("the cart changed while paying; nothing was charged", code="cart_changed")
+                order = Order(
+                    session_id=ks.id,
+                    kiosk_id=ks.kiosk_id,
+                    member_id=ks.member_id,
+                    currency=priced.currency,
+                    subtotal_minor=priced.subtotal_minor,
+                    discount_minor=priced.discount_minor,
+                    tax_minor=priced.tax_minor,
+                    total_minor=priced.total_minor,
+                    pricing=json.dumps(priced.as_dict()),
+                )
+                s.add(order)
+                for n, pl in enumerate(priced.lines, start=1):
+                    s.add(
+                        OrderLine(
+                            order_id=order.id,
+                            line_no=n,
+                            gtin=pl.gtin,
+                            name=pl.name,
+                            qty=pl.qty,
+                            gross_minor=pl.gross_minor,
+                            discount_minor=pl.discount_minor,
+                            net_minor=pl.net_minor,
+                            tax_minor=pl.tax_minor,
+                        )
+                    )
+                amounts = priced.coupon_amounts()
+                for c in json.loads(ks.coupons):
+                    key = self.sessions.check_coupon_use(s, c, ks.member_id)
+                    s.add(
+                        CouponRedemption(
+                            coupon_id=c["c"],
+                            use_key=key,
+                            member_id=ks.member_id,
+                            order_id=order.id,
+                            amount_minor=amounts.get(c["c"], 0),
+                        )
+                    )
+                row = s.get(PaymentIntent, intent.id)
+                assert row is not None
+                row.status, row.order_id, row.provider_ref, row.updated_at = (
+                    "authorized",
+                    order.id,
+                    ref,
+                    utcnow(),
+                )
+                s.add(row)
+                xp = ExitPass(
+                    order_id=order.id,
+                    expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
+                    audit_flag=self.rng.random() < self.settings.checkout.audit_share,
+                )
+                s.add(xp)
+                ks.status, ks.order_id, ks.version, ks.updated_at = "paid", order.id, ks.version + 1, utcnow()
+                s.add(ks)
+                outbox.add(
+                    s,
+                    "orders",
+                    "order.paid",
+                    {
+                        "order_id": order.id,
+                        "store_id": self.settings.store.id,
+                        "kiosk_id": ks.kiosk_id,
+                        "member_id": ks.member_id,
+                        "created_at": order.created_at.isoformat(),
+                        "pricing": priced.as_dict(),
+                        "payment": {"id": row.id, "provider": row.provider},
+                        "coupons": [{"coupon_id": k, "amount_minor": v} for k, v in amounts.items()],
+                    },
+                )
+                outbox.add(
+                    s,
+                    "orders",
+                    "payment.authorized",
+                    {
+                        "order_id": order.id,
+                        "payment_id": row.id,
+                        "provider": row.provider,
+                        "amount_minor": row.amount_minor,
+                    },
+                )
+                outbox.add(
+                    s,
+                    "orders",
+                    "exit_pass.issued",
+                    {"order_id": order.id, "pass_id": xp.id, "expires_at": xp.expires_at.isoformat()},
+                )
+                audit.record(
+                    s,
+                    actor,
+                    "checkout.order_paid",
+                    order.id,
+                    total_minor=order.total_minor,
+                    provider=row.provider,
+                )
+                return order.id
+        except IntegrityError:
+            raise Conflict(
+                "a coupon in this cart was just used elsewhere; nothing was charged", code="coupon_used"
+            ) from None
+
+    # --- results ----------------------------------------------------------------------------
+    def result(self, s: Session, order_id: str, replayed: bool = False) -> CheckoutOut:
+        order = s.get(Order, order_id)
+        assert order is not None
+        xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()
+        pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
+        assert xp is not None and pay is not None
+        ttl = max(1, int((xp.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()))
+        token = self.tokens.pass_code(order_id, xp.id, ttl) if not xp.used_at and not xp.revoked else ""
+        return CheckoutOut(
+            order_id=order.id,
+            status=order.status,
+            currency=order.currency,
+            total_minor=order.total_minor,
+            payment={
+                "id": pay.id,
+                "provider": pay.provider,
+                "status": pay.status,
+                "amount_minor": pay.amount_minor,
+            },
+            exit_pass=token,
+            exit_pass_expires_at=xp.expires_at.isoformat(),
+            pass_svg_url=f"/api/kiosk/orders/{order.id}/pass.svg",
+            receipt_url=f"/api/orders/{order.id}/receipt",
+            receipt_html_url=f"/api/orders/{order.id}/receipt.html",
+            replayed=replayed,
+        )

@@ -1,0 +1,129 @@
+"""Exit passes at the gate: signature, expiry, single use (atomically), then the gate opens.
+
+The pass is marked used with a conditional UPDATE (`used_at IS NULL`), so two gates reading
+the same pass at the same instant open once. The gate command is queued for MQTT in the same
+transaction as the use; every refusal is audited and counted by reason.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter
+from sqlalchemy import update
+from sqlmodel import col
+
+from edge import audit
+from edge.bus import Bus
+from edge.checkout.events import GateOpenEvent, PassRefused
+from edge.checkout.models import ExitPass, Order
+from edge.checkout.schemas import GateOut
+from edge.checkout.tokens import PassRefusal, Tokens, verify_pass
+from edge.checkout.txn import writing
+from edge.config import Settings
+from edge.db import Database
+from edge.errors import Conflict, EdgeError, Forbidden, Gone, InvalidInput
+from edge.mqtt import queue
+from edge.observability import escape_text
+from edge.sync import outbox
+from edge.timeutil import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+PASSES_ACCEPTED = Counter("edge_checkout_exit_passes_accepted_total", "Exit passes accepted at a gate")
+PASSES_REFUSED = Counter("edge_checkout_exit_passes_refused_total", "Exit passes refused at a gate", ["reason"])
+
+_ERRORS: dict[str, type[EdgeError]] = {
+    "malformed": InvalidInput,
+    "forged": Forbidden,
+    "expired": Gone,
+    "used": Conflict,
+    "revoked": Conflict,
+    "unknown": Forbidden,
+}
+_SENTENCES = {
+    "malformed": "this is not an exit pass",
+    "forged": "this exit pass is not genuine",
+    "expired": "this exit pass has expired; ask staff",
+    "used": "this exit pass has already been used",
+    "revoked": "this order was voided; ask staff",
+    "unknown": "this exit pass does not match an order",
+}
+
+
+class Gate:
+    def __init__(self, settings: Settings, db: Database, bus: Bus, tokens: Tokens) -> None:
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.tokens = tokens
+
+    def verify(self, gate_id: str, text: str) -> GateOut:
+        """Open the gate for a genuine, unexpired, unused pass; raise a typed refusal otherwise."""
+        try:
+            claims = verify_pass(self.tokens.exit_pass, text)
+            pass_id, order_id = claims["p"], claims["o"]
+            with writing(self.db) as s:
+                xp = s.get(ExitPass, pass_id)
+                if xp is None or xp.order_id != order_id:
+                    raise PassRefusal("unknown", "no such pass")
+                order = s.get(Order, order_id)
+                if xp.revoked or order is None or order.status == "voided":
+                    raise PassRefusal("revoked", "order voided")
+                if as_utc(xp.expires_at) < utcnow():
+                    raise PassRefusal("expired", "past its expiry")
+                now = utcnow()
+                res = s.exec(  # type: ignore[call-overload]
+                    update(ExitPass)
+                    .where(col(ExitPass.id) == pass_id, col(ExitPass.used_at).is_(None))
+                    .values(used_at=now, gate_id=gate_id[:64])
+                )
+                if res.rowcount != 1:
+                    raise PassRefusal("used", "already used")
+                topic = f"retail/{self.settings.store.id}/gate/{gate_id}/cmd"
+                queue.enqueue(
+                    s,
+                    topic,
+                    {
+                        "cmd": "open",
+                        "order_id": order_id,
+                        "pass_id": pass_id,
+                        "audit": xp.audit_flag,
+                        "ts": now.isoformat(),
+                    },
+                )
+                outbox.add(
+                    s,
+                    "orders",
+                    "exit_pass.used",
+                    {"order_id": order_id, "pass_id": pass_id, "gate_id": gate_id, "audit": xp.audit_flag},
+                )
+                audit.record(s, f"device:{gate_id}", "checkout.pass_used", order_id, audit_flag=xp.audit_flag)
+                flagged = xp.audit_flag
+        except PassRefusal as refusal:
+            self._refused(gate_id, refusal, text)
+            raise _ERRORS[refusal.reason](_SENTENCES[refusal.reason], code=f"pass_{refusal.reason}") from None
+        PASSES_ACCEPTED.inc()
+        self.bus.publish(
+            GateOpenEvent(
+                store_id=self.settings.store.id,
+                gate_id=gate_id,
+                order_id=order_id,
+                pass_id=pass_id,
+                audit=flagged,
+            )
+        )
+        return GateOut(open=True, order_id=order_id, audit=flagged)
+
+    def _refused(self, gate_id: str, refusal: PassRefusal, text: str) -> None:
+        PASSES_REFUSED.labels(refusal.reason).inc()
+        log.info(
+            "exit pass refused at %s: %s (%s)",
+            escape_text(gate_id),
+            refusal.reason,
+            escape_text(text[:40] if isinstance(text, str) else ""),
+        )
+        with writing(self.db) as s:
+            audit.record(s, f"device:{gate_id}", "checkout.pass_refused", gate_id, reason=refusal.reason)
+            outbox.add(s, "orders", "exit_pass.refused", {"gate_id": gate_id, "reason": refusal.reason})
+        self.bus.publish(PassRefused(gate_id=gate_id, reason=refusal.reason))

@@ -1,0 +1,211 @@
+"""Thin HTTP routers: kiosk (device token), gate (device token), staff (login). See docs/checkout.md."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import segno
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from edge.access.models import Principal
+from edge.api.deps import CtxDep, GateDep, KioskDep, StaffDep
+from edge.checkout.events import CartChanged
+from edge.checkout.payments import Simulation
+from edge.checkout.schemas import (
+    AddItemIn,
+    CartView,
+    CheckoutIn,
+    CheckoutOut,
+    CouponIn,
+    CouponIssueIn,
+    FaceVerifyIn,
+    GateIn,
+    GateOut,
+    ItemAdded,
+    MemberCreateIn,
+    MemberIn,
+    OpenSessionIn,
+    RefundIn,
+    SetQtyIn,
+    VoidIn,
+)
+from edge.checkout.service import CheckoutServices
+from edge.errors import InvalidInput
+
+kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
+gate = APIRouter(prefix="/api/gate", tags=["gate"])
+staff = APIRouter(prefix="/api/checkout", tags=["checkout staff"])
+receipts = APIRouter(prefix="/api/orders", tags=["receipts"])
+
+
+def _svc(ctx: CtxDep) -> CheckoutServices:
+    svc: CheckoutServices = ctx.require("checkout")
+    return svc
+
+
+def _kiosk_id(p: Principal) -> str | None:
+    """A kiosk device may only touch its own sessions; staff may touch any."""
+    return p.id if p.kind == "device" else None
+
+
+@kiosk.post("/sessions", status_code=201)
+def open_session(body: OpenSessionIn, p: KioskDep, ctx: CtxDep) -> CartView:
+    kiosk_id = _kiosk_id(p) or body.kiosk_id
+    if not kiosk_id:
+        raise InvalidInput("staff opening a session name the kiosk_id", code="kiosk_id_required")
+    sessions = _svc(ctx).sessions
+    if body.resume:
+        current = sessions.current_for_kiosk(kiosk_id, create=True)
+        assert current is not None
+        return sessions.view(current, kiosk_id)
+    return sessions.open(kiosk_id)
+
+
+@kiosk.get("/sessions/{session_id}")
+def get_session(session_id: str, p: KioskDep, ctx: CtxDep) -> CartView:
+    return _svc(ctx).sessions.view(session_id, _kiosk_id(p))
+
+
+@kiosk.post("/sessions/{session_id}/items", status_code=201)
+def add_item(session_id: str, body: AddItemIn, p: KioskDep, ctx: CtxDep) -> ItemAdded:
+    result: ItemAdded = _svc(ctx).sessions.add_code(session_id, _kiosk_id(p), body.code, body.qty)
+    return result
+
+
+@kiosk.patch("/sessions/{session_id}/lines/{line_id}")
+def set_qty(session_id: str, line_id: int, body: SetQtyIn, p: KioskDep, ctx: CtxDep) -> CartView:
+    return _svc(ctx).sessions.set_qty(session_id, _kiosk_id(p), line_id, body.qty)
+
+
+@kiosk.delete("/sessions/{session_id}/lines/{line_id}")
+def remove_line(session_id: str, line_id: int, p: KioskDep, ctx: CtxDep) -> CartView:
+    return _svc(ctx).sessions.set_qty(session_id, _kiosk_id(p), line_id, 0)
+
+
+@kiosk.post("/sessions/{session_id}/member")
+def attach_member(session_id: str, body: MemberIn, p: KioskDep, ctx: CtxDep) -> CartView:
+    return _svc(ctx).sessions.attach_member(session_id, _kiosk_id(p), body.code, body.phone)
+
+
+@kiosk.post("/sessions/{session_id}/coupons")
+def apply_coupon(session_id: str, body: CouponIn, p: KioskDep, ctx: CtxDep) -> CartView:
+    return _svc(ctx).sessions.apply_coupon(session_id, _kiosk_id(p), body.code)
+
+
+@kiosk.post("/sessions/{session_id}/face-verify")
+def face_verify(session_id: str, body: FaceVerifyIn, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).face_verify(session_id, _kiosk_id(p), body.member_hint)
+
+
+@kiosk.post("/sessions/{session_id}/checkout")
+def checkout(session_id: str, body: CheckoutIn, p: KioskDep, ctx: CtxDep) -> CheckoutOut:
+    svc = _svc(ctx)
+    credential = body.face_auth_id if body.provider == "face" else None
+    if body.provider == "qr":  # typed/scanned by the page, or read by the kiosk camera a moment ago
+        credential = body.payment_code or svc.take_payment_code(session_id)
+    sim = Simulation(body.simulate.outcome, body.simulate.delay_ms) if body.simulate else None
+    return svc.checkout.checkout(
+        session_id,
+        _kiosk_id(p),
+        provider=body.provider,
+        credential=credential,
+        client_key=body.idempotency_key,
+        simulation=sim,
+        actor=p.label,
+    )
+
+
+@kiosk.get("/sessions/{session_id}/events")
+async def session_events(session_id: str, request: Request, p: KioskDep, ctx: CtxDep) -> StreamingResponse:
+    """SSE: `cart` (the whole cart) on connect and after each change; `alert` for problems."""
+    svc = _svc(ctx)
+    first = await run_in_threadpool(svc.sessions.view, session_id, _kiosk_id(p))
+    queue: asyncio.Queue[CartChanged] = asyncio.Queue(maxsize=64)
+
+    def put(ev: CartChanged) -> None:
+        if ev.session_id == session_id or (ev.kiosk_id == first.kiosk_id and not ev.session_id):
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(ev)
+
+    async def stream() -> AsyncIterator[str]:
+        ctx.bus.subscribe(CartChanged, put)
+        try:
+            yield _sse("cart", first.model_dump_json())
+            while not await request.is_disconnected():
+                try:
+                    ev = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if ev.alert:
+                    yield _sse("alert", json.dumps(ev.alert))
+                if ev.version >= 0:
+                    view = await run_in_threadpool(svc.sessions.view, session_id)
+                    yield _sse("cart", view.model_dump_json())
+        finally:
+            ctx.bus.unsubscribe(CartChanged, put)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+def _sse(event: str, data: str) -> str:
+    return f"event: {event}\ndata: {data}\n\n"
+
+
+@kiosk.get("/orders/{order_id}/pass.svg")
+def pass_svg(order_id: str, _p: KioskDep, ctx: CtxDep) -> Response:
+    token = _svc(ctx).pass_token(order_id)
+    buf = io.BytesIO()  # a standalone SVG (with xmlns), so it also shows as an <img>
+    segno.make(token, error="m").save(buf, kind="svg", scale=6, border=4, xmldecl=False, svgns=True)
+    return Response(buf.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+@gate.post("/verify")
+def verify_pass(body: GateIn, p: GateDep, ctx: CtxDep) -> GateOut:
+    gate_id = p.id if p.kind == "device" else (body.gate_id or "staff")
+    return _svc(ctx).gate.verify(gate_id, body.text)
+
+
+@receipts.get("/{order_id}/receipt")
+def receipt(order_id: str, _p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).aftersale.receipt(order_id)
+
+
+@receipts.get("/{order_id}/receipt.html", response_class=HTMLResponse)
+def receipt_html(order_id: str, _p: KioskDep, ctx: CtxDep) -> HTMLResponse:
+    return HTMLResponse(_svc(ctx).aftersale.receipt_html(order_id))
+
+
+@staff.post("/orders/{order_id}/void")
+def void(order_id: str, body: VoidIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).aftersale.void(order_id, p.label, body.reason)
+
+
+@staff.post("/orders/{order_id}/refund")
+def refund(order_id: str, body: RefundIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).aftersale.refund(order_id, p.label, body.lines, body.reason)
+
+
+@staff.post("/sessions/{session_id}/age-check")
+def age_check(session_id: str, p: StaffDep, ctx: CtxDep) -> CartView:
+    return _svc(ctx).sessions.approve_age(session_id, p.label)
+
+
+@staff.post("/members", status_code=201)
+def add_member(body: MemberCreateIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).aftersale.add_member(body.phone, body.name, p.label)
+
+
+@staff.post("/coupons", status_code=201)
+def issue_coupons(body: CouponIssueIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).aftersale.issue_coupons(body, p.label)
+
+
+ROUTERS = [kiosk, gate, staff, receipts]

@@ -1,0 +1,142 @@
+"""API request and response bodies. Requests never carry a price: unknown fields are ignored."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # a client-sent price is dropped, never read
+
+
+class OpenSessionIn(_In):
+    kiosk_id: str | None = Field(default=None, max_length=64, description="Only for staff acting for a kiosk.")
+    resume: bool = Field(
+        default=False,
+        description="Return the kiosk's open session (items a camera scanned before the page opened) "
+        "instead of starting over; a new one is opened when there is none.",
+    )
+
+
+class AddItemIn(_In):
+    code: str = Field(max_length=64, description="GTIN-8/12/13/14 or a variable-measure code.")
+    qty: int = Field(default=1, description="Units to add (1..checkout.max_quantity).")
+
+
+class SetQtyIn(_In):
+    qty: int = Field(description="New quantity; 0 removes the line.")
+
+
+class MemberIn(_In):
+    code: str | None = Field(default=None, max_length=2048, description="Scanned member QR text.")
+    phone: str | None = Field(default=None, max_length=20, description="Or the member's phone number.")
+
+
+class CouponIn(_In):
+    code: str = Field(max_length=2048, description="Scanned coupon QR text.")
+
+
+class SimulationIn(_In):
+    outcome: Literal["approve", "decline", "timeout", "fail", "slow"] = "approve"
+    delay_ms: int = Field(default=0, ge=0, le=30000)
+
+
+class CheckoutIn(_In):
+    provider: Literal["sandbox", "qr", "face"]
+    payment_code: str | None = Field(default=None, max_length=32, description="qr: the 18-digit wallet code.")
+    face_auth_id: str | None = Field(default=None, max_length=64, description="face: from /face-verify.")
+    idempotency_key: str | None = Field(
+        default=None, max_length=80, description="The kiosk's own reference, kept with the payment for tracing."
+    )
+    simulate: SimulationIn | None = Field(default=None, description="Sandbox network only.")
+
+
+class FaceVerifyIn(_In):
+    member_hint: str | None = Field(default=None, max_length=64)
+
+
+class CartView(BaseModel):
+    session_id: str
+    kiosk_id: str
+    status: str
+    version: int
+    member: dict[str, Any] | None
+    age_check: Literal["not_needed", "required", "done"]
+    coupons: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    order_discounts: list[dict[str, Any]]
+    coupons_not_applied: list[dict[str, Any]]
+    currency: str
+    subtotal_minor: int
+    discount_minor: int
+    tax_minor: int
+    total_minor: int
+    tax_mode: str
+    order_id: str | None
+    expires_at: str | None
+
+
+class ItemAdded(BaseModel):
+    added: dict[str, Any]
+    alerts: list[dict[str, str]]
+    cart: CartView
+
+
+class CheckoutOut(BaseModel):
+    order_id: str
+    status: str
+    currency: str
+    total_minor: int
+    payment: dict[str, Any]
+    exit_pass: str
+    exit_pass_expires_at: str
+    pass_svg_url: str
+    receipt_url: str
+    receipt_html_url: str
+    replayed: bool = False
+
+
+class GateIn(_In):
+    text: str = Field(max_length=4096, description="The scanned exit-pass QR text.")
+    gate_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",  # it becomes an MQTT topic level: no `+`, `#` or `/`
+        description="Only for staff acting for a gate.",
+    )
+
+
+class GateOut(BaseModel):
+    open: bool
+    order_id: str
+    audit: bool
+
+
+class RefundIn(_In):
+    lines: list[dict[str, int]] | None = Field(
+        default=None, description='[{"line_no": 1, "qty": 1}]; omit to refund everything left.'
+    )
+    reason: str = Field(default="", max_length=200)
+
+
+class VoidIn(_In):
+    reason: str = Field(default="", max_length=200)
+
+
+class MemberCreateIn(_In):
+    phone: str = Field(max_length=20)
+    name: str = Field(default="", max_length=80)
+
+
+class CouponIssueIn(_In):
+    kind: Literal["percent", "fixed"]
+    value: int = Field(description="percent 1..90, or minor units off")
+    name: str = Field(default="", max_length=80)
+    min_spend_minor: int = Field(default=0, ge=0)
+    valid_from: str | None = Field(default=None, description="ISO time; default now")
+    valid_to: str = Field(description="ISO time")
+    per_member_limit: int = Field(
+        default=0, ge=0, le=100, description="0: single use (any shopper); N: up to N uses per member."
+    )
+    count: int = Field(default=1, ge=1, le=1000, description="How many codes to issue.")

@@ -1,0 +1,400 @@
+"""Kiosk sessions and carts: open, add by scan or typed code, change, attach a member, coupons.
+
+Every change to one session runs under that session's lock (scans from the camera thread and
+taps on the kiosk can race) and in one short transaction; then a CartChanged event goes on
+the bus and the kiosk page's SSE stream pushes the new cart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from edge import audit
+from edge.bus import Bus
+from edge.checkout import gtin as gtins
+from edge.checkout.cartread import CartRow, read_cart
+from edge.checkout.catalog import Catalog
+from edge.checkout.events import CartChanged
+from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, Product, Promotion
+from edge.checkout.pricing import CouponSpec, PricedCart, PriceItem, price_cart, round_half_up
+from edge.checkout.promotions import load_rules
+from edge.checkout.schemas import CartView
+from edge.checkout.settings import CheckoutSettings
+from edge.checkout.tokens import Tokens
+from edge.checkout.txn import session_lock, session_lock_if_free, writing
+from edge.config import Settings
+from edge.db import Database
+from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
+from edge.timeutil import as_utc, utcnow
+
+__all__ = ["Sessions", "member_view", "session_lock", "session_lock_if_free"]
+
+
+def member_view(m: Member | None, via: str) -> dict[str, Any] | None:
+    """What a kiosk screen or receipt may show of the attached member.
+
+    Only a signed member QR proves the shopper holds the membership; a typed phone number proves
+    nothing, so then only the phone's last four digits show (which the shopper just typed), never
+    the member's name or id. `name` is the text to display in both cases.
+    """
+    if m is None:
+        return None
+    if via == "code":
+        return {"id": m.id, "name": m.name, "via": "code", "masked": False}
+    tail = (m.phone or "")[-4:]
+    return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
+
+
+class Sessions:
+    def __init__(self, settings: Settings, db: Database, bus: Bus, catalog: Catalog, tokens: Tokens) -> None:
+        self.settings = settings
+        self.cfg: CheckoutSettings = settings.checkout
+        self.db = db
+        self.bus = bus
+        self.catalog = catalog
+        self.tokens = tokens
+
+    # --- lifecycle ----------------------------------------------------------------
+    def open(self, kiosk_id: str) -> CartView:
+        """A new session; an older open session at the same kiosk is closed (one shopper at a time)."""
+        with writing(self.db) as s:
+            s.exec(  # type: ignore[call-overload]
+                update(KioskSession)
+                .where(col(KioskSession.kiosk_id) == kiosk_id, col(KioskSession.status) == "open")
+                .values(status="cancelled", updated_at=utcnow())
+            )
+            ks = KioskSession(kiosk_id=kiosk_id)
+            s.add(ks)
+            audit.record(s, f"device:{kiosk_id}", "checkout.session_open", ks.id)
+        self._changed(ks, "opened")
+        return self.view(ks.id)
+
+    def current_for_kiosk(self, kiosk_id: str, create: bool = True) -> str | None:
+        with self.db.session() as s:
+            ks = s.exec(
+                select(KioskSession)
+                .where(KioskSession.kiosk_id == kiosk_id, KioskSession.status == "open")
+                .order_by(col(KioskSession.created_at).desc())
+            ).first()
+            if ks is not None and not self._idle(ks):
+                return ks.id
+        return self.open(kiosk_id).session_id if create else None
+
+    def _idle(self, ks: KioskSession) -> bool:
+        return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.cfg.session_idle_s)
+
+    def load(self, s: Session, session_id: str, kiosk_id: str | None, *, for_change: bool = True) -> KioskSession:
+        ks = s.get(KioskSession, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
+        if ks is None:
+            raise NotFound("no such kiosk session", code="unknown_session")
+        if kiosk_id is not None and ks.kiosk_id != kiosk_id:
+            raise Forbidden("this session belongs to another kiosk", code="wrong_kiosk")
+        if ks.status == "open" and self._idle(ks):
+            ks.status = "expired"
+            s.add(ks)
+        if for_change and ks.status != "open":
+            if ks.status == "expired":
+                raise Gone("this session expired; start a new one", code="session_expired")
+            raise Conflict(f"this session is {ks.status}", code="session_closed")
+        return ks
+
+    def expire_idle(self) -> int:
+        """Expire abandoned sessions (run periodically); returns how many."""
+        cutoff = utcnow() - timedelta(seconds=self.cfg.session_idle_s)
+        with writing(self.db) as s:
+            stale = list(
+                s.exec(select(KioskSession).where(KioskSession.status == "open", KioskSession.updated_at < cutoff))
+            )
+            for ks in stale:
+                ks.status = "expired"
+                ks.version += 1
+                s.add(ks)
+        for ks in stale:
+            self._changed(ks, "expired")
+        return len(stale)
+
+    # --- cart changes -----------------------------------------------------------------
+    def _mutate(
+        self,
+        session_id: str,
+        kiosk_id: str | None,
+        reason: str,
+        change: Callable[[Session, KioskSession], dict[str, str] | None],
+    ) -> CartView:
+        """Change and commit in one short write transaction, then re-price and push the new cart.
+
+        The cart is re-read after the commit but still under the session's lock, so the answer
+        is exactly this change; pricing outside the write lock lets other kiosks write meanwhile.
+        """
+        with session_lock(session_id):
+            with writing(self.db, durable=False) as s:  # a cart line, not money: see txn.writing
+                ks = self.load(s, session_id, kiosk_id)
+                alert = change(s, ks)
+                self._touch(ks, s)
+            with self.db.session() as s:
+                view = self.view_of(s, ks)
+        self._changed(ks, reason, alert)
+        return view
+
+    def add_code(self, session_id: str, kiosk_id: str | None, code: str, qty: int = 1, source: str = "typed") -> Any:
+        from edge.checkout.schemas import ItemAdded
+
+        if not isinstance(qty, int) or not 1 <= qty <= self.cfg.max_quantity:
+            raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
+        key, kind, value = self.parse_code(code)
+        added: dict[str, Any] = {}
+
+        def change(s: Session, ks: KioskSession) -> dict[str, str] | None:
+            product = self.resolve(s, key, kind, value)
+            line = s.exec(select(CartLine).where(CartLine.session_id == ks.id, CartLine.code == key)).first()
+            if line is None:
+                count = s.exec(select(func.count()).select_from(CartLine).where(CartLine.session_id == ks.id)).one()
+                if count >= self.cfg.max_lines:
+                    raise Unprocessable(
+                        f"a cart holds at most {self.cfg.max_lines} lines; ask staff for help", code="cart_full"
+                    )
+                line = CartLine(
+                    session_id=ks.id, code=key, gtin=product.gtin, qty=0, measure_kind=kind, measure_value=value
+                )
+            if line.qty + qty > self.cfg.max_quantity:
+                raise Unprocessable(f"at most {self.cfg.max_quantity} of one item per cart", code="quantity_too_large")
+            line.qty += qty
+            s.add(line)
+            added.update(code=key, gtin=product.gtin, name=product.name, qty=line.qty, source=source)
+            if product.age_restricted and not ks.age_checked_by:
+                alerts.append(
+                    {
+                        "code": "age_check_required",
+                        "message": "this item needs an ID check; a member of staff is on the way",
+                    }
+                )
+                return alerts[0]
+            return None
+
+        alerts: list[dict[str, str]] = []
+        view = self._mutate(session_id, kiosk_id, "item_added", change)
+        return ItemAdded(added=added, alerts=alerts, cart=view)
+
+    def parse_code(self, code: str) -> tuple[str, str, int]:
+        """Scanned or typed text -> (cart key GTIN-14, measure kind, value); typed errors for bad codes."""
+        key = gtins.normalise(code)
+        vm = gtins.variable_measure(key, self.settings.scanning)
+        if vm is None:
+            return key, "", 0
+        if vm.kind == "price" and not 0 < vm.value <= self.cfg.max_weighed_price_minor:
+            raise Unprocessable("the price on this label is not valid; ask staff", code="bad_embedded_price")
+        if vm.kind == "weight" and not 0 < vm.value <= self.cfg.max_weighed_grams:
+            raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
+        return key, vm.kind, vm.value
+
+    def resolve(self, s: Session, key: str, kind: str, value: int) -> Product:
+        """The catalog item behind a parsed code (a variable-measure code's item has the value zeroed)."""
+        lookup = key
+        if kind:
+            vm = gtins.variable_measure(key, self.settings.scanning)
+            assert vm is not None
+            lookup = vm.lookup_gtin
+        product = s.get(Product, lookup)
+        if product is None:
+            raise NotFound("this item is not in the catalog; ask staff for help", code="unknown_product")
+        if not kind and product.weighed:
+            raise Unprocessable("weighed items need the scale's label", code="weighed_needs_label")
+        if kind and not product.weighed:
+            raise Unprocessable("this label does not belong to a weighed item", code="bad_embedded_price")
+        return product
+
+    def set_qty(self, session_id: str, kiosk_id: str | None, line_id: int, qty: int) -> CartView:
+        if not isinstance(qty, int) or not 0 <= qty <= self.cfg.max_quantity:
+            raise InvalidInput(f"quantity must be 0 to {self.cfg.max_quantity}", code="bad_quantity")
+
+        def change(s: Session, ks: KioskSession) -> None:
+            line = s.get(CartLine, line_id)
+            if line is None or line.session_id != ks.id:
+                raise NotFound("no such line in this cart", code="unknown_line")
+            if qty == 0:
+                s.delete(line)
+            else:
+                line.qty = qty
+                s.add(line)
+
+        return self._mutate(session_id, kiosk_id, "line_removed" if qty == 0 else "qty_changed", change)
+
+    def attach_member(self, session_id: str, kiosk_id: str | None, code: str | None, phone: str | None) -> CartView:
+        if code:
+            member_id: str | None = self.tokens.member_id(code.strip())
+        elif phone:
+            digits = "".join(ch for ch in phone if ch.isdigit())
+            if not 6 <= len(digits) <= 15:
+                raise InvalidInput("a phone number has 6 to 15 digits", code="bad_phone")
+            member_id = None
+        else:
+            raise InvalidInput("scan a member code or type a phone number", code="member_required")
+
+        def change(s: Session, ks: KioskSession) -> None:
+            m = s.get(Member, member_id) if member_id else s.exec(select(Member).where(Member.phone == digits)).first()
+            if m is None:
+                raise NotFound("this member is not known at this store", code="unknown_member")
+            ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
+
+        return self._mutate(session_id, kiosk_id, "member_attached", change)
+
+    def apply_coupon(self, session_id: str, kiosk_id: str | None, code: str) -> CartView:
+        claims = self.tokens.coupon_claims(code.strip())
+
+        def change(s: Session, ks: KioskSession) -> None:
+            held = json.loads(ks.coupons)
+            if any(c["c"] == claims["c"] for c in held):
+                raise Conflict("this coupon is already in the cart", code="coupon_already_applied")
+            self.check_coupon_use(s, claims, ks.member_id)
+            held.append(claims)
+            ks.coupons = json.dumps(held)
+
+        return self._mutate(session_id, kiosk_id, "coupon_applied", change)
+
+    def check_coupon_use(self, s: Session, claims: dict[str, Any], member_id: str | None) -> str:
+        """The redemption key this use would take; refuses a used or exhausted coupon."""
+        limit = int(claims.get("lim", 0))
+        if limit == 0:
+            key = f"{claims['c']}:{claims['s']}"
+            if s.exec(select(CouponRedemption.id).where(CouponRedemption.use_key == key)).first():
+                raise Conflict("this coupon has already been used", code="coupon_used")
+            return key
+        if member_id is None:
+            raise Unprocessable("this coupon is for members; attach your membership first", code="coupon_needs_member")
+        used = len(
+            list(
+                s.exec(
+                    select(CouponRedemption.id).where(
+                        CouponRedemption.coupon_id == claims["c"], CouponRedemption.member_id == member_id
+                    )
+                )
+            )
+        )
+        if used >= limit:
+            raise Conflict(f"this coupon can be used {limit} time(s) per member", code="coupon_used")
+        return f"{claims['c']}:m:{member_id}:{used + 1}"
+
+    def approve_age(self, session_id: str, staff: str) -> CartView:
+        with session_lock(session_id), writing(self.db) as s:
+            ks = self.load(s, session_id, None)
+            ks.age_checked_by = staff
+            self._touch(ks, s)
+            audit.record(s, staff, "checkout.age_checked", ks.id)
+        self._changed(ks, "age_checked")
+        return self.view(session_id)
+
+    # --- reading and pricing --------------------------------------------------------------
+    def price(self, s: Session, ks: KioskSession) -> tuple[PricedCart, dict[int, CartRow]]:
+        """One read of lines with their products, and the rules: never two catalog versions at once."""
+        rows = read_cart(s, ks.id)
+        multis, thresholds = load_rules(list(s.exec(select(Promotion))), utcnow())
+        items = []
+        for r in rows:
+            unit = r.price_minor
+            if r.measure_kind == "price":
+                unit = r.measure_value
+            elif r.measure_kind == "weight":
+                unit = round_half_up(r.price_minor * r.measure_value, 1000)
+            items.append(
+                PriceItem(
+                    line_id=r.line_id,
+                    gtin=r.gtin,
+                    name=r.name,
+                    qty=r.qty,
+                    unit_minor=unit,
+                    member_unit_minor=r.member_price_minor if not r.measure_kind else None,
+                    category=r.category,
+                    tax_class=r.tax_class,
+                    weighed=r.weighed,
+                )
+            )
+        coupons = [
+            CouponSpec(c["c"], c["k"], int(c["v"]), int(c.get("min", 0)), str(c.get("n", "")))
+            for c in json.loads(ks.coupons)
+        ]
+        priced = price_cart(
+            items,
+            currency=self.settings.store.currency,
+            member=ks.member_id is not None,
+            multibuys=multis,
+            thresholds=thresholds,
+            coupons=coupons,
+            tax_rates_bp=self.cfg.tax_rates_bp,
+            tax_mode=self.cfg.tax_mode,
+        )
+        return priced, {r.line_id: r for r in rows}
+
+    def view(self, session_id: str, kiosk_id: str | None = None) -> CartView:
+        with self.db.session() as s:
+            ks = self.load(s, session_id, kiosk_id, for_change=False)
+            return self.view_of(s, ks)
+
+    def view_of(self, s: Session, ks: KioskSession) -> CartView:
+        priced, rows = self.price(s, ks)
+        out_lines = []
+        needs_age = False
+        for pl in priced.lines:
+            d = pl.as_dict()
+            ln = rows[pl.line_id]
+            d["code"] = ln.code
+            d["age_restricted"] = ln.age_restricted
+            needs_age = needs_age or ln.age_restricted
+            if ln.measure_kind == "weight":
+                d["measure"] = f"{ln.measure_value / 1000:.3f} kg at {ln.price_minor / 100:.2f}/kg"
+            elif ln.measure_kind == "price":
+                d["measure"] = "price from the scale label"
+            out_lines.append(d)
+        member = member_view(s.get(Member, ks.member_id), ks.member_via) if ks.member_id else None
+        expires = as_utc(ks.updated_at) + timedelta(seconds=self.cfg.session_idle_s)
+        return CartView(
+            session_id=ks.id,
+            kiosk_id=ks.kiosk_id,
+            status=ks.status,
+            version=ks.version,
+            member=member,
+            age_check="not_needed" if not needs_age else ("done" if ks.age_checked_by else "required"),
+            coupons=[
+                {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"]}
+                for c in json.loads(ks.coupons)
+            ],
+            lines=out_lines,
+            order_discounts=[a.as_dict() for a in priced.order_discounts],
+            coupons_not_applied=priced.coupons_not_applied,
+            currency=priced.currency,
+            subtotal_minor=priced.subtotal_minor,
+            discount_minor=priced.discount_minor,
+            tax_minor=priced.tax_minor,
+            total_minor=priced.total_minor,
+            tax_mode=priced.tax_mode,
+            order_id=ks.order_id,
+            expires_at=expires.isoformat() if ks.status == "open" else None,
+        )
+
+    # --- helpers ------------------------------------------------------------------------
+    def _touch(self, ks: KioskSession, s: Session) -> None:
+        ks.version += 1
+        ks.updated_at = utcnow()
+        s.add(ks)
+
+    def _changed(self, ks: KioskSession, reason: str, alert: dict[str, str] | None = None) -> None:
+        self.bus.publish(
+            CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version, reason=reason, alert=alert)
+        )
+
+    def alert(self, kiosk_id: str, session_id: str | None, code: str, message: str) -> None:
+        """Show a typed problem on the kiosk (from a camera scan, where there is no HTTP reply)."""
+        self.bus.publish(
+            CartChanged(
+                session_id=session_id or "",
+                kiosk_id=kiosk_id,
+                version=-1,
+                reason="alert",
+                alert={"code": code, "message": message},
+            )
+        )

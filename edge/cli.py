@@ -1,0 +1,235 @@
+"""The `retail-edge` command line. Each domain brings its own sub-commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edge.config import ConfigError, Settings, config_path_from_env, describe, load_settings
+from edge.errors import EdgeError, StartupRefused
+from edge.observability import setup_logging
+from edge.security import SecretStore, mask_secrets
+
+app = typer.Typer(
+    help="retail-edge: the in-store edge daemon (scan-and-go, face-pay, fitting room, cloud sync).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Store-IT users (dashboard and admin API logins).", no_args_is_help=True)
+devices_app = typer.Typer(help="Kiosks, guide handhelds and gates (per-device tokens).", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing and encryption keys (rotation).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(devices_app, name="devices")
+app.add_typer(keys_app, name="keys")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (or RETAIL_EDGE_CONFIG).", show_default=False),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    try:
+        return load_settings(config_path_from_env(config))
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def open_storage(settings: Settings):  # type: ignore[no-untyped-def]
+    """Check, back up and migrate; a refusal is a sentence and exit code 3, never a traceback."""
+    from edge.app import prepare_storage
+
+    try:
+        return prepare_storage(settings)
+    except StartupRefused as exc:
+        raise fail(str(exc), code=3) from None
+
+
+@app.command()
+def run(config: ConfigOpt = None) -> None:
+    """Start the daemon (HTTP API, pages, cameras, MQTT, sync) until SIGTERM."""
+    settings = settings_or_exit(config)
+    setup_logging(settings.logging.level, settings.logging.format)
+    from edge.app import run_daemon
+
+    try:
+        code = run_daemon(settings)
+    except StartupRefused as exc:
+        raise fail(str(exc), code=3) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Option(help="Where the demo store keeps its state.")] = Path(".demo-data"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    mqtt_url: Annotated[str, typer.Option(help="Broker URL; a local mosquitto is started if none answers.")] = (
+        "mqtt://127.0.0.1:1883"
+    ),
+) -> None:
+    """Run the demo store: demo config, catalog, generated camera clips, tokens; prints the URLs."""
+    setup_logging("INFO", "text")
+    from edge.demo.runner import run_demo
+
+    try:
+        code = run_demo(data_dir.resolve(), host, port, mqtt_url, say=lambda text: typer.echo(text))
+    except StartupRefused as exc:
+        raise fail(str(exc), code=3) from None
+    raise typer.Exit(code)
+
+
+@app.command("check-config")
+def check_config(
+    file: Annotated[Path, typer.Argument(help="The TOML file to validate.")],
+) -> None:
+    """Validate a config file and print the effective config (environment applied, secrets masked)."""
+    try:
+        settings = load_settings(file)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    data = mask_secrets(describe(settings))
+    store = SecretStore(settings.storage.data_dir)
+    data["secrets"] = {name: "***" for name in store.names()}
+    data["would_run"] = {
+        "listen": f"http://{settings.http.host}:{settings.http.port}",
+        "database": str(settings.storage.data_dir / "edge.db"),
+        "cameras": [f"{c.id} ({c.role}) <- {c.source}" for c in settings.cameras if c.enabled],
+        "rooms": [r.id for r in settings.fitting.rooms],
+        "sync": settings.sync.url or "off",
+    }
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+def migrate(config: ConfigOpt = None) -> None:
+    """Back up the database and apply pending schema migrations."""
+    settings = settings_or_exit(config)
+    setup_logging("WARNING", "text")
+    db = open_storage(settings)
+    current = sorted(db.current_revisions())
+    typer.echo(f"database {db.path} is at {', '.join(current)}")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a store-IT user (argon2-hashed password)."""
+    settings = settings_or_exit(config)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    access = _access(settings)
+    try:
+        access.add_user(username, password)
+    except EdgeError as exc:
+        raise fail(exc.message) from None
+    typer.echo(f"user {username} created")
+
+
+@users_app.command("disable")
+def users_disable(username: str, config: ConfigOpt = None) -> None:
+    """Disable a user; their open dashboard sessions end at once."""
+    try:
+        _access(settings_or_exit(config)).end_sessions(username, actor="cli", disable=True)
+    except EdgeError as exc:
+        raise fail(exc.message) from None
+    typer.echo(f"user {username} disabled")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt = None) -> None:
+    """List store-IT users."""
+    for user in _access(settings_or_exit(config)).list_users():
+        typer.echo(f"{user.username}\t{user.role}\t{'disabled' if user.disabled else 'active'}")
+
+
+@devices_app.command("add")
+def devices_add(
+    device_id: Annotated[str, typer.Argument(help="Device id, e.g. kiosk-1.")],
+    role: Annotated[str, typer.Option(help="kiosk, guide, gate or manager.")],
+    name: Annotated[str, typer.Option(help="A name people recognise.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Register a device and print its token once (only a hash is kept)."""
+    access = _access(settings_or_exit(config))
+    try:
+        token = access.add_device(device_id, role, name)
+    except EdgeError as exc:
+        raise fail(exc.message) from None
+    typer.echo(token)
+
+
+@devices_app.command("list")
+def devices_list(config: ConfigOpt = None) -> None:
+    """List devices (never their tokens)."""
+    for dev in _access(settings_or_exit(config)).list_devices():
+        typer.echo(f"{dev.id}\t{dev.role}\t{'revoked' if dev.revoked else 'active'}\t{dev.name}")
+
+
+@devices_app.command("revoke")
+def devices_revoke(device_id: str, config: ConfigOpt = None) -> None:
+    """Revoke a device token at once."""
+    try:
+        _access(settings_or_exit(config)).revoke_device(device_id)
+    except EdgeError as exc:
+        raise fail(exc.message) from None
+    typer.echo(f"device {device_id} revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    purpose: Annotated[str, typer.Argument(help="session, exit_pass, room_code, member, coupon or templates.")],
+    retire_old: Annotated[bool, typer.Option(help="Also drop the older keys (their tokens stop working).")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Add a new active key; old keys keep verifying unless retired."""
+    settings = settings_or_exit(config)
+    ring = SecretStore(settings.storage.data_dir).keyring(purpose)
+    kid = ring.rotate()
+    gone = ring.retire_all_but_active() if retire_old else []
+    typer.echo(f"{purpose}: active key {kid}" + (f"; retired {', '.join(gone)}" if gone else ""))
+
+
+def _access(settings: Settings):  # type: ignore[no-untyped-def]
+    from edge.access.service import AccessService
+    from edge.security import Signer
+
+    db = open_storage(settings)
+    store = SecretStore(settings.storage.data_dir)
+    return AccessService(db, Signer("session", store.keyring("session")))
+
+
+def _register_domain_commands() -> None:
+    from edge.checkout.cli import app as catalog_app
+    from edge.facepay.cli import face_app, models_app
+    from edge.fitting.cli import app as rooms_app
+    from edge.scanning.cli import decode
+
+    app.command("decode")(decode)
+    app.add_typer(face_app, name="face")
+    app.add_typer(models_app, name="models")
+    app.add_typer(catalog_app, name="catalog")
+    app.add_typer(rooms_app, name="rooms")
+
+
+_register_domain_commands()
+
+
+def main() -> None:
+    logging.captureWarnings(True)
+    app()

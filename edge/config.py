@@ -1,0 +1,194 @@
+"""One Settings tree: a TOML file plus RETAIL_EDGE_<SECTION>__<KEY> environment overrides.
+
+Secrets never live here; see edge.security. Unknown keys are errors that name the key and file,
+because a typo in a store's config must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from edge.cameras.settings import CameraSettings
+from edge.checkout.settings import CheckoutSettings
+from edge.facepay.settings import FacepaySettings
+from edge.fitting.settings import FittingSettings
+from edge.mqtt.settings import MqttSettings
+from edge.scanning.settings import ScanningSettings
+from edge.sync.settings import SyncSettings
+
+ENV_PREFIX = "RETAIL_EDGE_"
+CONFIG_ENV = "RETAIL_EDGE_CONFIG"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message says what to fix and where."""
+
+
+class HttpSettings(BaseModel):
+    """The HTTP server (API, pages, metrics)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on; 0.0.0.0 for the store LAN.")
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port.")
+    public_url: str | None = Field(
+        default=None, description="URL phones use to reach this box (printed in room QR codes)."
+    )
+
+
+class StorageSettings(BaseModel):
+    """Where the daemon keeps its state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("/var/lib/retail-edge"), description="SQLite database, secrets and backups live here."
+    )
+    backups_keep: int = Field(default=5, ge=0, le=100, description="Pre-migration backups to keep.")
+    min_free_mb: int = Field(default=50, ge=0, description="Refuse to start with less free disk than this.")
+
+
+class StoreSettings(BaseModel):
+    """Who this store is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        default="store-0001", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="Store id, unique in the chain."
+    )
+    name: str = Field(default="Demo Store", description="Name shown on receipts and pages.")
+    timezone: str = Field(default="UTC", description="IANA timezone for receipts and pages; storage is UTC.")
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of all prices.")
+    node: str = Field(default="edge-1", pattern=r"^[A-Za-z0-9_-]{1,40}$", description="This box's name in the store.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class LoggingSettings(BaseModel):
+    """Log output."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+    format: Literal["auto", "json", "text"] = Field(
+        default="auto", description="auto: JSON lines under systemd or when not a terminal, text on a terminal."
+    )
+
+
+class Settings(BaseSettings):
+    """The whole daemon configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Store identity.")
+    http: HttpSettings = Field(default_factory=HttpSettings, description="HTTP server.")
+    storage: StorageSettings = Field(default_factory=StorageSettings, description="State on disk.")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="Store MQTT broker.")
+    sync: SyncSettings = Field(default_factory=SyncSettings, description="Cloud sync.")
+    model_dir: Path = Field(
+        default=Path("models"), description="Directory holding the ONNX face models (RETAIL_EDGE_MODEL_DIR)."
+    )
+    cameras: list[CameraSettings] = Field(default_factory=list, description="Cameras and their roles.")
+    scanning: ScanningSettings = Field(default_factory=ScanningSettings, description="Barcode scanning.")
+    checkout: CheckoutSettings = Field(default_factory=CheckoutSettings, description="Scan-and-go checkout.")
+    facepay: FacepaySettings = Field(default_factory=FacepaySettings, description="Face-pay.")
+    fitting: FittingSettings = Field(default_factory=FittingSettings, description="Fitting rooms.")
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_ids(cls, cams: list[CameraSettings]) -> list[CameraSettings]:
+        seen: set[str] = set()
+        for cam in cams:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice")
+            seen.add(cam.id)
+        return cams
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file (init carries the TOML), as operators expect.
+        return (env_settings, init_settings)
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}' in {origin}")
+        else:
+            lines.append(f"invalid value for '{key}' in {origin}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def config_path_from_env(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else None
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the TOML file (if any), apply env overrides, validate everything at once."""
+    data: dict[str, Any] = {}
+    origin = "defaults and environment"
+    if path is not None:
+        origin = str(path)
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, f"{origin} (or {ENV_PREFIX}* environment)")) from exc
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """The effective config as plain data (no secrets are in Settings by construction)."""
+    return settings.model_dump(mode="json")

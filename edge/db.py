@@ -1,0 +1,228 @@
+"""SQLite (WAL) through SQLModel, with Alembic migrations run after a backup.
+
+synchronous=FULL everywhere: the box writes money and guide calls, and a power cut must not
+lose a committed row. Measured cost is fine for a store's write rate (see README).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import ORMExecuteState
+from sqlmodel import Session, create_engine
+
+from edge.errors import StartupRefused
+from edge.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "edge.db"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _pragmas(synchronous: str) -> Any:
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return on_connect
+
+
+def check_data_dir(data_dir: Path, min_free_mb: int) -> None:
+    """Refuse early, with a sentence, rather than crash later in the middle of a sale."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupRefused(f"cannot create data dir {data_dir}: {exc.strerror}") from exc
+    probe = data_dir / ".write-probe"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupRefused(f"data dir {data_dir} is not writable: {exc.strerror}") from exc
+    free_mb = shutil.disk_usage(data_dir).free // (1024 * 1024)
+    if free_mb < min_free_mb:
+        raise StartupRefused(
+            f"disk under {data_dir} has {free_mb} MB free, below storage.min_free_mb={min_free_mb}; free space first"
+        )
+
+
+_WRITE_LOCKS: dict[Path, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(path.resolve(), threading.RLock())
+
+
+def _take_write_lock(session: Session) -> None:
+    if not session.info.get("write_lock_held"):
+        session.info["write_lock"].acquire()
+        session.info["write_lock_held"] = True
+
+
+def _on_flush(session: Session, _ctx: object, _instances: object) -> None:
+    if session.new or session.dirty or session.deleted:
+        _take_write_lock(session)
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _take_write_lock(state.session)  # type: ignore[arg-type]
+
+
+class Database:
+    """The engine and session factory for one SQLite file.
+
+    SQLite has one writer. When threads collide, its busy handler sleeps with growing back-off
+    (up to 100 ms a try), which turns a 4 ms write into hundreds of ms under load. So every
+    session takes this process's write lock at its first write (flush or DML) and holds it to
+    the end of the transaction: writers queue on a Python lock and are handed the slot at once,
+    while reads (WAL) never wait. Never call the network while a write is open.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.write_lock = _write_lock(path)
+        self.url = f"sqlite:///{path}"
+        args = {"check_same_thread": False, "timeout": 10}
+        self.engine: Engine = create_engine(self.url, connect_args=args)
+        event.listen(self.engine, "connect", _pragmas("FULL"))
+        # For state that is cheap to lose in a power cut (a cart line the shopper can rescan):
+        # WAL with synchronous=NORMAL survives a crash of the process, skips the fsync per commit.
+        self.relaxed_engine: Engine = create_engine(self.url, connect_args=args)
+        event.listen(self.relaxed_engine, "connect", _pragmas("NORMAL"))
+
+    @classmethod
+    def in_dir(cls, data_dir: Path) -> Database:
+        return cls(data_dir / DB_NAME)
+
+    @contextmanager
+    def session(self, durable: bool = True) -> Iterator[Session]:
+        """One transaction per use case: commit on success, roll back on any error.
+
+        durable=False skips the fsync at commit (still crash-safe, not power-cut-safe): only for
+        state nobody loses money or a call over, never for orders, payments, passes or calls.
+        """
+        with Session(self.engine if durable else self.relaxed_engine, expire_on_commit=False) as session:
+            session.info["write_lock"] = self.write_lock
+            event.listen(session, "before_flush", _on_flush)
+            event.listen(session, "do_orm_execute", _on_execute)
+            try:
+                yield session
+                session.commit()
+            except Exception:
+                session.rollback()
+                raise
+            finally:
+                if session.info.pop("write_lock_held", False):
+                    self.write_lock.release()
+
+    @contextmanager
+    def write_conn(self, durable: bool = True) -> Iterator[Connection]:
+        """A Core connection in one transaction, for bulk writes (mark sent, delete acked),
+        queued on the same process write lock as sessions."""
+        with self.write_lock, (self.engine if durable else self.relaxed_engine).begin() as conn:
+            yield conn
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.relaxed_engine.dispose()
+
+    # --- migrations -------------------------------------------------------------------
+    def alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.set_main_option("sqlalchemy.url", self.url)
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def current_revisions(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def pending(self) -> tuple[set[str], set[str]]:
+        """(current, heads). Refuses a database written by a newer version of the daemon."""
+        script = ScriptDirectory.from_config(self.alembic_config())
+        heads = set(script.get_heads())
+        current = self.current_revisions()
+        known = {rev.revision for rev in script.walk_revisions()}
+        unknown = current - known
+        if unknown:
+            raise StartupRefused(
+                f"database {self.path} has schema revision {', '.join(sorted(unknown))}, newer than this "
+                "version of retail-edge knows; install the newer version or restore a backup"
+            )
+        return current, heads
+
+    def _has_tables(self) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type='table'").scalar())
+
+    def backup(self, keep: int) -> Path | None:
+        """A consistent copy (SQLite online backup) before touching the schema."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        backups = self.path.parent / "backups"
+        backups.mkdir(exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        target = backups / f"edge-{stamp}.db"
+        src = sqlite3.connect(self.path)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+        os.chmod(target, 0o600)
+        existing = sorted(backups.glob("edge-*.db"))
+        for old in existing[: max(0, len(existing) - keep)]:
+            old.unlink(missing_ok=True)
+        return target
+
+    def migrate(self, backups_keep: int = 5) -> list[str]:
+        """Upgrade to every head; a no-op (and no backup) when already current."""
+        try:
+            current, heads = self.pending()
+            if current == heads:
+                return []
+            backup = self.backup(backups_keep) if self._has_tables() else None
+            if backup:
+                log.info("backed up database to %s before migrating", backup)
+            command.upgrade(self.alembic_config(), "heads")
+            return sorted(heads - current)
+        except OperationalError as exc:
+            raise StartupRefused(f"cannot migrate {self.path}: {_sqlite_reason(exc)}") from exc
+
+
+def _sqlite_reason(exc: OperationalError) -> str:
+    msg = str(exc.orig) if exc.orig else str(exc)
+    if "disk is full" in msg or "database or disk is full" in msg:
+        return "the disk is full; free space and start again"
+    if "readonly" in msg or "read-only" in msg:
+        return "the database file is read-only"
+    return msg

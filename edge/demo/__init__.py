@@ -1,0 +1,1 @@
+"""The demo store: config, credentials, generated media and seed data."""

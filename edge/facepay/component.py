@@ -1,0 +1,87 @@
+"""Face-pay in the composition root: models load in the background, /readyz says how it went.
+
+Loading (sha256 of ~8 MB and four sessions) takes about a second, so it runs in a thread and
+the entry reads "degraded: loading" meanwhile; the rest of the daemon starts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from edge.component import Component, Context
+from edge.facepay.metrics import TEMPLATES
+from edge.facepay.service import FaceServices, build_services
+from edge.observability import ComponentHealth
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 3600.0
+
+
+class FacepayComponent(Component):
+    name = "facepay"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.services: FaceServices = build_services(
+            ctx.settings.facepay, ctx.settings.model_dir, ctx.db, ctx.secrets, lambda: ctx.optional("cameras")
+        )
+        ctx.provide("facepay", self.services.verification)
+        ctx.provide("facepay_enrolment", self.services.enrolment)
+        rt = self.services.runtime
+        TEMPLATES.set_function(lambda: float(len(rt.gallery)) if rt.gallery is not None else 0.0)
+        self._retention: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        _no_core_dumps()
+        self.services.runtime.start_background(on_loaded=self.services.enrolment.load_gallery)
+        self._retention = asyncio.get_running_loop().create_task(self._retention_loop())
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                gone = await asyncio.to_thread(self.services.enrolment.purge_expired)
+                if gone:
+                    log.info("erased %d face templates past their retention period", gone)
+            except Exception:
+                log.exception("face template retention sweep failed")
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    async def stop(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+
+    def health(self) -> dict[str, ComponentHealth]:
+        rt = self.services.runtime
+        status = {"ok": "ok", "loading": "degraded"}.get(rt.status, "down")
+        reason = "loading" if rt.status == "loading" else rt.reason
+        details = {"model_dir": str(rt.model_dir)}
+        if rt.models is not None:
+            details.update(rt.models.versions())
+        return {"models": ComponentHealth(status=status, reason=reason[:300], details=details)}  # type: ignore[arg-type]
+
+    def routers(self) -> list[APIRouter]:
+        from edge.facepay.router import router
+
+        return [router]
+
+
+def _no_core_dumps() -> None:
+    """Frames live in this process's memory; a core dump would write them to disk."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):  # not on POSIX, or not permitted: systemd's LimitCORE=0
+        log.warning("could not disable core dumps; set LimitCORE=0 in the service unit")
+
+
+def build(ctx: Context) -> Component:
+    return FacepayComponent(ctx)

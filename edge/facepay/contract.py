@@ -1,0 +1,45 @@
+"""What checkout may ask of face-pay (provided as ctx.require("facepay")).
+
+A verification for a checkout yields a single-use authorisation bound to the order reference
+(the kiosk session id), the amount and the member. Checkout's `face` payment provider consumes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class FaceAuthorization:
+    auth_id: str
+    member_id: str
+    order_ref: str
+    amount_minor: int
+    currency: str
+    expires_at: datetime
+
+
+class FacePayer(Protocol):
+    def verify_for_payment(
+        self,
+        *,
+        kiosk_id: str,
+        order_ref: str,
+        amount_minor: int,
+        currency: str,
+        member_hint: str | None = None,
+        frames: list[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Verify the shopper at this kiosk (frames from its face camera when not given).
+
+        Returns the verification result as a dict (decision, similarity, margin, liveness,
+        detection confidence, model versions, timings) with "authorization": FaceAuthorization | None.
+        Raises an EdgeError subclass for refusals (rate limit, lockout, models down).
+        """
+
+    def consume_authorization(
+        self, auth_id: str, *, order_ref: str, amount_minor: int, currency: str
+    ) -> FaceAuthorization:
+        """Use the authorisation once; raises an EdgeError if unknown, used, expired or mismatched."""

@@ -1,0 +1,85 @@
+"""Abuse controls: attempts per kiosk and per member, and a lockout after repeated failures.
+
+Counts come from the attempt rows themselves (durable across restarts), so a kiosk cannot reset
+its budget by rebooting the daemon.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from edge.errors import RateLimited
+from edge.facepay.models import FaceAttempt, FaceLockout
+from edge.facepay.settings import FacepaySettings
+from edge.timeutil import as_utc
+
+
+def _count(session: Session, since: datetime, **where: str) -> int:
+    stmt = select(func.count()).select_from(FaceAttempt).where(FaceAttempt.ts >= since)
+    stmt = stmt.where(FaceAttempt.decision != "refused")
+    for col, value in where.items():
+        stmt = stmt.where(getattr(FaceAttempt, col) == value)
+    return int(session.exec(stmt).one())
+
+
+def check_lockout(session: Session, subject: str, now: datetime) -> None:
+    row = session.get(FaceLockout, subject)
+    if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
+        left = int((as_utc(row.locked_until) - now).total_seconds() // 60) + 1
+        raise RateLimited(
+            f"face-pay is locked for {subject.split(':', 1)[0]} after repeated failures; "
+            f"try again in {left} min "
+            "or pay another way",
+            code="face_locked_out",
+            details={
+                "subject": subject.split(":", 1)[0],
+                "retry_after_s": int((as_utc(row.locked_until) - now).total_seconds()),
+            },
+        )
+
+
+def check_limits(session: Session, cfg: FacepaySettings, kiosk_id: str, member_id: str | None, now: datetime) -> None:
+    """Raise RateLimited (typed code) when this attempt must not run."""
+    check_lockout(session, f"kiosk:{kiosk_id}", now)
+    if member_id is not None:
+        check_lockout(session, f"member:{member_id}", now)
+    if _count(session, now - timedelta(minutes=1), kiosk_id=kiosk_id) >= cfg.attempts_per_kiosk_per_min:
+        raise RateLimited(
+            "too many face-pay attempts at this kiosk; wait a minute",
+            code="face_rate_limited",
+            details={"subject": "kiosk", "retry_after_s": 60},
+        )
+    if member_id is not None and _count(session, now - timedelta(hours=1), member_id=member_id) >= (
+        cfg.attempts_per_member_per_hour
+    ):
+        raise RateLimited(
+            "too many face-pay attempts for this member; try later or pay another way",
+            code="face_rate_limited",
+            details={"subject": "member", "retry_after_s": 3600},
+        )
+
+
+def record_outcome(
+    session: Session, cfg: FacepaySettings, subjects: list[str], failed: bool, now: datetime
+) -> list[str]:
+    """Count a failure (lock at the limit) or clear the count on success; returns newly locked subjects."""
+    locked: list[str] = []
+    for subject in subjects:
+        row = session.get(FaceLockout, subject)
+        if not failed:
+            if row is not None:
+                row.failures, row.locked_until = 0, None
+                session.add(row)
+            continue
+        if row is None:
+            row = FaceLockout(subject=subject, failures=0)
+        row.failures += 1
+        if row.failures >= cfg.lockout_failures:
+            row.locked_until = now + timedelta(minutes=cfg.lockout_minutes)
+            row.failures = 0
+            locked.append(subject)
+        session.add(row)
+    return locked

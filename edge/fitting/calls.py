@@ -1,0 +1,392 @@
+"""The guide-call state machine: open -> (escalated ->) claimed -> resolved, or cancelled.
+
+Every transition is one transaction holding the call row, an outbox row for the cloud and the
+durable MQTT messages; the bus event (SSE to phones, guides and the dashboard) follows the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from edge.bus import Bus, Event
+from edge.checkout.contract import CatalogReader
+from edge.db import Database
+from edge.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from edge.fitting import topics
+from edge.fitting.events import CallChanged
+from edge.fitting.models import ACTIVE_STATES, CallIn, CallPublic, FittingCall, FittingInbound
+from edge.fitting.settings import FittingSettings, RoomSettings
+from edge.fitting.text import clean_note, normalize_gtin, note_key
+from edge.fitting.visits import VisitService
+from edge.mqtt import queue
+from edge.observability import escape_text
+from edge.sync import outbox
+from edge.timeutil import as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+_BUCKETS = (5, 15, 30, 60, 90, 120, 180, 300, 600, 1800)
+CALLS_OPENED = Counter("edge_fitting_calls_total", "Guide calls opened", ["kind", "zone"])
+CALLS_MERGED = Counter("edge_fitting_calls_merged_total", "Calls merged into an identical active call")
+CALLS_LIMITED = Counter("edge_fitting_calls_rate_limited_total", "Calls refused by a rate limit", ["reason"])
+ESCALATIONS = Counter("edge_fitting_escalations_total", "Calls escalated after going unclaimed", ["zone"])
+CLAIM_SECONDS = Histogram("edge_fitting_claim_seconds", "Call open to claimed", ["zone"], buckets=_BUCKETS)
+RESOLVE_SECONDS = Histogram("edge_fitting_resolve_seconds", "Call claimed to resolved", ["zone"], buckets=_BUCKETS)
+ACTIVE_CALLS = Gauge("edge_fitting_active_calls", "Calls open, escalated or claimed")
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "open": ("claimed", "escalated", "cancelled"),
+    "escalated": ("claimed", "cancelled"),
+    "claimed": ("resolved", "cancelled"),
+    "resolved": (),
+    "cancelled": (),
+}
+
+
+class _RateLimiter:
+    """Sliding one-minute window per key; in memory (a restart forgives, which is fine)."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def hit(self, key: tuple[str, str]) -> float | None:
+        """None when allowed; else seconds until the next call is allowed."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._hits[key]
+            while q and now - q[0] > 60:
+                q.popleft()
+            if len(q) >= self.per_minute:
+                return 60 - (now - q[0])
+            q.append(now)
+            if len(self._hits) > 10_000:  # forget idle phones
+                for k in [k for k, v in self._hits.items() if not v]:
+                    del self._hits[k]
+            return None
+
+
+class CallService:
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        store_id: str,
+        settings: FittingSettings,
+        visits: VisitService,
+        catalog: Callable[[], CatalogReader | None],
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.store_id = store_id
+        self.settings = settings
+        self.visits = visits
+        self.catalog = catalog
+        self.rooms = {r.id: r for r in settings.rooms}
+        self._limiter = _RateLimiter(settings.calls_per_phone_per_minute)
+        self._write = visits.lock  # one fitting write at a time: no lost claim races, one visit per room
+
+    # --- the shopper -----------------------------------------------------------------
+    def open_call(self, room: RoomSettings, body: CallIn, phone_id: str) -> tuple[CallPublic, bool]:
+        gtin = normalize_gtin(body.gtin) if body.gtin else None
+        want = normalize_gtin(body.want_gtin) if body.want_gtin else None
+        note = clean_note(body.note)
+        self._check_call(body.kind, gtin, want)
+        key = f"{body.kind}|{gtin or ''}|{want or ''}|{note_key(note)}"
+        events: list[Event] = []
+        with self._write, self.db.session() as s:
+            if body.request_id:
+                again = s.exec(
+                    select(FittingCall).where(FittingCall.room_id == room.id, FittingCall.request_id == body.request_id)
+                ).first()
+                if again is not None:
+                    return self._public(again), True
+            active = s.exec(
+                select(FittingCall.id, FittingCall.merge_key).where(
+                    FittingCall.room_id == room.id, col(FittingCall.state).in_(ACTIVE_STATES)
+                )
+            ).all()
+            same_id = next((cid for cid, k in active if k == key), None)
+            same = s.get(FittingCall, same_id) if same_id else None
+            if same is not None:
+                same.merged_count += 1
+                s.add(same)
+                CALLS_MERGED.inc()
+                return self._public(same), True
+            if len(active) >= self.settings.active_calls_per_room:
+                CALLS_LIMITED.labels("room_busy").inc()
+                raise RateLimited("this room already has several calls waiting; a guide is coming", code="room_busy")
+            wait = self._limiter.hit((room.id, phone_id))
+            if wait is not None:
+                CALLS_LIMITED.labels("phone").inc()
+                raise RateLimited(
+                    "too many calls from this phone; please wait a moment",
+                    code="too_many_calls",
+                    details={"retry_after_s": round(wait, 1)},
+                )
+            visit = self.visits.current(s, room.id, create=True)
+            assert visit is not None
+            call = FittingCall(
+                room_id=room.id,
+                zone=room.zone,
+                visit_id=visit.id,
+                kind=body.kind,
+                gtin=gtin,
+                want_gtin=want,
+                note=note,
+                merge_key=key,
+                phone_id=phone_id[:64],
+                request_id=body.request_id,
+            )
+            s.add(call)
+            s.flush()
+            out = self._public(call)
+            events.append(self._emit(s, call, out))
+            CALLS_OPENED.labels(body.kind, room.zone).inc()
+            log.info("fitting: %s call %s in %s: %s", body.kind, call.id, room.id, escape_text(note, 120))
+        self._after(events)
+        return out, False
+
+    def _check_call(self, kind: str, gtin: str | None, want: str | None) -> None:
+        if kind in ("variant", "bring") and not gtin:
+            raise InvalidInput(f"a {kind} call needs the item (gtin)", code="item_required")
+        if kind == "variant" and not want:
+            raise InvalidInput("say which size or colour you want (want_gtin)", code="variant_required")
+        if kind != "variant" and want:
+            raise InvalidInput("want_gtin only goes with a variant call", code="unexpected_variant")
+        catalog = self.catalog()
+        if catalog is None or gtin is None:
+            return
+        item = catalog.get(gtin)
+        if item is None:
+            raise NotFound("this product is not in the store's catalog", code="unknown_item")
+        if kind == "variant" and want is not None:
+            variant = next((v for v in catalog.variants(gtin) if v.gtin == want), None)
+            if variant is None or want == gtin:
+                raise InvalidInput("that is not another size or colour of this item", code="not_a_variant")
+            if variant.stock <= 0:
+                raise Conflict("that size and colour is out of stock", code="out_of_stock")
+
+    def cancel(self, room: RoomSettings, call_id: str) -> CallPublic:
+        with self._write, self.db.session() as s:
+            call = s.get(FittingCall, call_id)
+            if call is None or call.room_id != room.id:
+                raise NotFound("no such call in this room", code="no_call")
+            if call.state == "cancelled":
+                return self._public(call)
+            self._move(call, "cancelled")
+            call.cancelled_at = utcnow()
+            events: list[Event] = [self._emit(s, call)]
+            out = self._public(call)
+        self._after(events)
+        return out
+
+    # --- the guides ------------------------------------------------------------------
+    def claim(
+        self, call_id: str, guide_id: str, *, event_id: str | None, source: str, room_id: str | None = None
+    ) -> CallPublic:
+        events: list[Event] = []
+        with self._write, self.db.session() as s:
+            call = self._load(s, call_id, room_id)
+            if self._seen(s, event_id, source) or (call.state == "claimed" and call.guide_id == guide_id):
+                return self._public(call)
+            if call.state == "claimed":
+                raise Conflict(
+                    "another guide already claimed this call",
+                    code="already_claimed",
+                    details={"guide_id": call.guide_id},
+                )
+            self._move(call, "claimed")
+            call.guide_id = guide_id
+            call.claimed_at = utcnow()
+            CLAIM_SECONDS.labels(call.zone).observe((call.claimed_at - as_utc(call.opened_at)).total_seconds())
+            events.append(self._emit(s, call))
+            out = self._public(call)
+        self._after(events)
+        return out
+
+    def resolve(
+        self,
+        call_id: str,
+        guide_id: str,
+        *,
+        manager: bool,
+        event_id: str | None,
+        source: str,
+        release: bool = False,
+        room_id: str | None = None,
+    ) -> CallPublic:
+        events: list[Event] = []
+        with self._write, self.db.session() as s:
+            call = self._load(s, call_id, room_id)
+            if self._seen(s, event_id, source) or call.state == "resolved":
+                return self._public(call)
+            if call.state in ("open", "escalated"):
+                raise Conflict("claim the call before resolving it", code="claim_first")
+            if call.state == "claimed" and call.guide_id != guide_id and not manager:
+                raise Forbidden("another guide claimed this call", code="not_your_call")
+            self._move(call, "resolved")
+            call.resolved_at = utcnow()
+            if call.claimed_at is not None:
+                RESOLVE_SECONDS.labels(call.zone).observe((call.resolved_at - as_utc(call.claimed_at)).total_seconds())
+            events.append(self._emit(s, call))
+            if release:
+                s.flush()
+                ended = self.visits.release(s, call.room_id)
+                if ended is not None:
+                    events.append(ended)
+            out = self._public(call)
+        self._after(events)
+        return out
+
+    def escalate_due(self) -> int:
+        """Escalate calls unclaimed past their zone's limit (run every second or so)."""
+        now = utcnow()
+        events: list[Event] = []
+        with self._write, self.db.session() as s:
+            for call in s.exec(select(FittingCall).where(FittingCall.state == "open")).all():
+                limit = timedelta(seconds=self.settings.escalation_s(call.zone))
+                if now - as_utc(call.opened_at) < limit:
+                    continue
+                self._move(call, "escalated")
+                call.escalated_at = now
+                ESCALATIONS.labels(call.zone).inc()
+                events.append(self._emit(s, call))
+                log.warning(
+                    "fitting: call %s in %s unclaimed for %s s, escalated",
+                    call.id,
+                    call.room_id,
+                    limit.seconds,
+                )
+        self._after(events)
+        return len(events)
+
+    def active(self, zone: str | None = None) -> list[CallPublic]:
+        with self.db.session() as s:
+            q = select(FittingCall).where(col(FittingCall.state).in_(ACTIVE_STATES))
+            if zone:
+                q = q.where(FittingCall.zone == zone)
+            return [self._public(c) for c in s.exec(q.order_by(col(FittingCall.opened_at))).all()]
+
+    def room_calls(self, s: Session, room_id: str, visit_id: str | None) -> list[CallPublic]:
+        if visit_id is None:
+            return []
+        rows = s.exec(select(FittingCall).where(FittingCall.visit_id == visit_id).order_by(col(FittingCall.opened_at)))
+        return [self._public(c) for c in rows.all()]
+
+    def get(self, call_id: str) -> CallPublic:
+        with self.db.session() as s:
+            return self._public(self._load(s, call_id, None))
+
+    # --- internals -------------------------------------------------------------------
+    def _load(self, s: Session, call_id: str, room_id: str | None) -> FittingCall:
+        call = s.get(FittingCall, call_id) if isinstance(call_id, str) and len(call_id) <= 36 else None
+        if call is None or (room_id is not None and call.room_id != room_id):
+            raise NotFound("no such call", code="no_call")
+        return call
+
+    @staticmethod
+    def _seen(s: Session, event_id: str | None, source: str) -> bool:
+        """Dedupe inbound claims by event_id, recorded in the transaction that applies them."""
+        if not event_id:
+            return False
+        if s.get(FittingInbound, event_id) is not None:
+            return True
+        s.add(FittingInbound(event_id=event_id, source=source))
+        try:
+            s.flush()
+        except IntegrityError:  # pragma: no cover - serialised by the write lock
+            return True
+        return False
+
+    @staticmethod
+    def _move(call: FittingCall, state: str) -> None:
+        if state not in TRANSITIONS[call.state]:
+            raise Conflict(f"this call is {call.state} and cannot become {state}", code=f"call_{call.state}")
+        call.state = state
+        call.version += 1
+
+    def _public(self, call: FittingCall) -> CallPublic:
+        room = self.rooms.get(call.room_id)
+        stamp = {
+            k: (as_utc(v) if v else None)
+            for k, v in (
+                ("escalated_at", call.escalated_at),
+                ("claimed_at", call.claimed_at),
+                ("resolved_at", call.resolved_at),
+                ("cancelled_at", call.cancelled_at),
+            )
+        }
+        return CallPublic(
+            id=call.id,
+            room_id=call.room_id,
+            room_name=(room.name or room.id) if room else call.room_id,
+            zone=call.zone,
+            kind=call.kind,
+            state=call.state,
+            gtin=call.gtin,
+            want_gtin=call.want_gtin,
+            want=self.visits.variant_info(call.want_gtin),
+            note=call.note,
+            guide_id=call.guide_id,
+            version=call.version,
+            merged_count=call.merged_count,
+            opened_at=as_utc(call.opened_at),
+            **stamp,
+        )
+
+    def _emit(self, s: Session, call: FittingCall, public: CallPublic | None = None) -> CallChanged:
+        """Outbox row + durable MQTT messages in the caller's transaction; returns the bus event."""
+        public = public or self._public(call)
+        body: dict[str, Any] = public.model_dump(mode="json")
+        outbox.add(s, "fitting", f"call.{call.state}", body)
+        msg = dict(body, type="fitting.call", schema=1, store=self.store_id, changed_at=utcnow().isoformat())
+        queue.enqueue(s, topics.call(self.store_id, call.room_id), msg)
+        if call.state == "escalated":
+            queue.enqueue(s, topics.escalations(self.store_id), dict(msg))
+        s.add(call)
+        active = s.exec(
+            select(func.count())
+            .select_from(FittingCall)
+            .where(FittingCall.room_id == call.room_id, col(FittingCall.state).in_(ACTIVE_STATES))
+        ).one()
+        state = {"type": "fitting.room", "schema": 1, "store": self.store_id, "room_id": call.room_id,
+                 "active_calls": int(active), "changed_at": msg["changed_at"]}  # fmt: skip
+        queue.enqueue(s, topics.room_state(self.store_id, call.room_id), state, retain=True)
+        return CallChanged(
+            call_id=call.id,
+            room_id=call.room_id,
+            zone=call.zone,
+            state=call.state,
+            version=call.version,
+            call=body,
+        )
+
+    def _after(self, events: list[Event]) -> None:
+        for ev in events:
+            self.bus.publish(ev)
+
+    def prune_inbound(self, keep_days: int = 8) -> int:
+        """Forget applied claim ids older than any broker session could redeliver (7 days)."""
+        cutoff = utcnow() - timedelta(days=keep_days)
+        with self._write, self.db.session() as s:
+            old = s.exec(select(FittingInbound).where(col(FittingInbound.received_at) < cutoff)).all()
+            for row in old:
+                s.delete(row)
+        return len(old)
+
+    def refresh_gauge(self) -> None:
+        with self.db.session() as s:
+            n = s.exec(select(func.count()).select_from(FittingCall).where(col(FittingCall.state).in_(ACTIVE_STATES)))
+            ACTIVE_CALLS.set(int(n.one()))

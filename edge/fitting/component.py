@@ -1,0 +1,112 @@
+"""The fitting domain in the composition root: services, room-camera scans, the claim
+listener on MQTT, and the escalation / idle-visit sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from edge.checkout.contract import CatalogReader
+from edge.component import Component, Context
+from edge.fitting.calls import CallService
+from edge.fitting.codes import RoomCodes
+from edge.fitting.inbound import ClaimListener
+from edge.fitting.service import FittingService
+from edge.fitting.visits import VisitService
+from edge.observability import ComponentHealth
+from edge.scanning.events import ScanEvent
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+log = logging.getLogger(__name__)
+
+SWEEP_S = 1.0
+IDLE_SWEEP_EVERY = 30
+PRUNE_EVERY = 3600
+
+
+class FittingComponent(Component):
+    name = "fitting"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        s = ctx.settings
+        self.codes = RoomCodes(s, ctx.secrets)
+        self.visits = VisitService(ctx.db, ctx.bus, s.fitting, self._catalog)
+        self.calls = CallService(ctx.db, ctx.bus, s.store.id, s.fitting, self.visits, self._catalog)
+        self.service = FittingService(ctx.db, self.codes, self.visits, self.calls, s.store.name)
+        self.listener: ClaimListener | None = None
+        client = ctx.optional("mqtt")
+        if client is not None:
+            self.listener = ClaimListener(
+                s.store.id,
+                self.calls,
+                ctx.require("access"),
+                client,
+                attempts=s.fitting.claim_attempts,
+                backoff_s=s.fitting.claim_retry_backoff_s,
+            )
+        self._task: asyncio.Task[None] | None = None
+        self._sweep_error = ""
+        ctx.provide("fitting", self.service)
+
+    def _catalog(self) -> CatalogReader | None:
+        # Optional: without the checkout catalog, items show by code and variant calls are not checked.
+        catalog: CatalogReader | None = self.ctx.optional("catalog")
+        return catalog
+
+    async def start(self) -> None:
+        self.ctx.bus.subscribe(ScanEvent, self._on_scan)
+        if self.listener is not None:
+            self.listener.start()
+        self._task = asyncio.get_running_loop().create_task(self._sweep())
+
+    async def stop(self) -> None:
+        self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _on_scan(self, ev: ScanEvent) -> None:
+        if ev.role != "fitting_room" or not ev.target or not ev.gtin:
+            return
+        await asyncio.to_thread(self.visits.add_scanned, ev.target, ev.gtin)
+
+    async def _sweep(self) -> None:
+        n = 0
+        while True:
+            try:
+                await asyncio.to_thread(self.calls.escalate_due)
+                if n % IDLE_SWEEP_EVERY == 0:
+                    await asyncio.to_thread(self.visits.end_idle)
+                    await asyncio.to_thread(self.calls.refresh_gauge)
+                if n % PRUNE_EVERY == 0:
+                    await asyncio.to_thread(self.calls.prune_inbound)
+                self._sweep_error = ""
+            except Exception as exc:  # keep sweeping; report it
+                self._sweep_error = f"escalation sweep failed: {exc}"[:200]
+                log.exception("fitting sweep failed")
+            n += 1
+            await asyncio.sleep(SWEEP_S)
+
+    def health(self) -> dict[str, ComponentHealth]:
+        rooms = len(self.codes.rooms)
+        if self._sweep_error:
+            return {"fitting": ComponentHealth(status="degraded", reason=self._sweep_error)}
+        catalog = "with catalog" if self._catalog() is not None else "without catalog (items by code only)"
+        return {"fitting": ComponentHealth(status="ok", reason=f"{rooms} room(s), {catalog}")}
+
+    def routers(self) -> list[APIRouter]:
+        from edge.fitting.router import router
+
+        return [router]
+
+
+def build(ctx: Context) -> Component:
+    return FittingComponent(ctx)

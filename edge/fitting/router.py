@@ -1,0 +1,148 @@
+"""Thin HTTP layer: the phone page (room token, no login) and the guides (device token)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from edge.api.deps import CtxDep, GuideDep
+from edge.errors import Forbidden
+from edge.fitting.models import (
+    CallCreated,
+    CallIn,
+    CallPublic,
+    GuideActionIn,
+    GuideStats,
+    ItemIn,
+    ItemPublic,
+    RoomInfo,
+    RoomPublic,
+)
+from edge.fitting.service import FittingService
+from edge.fitting.settings import RoomSettings
+from edge.fitting.sse import call_stream
+from edge.fitting.stats import guide_stats
+
+router = APIRouter(tags=["fitting"])
+_PHONE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def _svc(ctx: CtxDep) -> FittingService:
+    svc: FittingService = ctx.require("fitting")
+    return svc
+
+
+SvcDep = Annotated[FittingService, Depends(_svc)]
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _room(token: str, request: Request, svc: SvcDep) -> RoomSettings:
+    return svc.room_for(token, _source(request), request.url.path.split("/rooms/")[0])
+
+
+RoomDep = Annotated[RoomSettings, Depends(_room)]
+
+
+def _phone(request: Request) -> str:
+    """The page keeps a random id in localStorage; without one, the client address stands in."""
+    given = request.headers.get("x-phone-id", "")
+    return given if _PHONE_ID.match(given) else f"ip:{_source(request)}"
+
+
+# --- the phone page ---------------------------------------------------------------------
+@router.get("/fit/{token}", include_in_schema=False, response_model=None)
+def phone_page(token: str, request: Request, svc: SvcDep) -> Response:
+    from edge.app import ui_dir
+
+    try:
+        room = svc.room_for(token, _source(request), "/fit")
+    except Forbidden as exc:
+        status = 400 if exc.details.get("reason") == "malformed" else 403
+        return HTMLResponse(svc.refusal_page(), status_code=status, headers={"Cache-Control": "no-store"})
+    svc.open_page(room)
+    page = ui_dir() / "fitting" / "index.html"
+    return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/fitting/rooms/{token}", response_model=RoomPublic)
+def room_view(room: RoomDep, svc: SvcDep) -> RoomPublic:
+    return svc.room_view(room)
+
+
+@router.post("/api/fitting/rooms/{token}/items", response_model=ItemPublic, status_code=201)
+def add_item(room: RoomDep, body: ItemIn, svc: SvcDep) -> ItemPublic:
+    return svc.visits.add_item(room.id, body.code, "page")
+
+
+@router.post("/api/fitting/rooms/{token}/calls", response_model=CallCreated, status_code=201)
+def open_call(room: RoomDep, body: CallIn, request: Request, svc: SvcDep) -> Any:
+    call, merged = svc.calls.open_call(room, body, _phone(request))
+    out = CallCreated(call=call, merged=merged)
+    return JSONResponse(out.model_dump(mode="json"), status_code=200 if merged else 201)
+
+
+@router.post("/api/fitting/rooms/{token}/calls/{call_id}/cancel", response_model=CallPublic)
+def cancel_call(room: RoomDep, call_id: str, svc: SvcDep) -> CallPublic:
+    return svc.calls.cancel(room, call_id)
+
+
+@router.get("/api/fitting/rooms/{token}/events", response_class=StreamingResponse)
+def room_events(room: RoomDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
+    def snapshot() -> list[dict[str, Any]]:
+        return [c.model_dump(mode="json") for c in svc.room_view(room).calls]
+
+    stream = call_stream(ctx.bus, snapshot, room_id=room.id)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+# --- guides and the floor manager -------------------------------------------------------
+@router.get("/api/fitting/rooms", response_model=list[RoomInfo])
+def list_rooms(_who: GuideDep, svc: SvcDep) -> list[RoomInfo]:
+    return svc.rooms()
+
+
+@router.get("/api/fitting/calls", response_model=list[CallPublic])
+def list_calls(
+    _who: GuideDep, svc: SvcDep, zone: Annotated[str | None, Query(max_length=32)] = None
+) -> list[CallPublic]:
+    return svc.calls.active(zone)
+
+
+@router.get("/api/fitting/calls/{call_id}", response_model=CallPublic)
+def get_call(call_id: str, _who: GuideDep, svc: SvcDep) -> CallPublic:
+    return svc.calls.get(call_id)
+
+
+@router.post("/api/fitting/calls/{call_id}/claim", response_model=CallPublic)
+def claim_call(call_id: str, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
+    event_id = body.event_id if body else None
+    return svc.calls.claim(call_id, who.id, event_id=event_id, source="http")
+
+
+@router.post("/api/fitting/calls/{call_id}/resolve", response_model=CallPublic)
+def resolve_call(call_id: str, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
+    body = body or GuideActionIn()
+    manager = who.role == "manager" or who.kind == "user"
+    return svc.calls.resolve(
+        call_id, who.id, manager=manager, event_id=body.event_id, source="http", release=body.release
+    )
+
+
+@router.get("/api/fitting/events", response_class=StreamingResponse)
+def guide_events(_who: GuideDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
+    def snapshot() -> list[dict[str, Any]]:
+        return [c.model_dump(mode="json") for c in svc.calls.active()]
+
+    return StreamingResponse(call_stream(ctx.bus, snapshot), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@router.get("/api/fitting/stats", response_model=list[GuideStats])
+def stats(_who: GuideDep, ctx: CtxDep, days: Annotated[int, Query(ge=1, le=90)] = 7) -> list[GuideStats]:
+    return guide_stats(ctx.db, days)

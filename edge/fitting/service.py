@@ -1,0 +1,120 @@
+"""The fitting domain's facade for the router: room codes, the room view, refusals with audit."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+
+from edge import audit
+from edge.db import Database
+from edge.errors import Forbidden
+from edge.fitting.calls import CallService
+from edge.fitting.codes import RoomCodes
+from edge.fitting.models import RoomInfo, RoomPublic
+from edge.fitting.settings import RoomSettings
+from edge.fitting.visits import VisitService
+
+log = logging.getLogger(__name__)
+
+AUDIT_PER_SOURCE_PER_MIN = 20  # a script hammering forged codes must not flood the audit log
+
+
+class FittingService:
+    def __init__(
+        self, db: Database, codes: RoomCodes, visits: VisitService, calls: CallService, store_name: str
+    ) -> None:
+        self.db = db
+        self.codes = codes
+        self.visits = visits
+        self.calls = calls
+        self.store_name = store_name
+        self._audits: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def room_for(self, token: str, source: str, where: str) -> RoomSettings:
+        """Verify a room token; a refusal is audited (rate-limited per source) and re-raised."""
+        try:
+            return self.codes.verify(token)
+        except Forbidden as exc:
+            reason = str(exc.details.get("reason", "invalid"))
+            if self._may_audit(source):
+                with self.db.session() as s:
+                    audit.record(
+                        s,
+                        f"phone:{source[:60]}",
+                        "fitting.room_code_refused",
+                        where,
+                        reason=reason,
+                        token_prefix=token[:12],
+                    )
+            log.info("fitting: room code refused (%s) from %s", reason, source[:60])
+            raise
+
+    def _may_audit(self, source: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._audits) > 5000:
+                self._audits.clear()
+            hits = [t for t in self._audits.get(source, []) if now - t < 60]
+            if len(hits) >= AUDIT_PER_SOURCE_PER_MIN:
+                self._audits[source] = hits
+                return False
+            hits.append(now)
+            self._audits[source] = hits
+            return True
+
+    def open_page(self, room: RoomSettings) -> None:
+        """The phone opened the room page: that starts (or continues) the visit."""
+        with self.visits.lock, self.db.session() as s:
+            self.visits.current(s, room.id, create=True)
+
+    def room_view(self, room: RoomSettings) -> RoomPublic:
+        with self.db.session() as s:
+            visit = self.visits.current(s, room.id, create=False, touch=False)
+            visit_id = visit.id if visit else None
+            items = self.visits.items(s, visit_id) if visit_id else []
+            calls = self.calls.room_calls(s, room.id, visit_id)
+        return RoomPublic(
+            room_id=room.id,
+            room_name=room.name or room.id,
+            zone=room.zone,
+            visit_id=visit_id,
+            items=items,
+            calls=calls,
+            catalog_available=self.visits.catalog() is not None,
+        )
+
+    def rooms(self) -> list[RoomInfo]:
+        active: dict[str, int] = {}
+        for c in self.calls.active():
+            active[c.room_id] = active.get(c.room_id, 0) + 1
+        out = []
+        with self.db.session() as s:
+            for room in self.codes.rooms.values():
+                visit = self.visits.current(s, room.id, create=False, touch=False)
+                out.append(
+                    RoomInfo(
+                        id=room.id,
+                        name=room.name or room.id,
+                        zone=room.zone,
+                        camera=room.camera,
+                        visit_id=visit.id if visit else None,
+                        active_calls=active.get(room.id, 0),
+                    )
+                )
+        return out
+
+    def refusal_page(self) -> str:
+        """The friendly page for a bad room code: no token, no details, nothing from the request."""
+        store = html.escape(self.store_name)
+        return (
+            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width,initial-scale=1">'
+            f"<title>{store} fitting rooms</title></head><body>"
+            "<main><h1>Please scan the code on the door</h1>"
+            "<p>This fitting-room link is not valid any more, or it was not made by this store. "
+            "Scan the QR code on your fitting-room door to call a guide or ask for another size.</p>"
+            f"<p>{store}</p></main></body></html>"
+        )

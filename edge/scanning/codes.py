@@ -1,0 +1,85 @@
+"""From a decoder's raw read to a validated code: GTINs verified, GS1 data parsed.
+
+EAN/UPC with a wrong check digit are refused and counted (a decoder should never return one,
+but a refused code is a miss, never a wrong item). GS1 element strings and Digital Links that
+do not parse keep their text but get no GTIN, so nothing downstream can add them as an item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter
+
+from edge.scanning import gs1
+from edge.scanning.decoders import RawRead
+
+REFUSED = Counter("edge_scanning_refused_total", "Codes refused by validation", ["symbology", "reason"])
+RETAIL = ("EAN-13", "EAN-8", "UPC-A", "UPC-E")
+MAX_TEXT = 4096  # QR codes hold at most ~7 kB; anything longer is not carried
+
+
+@dataclass(frozen=True)
+class Code:
+    """A validated code. `text` is untrusted: escape it wherever it is shown."""
+
+    symbology: str
+    text: str
+    gtin: str | None = None  # GTIN-14
+    attributes: tuple[tuple[str, str], ...] = ()
+    raw: bytes = b""
+    decoders: frozenset[str] = field(default_factory=frozenset)
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def key(self) -> str:
+        """Identity for dedupe and confirmation: the GTIN for retail codes, else the text."""
+        if self.symbology in RETAIL and self.gtin:
+            return "gtin:" + self.gtin
+        return f"{self.symbology}:{self.text}"
+
+    @property
+    def gtin13(self) -> str | None:
+        """The 13-digit comparison form (EAN-8 stays 8 digits)."""
+        if self.gtin is None:
+            return None
+        if self.symbology == "EAN-8":
+            return self.gtin[-8:]
+        return self.gtin[1:] if self.gtin.startswith("0") else self.gtin
+
+
+def validate(read: RawRead, variable_prefixes: list[str] | None = None) -> Code | None:
+    """The validated code for a raw read, or None (refused and counted)."""
+    text = read.text
+    if len(text) > MAX_TEXT:
+        REFUSED.labels(read.symbology, "too_long").inc()
+        return None
+    if read.symbology in RETAIL:
+        try:
+            gtin = gs1.retail_gtin14(read.symbology, text)
+        except gs1.GS1Error as exc:
+            REFUSED.labels(read.symbology, exc.code).inc()
+            return None
+        attrs: tuple[tuple[str, str], ...] = ()
+        if variable_prefixes and read.symbology == "EAN-13":
+            vm = gs1.variable_measure(gtin[1:] if gtin[0] == "0" else gtin, variable_prefixes)
+            if vm is not None:
+                attrs = (("vm_item", vm.item_reference), (f"vm_{vm.kind}", str(vm.value)))
+                attrs += (("vm_lookup_gtin", vm.lookup_gtin.zfill(14)),)
+        return Code(read.symbology, text, gtin, attrs, read.raw, frozenset({read.decoder}), read.box)
+    gtin_ = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    if read.gs1:
+        try:
+            pairs = gs1.parse_element_string(text)
+            attributes = tuple(pairs)
+            gtin_ = next((v for a, v in pairs if a == "01"), None)
+        except gs1.GS1Error as exc:
+            REFUSED.labels(read.symbology, exc.code).inc()  # counted; the text is still carried
+    elif read.symbology == "QRCode" and text.lower().startswith(("http://", "https://")) and "/01/" in text:
+        try:
+            link = gs1.parse_digital_link(text)
+            gtin_, attributes = link.gtin, tuple(link.attributes)
+        except gs1.GS1Error as exc:
+            REFUSED.labels(read.symbology, exc.code).inc()
+    return Code(read.symbology, text, gtin_, attributes, read.raw, frozenset({read.decoder}), read.box)

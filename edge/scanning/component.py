@@ -1,0 +1,116 @@
+"""The scanning domain in the composition root: one decode thread per kiosk, fitting-room and
+exit-gate camera, publishing ScanEvents on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from edge.cameras.settings import CameraSettings
+from edge.component import Component, Context
+from edge.observability import ComponentHealth
+from edge.scanning.confirm import Confirmer, ConfirmRule
+from edge.scanning.decoders import zbar_available
+from edge.scanning.motion import GateSettings, MotionGate
+from edge.scanning.pipeline import FrameProcessor, ScanWorker
+from edge.scanning.settings import ConfirmSettings, ScanningSettings
+from edge.scanning.strategy import Strategy
+
+log = logging.getLogger(__name__)
+SCAN_ROLES = ("kiosk", "fitting_room", "exit_gate")
+
+
+def confirm_rule(settings: ScanningSettings, role: str) -> ConfirmRule:
+    c = settings.roles.get(role) or ConfirmSettings()
+    return ConfirmRule(
+        min_frames=c.min_frames,
+        min_decoders=c.min_decoders,
+        window_s=c.window_s,
+        absence_s=c.absence_s,
+        absence_frames=c.absence_frames,
+        symbologies=tuple(c.symbologies) if c.symbologies is not None else None,
+    )
+
+
+def make_strategy(settings: ScanningSettings) -> Strategy:
+    return Strategy(
+        settings.symbologies, use_zbar=settings.use_zbar, variable_prefixes=settings.variable_measure_prefixes
+    )
+
+
+def role_strategy(settings: ScanningSettings, role: str) -> Strategy:
+    """The strategy restricted to what this role decodes: fewer formats is a cheaper fast pass."""
+    role_cfg = settings.roles.get(role) or ConfirmSettings()
+    wanted = [s for s in settings.symbologies if role_cfg.symbologies is None or s in role_cfg.symbologies]
+    return Strategy(wanted, use_zbar=settings.use_zbar, variable_prefixes=settings.variable_measure_prefixes)
+
+
+def make_processor(settings: ScanningSettings, cam: CameraSettings, strategy: Strategy | None = None) -> FrameProcessor:
+    m = settings.motion
+    strategy = strategy or role_strategy(settings, cam.role)
+    gate = MotionGate(GateSettings(pixel_delta=m.pixel_delta, min_changed=m.min_changed, settle_s=m.settle_s))
+    return FrameProcessor(
+        cam.id, cam.role, cam.target, strategy, gate if m.enabled else None,
+        Confirmer(confirm_rule(settings, cam.role)), roi=cam.roi, live_fallbacks=settings.live_fallbacks,
+        fallback_ms_per_s=settings.live_fallback_ms_per_s,
+    )  # fmt: skip
+
+
+class ScanningService:
+    """What other parts may ask of scanning: per-camera decode figures (for the cameras list)."""
+
+    def __init__(self, workers: dict[str, ScanWorker]) -> None:
+        self.workers = workers
+
+    def camera_stats(self, camera_id: str) -> dict[str, Any]:
+        worker = self.workers.get(camera_id)
+        return worker.p.stats.as_dict() if worker else {}
+
+
+class ScanningComponent(Component):
+    name = "scanning"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._strategies: dict[str, Strategy] = {}
+        self.cameras = [c for c in ctx.settings.cameras if c.enabled and c.role in SCAN_ROLES]
+        self.workers: dict[str, ScanWorker] = {}
+        self.service = ScanningService(self.workers)
+        ctx.provide("scanning", self.service)
+
+    async def start(self) -> None:
+        feed = self.ctx.optional("cameras")
+        if feed is None or not hasattr(feed, "wait_frame"):
+            log.warning("scanning: no camera service, nothing to scan")
+            return
+        settings = self.ctx.settings.scanning
+        for cam in self.cameras:
+            strategy = self._strategies.setdefault(cam.role, role_strategy(settings, cam.role))
+            worker = ScanWorker(make_processor(settings, cam, strategy), feed, self.ctx.bus.publish)
+            self.workers[cam.id] = worker
+            worker.start()
+        if hasattr(feed, "decode_stats"):
+            feed.decode_stats = self.service.camera_stats
+
+    async def stop(self) -> None:
+        def stop_all() -> None:
+            for worker in self.workers.values():
+                worker._stop.set()
+            for worker in self.workers.values():
+                worker.stop(2.0)
+
+        await asyncio.to_thread(stop_all)
+
+    def health(self) -> dict[str, ComponentHealth]:
+        if not self.cameras:
+            return {}
+        zbar = zbar_available() and self.ctx.settings.scanning.use_zbar
+        reason = f"{len(self.workers)} cameras scanning; decoders zxing-cpp" + (" + pyzbar" if zbar else "")
+        if not zbar and self.ctx.settings.scanning.use_zbar:
+            return {"scanning": ComponentHealth(status="degraded", reason=reason + " (libzbar0 missing)")}
+        return {"scanning": ComponentHealth(status="ok", reason=reason)}
+
+
+def build(ctx: Context) -> Component:
+    return ScanningComponent(ctx)

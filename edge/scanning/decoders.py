@@ -1,0 +1,193 @@
+"""The decoders behind the strategy, each call contained.
+
+zxing-cpp and pyzbar (libzbar) are wrapped so that they return the same `RawRead` and never
+raise: pyzbar raises ValueError (ZBarOrientation) on some images and a decoder failure on one
+image or pass must not lose the other results or stop a camera thread. Failures are counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import zxingcpp
+from prometheus_client import Counter
+
+log = logging.getLogger(__name__)
+
+DECODER_ERRORS = Counter("edge_scanning_decoder_errors_total", "Decoder calls that raised (contained)", ["decoder"])
+
+# Our symbology names (as in ScanEvent) -> zxing-cpp formats and zbar symbol names.
+SYMBOLOGIES = ("EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix")
+_ZX_FORMATS = {
+    "EAN-13": zxingcpp.BarcodeFormat.EAN13,
+    "EAN-8": zxingcpp.BarcodeFormat.EAN8,
+    "UPC-A": zxingcpp.BarcodeFormat.UPCA,
+    "UPC-E": zxingcpp.BarcodeFormat.UPCE,
+    "Code128": zxingcpp.BarcodeFormat.Code128,
+    "QRCode": zxingcpp.BarcodeFormat.QRCode,
+    "DataMatrix": zxingcpp.BarcodeFormat.DataMatrix,
+}
+_ZX_NAMES = {
+    "EAN-13": "EAN-13", "EAN-8": "EAN-8", "UPC-A": "UPC-A", "UPC-E": "UPC-E",
+    "Code128": "Code128", "Code 128": "Code128", "QR Code": "QRCode", "QRCode": "QRCode",
+    "Data Matrix": "DataMatrix",
+    "DataMatrix": "DataMatrix",
+}  # fmt: skip
+_ZB_NAMES = {
+    "EAN13": "EAN-13",
+    "EAN8": "EAN-8",
+    "UPCA": "UPC-A",
+    "UPCE": "UPC-E",
+    "CODE128": "Code128",
+    "QRCODE": "QRCode",
+}
+# zbar cannot read DataMatrix. Its QR charset guessing garbles Shift-JIS text, so zbar is used for
+# linear codes only (measured: every zbar-only QR read on the shared set was a wrong text).
+ZBAR_SYMBOLOGIES = ("EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128")
+
+
+@dataclass(frozen=True)
+class RawRead:
+    """One decoder result before GS1 validation. `box` is x0, y0, x1, y1 in input pixels."""
+
+    symbology: str
+    text: str
+    raw: bytes
+    decoder: str
+    gs1: bool
+    box: tuple[int, int, int, int]
+
+
+def zxing_formats(symbologies: tuple[str, ...] | list[str]) -> list[zxingcpp.BarcodeFormat]:
+    return [_ZX_FORMATS[s] for s in symbologies if s in _ZX_FORMATS]
+
+
+def read_zxing(gray: np.ndarray, formats: list[zxingcpp.BarcodeFormat], *, scale: float = 1.0,
+               rotate: bool = True, binarizer: str = "local") -> list[RawRead]:  # fmt: skip
+    """zxing-cpp without its own downscale pass (it invented a valid-looking EAN-13 on a 720p
+    frame; see shared/data/README.md). `scale` maps boxes back to the caller's pixels."""
+    try:
+        results = zxingcpp.read_barcodes(
+            gray,
+            formats=tuple(formats),  # type: ignore[arg-type]
+            try_rotate=rotate,
+            try_downscale=False,
+            try_invert=True,
+            text_mode=zxingcpp.TextMode.Plain,
+            binarizer=zxingcpp.Binarizer.GlobalHistogram if binarizer == "global" else zxingcpp.Binarizer.LocalAverage,
+        )
+    except Exception:
+        DECODER_ERRORS.labels("zxing").inc()
+        log.debug("zxing-cpp raised on a %s image", getattr(gray, "shape", "?"), exc_info=True)
+        return []
+    out: list[RawRead] = []
+    for r in results:
+        try:
+            name = _ZX_NAMES.get(str(r.format))
+            if name is None or not r.valid:
+                continue
+            p = r.position
+            xs = [p.top_left.x, p.top_right.x, p.bottom_right.x, p.bottom_left.x]
+            ys = [p.top_left.y, p.top_right.y, p.bottom_right.y, p.bottom_left.y]
+            box = (int(min(xs) / scale), int(min(ys) / scale), int(max(xs) / scale), int(max(ys) / scale))
+            gs1 = r.content_type == zxingcpp.ContentType.GS1 or r.symbology_identifier in (
+                "]C1",
+                "]d2",
+                "]Q3",
+            )
+            out.append(RawRead(name, r.text, bytes(r.bytes), "zxing", gs1, box))
+        except Exception:
+            DECODER_ERRORS.labels("zxing").inc()
+    return out
+
+
+_zbar_symbols: dict[str, object] | None = None
+
+
+def _zbar() -> tuple[object, dict[str, object]]:
+    """Imported lazily: without libzbar0 the daemon still runs on zxing-cpp (and says so)."""
+    global _zbar_symbols
+    from pyzbar import pyzbar
+
+    if _zbar_symbols is None:
+        _zbar_symbols = {ours: getattr(pyzbar.ZBarSymbol, zb) for zb, ours in _ZB_NAMES.items()}
+    return pyzbar, _zbar_symbols
+
+
+def zbar_available() -> bool:
+    try:
+        _zbar()
+    except Exception:
+        return False
+    return True
+
+
+def read_zbar(gray: np.ndarray, symbologies: tuple[str, ...] | list[str], *, scale: float = 1.0) -> list[RawRead]:
+    """pyzbar on the linear symbologies asked for; a ValueError (ZBarOrientation) costs only this call."""
+    wanted = [s for s in symbologies if s in ZBAR_SYMBOLOGIES]
+    if not wanted:
+        return []
+    try:
+        pyzbar, symbols = _zbar()
+        results = pyzbar.decode(gray, symbols=[symbols[s] for s in wanted])  # type: ignore[attr-defined]
+    except Exception:
+        DECODER_ERRORS.labels("zbar").inc()
+        log.debug("pyzbar raised on a %s image", getattr(gray, "shape", "?"), exc_info=True)
+        return []
+    out: list[RawRead] = []
+    for r in results:
+        name = _ZB_NAMES.get(r.type)
+        if name is None:
+            continue
+        raw = bytes(r.data)
+        text = raw.decode("utf-8", errors="replace")
+        if name == "UPC-A" and len(text) == 13 and text.startswith("0"):
+            text = text[1:]
+        elif name == "EAN-13" and len(text) == 13 and text.startswith("0"):
+            name, text = "UPC-A", text[1:]
+        x, y, w, h = r.rect
+        box = (int(x / scale), int(y / scale), int((x + w) / scale), int((y + h) / scale))
+        out.append(RawRead(name, text, raw, "zbar", False, box))
+    return out
+
+
+# ---------------------------------------------------------------- image passes for the fallbacks
+
+
+def upscale(gray: np.ndarray, factor: float = 2.0) -> np.ndarray:
+    return cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+def equalise(gray: np.ndarray) -> np.ndarray:
+    """Local contrast (CLAHE): glare and shadow on shrink-wrap and shiny packs."""
+    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
+
+
+def binarise(gray: np.ndarray) -> np.ndarray:
+    """Otsu threshold after a light blur: noisy sensor images at low light."""
+    blurred = cv2.GaussianBlur(gray, (3, 3), 0)
+    return cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+
+
+def rotate(gray: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned by `degrees` on a white canvas, and the inverse affine map (for boxes).
+    zbar scans only rows and columns; a code held at 45 degrees is invisible to it otherwise."""
+    h, w = gray.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(gray, m, (nw, nh), borderValue=255)
+    return out, cv2.invertAffineTransform(m)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -1,0 +1,1 @@
+"""Tables and API schemas of this domain (filled in by its issue)."""

@@ -1,0 +1,97 @@
+"""Scanning configuration (decoder strategy, motion gate, confirmation)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Symbology = Literal["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix"]
+ALL_SYMBOLOGIES: list[Symbology] = ["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix"]
+RETAIL: list[Symbology] = ["EAN-13", "EAN-8", "UPC-A", "UPC-E"]
+
+
+class ConfirmSettings(BaseModel):
+    """When a code seen by a camera of one role becomes a ScanEvent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_frames: int = Field(
+        default=2, ge=1, le=10, description="Decoded frames (within window_s) that must read the code."
+    )
+    min_decoders: int = Field(
+        default=2,
+        ge=0,
+        le=2,
+        description="Or: this many different decoders reading it in one frame (0 disables).",
+    )
+    window_s: float = Field(default=1.5, gt=0, le=10, description="Window for min_frames, in seconds.")
+    absence_s: float = Field(
+        default=0.8, gt=0, le=30, description="A code out of view this long counts again when it comes back."
+    )
+    absence_frames: int = Field(
+        default=2, ge=1, le=30, description="...and missing from at least this many decoded frames."
+    )
+    symbologies: list[Symbology] | None = Field(
+        default=None,
+        description="Symbologies this role decodes (None: all configured ones). Fewer is faster on every frame.",
+    )
+
+
+def _roles() -> dict[str, ConfirmSettings]:
+    return {
+        # A wrong code is a wrong item in a cart: two frames, or two decoders, must agree.
+        # Everything: EAN/UPC packs, GS1-128 and GS1 DataMatrix fresh-food labels, Digital Link QR,
+        # and the member cards, coupons and wallet payment codes (QR or Code 128) checkout takes.
+        "kiosk": ConfirmSettings(),
+        # Garment tags: EAN/UPC and Code 128.
+        "fitting_room": ConfirmSettings(symbologies=[*RETAIL, "Code128"]),
+        # Exit passes are signed QR codes, verified by checkout; one clean read is enough.
+        "exit_gate": ConfirmSettings(min_frames=1, min_decoders=0, absence_s=2.0, symbologies=["QRCode"]),
+    }
+
+
+class MotionSettings(BaseModel):
+    """The motion gate in front of the decoders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Skip frames that did not change (a static scene costs ~nothing).")
+    pixel_delta: int = Field(default=18, ge=1, le=255, description="Grey-level change that counts a sample as changed.")
+    min_changed: float = Field(default=0.004, gt=0, le=1, description="Fraction of samples that must change.")
+    settle_s: float = Field(default=1.2, ge=0, le=10, description="Keep decoding this long after the last change.")
+
+
+class ScanningSettings(BaseModel):
+    """How frames become ScanEvents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variable_measure_prefixes: list[str] = Field(
+        default_factory=lambda: [str(n) for n in range(20, 30)],
+        description="GTIN-13 prefixes that carry an embedded weight or price (country specific).",
+    )
+    variable_measure_weight_prefixes: list[str] = Field(
+        default_factory=lambda: ["28", "29"],
+        description="Of those, the prefixes carrying a weight in grams (the others: a price in minor units).",
+    )
+    symbologies: list[Symbology] = Field(
+        default_factory=lambda: list(ALL_SYMBOLOGIES),
+        description="Symbologies to decode: " + ", ".join(ALL_SYMBOLOGIES) + ". Fewer is faster.",
+    )
+    use_zbar: bool = Field(default=True, description="Use pyzbar (libzbar0) in the fallbacks when it is installed.")
+    live_fallbacks: int = Field(
+        default=1,
+        ge=0,
+        le=6,
+        description="Fallback passes per camera frame when the fast pass found nothing (rotating).",
+    )
+    live_fallback_ms_per_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=1000,
+        description="Decode time per second each camera may spend on fallbacks (bounds the cost of a hard scene).",
+    )
+    motion: MotionSettings = Field(default_factory=MotionSettings, description="The motion gate.")
+    roles: dict[str, ConfirmSettings] = Field(
+        default_factory=_roles,
+        description="Confirmation and debounce per camera role (kiosk, fitting_room, exit_gate).",
+    )

@@ -1,0 +1,191 @@
+"""The decoder ensemble: one fast pass, fallbacks only where it found nothing, and arbitration
+where two different retail codes are read at the same spot.
+
+Order (measured on the shared set, see docs/scanning.md):
+1. zxing-cpp restricted to the configured formats, at native resolution (no downscale pass).
+2. Only when pass 1 found nothing valid: pyzbar (linear codes), zxing-cpp on a 2x upscale (small
+   images only), pyzbar on a contrast-equalised image, pyzbar on a 45-degree turn, zxing-cpp on
+   a binarised image, zxing-cpp on a contrast-equalised image, stopping at the first pass that
+   reads something.
+
+Stills run every fallback. Camera frames in motion run the fast pass only; still frames right
+after a change (sharp, see motion.py) add `live_fallbacks` fallbacks each, rotating through the
+list, so a code that needs a fallback is found within a few frames while one frame never costs
+more than a bounded amount.
+
+Arbitration: decoders sometimes return a second, valid-looking EAN next to the real one (a
+ghost). When one pass returns two or more different retail codes, each needs a witness: the
+other decoder must read it in its own area. Codes without a witness are dropped: a miss costs
+a second scan, a wrong code costs a wrong item.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import Counter
+
+from edge.scanning import decoders as dec
+from edge.scanning.codes import RETAIL, Code, validate
+from edge.scanning.decoders import RawRead
+
+CONFLICTS = Counter("edge_scanning_conflicts_total", "Overlapping different retail reads", ["outcome"])
+PASS_ERRORS = Counter("edge_scanning_pass_errors_total", "Decoder passes that raised (contained)", ["name"])
+PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
+
+log = logging.getLogger(__name__)
+UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
+
+
+@dataclass
+class DecodeOutcome:
+    codes: list[Code]
+    passes: list[str] = field(default_factory=list)
+    conflicts: int = 0
+    ms: float = 0.0
+
+
+Pass = tuple[str, Callable[[np.ndarray], list[RawRead]]]
+
+
+class Strategy:
+    """Decodes one grayscale image with the ensemble. Thread-safe (no mutable state)."""
+
+    def __init__(
+        self,
+        symbologies: Sequence[str] = dec.SYMBOLOGIES,
+        *,
+        use_zbar: bool = True,
+        variable_prefixes: list[str] | None = None,
+    ) -> None:
+        self.symbologies = tuple(s for s in symbologies if s in dec.SYMBOLOGIES)
+        self.formats = dec.zxing_formats(self.symbologies)
+        self.use_zbar = use_zbar and dec.zbar_available() and any(s in dec.ZBAR_SYMBOLOGIES for s in self.symbologies)
+        self.variable_prefixes = variable_prefixes
+        self.fallbacks: list[Pass] = self._fallbacks()
+
+    # ------------------------------------------------------------ passes
+
+    def _zx(self, gray: np.ndarray, scale: float = 1.0) -> list[RawRead]:
+        return dec.read_zxing(gray, self.formats, scale=scale)
+
+    def _zb(self, gray: np.ndarray, scale: float = 1.0) -> list[RawRead]:
+        return dec.read_zbar(gray, self.symbologies, scale=scale) if self.use_zbar else []
+
+    def _fallbacks(self) -> list[Pass]:
+        def zx_up(g: np.ndarray) -> list[RawRead]:
+            if max(g.shape[:2]) > UPSCALE_MAX_SIDE:
+                return []
+            return self._zx(dec.upscale(g, 2.0), scale=2.0)
+
+        def zb_rot(g: np.ndarray) -> list[RawRead]:
+            if not self.use_zbar:
+                return []
+            turned, inverse = dec.rotate(g, 45)
+            return [_map_box(r, inverse) for r in self._zb(turned)]
+
+        out: list[Pass] = []
+        if self.use_zbar:
+            out.append(("zbar", self._zb))
+        out.append(("zxing_upscale", zx_up))
+        if self.use_zbar:
+            out.append(("zbar_equalised", lambda g: self._zb(dec.equalise(g))))
+            out.append(("zbar_rot45", zb_rot))
+        out.append(("zxing_binarised", lambda g: self._zx(dec.binarise(g))))
+        out.append(("zxing_equalised", lambda g: self._zx(dec.equalise(g))))
+        return out
+
+    # ------------------------------------------------------------ decoding
+
+    def decode(self, image: np.ndarray, *, max_fallbacks: int | None = None, start: int = 0) -> DecodeOutcome:
+        """All codes in `image` (BGR or gray). `max_fallbacks` bounds the fallback passes (None: all),
+        starting at fallback number `start` (camera threads rotate it frame by frame)."""
+        t0 = time.perf_counter()
+        gray = dec.to_gray(image)
+        outcome = DecodeOutcome(codes=[])
+        if gray.size == 0:
+            return outcome
+        passes: list[Pass] = [("zxing", self._zx)]
+        n = len(self.fallbacks)
+        count = n if max_fallbacks is None else min(max_fallbacks, n)
+        passes += [self.fallbacks[(start + i) % n] for i in range(count)] if n else []
+        for name, run in passes:
+            PASSES.labels(name).inc()
+            outcome.passes.append(name)
+            try:
+                codes = self._validated(run(gray))
+                codes, conflicts = self._arbitrate(gray, codes)
+            except Exception:  # a pass that breaks on an odd image must not lose the frame
+                PASS_ERRORS.labels(name).inc()
+                log.debug("decode pass %s failed", name, exc_info=True)
+                continue
+            outcome.conflicts += conflicts
+            if codes:
+                outcome.codes = codes
+                break
+        outcome.ms = (time.perf_counter() - t0) * 1000
+        return outcome
+
+    def _validated(self, reads: list[RawRead]) -> list[Code]:
+        merged: dict[str, Code] = {}
+        for read in reads:
+            code = validate(read, self.variable_prefixes)
+            if code is None:
+                continue
+            if code.key in merged:
+                merged[code.key] = _with_decoders(merged[code.key], merged[code.key].decoders | code.decoders)
+            else:
+                merged[code.key] = code
+        return list(merged.values())
+
+    def _arbitrate(self, gray: np.ndarray, codes: list[Code]) -> tuple[list[Code], int]:
+        """With two or more different retail codes, keep only those a second decoder confirms."""
+        retail = [c for c in codes if c.symbology in RETAIL]
+        if len(retail) < 2:
+            return codes, 0
+        kept: list[Code] = [c for c in codes if c.symbology not in RETAIL]
+        for code in retail:
+            witnesses = code.decoders if len(code.decoders) > 1 else self._witness(gray, code)
+            if len(witnesses) > 1 or witnesses - code.decoders:
+                kept.append(_with_decoders(code, code.decoders | witnesses))
+                CONFLICTS.labels("confirmed").inc()
+            else:
+                CONFLICTS.labels("dropped").inc()
+        return kept, 1
+
+    def _witness(self, gray: np.ndarray, code: Code) -> frozenset[str]:
+        """The decoders other than `code`'s own that read the same code in its area."""
+        x0, y0, x1, y1 = code.box
+        pad = max(16, (x1 - x0) // 2, (y1 - y0) // 2)
+        h, w = gray.shape[:2]
+        crop = gray[max(0, y0 - pad) : min(h, y1 + pad), max(0, x0 - pad) : min(w, x1 + pad)]
+        if crop.size == 0:
+            return frozenset()
+        if "zbar" not in code.decoders and self.use_zbar:
+            reads = self._zb(crop)
+        elif "zxing" not in code.decoders:
+            reads = self._zx(crop)
+        else:  # no second decoder: zxing on a contrast-equalised crop is the next most independent look
+            reads = [
+                RawRead(r.symbology, r.text, r.raw, "zxing_equalised", r.gs1, r.box)
+                for r in self._zx(dec.equalise(crop))
+            ]
+        found = frozenset(c.key for c in self._validated(reads))
+        if code.key not in found:
+            return frozenset()
+        return frozenset(r.decoder for r in reads)
+
+
+def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:
+    return Code(code.symbology, code.text, code.gtin, code.attributes, code.raw, decoders, code.box)
+
+
+def _map_box(read: RawRead, inverse: np.ndarray) -> RawRead:
+    x0, y0, x1, y1 = read.box
+    pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64) @ inverse.T
+    box = (int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max()))
+    return RawRead(read.symbology, read.text, read.raw, read.decoder, read.gs1, box)

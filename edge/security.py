@@ -1,0 +1,225 @@
+"""Secrets, key rings with key ids, signed tokens and authenticated encryption.
+
+Secrets never come from the TOML: each is read from RETAIL_EDGE_SECRET_<NAME> or a file under
+<data_dir>/secrets (0600, directory 0700), and generated there on first start where that is safe.
+Every signing purpose (exit passes, room codes, sessions, member QR, coupons) has its own key
+ring, so rotating one never invalidates another, and a token of one kind is never accepted as
+another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+SECRET_ENV_PREFIX = "RETAIL_EDGE_SECRET_"  # noqa: S105 (a prefix, not a secret)
+
+
+class TokenError(Exception):
+    """A token that must be refused; `code` says why (malformed, bad_signature, unknown_key, expired)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def b64e(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class SecretStore:
+    """Named secrets from the environment or from 0600 files under the data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "secrets"
+
+    def get(self, name: str) -> str | None:
+        env = os.environ.get(SECRET_ENV_PREFIX + name.upper())
+        if env:
+            return env
+        path = self.dir / name
+        if path.exists():
+            return path.read_text().strip()
+        return None
+
+    def get_or_create(self, name: str, nbytes: int = 32) -> str:
+        value = self.get(name)
+        if value is None:
+            value = b64e(secrets.token_bytes(nbytes))
+            _write_private(self.dir / name, value.encode())
+        return value
+
+    def keyring(self, purpose: str) -> KeyRing:
+        return KeyRing(self.dir / f"{purpose}.keys.json")
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.dir.glob("*")) if self.dir.exists() else []
+
+
+class KeyRing:
+    """32-byte keys by key id; the active one signs, all known ones verify. Created on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._data: dict[str, Any] | None = None
+
+    def _load(self) -> dict[str, Any]:
+        if self._data is None:
+            if self.path.exists():
+                self._data = json.loads(self.path.read_text())
+            else:
+                self._data = {"active": "", "keys": {}}
+                self.rotate()
+        return self._data
+
+    def rotate(self) -> str:
+        """Add a new key and make it active; older keys still verify until retired."""
+        data = self._data if self._data is not None else self._load()
+        kid = f"k{len(data['keys']) + 1}"
+        while kid in data["keys"]:
+            kid += "x"
+        data["keys"][kid] = b64e(secrets.token_bytes(32))
+        data["active"] = kid
+        _write_private(self.path, json.dumps(data).encode())
+        return kid
+
+    def retire_all_but_active(self) -> list[str]:
+        """Drop every key but the active one: tokens signed with them stop verifying."""
+        data = self._load()
+        gone = [k for k in data["keys"] if k != data["active"]]
+        for k in gone:
+            del data["keys"][k]
+        _write_private(self.path, json.dumps(data).encode())
+        return gone
+
+    def active(self) -> tuple[str, bytes]:
+        data = self._load()
+        return data["active"], b64d(data["keys"][data["active"]])
+
+    def get(self, kid: str) -> bytes | None:
+        raw = self._load()["keys"].get(kid)
+        return b64d(raw) if raw else None
+
+
+class Signer:
+    """Compact HMAC-SHA256 tokens: <kid>.<payload b64url>.<mac b64url>, bound to a purpose."""
+
+    MAX_TOKEN_LEN = 2048
+
+    def __init__(self, purpose: str, ring: KeyRing, mac_bytes: int = 16) -> None:
+        self.purpose = purpose
+        self.ring = ring
+        self.mac_bytes = mac_bytes
+
+    def _mac(self, key: bytes, kid: str, body: str) -> bytes:
+        msg = f"{self.purpose}.{kid}.{body}".encode()
+        return hmac.new(key, msg, hashlib.sha256).digest()[: self.mac_bytes]
+
+    def sign(self, payload: dict[str, Any], ttl_s: int | None = None) -> str:
+        claims = dict(payload)
+        if ttl_s is not None:
+            claims["exp"] = int(time.time()) + ttl_s
+        kid, key = self.ring.active()
+        body = b64e(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
+        return f"{kid}.{body}.{b64e(self._mac(key, kid, body))}"
+
+    def verify(self, token: str, now: float | None = None) -> dict[str, Any]:
+        if not isinstance(token, str) or len(token) > self.MAX_TOKEN_LEN or token.count(".") != 2:
+            raise TokenError("malformed", "token is not in the expected format")
+        kid, body, mac = token.split(".")
+        key = self.ring.get(kid)
+        if key is None:
+            raise TokenError("unknown_key", "token was signed with a key that is not (or no longer) known")
+        try:
+            given = b64d(mac)
+        except (ValueError, TypeError) as exc:
+            raise TokenError("malformed", "token signature is not base64") from exc
+        if not hmac.compare_digest(given, self._mac(key, kid, body)):
+            raise TokenError("bad_signature", "token signature does not match")
+        try:
+            claims = json.loads(b64d(body))
+        except (ValueError, TypeError) as exc:
+            raise TokenError("malformed", "token payload is not JSON") from exc
+        if not isinstance(claims, dict):
+            raise TokenError("malformed", "token payload is not an object")
+        exp = claims.get("exp")
+        if exp is not None and (now if now is not None else time.time()) > float(exp):
+            raise TokenError("expired", "token has expired")
+        return claims
+
+
+class Sealer:
+    """AES-256-GCM with a key id, for data at rest (face templates). Tampering raises."""
+
+    NONCE = 12
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> tuple[str, bytes]:
+        kid, key = self.ring.active()
+        nonce = secrets.token_bytes(self.NONCE)
+        return kid, nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+    def open(self, kid: str, blob: bytes, aad: bytes = b"") -> bytes:
+        key = self.ring.get(kid)
+        if key is None:
+            raise TokenError("unknown_key", f"no key {kid!r} to decrypt with")
+        return AESGCM(key).decrypt(blob[: self.NONCE], blob[self.NONCE :], aad)
+
+
+def hash_token(token: str) -> str:
+    """Device tokens are high-entropy, so a plain SHA-256 is the right (fast) lookup hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_device_token() -> str:
+    return "dev_" + b64e(secrets.token_bytes(24))
+
+
+SECRET_FIELD_WORDS = ("password", "secret", "token", "key")
+
+
+def mask_secrets(data: Any) -> Any:
+    """Mask anything that looks like a secret in a config dump (belt and braces)."""
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if any(w in str(k).lower() for w in SECRET_FIELD_WORDS) and v not in (None, ""):
+                out[k] = "***"
+            else:
+                out[k] = mask_secrets(v)
+        return out
+    if isinstance(data, list):
+        return [mask_secrets(v) for v in data]
+    if isinstance(data, str) and "://" in data and "@" in data:
+        scheme, rest = data.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return data

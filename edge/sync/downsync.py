@@ -1,0 +1,274 @@
+"""Down-sync: catalog, prices, promotions and member erasures pulled from the cloud, in order.
+
+The feed is a list of versions after a cursor (with an ETag so an idle poll costs a 304). A
+version is applied only once its whole body has arrived and its sha256 matches: a response cut
+in the middle fails to parse or to verify and nothing is applied. Each version goes through
+the owning domain's own function, which applies it in one SQLite transaction, so a cart sees
+the old catalog or the new one, never half. The cursor moves after the apply; a crash in
+between re-applies the same version, which is harmless because every apply is idempotent
+(a replacement, an upsert or an erasure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from edge.component import Context
+from edge.errors import EdgeError, NotFound
+from edge.sync import metrics, state
+from edge.sync.settings import SyncSettings
+from edge.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+Applier = Callable[[int, list[Any]], None]  # (version, items) -> applied in one transaction, or raises
+CURSOR = "downsync.cursor"
+ETAG = "downsync.etag"
+LAST_OK = "downsync.last_ok_at"
+APPLIED = "downsync.applied."
+REFUSED = "downsync.refused"
+
+
+class VersionRefused(Exception):
+    """A version that will never apply (bad rows): recorded, shown, and skipped."""
+
+
+class NotReady(Exception):
+    """The domain that applies this kind is not running: keep the cursor and try later."""
+
+
+def digest(items: Any) -> str:
+    canon = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def checkout_appliers(ctx: Context) -> dict[str, Applier]:
+    """Catalog, prices and promotions through the checkout catalog's own atomic functions."""
+    currency = ctx.settings.store.currency
+
+    def catalog(version: int, items: list[Any]) -> None:
+        from edge.checkout.catalog import apply_catalog_version
+
+        try:
+            apply_catalog_version(ctx.db, f"cloud-{version}", items, default_currency=currency)
+        except EdgeError as exc:
+            raise VersionRefused(f"{exc.code}: {exc.message}") from exc
+
+    def prices(version: int, items: list[Any]) -> None:
+        """Partial updates (gtin + fields) merged onto current rows; any bad row refuses the version."""
+        from edge.checkout.catalog import import_products, parse_row
+        from edge.checkout.models import Product
+
+        merged: list[dict[str, Any]] = []
+        with ctx.db.session() as s:
+            for item in items:
+                if not isinstance(item, dict) or "gtin" not in item:
+                    raise VersionRefused("a price row needs a gtin")
+                from edge.checkout import gtin as gtins
+
+                try:
+                    key = gtins.normalise(str(item["gtin"]))
+                except EdgeError as exc:
+                    raise VersionRefused(f"{exc.code}: {exc.message}") from exc
+                current = s.get(Product, key)
+                base = current.model_dump(exclude={"updated_at"}) if current is not None else {}
+                merged.append({**base, **item, "gtin": key})
+        for i, row in enumerate(merged, start=1):
+            try:
+                parse_row(row, currency)
+            except EdgeError as exc:
+                raise VersionRefused(f"row {i}: {exc.code}: {exc.message}") from exc
+        report = import_products(ctx.db, merged, default_currency=currency)
+        if report.refused:  # validated above; only a race could get here
+            raise VersionRefused(f"{len(report.refused)} rows refused: {report.refused[0].reason}")
+
+    def promotions(version: int, items: list[Any]) -> None:
+        from sqlmodel import select
+
+        from edge.checkout.catalog import apply_catalog_version
+        from edge.checkout.models import Product
+
+        with ctx.db.session() as s:
+            rows = [p.model_dump(exclude={"updated_at"}) for p in s.exec(select(Product)).all()]
+        try:
+            apply_catalog_version(ctx.db, f"cloud-{version}", rows, promotions=items, default_currency=currency)
+        except EdgeError as exc:
+            raise VersionRefused(f"{exc.code}: {exc.message}") from exc
+
+    return {"catalog": catalog, "prices": prices, "promotions": promotions}
+
+
+def erasure_applier(ctx: Context) -> Applier:
+    """Member erasures go to face-pay's enrolment service (templates, phone hash, consent)."""
+
+    def erase(version: int, items: list[Any]) -> None:
+        svc = ctx.optional("facepay_enrolment") or ctx.optional("facepay")
+        if svc is None or not hasattr(svc, "erase"):
+            raise NotReady("face-pay is not running, so member erasures cannot be applied yet")
+        for item in items:
+            member_id = str(item.get("member_id", "")) if isinstance(item, dict) else ""
+            if not member_id:
+                raise VersionRefused("an erasure needs a member_id")
+            with contextlib.suppress(NotFound):  # never enrolled here, or already erased: same effect
+                svc.erase(member_id, actor="cloud:downsync", reason=str(item.get("reason", "cloud_erasure"))[:64])
+
+    return erase
+
+
+class DownSync:
+    """Polls the cloud's change feed on its own thread and applies versions in order."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        settings: SyncSettings,
+        token: Callable[[], str | None],
+        appliers: dict[str, Applier] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.token = token
+        self.appliers = (
+            appliers if appliers is not None else {**checkout_appliers(ctx), "member_erasure": erasure_applier(ctx)}
+        )
+        verify: Any = str(settings.ca_file) if settings.ca_file else True
+        self.http = httpx.Client(
+            base_url=(settings.url or "").rstrip("/"),
+            timeout=httpx.Timeout(settings.request_timeout_s, connect=settings.connect_timeout_s),
+            verify=verify,
+        )
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sync-downsync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self.http.close()
+
+    def poll_now(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception as exc:  # the thread must survive anything; the reason is shown
+                log.exception("down-sync poll failed")
+                self.last_error = f"down-sync error: {exc}"[:300]
+            self._wake.clear()
+            self._wake.wait(self.settings.downsync_interval_s)
+
+    def poll(self) -> int:
+        """Fetch and apply every pending version; returns how many were applied."""
+        token = self.token()
+        if not token:
+            self.last_error = "the sync_token secret is not set"
+            return 0
+        applied = 0
+        store_id = self.ctx.settings.store.id
+        while not self._stop.is_set():
+            cursor = int(state.get(self.ctx.db, CURSOR, 0))
+            etag = state.get(self.ctx.db, ETAG)
+            headers = {"Authorization": f"Bearer {token}"}
+            if etag:
+                headers["If-None-Match"] = etag
+            try:
+                resp = self.http.get(f"/v1/stores/{store_id}/changes", params={"after": cursor}, headers=headers)
+                if resp.status_code == 304:
+                    return self._ok(applied)
+                if resp.status_code != 200:
+                    return self._fail(
+                        f"cloud answered {resp.status_code} to the change feed", f"http_{resp.status_code}"
+                    )
+                data = resp.json()  # the whole body is in memory: a cut response never gets this far
+                changes = data["changes"]
+                more = bool(data.get("more"))
+                new_etag = resp.headers.get("etag")
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                return self._fail(f"change feed unreadable or cut: {type(exc).__name__}", "transport")
+            for change in changes:
+                if digest(change.get("items")) != change.get("sha256"):
+                    return self._fail(f"version {change.get('version')} failed its sha256 check", "digest")
+            for change in changes:
+                outcome = self._apply(change)
+                if outcome == "held":
+                    return applied
+                applied += outcome == "applied"
+            if not changes:
+                with self.ctx.db.session() as s:
+                    state.put(s, ETAG, new_etag or "")
+            if not more:
+                return self._ok(applied)
+        return applied
+
+    def _apply(self, change: dict[str, Any]) -> str:
+        """ "applied", "refused" (recorded and skipped) or "held" (try again later)."""
+        version, kind, items = int(change["version"]), str(change["kind"]), change["items"]
+        fn = self.appliers.get(kind)
+        refused = ""
+        try:
+            if fn is None:
+                raise VersionRefused(f"unknown version kind {kind!r}")
+            fn(version, items)
+        except NotReady as exc:
+            self._fail(str(exc), "not_ready")
+            return "held"
+        except VersionRefused as exc:
+            refused = str(exc)[:300]
+            log.warning("down-sync: version %s (%s) refused: %s", version, kind, refused)
+        with self.ctx.db.session() as s:
+            if refused:
+                state.put(s, REFUSED, {"version": version, "kind": kind, "reason": refused, "at": utcnow()})
+            else:
+                state.put(s, APPLIED + kind, {"version": version, "items": len(items), "applied_at": utcnow()})
+            state.put(s, CURSOR, version)
+        if not refused:
+            metrics.DOWNSYNC_APPLIED.labels(kind=kind).inc()
+            log.info("down-sync: applied %s version %s (%d items)", kind, version, len(items))
+        return "refused" if refused else "applied"
+
+    def _ok(self, applied: int) -> int:
+        self.last_error = ""
+        with self.ctx.db.session() as s:
+            state.put(s, LAST_OK, utcnow())
+        metrics.DOWNSYNC_AGE.set(0)
+        return applied
+
+    def _fail(self, reason: str, label: str) -> int:
+        self.last_error = reason
+        metrics.DOWNSYNC_ERRORS.labels(reason=label).inc()
+        log.warning("down-sync: %s", reason)
+        return 0
+
+    def status(self) -> dict[str, Any]:
+        from edge.sync.store import parse_ts
+
+        values = state.get_all(self.ctx.db, "downsync.")
+        last_ok = parse_ts(values.get(LAST_OK))
+        age = (utcnow() - last_ok).total_seconds() if last_ok else None
+        if age is not None:
+            metrics.DOWNSYNC_AGE.set(age)
+        return {
+            "cursor": values.get(CURSOR, 0),
+            "last_ok_at": last_ok,
+            "staleness_s": age,
+            "last_error": self.last_error,
+            "applied": {k[len(APPLIED) :]: v for k, v in values.items() if k.startswith(APPLIED)},
+            "last_refused": values.get(REFUSED),
+        }

@@ -1,0 +1,73 @@
+"""Cloud sync configuration. The store's auth token is a secret (`sync_token`), never here."""
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SyncSettings(BaseModel):
+    """Upload of the outbox and down-sync of catalog, prices, promotions and member erasures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None,
+        description="Base URL of the retailer's cloud API (https://...). Unset: sync is off (degraded), "
+        "events stay queued in the outbox.",
+    )
+    batch_size: int = Field(default=1000, ge=1, le=10000, description="Events per upload batch at most.")
+    batch_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        le=16 * 1024 * 1024,
+        description="Upload batch body size at most (bytes); a single event larger than this is sent alone.",
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=60, description="TCP/TLS connect timeout.")
+    request_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Read timeout per request; a slower cloud counts as a failure.",
+    )
+    backoff_initial_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="First retry delay after a failed send (doubles each time, with jitter).",
+    )
+    backoff_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        description="Longest delay between retries (and longest Retry-After honoured).",
+    )
+    idle_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the uploader looks for new events when the backlog is empty.",
+    )
+    retention_days: float = Field(
+        default=7.0, ge=0, le=365, description="Sent events are pruned from the outbox after this many days."
+    )
+    prune_interval_s: float = Field(default=600.0, gt=0, le=86400, description="How often sent events are pruned.")
+    downsync_enabled: bool = Field(
+        default=True, description="Pull catalog, prices, promotions and member erasures from the cloud."
+    )
+    downsync_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="How often the cloud is asked for new catalog/price versions.",
+    )
+    downsync_stale_after_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Down-synced data older than this makes /readyz report sync degraded.",
+    )
+    ca_file: Path | None = Field(
+        default=None, description="PEM bundle to trust for the cloud's TLS certificate (default: system CAs)."
+    )
+    degraded_backlog_age_s: float = Field(
+        default=300.0, gt=0, description="An unsent event older than this makes /readyz report sync degraded."
+    )

@@ -1,0 +1,34 @@
+"""Durable key/value state of sync (down-sync cursor, ETag, applied versions), JSON values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel import Session
+
+from edge.db import Database
+from edge.sync.models import SyncState
+from edge.timeutil import utcnow
+
+
+def get(db: Database, key: str, default: Any = None) -> Any:
+    with db.session() as s:
+        row = s.get(SyncState, key)
+        return json.loads(row.value) if row is not None else default
+
+
+def put(session: Session, key: str, value: Any) -> None:
+    """Inside the caller's transaction, so state moves together with what it describes."""
+    row = session.get(SyncState, key) or SyncState(key=key)
+    row.value = json.dumps(value, default=str)
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def get_all(db: Database, prefix: str) -> dict[str, Any]:
+    from sqlmodel import col, select
+
+    with db.session() as s:
+        rows = s.exec(select(SyncState).where(col(SyncState.key).startswith(prefix))).all()
+        return {r.key: json.loads(r.value) for r in rows}

@@ -1,0 +1,1 @@
+"""Pages support: static page routes and the dashboard metrics history."""

@@ -1,0 +1,71 @@
+"""Read-only transaction search for the dashboard: orders, refunds and voids, newest first.
+
+It reads checkout's tables and writes nothing; the receipts themselves come from checkout's
+own receipt endpoint. (Candidate to move into checkout's staff router.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import col, select
+
+from edge.db import Database
+from edge.timeutil import as_utc
+
+
+def search(db: Database, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+    from edge.checkout.models import Order, Refund
+
+    q = q.strip()
+    with db.session() as s:
+        stmt = select(Order).order_by(col(Order.created_at).desc()).limit(limit)
+        if q:
+            like = f"%{q}%"
+            stmt = stmt.where(
+                or_(
+                    col(Order.id).like(like),
+                    col(Order.kiosk_id).like(like),
+                    col(Order.member_id).like(like),
+                    col(Order.status) == q,
+                )
+            )
+        orders = list(s.exec(stmt))
+        ids = [o.id for o in orders]
+        refunds = list(s.exec(select(Refund).where(col(Refund.order_id).in_(ids)))) if ids else []
+    rows: list[dict[str, Any]] = []
+    for o in orders:
+        rows.append(
+            {
+                "kind": "void" if o.status == "voided" else "order",
+                "id": o.id,
+                "order_id": o.id,
+                "time": as_utc(o.created_at).isoformat(),
+                "kiosk_id": o.kiosk_id,
+                "member_id": o.member_id,
+                "amount_minor": o.total_minor,
+                "refunded_minor": o.refunded_minor,
+                "currency": o.currency,
+                "status": o.status,
+            }
+        )
+    by_order = {o.id: o for o in orders}
+    for r in refunds:
+        o = by_order[r.order_id]
+        rows.append(
+            {
+                "kind": "refund",
+                "id": r.id,
+                "order_id": r.order_id,
+                "time": as_utc(r.created_at).isoformat(),
+                "kiosk_id": o.kiosk_id,
+                "member_id": o.member_id,
+                "amount_minor": -r.amount_minor,
+                "refunded_minor": 0,
+                "currency": o.currency,
+                "status": r.reason or "refund",
+            }
+        )
+    rows.sort(key=lambda row: str(row["time"]), reverse=True)
+    return rows[:limit]

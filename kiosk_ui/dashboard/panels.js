@@ -1,0 +1,107 @@
+// Overview (health from /readyz, alerts), devices/users/models, and the read-only config.
+import { api } from "/ui/common/api.js";
+import { $, fill, h } from "/ui/common/dom.js";
+import { clock } from "/ui/common/format.js";
+import { t } from "/ui/common/i18n.js";
+import { Panel } from "./base.js";
+
+export function badge(status) {
+  const alias = { online: "ok", disabled: "info", escalated: "down", open: "warn", claimed: "ok" };
+  const cls = alias[status] || (["ok", "degraded", "down", "stalled", "offline", "warn", "error"].includes(status) ? status : "info");
+  return h("span", { class: `badge ${cls}`, text: t(`status.${status}`) === `status.${status}` ? status : t(`status.${status}`) });
+}
+
+export class Overview extends Panel {
+  constructor() {
+    super(5000);
+  }
+
+  async refresh() {
+    // /readyz answers 503 with a full body when a required part is down: read it either way.
+    const res = await fetch("/readyz", { cache: "no-store" }).catch(() => null);
+    if (!res) throw Object.assign(new Error("offline"), { code: "offline" });
+    const body = await res.json();
+    const overall = $("#overall");
+    overall.className = `badge ${body.status}`;
+    overall.textContent = t(`status.${body.status}`);
+    const rows = Object.entries(body.components || {}).sort(([a], [b]) => a.localeCompare(b));
+    fill(
+      $("#health-rows"),
+      rows.map(([name, c]) =>
+        h("tr", { dataset: { component: name } }, h("th", { scope: "row", text: name }), h("td", {}, badge(c.status)), h("td", { class: "scanned", text: c.reason || "" })),
+      ),
+    );
+    const alerts = rows.filter(([, c]) => c.status !== "ok");
+    fill(
+      $("#alerts"),
+      alerts.length
+        ? alerts.map(([name, c]) => h("li", {}, badge(c.status), " ", h("strong", { text: name }), ": ", c.reason || ""))
+        : h("li", { class: "muted", text: t("dash.overview.no_alerts") }),
+    );
+  }
+}
+
+export class Devices extends Panel {
+  constructor() {
+    super(15000);
+  }
+
+  async refresh() {
+    const [devices, users, models] = await Promise.all([
+      api("/api/admin/devices"),
+      api("/api/admin/users"),
+      api("/api/admin/models"),
+    ]);
+    fill(
+      $("#device-rows"),
+      devices.map((d) =>
+        h(
+          "tr",
+          {},
+          h("td", { text: d.id }),
+          h("td", { text: d.role }),
+          h("td", { text: d.name || "" }),
+          h("td", {}, badge(d.revoked ? "down" : "ok"), " ", d.revoked ? t("dash.devices.revoked") : t("dash.devices.active")),
+          h("td", { text: d.last_seen_at ? clock(d.last_seen_at, true) : "—" }),
+        ),
+      ),
+    );
+    fill(
+      $("#user-rows"),
+      users.map((u) => h("tr", {}, h("td", { text: u.username }), h("td", { text: u.role }), h("td", { text: u.disabled ? t("dash.devices.disabled") : t("dash.devices.active") }))),
+    );
+    fill(
+      $("#model-rows"),
+      models.models.length
+        ? models.models.map((m) =>
+            h(
+              "tr",
+              {},
+              h("td", { text: m.name }),
+              h("td", { text: m.version || "" }),
+              h("td", { class: "scanned", text: m.sha256 || "" }),
+              h("td", {}, badge(m.status === "ok" ? "ok" : "down"), " ", m.reason || ""),
+            ),
+          )
+        : h("tr", {}, h("td", { colspan: 4, class: "muted", text: models.reason || t("dash.models.none") })),
+    );
+  }
+}
+
+function tree(value) {
+  if (value === null || value === undefined) return h("span", { class: "muted", text: "—" });
+  if (Array.isArray(value)) {
+    if (!value.length) return h("span", { class: "muted", text: "[]" });
+    return h("ol", {}, value.map((v) => h("li", {}, tree(v))));
+  }
+  if (typeof value === "object") {
+    return h("dl", {}, Object.entries(value).flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, tree(v))]));
+  }
+  return h("span", { class: "scanned", text: String(value) });
+}
+
+export class Config extends Panel {
+  async refresh() {
+    fill($("#config-tree"), tree(await api("/api/admin/config")));
+  }
+}

@@ -1,0 +1,153 @@
+// Guide page: open calls (room, request, waiting time, escalation), live; claim and resolve.
+import { api, ApiError, setBearer } from "/ui/common/api.js";
+import { $, fill, h, screen } from "/ui/common/dom.js";
+import { duration, loadStore, secondsSince } from "/ui/common/format.js";
+import { bindLangSelect, initI18n, onLangChange, t } from "/ui/common/i18n.js";
+import { beep } from "/ui/common/sound.js";
+import { LiveStream, refreshBanner } from "/ui/common/sse.js";
+
+const TOKEN_KEY = "re_guide_token";
+const ACTIVE = new Set(["open", "escalated", "claimed"]);
+const calls = new Map();
+let me = null;
+let stream = null;
+let primed = false; // the first replay of open calls does not ring
+
+function describe(c) {
+  if (c.kind === "variant") {
+    const want = c.want ? c.want.name || [c.want.size, c.want.colour].filter(Boolean).join(" · ") : c.want_gtin || "";
+    return t("guide.kind.variant", { want });
+  }
+  if (c.kind === "bring") return t("guide.kind.bring", { gtin: c.gtin || "" });
+  return t("guide.kind.help");
+}
+
+function stateText(c) {
+  if (c.state === "claimed") return c.guide_id === me.id ? t("guide.state.mine") : t("guide.state.claimed", { guide: c.guide_id || "" });
+  return t(`guide.state.${c.state}`);
+}
+
+function render() {
+  const list = [...calls.values()].filter((c) => ACTIVE.has(c.state)).sort((a, b) => (a.opened_at < b.opened_at ? -1 : 1));
+  $("#no-calls").hidden = list.length > 0;
+  fill(
+    $("#calls"),
+    list.map((c) => {
+      const mine = c.state === "claimed" && c.guide_id === me.id;
+      return h(
+        "li",
+        { class: "call", dataset: { state: c.state, call: c.id } },
+        h("h2", {}, c.room_name || c.room_id, " · ", describe(c)),
+        h("div", { class: "buttons" },
+          c.state === "open" || c.state === "escalated"
+            ? h("button", { type: "button", text: t("guide.claim"), on: { click: () => act(c.id, "claim") } })
+            : null,
+          mine ? h("button", { type: "button", class: "secondary", text: t("guide.resolve"), on: { click: () => act(c.id, "resolve") } }) : null,
+        ),
+        h("p", { class: "muted" },
+          h("span", { class: "state", text: stateText(c) }), " · ",
+          h("span", { text: t("guide.waiting") }), " ",
+          h("span", { class: "timer", dataset: { since: c.opened_at }, text: duration(secondsSince(c.opened_at)) }),
+          c.state === "escalated" ? h("strong", { text: ` · ${t("guide.escalated")}` }) : null,
+        ),
+        c.note ? h("p", { class: "scanned note", text: c.note }) : null,
+      );
+    }),
+  );
+}
+
+function upsert(c) {
+  const old = calls.get(c.id);
+  if (old && old.version > c.version) return;
+  const isNew = !old && ACTIVE.has(c.state) && c.state !== "claimed";
+  calls.set(c.id, c);
+  if (isNew && primed && $("#sound").checked) beep("alert");
+  render();
+}
+
+async function act(id, action) {
+  try {
+    upsert(await api(`/api/fitting/calls/${encodeURIComponent(id)}/${action}`, { method: "POST", body: {} }));
+    $("#guide-error").hidden = true;
+  } catch (err) {
+    const box = $("#guide-error");
+    box.textContent = err instanceof ApiError && err.status === 409 ? t("guide.taken") : t("common.error", { msg: err.message });
+    box.hidden = false;
+    load().catch(() => null);
+  }
+}
+
+async function load() {
+  for (const c of await api("/api/fitting/calls")) upsert(c);
+}
+
+function signOut(message = "") {
+  localStorage.removeItem(TOKEN_KEY);
+  setBearer(null);
+  if (stream) stream.close();
+  stream = null;
+  calls.clear();
+  $("#signout").hidden = true;
+  fill($("#who"));
+  screen("token");
+  const box = $("#token-error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function start(token) {
+  setBearer(token);
+  me = await api("/api/auth/me");
+  if (me.kind === "device" && !["guide", "manager"].includes(me.role)) throw new ApiError(403, "wrong_device_role", "");
+  localStorage.setItem(TOKEN_KEY, token);
+  fill($("#who"), me.id);
+  $("#signout").hidden = false;
+  screen("calls");
+  await load();
+  primed = true;
+  stream = new LiveStream("/api/fitting/events", {
+    onEvent: (type, data) => type === "call" && upsert(data),
+    onAuthError: () => signOut(t("guide.token.revoked")),
+  });
+}
+
+async function submitToken(e) {
+  e.preventDefault();
+  const token = $("#token").value.trim();
+  if (!token) return;
+  try {
+    await start(token);
+    $("#token").value = "";
+  } catch (err) {
+    signOut(err instanceof ApiError && (err.status === 401 || err.status === 403) ? t("guide.token.wrong") : t("common.error", { msg: err.message }));
+  }
+}
+
+async function boot() {
+  await initI18n();
+  await loadStore();
+  bindLangSelect($("#lang"));
+  onLangChange(() => {
+    refreshBanner();
+    if (me) render();
+  });
+  $("#sound").checked = localStorage.getItem("re_guide_sound") === "1";
+  $("#sound").addEventListener("change", () => {
+    localStorage.setItem("re_guide_sound", $("#sound").checked ? "1" : "0");
+    if ($("#sound").checked) beep("ok");
+  });
+  $("#token-form").addEventListener("submit", submitToken);
+  $("#signout").addEventListener("click", () => signOut());
+  setInterval(() => {
+    for (const el of document.querySelectorAll(".timer")) el.textContent = duration(secondsSince(el.dataset.since));
+  }, 1000);
+  const saved = localStorage.getItem(TOKEN_KEY);
+  if (!saved) return signOut();
+  try {
+    await start(saved);
+  } catch (err) {
+    signOut(err instanceof ApiError && err.status === 401 ? t("guide.token.revoked") : "");
+  }
+}
+
+boot();

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Decode benchmark: our strategy beside pyzbar alone, zxing-cpp alone and their union, in one
+run on the same loaded images; then 720p frame costs and what one core sustains at 15 fps.
+
+    scripts/bench/decode.py --manifest ../shared/data/barcodes/manifest.csv [--json]
+
+--json prints the same figures as one JSON object on the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zxingcpp
+
+from edge.cameras.settings import CameraSettings
+from edge.demo.media import background, clip_frames, place, product_pack
+from edge.scanning.component import make_processor, role_strategy
+from edge.scanning.evaluation import load, measure, run_ours, run_zbar, run_zxing
+from edge.scanning.pipeline import FrameProcessor
+from edge.scanning.settings import ScanningSettings
+from edge.scanning.strategy import Strategy
+
+TARGETS = {"read_rate": 90.0, "static_ms": 1.0, "event_p99_ms": 50.0}
+FRAME = (1280, 720)
+CODES = [("6901234000016", "Jasmine tea 250 g"), ("6901234000023", "Whole milk 1 L")]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 2) if xs else float("nan")
+
+
+def timed(fn: Any, repeat: int) -> float:
+    """Median ms of `repeat` calls after one warm-up call."""
+    fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(out), 2)
+
+
+def processor(strategy: Strategy, cam: str = "bench") -> FrameProcessor:
+    """A kiosk camera's processor, exactly as the daemon builds it (default settings)."""
+    return make_processor(ScanningSettings(), CameraSettings(id=cam, source="0", role="kiosk", target="k"), strategy)
+
+
+def frame_figures(strategy: Strategy, repeat: int) -> dict[str, Any]:
+    """ms per 1280x720 frame: one EAN-13, empty static (motion gate), empty changing."""
+    bg = background(FRAME, 3)
+    code_frame = place(bg, product_pack(CODES[0][0], CODES[0][1], (40, 90, 170)), 480, 200)
+    gray = code_frame[:, :, 1].copy()
+    assert [c.gtin for c in strategy.decode(code_frame).codes] == ["0" + CODES[0][0]], "bench frame unreadable"
+    out: dict[str, Any] = {
+        "one_ean13_ms": {
+            "ours": timed(lambda: strategy.decode(code_frame, max_fallbacks=1), repeat),
+            "zxing-cpp": timed(lambda: zxingcpp.read_barcodes(gray), repeat),
+            "pyzbar": timed(lambda: run_zbar(gray), repeat),
+        }
+    }
+    p = processor(strategy)
+    p.process(bg, 0.0)
+    clock = [10.0]
+
+    def static() -> None:
+        clock[0] += 1 / 15
+        p.process(bg, clock[0])
+
+    empty_gray = bg[:, :, 1].copy()
+    out["empty_static_ms"] = {
+        "ours": timed(static, repeat * 3),
+        "zxing-cpp": timed(lambda: zxingcpp.read_barcodes(empty_gray), repeat),
+        "pyzbar": timed(lambda: run_zbar(empty_gray), repeat),
+    }
+    rng = np.random.default_rng(1)
+    changing = [
+        np.clip(bg.astype(np.int16) + rng.integers(-40, 40, (1, 1, 3)), 0, 255).astype(np.uint8) for _ in range(8)
+    ]
+    q = processor(strategy)
+    k = [0]
+
+    def moving() -> None:
+        k[0] += 1
+        q.process(changing[k[0] % len(changing)], 100 + k[0] / 15)
+
+    out["empty_changing_ms"] = {
+        "ours": timed(moving, repeat),
+        "zxing-cpp": timed(lambda: zxingcpp.read_barcodes(changing[0][:, :, 1].copy()), repeat),
+        "pyzbar": timed(lambda: run_zbar(changing[0][:, :, 1].copy()), repeat),
+    }
+    out["static_skipped"] = p.stats.skipped_static
+    return out
+
+
+def cameras_figures(strategy: Strategy, counts: list[int], seconds: float, fps: float = 15.0) -> dict[str, Any]:
+    """N cameras at `fps` each, one decode thread per camera as in the daemon, on one core: each
+    thread takes the newest frame of its camera's timeline (older ones are dropped, as the capture
+    thread's one-slot buffer does). Capture (video decoding) is not included. CPU ms per frame
+    (process time / frames) gives the capacity of one core independent of other load on the box;
+    the latencies are wall-clock and include whatever else runs on that core."""
+    frames = clip_frames(CODES, size=FRAME, seed=5)
+    out: dict[str, Any] = {}
+    for n in counts:
+        t0 = time.monotonic() + 0.2
+        lat_frames: list[float] = []
+        lat_events: list[float] = []
+        done = [0] * n
+        lock = threading.Lock()
+
+        def cam(
+            idx: int,
+            t0: float = t0,
+            lat_frames: list[float] = lat_frames,
+            lat_events: list[float] = lat_events,
+            done: list[int] = done,
+            lock: threading.Lock = lock,
+        ) -> None:
+            p = processor(strategy, f"cam{idx}")
+            offset = idx * 7  # cameras out of step with each other
+            last = -1
+            while True:
+                now = time.monotonic()
+                if now - t0 >= seconds:
+                    return
+                k = int((now - t0) * fps)
+                if k <= last or now < t0:
+                    time.sleep(max(0.0, t0 + (last + 1) / fps - now))
+                    continue
+                last = k
+                captured = t0 + k / fps
+                events = p.process(frames[(k + offset) % len(frames)], captured, now)
+                end = time.monotonic()
+                with lock:
+                    done[idx] += 1
+                    lat_frames.append((end - captured) * 1000)
+                    lat_events.extend((end - captured) * 1000 for _ in events)
+
+        threads = [threading.Thread(target=cam, args=(i,)) for i in range(n)]
+        cpu0 = time.process_time()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        cpu_ms = (time.process_time() - cpu0) * 1000 / max(1, sum(done))
+        out[str(n)] = {
+            "demanded_fps": n * fps,
+            "processed_fps": round(sum(done) / seconds, 1),
+            "frame_p99_ms": pct(lat_frames, 0.99),
+            "event_p99_ms": pct(lat_events, 0.99),
+            "events": len(lat_events),
+            "cpu_ms_per_frame": round(cpu_ms, 2),
+            "capacity_fps_one_core": round(1000 / cpu_ms, 1) if cpu_ms else None,
+        }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--manifest", type=Path, default=Path("../shared/data/barcodes/manifest.csv"))
+    ap.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    ap.add_argument("--seconds", type=float, default=8.0, help="run time per camera count")
+    ap.add_argument("--repeat", type=int, default=30, help="timed repetitions per frame figure")
+    ap.add_argument("--all-cores", action="store_true", help="do not pin to one core")
+    args = ap.parse_args()
+    if not args.all_cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # "what one core sustains"
+
+    strategy = Strategy()
+    items = load(args.manifest)
+    res = measure(items, {"ours": run_ours(strategy), "zxing-cpp": run_zxing, "pyzbar": run_zbar})
+    syms = sorted({i.symbology for i in items})
+    print(f"images: {len(items)} from {args.manifest} (box: {os.cpu_count()} cpus, shared; pinned to one core)")
+    print(
+        f"{'decoder':<10} {'read %':>7} {'wrong':>6} {'med ms':>7} {'p95 ms':>7}  " + " ".join(f"{s:>10}" for s in syms)
+    )
+    for name, r in res.items():
+        by = r["by_symbology"]
+        assert isinstance(by, dict)
+        row = f"{name:<10} {r['read_rate']:>7} {r['wrong']:>6} {r['median_ms']:>7} {r['p95_ms']:>7}  "
+        print(row + " ".join(f"{by[s]:>10}" for s in syms))
+    print(f"target: read >= {TARGETS['read_rate']}%, wrong < min(zxing-cpp, pyzbar) = "
+          f"{min(res['zxing-cpp']['wrong'], res['pyzbar']['wrong'])}")  # type: ignore[type-var]  # fmt: skip
+    print(f"ours wrong on: {', '.join(res['ours']['wrong_images']) or '-'}")  # type: ignore[arg-type]
+
+    kiosk = role_strategy(ScanningSettings(), "kiosk")  # what a kiosk camera runs (its formats)
+    frames = frame_figures(kiosk, args.repeat)
+    print("\n1280x720 frames (kiosk camera), median ms     ours  zxing-cpp  pyzbar")
+    for key, label in (("one_ean13_ms", "one EAN-13"), ("empty_static_ms", "empty static (gate)"),
+                       ("empty_changing_ms", "empty changing")):  # fmt: skip
+        f = frames[key]
+        print(f"  {label:<42} {f['ours']:>6} {f['zxing-cpp']:>10} {f['pyzbar']:>7}")
+    print(f"target: one EAN-13 <= zxing-cpp alone; empty static <= {TARGETS['static_ms']} ms")
+
+    cams = cameras_figures(kiosk, [1, 2, 4], args.seconds)
+    print(f"\ncameras at 15 fps on one core ({args.seconds:.0f} s each; capture not included)")
+    print("  cams  demanded  processed  frame p99 ms  event p99 ms  events  cpu ms/frame  capacity fps/core")
+    for n, c in cams.items():
+        print(f"  {n:>4} {c['demanded_fps']:>9} {c['processed_fps']:>10} {c['frame_p99_ms']:>13} "
+              f"{c['event_p99_ms']:>13} {c['events']:>7} {c['cpu_ms_per_frame']:>13} "
+              f"{c['capacity_fps_one_core']:>18}")  # fmt: skip
+    print(f"target: frame to ScanEvent p99 <= {TARGETS['event_p99_ms']} ms with 4 cameras")
+
+    if args.json:
+        summary = {
+            "images": len(items),
+            "decoders": {k: {kk: vv for kk, vv in v.items()} for k, v in res.items()},
+            "frames_720p": frames,
+            "cameras_15fps_one_core": cams,
+            "targets": TARGETS,
+            "box": {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()},
+        }
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Face-pay on the kiosk page: the kiosk's face camera (a folder of real photos standing in for
+the camera device) feeds the real ONNX pipeline; a stranger is refused with a reason and the
+phone-digit fall-back, an enrolled member pays and gets the exit pass."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from edge.checkout.tokens import Tokens
+from edge.demo.gtins import GROCERY
+from edge.security import SecretStore
+from tests.conftest import shared_path
+from tests.e2e.conftest import Pages, Store, shot, start_store, store_config
+from tests.support.services import DaemonProcess, Mosquitto
+
+FACES = "data/faces/images/deepface__{}.jpg"
+WATER = GROCERY[3]
+
+
+def _frame_720p(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    scale = min(1280 / img.shape[1], 720 / img.shape[0])
+    small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
+    out = np.zeros((720, 1280, 3), np.uint8)
+    y, x = (720 - small.shape[0]) // 2, (1280 - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+@pytest.fixture
+def face_store(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[DaemonProcess]) -> Iterator[Store]:
+    folder = tmp_path / "face-cam"
+    folder.mkdir()
+    frame = _frame_720p(shared_path(FACES.format("img50")))
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:02d}.png"), frame)  # lossless: JPEG artefacts lower liveness
+    data_dir = tmp_path / "data"
+    config = store_config(data_dir, mosquitto, None)
+    config["model_dir"] = str(shared_path("models"))
+    config["cameras"] = [{"id": "kiosk-1-face", "role": "face", "target": "kiosk-1", "source": str(folder), "fps": 8.0}]
+    store = start_store(data_dir, config, mosquitto, daemon_factory)
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{store.url}/readyz").json()["components"]["models"]["status"] != "ok":
+        assert time.monotonic() < deadline, "face models did not load"
+        time.sleep(0.2)
+    yield store
+
+
+def _enrol(store: Store, member_id: str, names: tuple[str, ...]) -> dict[str, Any]:
+    images = [base64.b64encode(shared_path(FACES.format(n)).read_bytes()).decode() for n in names]
+    # the member shows their QR card at the kiosk: it proves who is enrolling
+    code = Tokens(SecretStore(Path(store.config["storage"]["data_dir"]))).member_code(member_id)
+    body = {"member_id": member_id, "member_code": code, "consent_version": "v1", "consent": True, "images_b64": images}
+    headers = {"Authorization": f"Bearer {store.tokens['kiosk-1']}"}
+    r = httpx.post(f"{store.url}/api/face/enroll", json=body, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+@pytest.fixture
+def face_pages(browser: Any, face_store: Store) -> Iterator[Pages]:
+    p = Pages(browser, face_store.url)
+    try:
+        yield p
+    finally:
+        problems = p.close()
+    assert not problems, "errors in the browser console:\\n" + "\\n".join(problems)
+
+
+def test_pay_by_face_refusal_then_match(face_pages: Pages, face_store: Store) -> None:
+    page, _ = face_pages.open("/kiosk")
+    page.get_by_label("Kiosk device token").fill(face_store.tokens["kiosk-1"])
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="Scan your first item to start").wait_for()
+    page.get_by_role("button", name="Type a barcode instead").click()  # no kiosk camera here
+    page.get_by_placeholder("Type a barcode").fill(WATER[0])
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator("#lines li.line")).to_have_count(1)
+
+    # nobody is enrolled yet: a clear reason, a retry and the phone-digit fall-back
+    page.get_by_role("button", name="Pay by face").click()
+    page.wait_for_function("() => document.querySelector('#face-preview').naturalWidth > 0")
+    expect(page.locator("#face-error")).to_contain_text("recognise", timeout=30_000)
+    expect(page.get_by_label("Last 4 digits of your phone")).to_be_visible()
+    shot(page, "kiosk-face-refused", mask=[page.locator("#face-preview")])
+
+    _enrol(face_store, "m-02", ("img47", "img48", "img8"))  # the same person as the camera's img50
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_role("heading", name="Show this code at the exit gate")).to_be_visible(timeout=30_000)
+    expect(page.locator("#receipt")).to_contain_text("Paid with: face")
+    assert page.locator("#face-preview").get_attribute("src") is None  # the preview is dropped
+    shot(page, "kiosk-face-paid")

@@ -1,0 +1,160 @@
+"""Access: the dashboard/admin API refuses anonymous and bad credentials and accepts good ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from edge.app import Daemon
+from tests.support.inproc import STAFF_PASSWORD, device_headers, staff_headers
+
+
+def test_admin_api_refuses_anonymous_and_bad_tokens(app_client: tuple[TestClient, Daemon]) -> None:
+    client, _ = app_client
+    r = client.get("/api/admin/config")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "no_credentials"
+    for bad in ("Bearer nonsense", "Bearer dev_unknown", "Bearer k1.e30.AAAA"):
+        r = client.get("/api/admin/config", headers={"Authorization": bad})
+        assert r.status_code == 401, bad
+        assert r.json()["error"]["code"] in (
+            "bad_token",
+            "session_malformed",
+            "session_unknown_key",
+            "session_bad_signature",
+        )
+
+
+def test_staff_login_works_by_cookie_and_bearer(app_client: tuple[TestClient, Daemon]) -> None:
+    client, daemon = app_client
+    daemon.ctx.require("access").add_user("store-it", STAFF_PASSWORD)
+    r = client.post("/api/auth/login", json={"username": "store-it", "password": "wrong password!"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
+    r = client.post("/api/auth/login", json={"username": "nobody", "password": STAFF_PASSWORD})
+    assert r.status_code == 401
+    r = client.post("/api/auth/login", json={"username": "store-it", "password": STAFF_PASSWORD})
+    assert r.status_code == 200
+    assert "re_session" in r.cookies
+    cfg = client.get("/api/admin/config")  # the cookie alone
+    assert cfg.status_code == 200
+    assert cfg.json()["store"]["id"] == "test-store"
+    client.cookies.clear()
+    assert client.get("/api/admin/config", headers={"Authorization": "Bearer " + r.json()["token"]}).status_code == 200
+    assert client.get("/api/auth/me", headers={"Authorization": "Bearer " + r.json()["token"]}).json() == {
+        "kind": "user",
+        "id": "store-it",
+        "role": "it",
+    }
+
+
+def test_device_tokens_identify_devices_but_do_not_open_the_dashboard(app_client: tuple[TestClient, Daemon]) -> None:
+    client, daemon = app_client
+    headers = device_headers(daemon, "kiosk-9", "kiosk")
+    me = client.get("/api/auth/me", headers=headers)
+    assert me.json() == {"kind": "device", "id": "kiosk-9", "role": "kiosk"}
+    r = client.get("/api/admin/config", headers=headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "staff_only"
+    daemon.ctx.require("access").revoke_device("kiosk-9")
+    assert client.get("/api/auth/me", headers=headers).status_code == 401
+
+
+def test_tampered_session_is_refused(app_client: tuple[TestClient, Daemon]) -> None:
+    client, daemon = app_client
+    headers = staff_headers(daemon)
+    token = headers["Authorization"].split()[1]
+    kid, body, mac = token.split(".")
+    forged = f"{kid}.{body[:-2]}xx.{mac}"
+    r = client.get("/api/admin/config", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+
+
+def test_health_answers_without_credentials_and_errors_are_typed(app_client: tuple[TestClient, Daemon]) -> None:
+    client, _ = app_client
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    r = client.get("/api/no/such/thing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = client.post("/api/auth/login", json={"username": 3})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_secrets_are_created_0600_on_first_start(app_client: tuple[TestClient, Daemon], tmp_path: Path) -> None:
+    _client, daemon = app_client
+    staff_headers(daemon)
+    secrets_dir = daemon.settings.storage.data_dir / "secrets"
+    files = list(secrets_dir.iterdir())
+    assert files
+    assert oct(secrets_dir.stat().st_mode & 0o777) == "0o700"
+    for f in files:
+        assert oct(f.stat().st_mode & 0o777) == "0o600", f
+
+
+def test_logout_and_disabling_end_sessions_everywhere(app_client: tuple[TestClient, Daemon]) -> None:
+    client, daemon = app_client
+    access = daemon.ctx.require("access")
+    access.add_user("store-it", STAFF_PASSWORD)
+    first = client.post("/api/auth/login", json={"username": "store-it", "password": STAFF_PASSWORD}).json()["token"]
+    client.cookies.clear()
+    second = access.login("store-it", STAFF_PASSWORD)
+    bearer = {"Authorization": f"Bearer {first}"}
+    assert client.get("/api/admin/config", headers=bearer).status_code == 200
+    assert client.post("/api/auth/logout", headers=bearer).status_code == 200
+    for token in (first, second):  # the other browser's session ends too
+        r = client.get("/api/admin/config", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "session_ended"
+    third = access.login("store-it", STAFF_PASSWORD)
+    assert client.get("/api/admin/config", headers={"Authorization": f"Bearer {third}"}).status_code == 200
+    access.end_sessions("store-it", actor="test", disable=True)
+    assert client.get("/api/admin/config", headers={"Authorization": f"Bearer {third}"}).status_code == 401
+    r = client.post("/api/auth/login", json={"username": "store-it", "password": STAFF_PASSWORD})
+    assert r.status_code == 401
+
+
+def test_password_guessing_is_throttled_before_hashing(app_client: tuple[TestClient, Daemon]) -> None:
+    import sqlite3
+
+    client, daemon = app_client
+    daemon.ctx.require("access").add_user("store-it", STAFF_PASSWORD)
+    codes = [
+        client.post("/api/auth/login", json={"username": "store-it", "password": f"guess-{i}"}).status_code
+        for i in range(8)
+    ]
+    assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
+    r = client.post("/api/auth/login", json={"username": "store-it", "password": STAFF_PASSWORD})
+    assert r.status_code == 429 and r.json()["error"]["code"] == "login_throttled"
+    assert r.json()["error"]["details"]["retry_after_s"] > 0
+    db = daemon.settings.storage.data_dir / "edge.db"
+    with sqlite3.connect(db) as conn:
+        failed = conn.execute("SELECT count(*) FROM audit_event WHERE action='auth.login_failed'").fetchone()[0]
+    assert failed == 5, "a throttled guess writes nothing"
+    long_name = client.post("/api/auth/login", json={"username": "x" * 10_000, "password": "p"})
+    assert long_name.status_code == 422
+
+
+def test_device_last_seen_is_recorded(app_client: tuple[TestClient, Daemon]) -> None:
+    client, daemon = app_client
+    headers = device_headers(daemon, "guide-7", "guide")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    devices = client.get("/api/admin/devices", headers=staff_headers(daemon)).json()
+    seen = {d["id"]: d["last_seen_at"] for d in devices}
+    assert seen["guide-7"] is not None
+
+
+def test_oversized_bodies_are_refused_before_anything_reads_them(app_client: tuple[TestClient, Daemon]) -> None:
+    client, _ = app_client
+    big = b'{"username": "' + b"x" * (300 * 1024) + b'", "password": "p"}'
+    r = client.post("/api/auth/login", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(40):
+            yield b"x" * 10_000
+
+    r = client.post("/api/auth/login", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413, "a chunked body without Content-Length is counted too"
+    r = client.post(
+        "/api/face/enroll", content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers={"content-type": "application/json"}
+    )
+    assert r.status_code != 413, "face uploads have room for images (then auth refuses this one)"
+    assert r.status_code == 401

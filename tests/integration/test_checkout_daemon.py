@@ -1,0 +1,187 @@
+"""The real daemon: kill -9 in the middle of checkouts, concurrent double checkout, live SSE pushes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edge.access.service import AccessService
+from edge.app import prepare_storage
+from edge.checkout.catalog import import_products
+from edge.checkout.demo import demo_rows
+from edge.checkout.payments import SANDBOX_DB
+from edge.demo.gtins import GROCERY
+from edge.security import SecretStore, Signer
+from tests.support.inproc import settings_for
+from tests.support.services import DaemonProcess
+
+TEA, MILK, WATER = GROCERY[0][0], GROCERY[1][0], GROCERY[3][0]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One daemon for this module (the kill test runs last and restarts it)."""
+    data = Path(tmp_path_factory.mktemp("checkout-daemon")) / "data"
+    d = DaemonProcess(data, env={"RETAIL_EDGE_MQTT__URL": "mqtt://127.0.0.1:9"})
+    db = prepare_storage(settings_for(d.data_dir))  # seeded in-process before the daemon starts
+    assert not import_products(db, demo_rows("CNY")).refused
+    access = AccessService(db, Signer("session", SecretStore(d.data_dir).keyring("session")))
+    kiosks = {f"kiosk-{n}": access.add_device(f"kiosk-{n}", "kiosk") for n in range(8)}
+    db.dispose()
+    d.start()
+    try:
+        yield {"d": d, "kiosks": kiosks}
+    finally:
+        d.stop()
+
+
+def h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cart(base: str, token: str, *codes: str) -> str:
+    sid = httpx.post(f"{base}/api/kiosk/sessions", json={}, headers=h(token), timeout=10).json()["session_id"]
+    for code in codes:
+        r = httpx.post(f"{base}/api/kiosk/sessions/{sid}/items", json={"code": code}, headers=h(token), timeout=10)
+        assert r.status_code == 201, r.text
+    return str(sid)
+
+
+def test_concurrent_double_checkout_makes_one_order_and_one_charge(shop: dict[str, Any]) -> None:
+    d: DaemonProcess = shop["d"]
+    tok = shop["kiosks"]["kiosk-0"]
+    sid = cart(d.url, tok, TEA, WATER)
+
+    def go(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{d.url}/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"}, headers=h(tok), timeout=20
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(go, range(8)))
+    assert all(r.status_code == 200 for r in results), [r.text for r in results]
+    assert len({r.json()["order_id"] for r in results}) == 1
+    assert sum(1 for r in results if not r.json()["replayed"]) == 1
+    deadline = time.monotonic() + 5  # the capture follows the answer in a worker thread
+    while True:
+        with sqlite3.connect(d.data_dir / SANDBOX_DB) as conn:
+            row = conn.execute(
+                "SELECT count(*), sum(captures) FROM sandbox_charge WHERE order_ref=?", (sid,)
+            ).fetchone()
+        if row == (1, 1) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert row == (1, 1)
+
+
+def test_cart_changes_are_pushed_to_the_kiosk_page(shop: dict[str, Any]) -> None:
+    d: DaemonProcess = shop["d"]
+    tok = shop["kiosks"]["kiosk-1"]
+    sid = cart(d.url, tok)
+    events: list[tuple[str, dict[str, Any]]] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{d.url}/api/kiosk/sessions/{sid}/events", headers=h(tok), timeout=10) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            name = ""
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    events.append((name, json.loads(line[6:])))
+                    ready.set()
+                    if len(events) >= 2:
+                        return
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert ready.wait(10)
+    httpx.post(f"{d.url}/api/kiosk/sessions/{sid}/items", json={"code": TEA}, headers=h(tok), timeout=10)
+    t.join(10)
+    names = [n for n, _ in events]
+    assert names[0] == "cart" and events[0][1]["lines"] == []
+    assert events[1][0] == "cart" and events[1][1]["lines"][0]["gtin"] == "0" + TEA
+
+
+def test_kill_9_during_checkout_leaves_whole_orders_or_none_and_no_orphan_charge(shop: dict[str, Any]) -> None:
+    d: DaemonProcess = shop["d"]
+    tokens = list(shop["kiosks"].values())
+    quick = [cart(d.url, tokens[i], TEA, MILK) for i in range(3)]
+    slow = [cart(d.url, tokens[i], WATER) for i in range(3, 8)]
+    for sid, tok in zip(quick, tokens[:3], strict=True):
+        r = httpx.post(
+            f"{d.url}/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"}, headers=h(tok), timeout=10
+        )
+        assert r.status_code == 200
+
+    # five shoppers whose payment network holds the money and then answers slowly: the box dies meanwhile
+    def slow_pay(sid: str, tok: str) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the daemon is killed under it
+            httpx.post(
+                f"{d.url}/api/kiosk/sessions/{sid}/checkout",
+                headers=h(tok),
+                timeout=30,
+                json={"provider": "sandbox", "simulate": {"outcome": "slow", "delay_ms": 20000}},
+            )
+
+    threads = [threading.Thread(target=slow_pay, args=(sid, tok)) for sid, tok in zip(slow, tokens[3:], strict=True)]
+    for t in threads:
+        t.start()
+    db, acquirer = d.data_dir / "edge.db", d.data_dir / SANDBOX_DB
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # wait until the network holds all five
+        with sqlite3.connect(acquirer) as conn:
+            if conn.execute("SELECT count(*) FROM sandbox_charge WHERE status='authorized'").fetchone()[0] == 5:
+                break
+        time.sleep(0.05)
+    d.kill9()
+    for t in threads:
+        t.join()
+    with sqlite3.connect(acquirer) as conn:
+        held = conn.execute("SELECT count(*) FROM sandbox_charge WHERE status='authorized'").fetchone()[0]
+    assert held == 5, "the crash must land while the money is held\n" + d.log_tail(30)
+    d.start()  # recovery runs at start
+    with sqlite3.connect(db) as conn:
+        conn.execute("ATTACH DATABASE ? AS acq", (str(acquirer),))
+        q = conn.execute
+        orders = {r[0]: r[1] for r in q("SELECT session_id, id FROM checkout_order")}
+        assert set(quick) <= set(orders) and not set(slow) & set(orders)
+        orders = {sid: orders[sid] for sid in quick}
+        for oid in orders.values():
+            assert q("SELECT count(*) FROM checkout_order_line WHERE order_id=?", (oid,)).fetchone()[0] == 2
+            assert q("SELECT count(*) FROM exit_pass WHERE order_id=?", (oid,)).fetchone()[0] == 1
+            assert q("SELECT status FROM payment_intent WHERE order_id=?", (oid,)).fetchone()[0] == "captured"
+            assert (
+                q(
+                    "SELECT count(*) FROM outbox_event WHERE kind='order.paid' AND payload LIKE ?", (f"%{oid}%",)
+                ).fetchone()[0]
+                == 1
+            )
+        # never charged without an order: every hold without an order was reversed
+        orphans = q(
+            "SELECT count(*) FROM acq.sandbox_charge WHERE status IN ('authorized','captured') "
+            "AND order_ref NOT IN (SELECT session_id FROM checkout_order)"
+        ).fetchone()[0]
+        assert orphans == 0
+        reversed_ = q(
+            "SELECT count(*) FROM acq.sandbox_charge WHERE status='reversed' AND order_ref IN (?,?,?,?,?)", slow
+        ).fetchone()[0]
+        assert reversed_ == 5
+        assert q("SELECT count(*) FROM payment_intent WHERE status IN ('authorizing','authorized')").fetchone()[0] == 0
+    # the shopper can still pay after the restart, once
+    sid, tok = slow[0], tokens[3]
+    r = httpx.post(
+        f"{d.url}/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"}, headers=h(tok), timeout=10
+    )
+    assert r.status_code == 200, r.text

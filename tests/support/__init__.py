@@ -1,0 +1,1 @@
+"""Test support: real services (Mosquitto, the daemon) started on free ports."""

@@ -1,0 +1,43 @@
+"""The real app in-process (FastAPI TestClient with its lifespan), for fast API tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from edge.app import Daemon
+from edge.config import load_settings
+
+STAFF_PASSWORD = "correct horse battery"
+
+
+def settings_for(data_dir: Path, overrides: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    base: dict[str, Any] = {
+        "storage": {"data_dir": str(data_dir)},
+        "mqtt": {"url": "mqtt://127.0.0.1:9"},
+        "store": {"id": "test-store", "timezone": "Asia/Shanghai"},
+    }
+    return load_settings(None, overrides={**base, **(overrides or {})} if overrides else base)
+
+
+@contextmanager
+def running_app(data_dir: Path, overrides: dict[str, Any] | None = None) -> Iterator[tuple[TestClient, Daemon]]:
+    daemon = Daemon(settings_for(data_dir, overrides))
+    with TestClient(daemon.create_app()) as client:
+        yield client, daemon
+
+
+def staff_headers(daemon: Daemon, username: str = "it-admin") -> dict[str, str]:
+    access = daemon.ctx.require("access")
+    if username not in {u.username for u in access.list_users()}:
+        access.add_user(username, STAFF_PASSWORD)
+    return {"Authorization": f"Bearer {access.login(username, STAFF_PASSWORD)}"}
+
+
+def device_headers(daemon: Daemon, device_id: str, role: str) -> dict[str, str]:
+    access = daemon.ctx.require("access")
+    return {"Authorization": f"Bearer {access.add_device(device_id, role)}"}

@@ -1,0 +1,177 @@
+"""Capture threads and their watchdog: sources that never open, stall, or misbehave.
+
+Real sources are used where they exist here (missing files and devices, a folder of images,
+a looped video file). A camera that stops delivering frames cannot be unplugged in CI, so
+`UnpluggedCamera` simulates one: it delivers frames, then none, until it is reopened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.bus import Bus
+from edge.cameras.events import CameraStatusEvent
+from edge.cameras.service import CameraService
+from edge.cameras.settings import CameraSettings
+from edge.cameras.sources import CameraOpenError, describe, open_source
+from edge.cameras.worker import CameraWorker, WatchdogSettings
+
+FAST = WatchdogSettings(stall_after_s=0.3, backoff_min_s=0.05, backoff_max_s=0.4)
+
+
+def cam(source: str, cid: str = "c1", role: str = "kiosk", fps: float = 30) -> CameraSettings:
+    return CameraSettings(id=cid, source=source, role=role, target="k1", fps=fps)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+class UnpluggedCamera:
+    """Simulator of a USB camera that is unplugged after `frames` frames (read() then gives None)."""
+
+    kind = "v4l2"
+    opens = 0
+
+    def __init__(self, frames: int = 5) -> None:
+        type(self).opens += 1
+        self.left = frames
+
+    def read(self) -> np.ndarray | None:
+        time.sleep(0.01)
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        return np.full((48, 64, 3), 100, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_source_kinds() -> None:
+    assert describe("0") == describe("/dev/video2") == "v4l2"
+    assert describe("rtsp://cam.local/stream") == describe("HTTP://x/y.mjpg") == "stream"
+    assert describe("/tmp") == "folder"
+    assert describe("clip.mp4") == "file"
+
+
+@pytest.mark.parametrize("source", ["/nonexistent/clip.avi", "/dev/video97", "rtsp://127.0.0.1:9/none"])
+def test_sources_that_cannot_open_raise_a_typed_error(source: str) -> None:
+    with pytest.raises(CameraOpenError) as err:
+        open_source(source, 15)
+    assert err.value.code in ("camera_open_failed", "camera_source_missing")
+
+
+def test_a_camera_that_never_opens_retries_with_backoff_and_stops_fast() -> None:
+    bus = Bus()
+    events: list[CameraStatusEvent] = []
+    bus.subscribe(CameraStatusEvent, events.append)
+    svc = CameraService(
+        [cam("/nonexistent/clip.avi", "gone"), cam("/dev/video97", "unplugged")], bus=bus, watchdog=FAST
+    )
+    svc.start()
+    try:
+        workers = svc.workers
+        assert wait_for(lambda: all(w.reconnects >= 4 for w in workers.values()), 6)
+        for w in workers.values():
+            assert w.alive and w.status() == "offline"
+            # paced exponential backoff: doubling from the minimum, capped at the maximum
+            assert w.backoffs[:4] == [0.05, 0.1, 0.2, 0.4]
+            assert all(b <= 0.4 for b in w.backoffs)
+        status, reason, _ = svc.health()
+        assert status == "degraded" and "gone offline" in reason and "unplugged offline" in reason
+        assert svc.latest_frame("gone") is None
+    finally:
+        t0 = time.monotonic()
+        svc.stop(2.0)
+    assert time.monotonic() - t0 < 2.5
+    assert not any(w.alive for w in svc.workers.values())
+
+
+def test_a_stalled_camera_is_reported_and_reconnected() -> None:
+    bus = Bus()
+    events: list[tuple[str, str]] = []
+    bus.subscribe(CameraStatusEvent, lambda e: events.append((e.camera_id, e.status)))
+    UnpluggedCamera.opens = 0
+    # Frames for ~0.8 s (longer than the 0.5 s watchdog tick, so "online" is seen), then the
+    # device is gone for good: every reopen yields nothing and the camera stays "stalled".
+    svc = CameraService(
+        [cam("0", "usb")],
+        bus=bus,
+        watchdog=FAST,
+        opener=lambda s, f: UnpluggedCamera(frames=80 if UnpluggedCamera.opens == 0 else 0),
+    )
+    worker = svc.workers["usb"]
+    svc.start()
+    try:
+        assert wait_for(lambda: worker.stalls >= 2 and worker.reconnects >= 2, 6)
+        assert UnpluggedCamera.opens >= 3
+        assert wait_for(lambda: ("usb", "stalled") in events, 3)
+        assert ("usb", "online") in events
+        assert worker.latest() is not None  # the last good frame stays available
+    finally:
+        svc.stop()
+
+
+def test_a_reader_that_raises_does_not_kill_the_thread() -> None:
+    class Broken:
+        kind = "file"
+
+        def read(self) -> np.ndarray | None:
+            raise RuntimeError("driver bug")
+
+        def close(self) -> None:
+            pass
+
+    worker = CameraWorker(cam("x.avi"), FAST, opener=lambda s, f: Broken())
+    worker.start()
+    try:
+        assert wait_for(lambda: worker.reconnects >= 2)
+        assert worker.alive
+    finally:
+        worker.stop()
+
+
+def test_folder_source_keeps_only_the_latest_frame(tmp_path: Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((40, 60, 3), 50 * i, np.uint8))
+    svc = CameraService([cam(str(tmp_path), "shelf", fps=50)], watchdog=FAST)
+    svc.start()
+    try:
+        w = svc.workers["shelf"]
+        assert wait_for(lambda: (w.latest() or (None, 0, 0))[2] >= 6)  # looped past the 3 images
+        frame, ts = svc.latest_frame("shelf") or (None, 0.0)
+        assert frame is not None and frame.shape == (40, 60, 3) and not frame.flags.writeable
+        assert time.monotonic() - ts < 1
+        assert svc.camera_for("kiosk", "k1") == "shelf" and svc.camera_for("kiosk", "k9") is None
+        assert svc.snapshot_jpeg("shelf")[:2] == b"\xff\xd8"
+        assert wait_for(lambda: w.status() == "online" and svc.health()[0] == "ok")
+    finally:
+        svc.stop()
+
+
+def test_video_file_loops(tmp_path: Path) -> None:
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 60, (64, 48))
+    for i in range(4):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+    svc = CameraService([cam(str(path), "clip")], watchdog=FAST)
+    svc.start()
+    try:
+        w = svc.workers["clip"]
+        assert wait_for(lambda: (w.latest() or (None, 0, 0))[2] >= 12)  # three times round a 4-frame clip
+        assert w.stalls == 0 and w.reconnects == 0
+    finally:
+        svc.stop()

@@ -1,0 +1,120 @@
+"""Config: unknown keys are refused with key and file named, env overrides win, secrets are masked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.config import ConfigError, load_settings
+from tests.support.services import ROOT
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "store.toml"
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_is_refused_naming_key_and_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[http]\nport = 8081\nprot = 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "http.prot" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_section_and_camera_key_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key 'htp'"):
+        load_settings(write(tmp_path, "[htp]\nport = 1\n"))
+    cams = '[[cameras]]\nid = "k1"\nsource = "0"\nrole = "kiosk"\nfsp = 3\n'
+    with pytest.raises(ConfigError, match=r"cameras\.0\.fsp"):
+        load_settings(write(tmp_path, cams))
+
+
+def test_bad_values_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="store.timezone"):
+        load_settings(write(tmp_path, '[store]\ntimezone = "Mars/Olympus"\n'))
+    with pytest.raises(ConfigError, match="cameras.0.role"):
+        load_settings(write(tmp_path, '[[cameras]]\nid = "k1"\nsource = "0"\nrole = "toaster"\n'))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[http\n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_env_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[http]\nport = 8081\nhost = "0.0.0.0"\n[store]\nid = "s1"\n')
+    monkeypatch.setenv("RETAIL_EDGE_HTTP__PORT", "9099")
+    monkeypatch.setenv("RETAIL_EDGE_STORE__TIMEZONE", "Asia/Shanghai")
+    monkeypatch.setenv("RETAIL_EDGE_MODEL_DIR", "/opt/models")
+    s = load_settings(path)
+    assert s.http.port == 9099
+    assert s.http.host == "0.0.0.0"
+    assert s.store.id == "s1"
+    assert s.store.timezone == "Asia/Shanghai"
+    assert str(s.model_dir) == "/opt/models"
+
+
+def test_defaults_are_safe() -> None:
+    s = load_settings(None)
+    assert s.http.host == "127.0.0.1"  # not exposed on the LAN unless asked
+    assert s.sync.url is None
+    assert s.checkout.mode == "sandbox"
+
+
+def test_every_field_has_a_description() -> None:
+    from pydantic import BaseModel
+
+    from edge.config import Settings
+
+    missing: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            if not field.description:
+                missing.append(prefix + name)
+            ann = field.annotation
+            args = getattr(ann, "__args__", ()) or ()
+            for t in (ann, *args):
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    walk(t, f"{prefix}{name}.")
+
+    walk(Settings, "")
+    assert missing == []
+
+
+def test_check_config_masks_secrets_and_prints_effective_config(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "secrets").mkdir(parents=True)
+    (data / "secrets" / "mqtt_password").write_text("hunter2-very-secret")
+    path = write(
+        tmp_path,
+        f'[storage]\ndata_dir = "{data}"\n[mqtt]\nurl = "mqtt://edge:pw-in-url@broker:1883"\n'
+        '[[cameras]]\nid = "k1"\nsource = "/dev/video0"\nrole = "kiosk"\n',
+    )
+    env = dict(os.environ, RETAIL_EDGE_HTTP__PORT="8123")
+    out = subprocess.run(
+        [sys.executable, "-m", "edge", "check-config", str(path)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    assert "hunter2" not in out.stdout and "pw-in-url" not in out.stdout
+    doc = json.loads(out.stdout)
+    assert doc["http"]["port"] == 8123
+    assert doc["secrets"] == {"mqtt_password": "***"}
+    assert doc["mqtt"]["url"] == "mqtt://edge:***@broker:1883"
+    assert doc["would_run"]["cameras"] == ["k1 (kiosk) <- /dev/video0"]
+
+
+def test_check_config_refuses_unknown_key_with_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "[storage]\ndatadir = '/tmp'\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "edge", "check-config", str(path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.returncode == 2
+    assert "unknown key 'storage.datadir'" in out.stderr
+    assert "Traceback" not in out.stderr

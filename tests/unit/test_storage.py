@@ -1,0 +1,134 @@
+"""Storage: migrations from empty, a second run is a no-op, backups first, clear refusals."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+import edge.models_registry  # noqa: F401
+from edge.db import Database, check_data_dir
+from edge.errors import StartupRefused
+from edge.sync import outbox
+
+
+def test_migrations_run_from_empty_then_are_a_noop(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    applied = db.migrate()
+    assert applied, "first run applies the schema"
+    _current, heads = db.pending()
+    assert db.current_revisions() == heads
+    assert db.migrate() == []  # second run: nothing to do
+    assert not (tmp_path / "backups").exists(), "no backup when nothing changes"
+    with sqlite3.connect(tmp_path / "edge.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_migrations_match_the_table_models(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], f"models and migrations disagree: {diff}"
+
+
+def test_migrate_backs_up_when_schema_is_behind(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    with db.session() as s:
+        outbox.add(s, "audit", "before.upgrade", {"n": 1})
+    # Roll the schema marker back to "nothing applied" but keep the data and tables:
+    # a real upgrade from an older version looks the same to the backup step.
+    with sqlite3.connect(tmp_path / "edge.db") as conn:
+        conn.execute("CREATE TABLE old_outbox AS SELECT * FROM outbox_event")
+        conn.execute("DELETE FROM alembic_version")
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+            if name not in ("alembic_version", "old_outbox"):
+                conn.execute(f'DROP TABLE "{name}"')
+    db.dispose()
+    db2 = Database.in_dir(tmp_path)
+    assert db2.migrate(backups_keep=3)
+    backups = list((tmp_path / "backups").glob("edge-*.db"))
+    assert len(backups) == 1
+    with sqlite3.connect(backups[0]) as conn:
+        assert conn.execute("SELECT count(*) FROM old_outbox").fetchone()[0] == 1
+
+
+def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    with sqlite3.connect(tmp_path / "edge.db") as conn:
+        conn.execute("INSERT INTO alembic_version VALUES ('9999_future')")
+    with pytest.raises(StartupRefused, match="newer than this version"):
+        db.migrate()
+
+
+def test_unwritable_or_full_data_dir_is_refused(tmp_path: Path) -> None:
+    afile = tmp_path / "not-a-dir"
+    afile.write_text("x")
+    with pytest.raises(StartupRefused, match="cannot create data dir"):
+        check_data_dir(afile / "data", 0)
+    with pytest.raises(StartupRefused, match="not writable"):
+        check_data_dir(Path("/proc/self"), 0)
+    with pytest.raises(StartupRefused, match="min_free_mb"):
+        check_data_dir(tmp_path, 10**12)
+
+
+def test_outbox_row_commits_and_rolls_back_with_its_transaction(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    with db.session() as s:
+        eid = outbox.add(s, "orders", "order.created", {"total_minor": 1250, "currency": "CNY"})
+    with pytest.raises(RuntimeError), db.session() as s:
+        outbox.add(s, "orders", "order.created", {"n": 2})
+        raise RuntimeError("domain change failed")
+    with db.session() as s:
+        rows = list(s.exec(select(outbox.OutboxEvent)))
+    assert [r.event_id for r in rows] == [eid]
+    assert rows[0].stream == "orders" and rows[0].schema_version == 1 and rows[0].created_at.tzinfo is not None
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_outbox_refuses_oversized_payloads(tmp_path: Path) -> None:
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    with pytest.raises(ValueError, match="exceeds"), db.session() as s:
+        outbox.add(s, "audit", "huge", {"blob": "x" * (300 * 1024)})
+
+
+def test_relaxed_sessions_skip_fsync_and_writers_queue_on_one_lock(tmp_path: Path) -> None:
+    import threading
+
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    with db.session(durable=False) as s:
+        assert s.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    with db.session() as s:
+        assert s.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+    # Many threads writing at once: none waits on SQLite's sleeping busy handler, none fails.
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(20):
+                with db.session(durable=n % 2 == 0) as s:
+                    outbox.add(s, "audit", "w", {"n": n, "i": i})
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.session() as s:
+        assert len(list(s.exec(select(outbox.OutboxEvent)))) == 160
+    assert db.write_lock.acquire(blocking=False), "the lock is released after every transaction"
+    db.write_lock.release()

@@ -1,0 +1,29 @@
+"""The OpenAPI contract and the reference receiver describe the same API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from cloud.receiver import create_app
+from edge.sync.client import INGEST_PATH
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cloud-api.yaml"
+
+
+def test_contract_paths_match_the_reference_receiver() -> None:
+    doc = yaml.safe_load(DOC.read_text())
+    assert doc["openapi"].startswith("3.")
+    app = create_app("postgresql://unused", {"s": "t"}, faults=False)
+    served = {
+        (r.path, m.lower())  # type: ignore[attr-defined]
+        for r in app.routes
+        for m in getattr(r, "methods", set())
+        if not r.path.startswith(("/docs", "/openapi", "/redoc"))  # type: ignore[attr-defined]
+    }
+    documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
+    assert served == documented
+    assert INGEST_PATH in doc["paths"]
+    batch = doc["components"]["schemas"]["BatchResult"]
+    assert set(batch["required"]) == {"accepted", "duplicates", "rejected"}
