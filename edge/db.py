@@ -75,7 +75,9 @@ def _write_lock(path: Path) -> threading.RLock:
         return _WRITE_LOCKS.setdefault(path.resolve(), threading.RLock())
 
 
-def _take_write_lock(session: Session) -> None:
+def hold_write_lock(session: Session) -> None:
+    """Take the process write lock for this session's transaction now (idempotent); for writes
+    that bypass the ORM's flush and execute hooks (Core statements on `session.connection()`)."""
     if not session.info.get("write_lock_held"):
         session.info["write_lock"].acquire()
         session.info["write_lock_held"] = True
@@ -83,12 +85,12 @@ def _take_write_lock(session: Session) -> None:
 
 def _on_flush(session: Session, _ctx: object, _instances: object) -> None:
     if session.new or session.dirty or session.deleted:
-        _take_write_lock(session)
+        hold_write_lock(session)
 
 
 def _on_execute(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        _take_write_lock(state.session)  # type: ignore[arg-type]
+        hold_write_lock(state.session)  # type: ignore[arg-type]
 
 
 class Database:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,7 +15,9 @@ from edge.errors import Forbidden
 SESSION_COOKIE = "re_session"
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
+    """Pure lookups like this one are `async def`: FastAPI runs a plain `def` dependency on a
+    worker thread, and each such hop costs a thread hand-off under load."""
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -38,7 +40,7 @@ def current_principal(request: Request, ctx: CtxDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require_staff(principal: PrincipalDep) -> Principal:
+async def require_staff(principal: PrincipalDep) -> Principal:
     """Store IT (a logged-in user) only."""
     if principal.kind != "user":
         raise Forbidden("this needs a store-IT login, not a device token", code="staff_only")
@@ -48,10 +50,10 @@ def require_staff(principal: PrincipalDep) -> Principal:
 StaffDep = Annotated[Principal, Depends(require_staff)]
 
 
-def require_device(*roles: str, allow_staff: bool = True) -> Callable[[Principal], Principal]:
+def require_device(*roles: str, allow_staff: bool = True) -> Callable[[Principal], Awaitable[Principal]]:
     """A device of one of these roles (or, by default, a store-IT user acting for one)."""
 
-    def dep(principal: PrincipalDep) -> Principal:
+    async def dep(principal: PrincipalDep) -> Principal:
         if principal.kind == "device" and principal.role in roles:
             return principal
         if principal.kind == "user" and allow_staff:

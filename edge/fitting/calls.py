@@ -15,14 +15,15 @@ from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from edge.bus import Bus, Event
 from edge.checkout.contract import CatalogReader
 from edge.db import Database
 from edge.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from edge.fitting import callrows as rows
 from edge.fitting import topics
+from edge.fitting.callrows import CallRow
 from edge.fitting.events import CallChanged
 from edge.fitting.models import ACTIVE_STATES, CallIn, CallPublic, FittingCall, FittingInbound
 from edge.fitting.settings import FittingSettings, RoomSettings
@@ -106,22 +107,14 @@ class CallService:
         key = f"{body.kind}|{gtin or ''}|{want or ''}|{note_key(note)}"
         events: list[Event] = []
         with self._write, self.db.session() as s:
-            if body.request_id:
-                again = s.exec(
-                    select(FittingCall).where(FittingCall.room_id == room.id, FittingCall.request_id == body.request_id)
-                ).first()
-                if again is not None:
-                    return self._public(again), True
-            active = s.exec(
-                select(FittingCall.id, FittingCall.merge_key).where(
-                    FittingCall.room_id == room.id, col(FittingCall.state).in_(ACTIVE_STATES)
-                )
-            ).all()
+            again, active = rows.room_live(s, room.id, body.request_id)
+            if again is not None:
+                return self._public(again), True
             same_id = next((cid for cid, k in active if k == key), None)
-            same = s.get(FittingCall, same_id) if same_id else None
+            same = rows.get(s, same_id) if same_id else None
             if same is not None:
                 same.merged_count += 1
-                s.add(same)
+                rows.save(s, same)
                 CALLS_MERGED.inc()
                 return self._public(same), True
             if len(active) >= self.settings.active_calls_per_room:
@@ -135,12 +128,10 @@ class CallService:
                     code="too_many_calls",
                     details={"retry_after_s": round(wait, 1)},
                 )
-            visit = self.visits.current(s, room.id, create=True)
-            assert visit is not None
-            call = FittingCall(
+            call = CallRow(
                 room_id=room.id,
                 zone=room.zone,
-                visit_id=visit.id,
+                visit_id=self.visits.visit_id_for_call(s, room.id),
                 kind=body.kind,
                 gtin=gtin,
                 want_gtin=want,
@@ -149,10 +140,9 @@ class CallService:
                 phone_id=phone_id[:64],
                 request_id=body.request_id,
             )
-            s.add(call)
-            s.flush()
+            rows.add(s, call)
             out = self._public(call)
-            events.append(self._emit(s, call, out))
+            events.append(self._emit(s, call, out, active=len(active) + 1))
             CALLS_OPENED.labels(body.kind, room.zone).inc()
             log.info("fitting: %s call %s in %s: %s", body.kind, call.id, room.id, escape_text(note, 120))
         self._after(events)
@@ -180,9 +170,7 @@ class CallService:
 
     def cancel(self, room: RoomSettings, call_id: str) -> CallPublic:
         with self._write, self.db.session() as s:
-            call = s.get(FittingCall, call_id)
-            if call is None or call.room_id != room.id:
-                raise NotFound("no such call in this room", code="no_call")
+            call = self._load(s, call_id, room.id)
             if call.state == "cancelled":
                 return self._public(call)
             self._move(call, "cancelled")
@@ -242,7 +230,6 @@ class CallService:
                 RESOLVE_SECONDS.labels(call.zone).observe((call.resolved_at - as_utc(call.claimed_at)).total_seconds())
             events.append(self._emit(s, call))
             if release:
-                s.flush()
                 ended = self.visits.release(s, call.room_id)
                 if ended is not None:
                     events.append(ended)
@@ -255,7 +242,7 @@ class CallService:
         now = utcnow()
         events: list[Event] = []
         with self._write, self.db.session() as s:
-            for call in s.exec(select(FittingCall).where(FittingCall.state == "open")).all():
+            for call in rows.open_calls(s):
                 limit = timedelta(seconds=self.settings.escalation_s(call.zone))
                 if now - as_utc(call.opened_at) < limit:
                     continue
@@ -282,16 +269,16 @@ class CallService:
     def room_calls(self, s: Session, room_id: str, visit_id: str | None) -> list[CallPublic]:
         if visit_id is None:
             return []
-        rows = s.exec(select(FittingCall).where(FittingCall.visit_id == visit_id).order_by(col(FittingCall.opened_at)))
-        return [self._public(c) for c in rows.all()]
+        found = s.exec(select(FittingCall).where(FittingCall.visit_id == visit_id).order_by(col(FittingCall.opened_at)))
+        return [self._public(c) for c in found.all()]
 
     def get(self, call_id: str) -> CallPublic:
         with self.db.session() as s:
             return self._public(self._load(s, call_id, None))
 
     # --- internals -------------------------------------------------------------------
-    def _load(self, s: Session, call_id: str, room_id: str | None) -> FittingCall:
-        call = s.get(FittingCall, call_id) if isinstance(call_id, str) and len(call_id) <= 36 else None
+    def _load(self, s: Session, call_id: str, room_id: str | None) -> CallRow:
+        call = rows.get(s, call_id) if isinstance(call_id, str) and len(call_id) <= 36 else None
         if call is None or (room_id is not None and call.room_id != room_id):
             raise NotFound("no such call", code="no_call")
         return call
@@ -299,25 +286,16 @@ class CallService:
     @staticmethod
     def _seen(s: Session, event_id: str | None, source: str) -> bool:
         """Dedupe inbound claims by event_id, recorded in the transaction that applies them."""
-        if not event_id:
-            return False
-        if s.get(FittingInbound, event_id) is not None:
-            return True
-        s.add(FittingInbound(event_id=event_id, source=source))
-        try:
-            s.flush()
-        except IntegrityError:  # pragma: no cover - serialised by the write lock
-            return True
-        return False
+        return bool(event_id) and not rows.first_sight(s, str(event_id), source)
 
     @staticmethod
-    def _move(call: FittingCall, state: str) -> None:
+    def _move(call: CallRow, state: str) -> None:
         if state not in TRANSITIONS[call.state]:
             raise Conflict(f"this call is {call.state} and cannot become {state}", code=f"call_{call.state}")
         call.state = state
         call.version += 1
 
-    def _public(self, call: FittingCall) -> CallPublic:
+    def _public(self, call: CallRow | FittingCall) -> CallPublic:
         room = self.rooms.get(call.room_id)
         stamp = {
             k: (as_utc(v) if v else None)
@@ -346,23 +324,24 @@ class CallService:
             **stamp,
         )
 
-    def _emit(self, s: Session, call: FittingCall, public: CallPublic | None = None) -> CallChanged:
-        """Outbox row + durable MQTT messages in the caller's transaction; returns the bus event."""
-        public = public or self._public(call)
+    def _emit(
+        self, s: Session, call: CallRow, public: CallPublic | None = None, active: int | None = None
+    ) -> CallChanged:
+        """Save the call, its outbox row and durable MQTT messages in the caller's transaction;
+        returns the bus event. `active` is the room's active call count when the caller knows it."""
+        if public is None:
+            rows.save(s, call)
+            public = self._public(call)
         body: dict[str, Any] = public.model_dump(mode="json")
         outbox.add(s, "fitting", f"call.{call.state}", body)
         msg = dict(body, type="fitting.call", schema=1, store=self.store_id, changed_at=utcnow().isoformat())
         queue.enqueue(s, topics.call(self.store_id, call.room_id), msg)
         if call.state == "escalated":
             queue.enqueue(s, topics.escalations(self.store_id), dict(msg))
-        s.add(call)
-        active = s.exec(
-            select(func.count())
-            .select_from(FittingCall)
-            .where(FittingCall.room_id == call.room_id, col(FittingCall.state).in_(ACTIVE_STATES))
-        ).one()
+        if active is None:
+            active = rows.active_in_room(s, call.room_id)
         state = {"type": "fitting.room", "schema": 1, "store": self.store_id, "room_id": call.room_id,
-                 "active_calls": int(active), "changed_at": msg["changed_at"]}  # fmt: skip
+                 "active_calls": active, "changed_at": msg["changed_at"]}  # fmt: skip
         queue.enqueue(s, topics.room_state(self.store_id, call.room_id), state, retain=True)
         return CallChanged(
             call_id=call.id,

@@ -31,7 +31,7 @@ _PHONE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
-def _svc(ctx: CtxDep) -> FittingService:
+async def _svc(ctx: CtxDep) -> FittingService:
     svc: FittingService = ctx.require("fitting")
     return svc
 

@@ -7,11 +7,13 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy import Table, bindparam, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, func, select
 
 from edge.bus import Bus
 from edge.checkout.contract import CatalogReader, ProductView
-from edge.db import Database
+from edge.db import Database, hold_write_lock
 from edge.errors import Conflict, NotFound
 from edge.fitting.events import ItemAdded, VisitEnded
 from edge.fitting.models import (
@@ -29,6 +31,11 @@ from edge.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 TOUCH_EVERY = timedelta(seconds=15)  # activity is kept to 15 s: one write less per call or scan
+_V: Table = FittingVisit.__table__  # type: ignore[attr-defined]
+_LIVE_VISIT = core_select(_V.c.id, _V.c.last_activity_at).where(
+    _V.c.room_id == bindparam("room"), _V.c.ended_at.is_(None)
+)
+_TOUCH = update(_V).where(_V.c.id == bindparam("vid")).values(last_activity_at=bindparam("now"))
 
 
 class VisitService:
@@ -47,6 +54,20 @@ class VisitService:
         self.lock = threading.RLock()
 
     # --- visits (inside the caller's transaction) --------------------------------------
+    def visit_id_for_call(self, s: Session, room_id: str) -> str:
+        """The current visit's id for a new call: one prebuilt read on the hot path; the ORM path
+        below only when a visit must be started or ended as idle."""
+        row = s.connection().execute(_LIVE_VISIT, {"room": room_id}).first()
+        now = utcnow()
+        if row is None or now - as_utc(row.last_activity_at) >= timedelta(seconds=self.settings.visit_idle_timeout_s):
+            visit = self.current(s, room_id, create=True)
+            assert visit is not None
+            return visit.id
+        if now - as_utc(row.last_activity_at) > TOUCH_EVERY:
+            hold_write_lock(s)
+            s.connection().execute(_TOUCH, {"vid": row.id, "now": now})
+        return str(row.id)
+
     def current(self, s: Session, room_id: str, *, create: bool, touch: bool = True) -> FittingVisit | None:
         visit = s.exec(
             select(FittingVisit).where(FittingVisit.room_id == room_id, col(FittingVisit.ended_at).is_(None))

@@ -17,6 +17,7 @@ from sqlalchemy import Column, Text, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel
 
+from edge.db import hold_write_lock
 from edge.errors import InvalidInput
 from edge.ids import new_id
 from edge.timeutil import utcnow
@@ -54,6 +55,9 @@ class MqttQueued(SQLModel, table=True):
     attempts: int = Field(default=0)
 
 
+_INSERT = MqttQueued.__table__.insert()  # type: ignore[attr-defined]
+
+
 def topic_problem(topic: str) -> str | None:
     """Why `topic` can never be published (paho raises on it), or None when it can."""
     if not topic or len(topic) > 255:
@@ -78,16 +82,17 @@ def enqueue(session: Session, topic: str, payload: dict[str, Any], *, retain: bo
     if problem is not None:
         raise InvalidInput(f"cannot queue an MQTT message: {problem}", code="mqtt_topic_invalid")
     event_id = str(payload.get("event_id") or new_id())
-    body = dict(payload, event_id=event_id)
-    session.add(
-        MqttQueued(
-            event_id=event_id,
-            topic=topic,
-            payload=json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str),
-            qos=qos,
-            retain=retain,
-        )
-    )
+    text = json.dumps(dict(payload, event_id=event_id), separators=(",", ":"), ensure_ascii=False, default=str)
+    # Core insert on the session's connection (same transaction, no ORM flush): the row id is
+    # known at once, so the commit listener can hand the message to the relay right after commit.
+    hold_write_lock(session)
+    result = session.connection().execute(
+        _INSERT,
+        {"event_id": event_id, "topic": topic, "payload": text, "qos": qos, "retain": retain,
+         "created_at": utcnow(), "attempts": 0},
+    )  # fmt: skip
+    seq = int(result.lastrowid)
+    session.info.setdefault(_FLUSHED_KEY, []).append(Committed(seq, topic, text, qos, retain))
     session.info[_PENDING_KEY] = True
     return event_id
 
@@ -105,16 +110,6 @@ def add_commit_listener(callback: CommitListener) -> None:
 def remove_commit_listener(callback: CommitListener) -> None:
     if callback in _commit_listeners:
         _commit_listeners.remove(callback)
-
-
-@event.listens_for(OrmSession, "after_flush")
-def _after_flush(session: OrmSession, _ctx: object) -> None:
-    if not session.info.get(_PENDING_KEY):
-        return
-    rows = session.info.setdefault(_FLUSHED_KEY, [])
-    for obj in session.new:
-        if isinstance(obj, MqttQueued) and obj.seq is not None:
-            rows.append(Committed(obj.seq, obj.topic, obj.payload, obj.qos, obj.retain))
 
 
 @event.listens_for(OrmSession, "after_commit")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Index, Text, text
 from sqlmodel import Field, Session, SQLModel
 
+from edge.db import hold_write_lock
 from edge.ids import new_id
 from edge.timeutil import utcnow
 
@@ -43,11 +44,21 @@ class OutboxEvent(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
 
 
+_INSERT = OutboxEvent.__table__.insert()  # type: ignore[attr-defined]
+
+
 def add(session: Session, stream: str, kind: str, payload: dict[str, Any], schema_version: int = 1) -> str:
     """Queue one event for the cloud inside the caller's transaction; returns its event id."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
     if len(body.encode()) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"outbox payload for {stream}/{kind} exceeds {MAX_PAYLOAD_BYTES} bytes")
     event_id = new_id()
-    session.add(OutboxEvent(event_id=event_id, stream=stream, kind=kind, schema_version=schema_version, payload=body))
+    # A Core insert on the session's own connection: same transaction, a fifth of the ORM's cost
+    # (building and flushing a SQLModel object), and this runs inside every money and call write.
+    hold_write_lock(session)
+    session.connection().execute(
+        _INSERT,
+        {"event_id": event_id, "stream": stream, "kind": kind, "schema_version": schema_version,
+         "created_at": utcnow(), "payload": body, "attempts": 0},
+    )  # fmt: skip
     return event_id
