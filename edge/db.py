@@ -35,13 +35,15 @@ DB_NAME = "edge.db"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def _pragmas(synchronous: str) -> Any:
+def _pragmas(synchronous: str, db: Database) -> Any:
     def on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
+        if db.background_checkpoints:  # see edge.checkpoint: no checkpoint inside a commit
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     return on_connect
@@ -109,11 +111,13 @@ class Database:
         self.url = f"sqlite:///{path}"
         args = {"check_same_thread": False, "timeout": 10}
         self.engine: Engine = create_engine(self.url, connect_args=args)
-        event.listen(self.engine, "connect", _pragmas("FULL"))
+        # True only while a WalCheckpointer runs (the daemon); short CLI runs keep SQLite's own.
+        self.background_checkpoints = False
+        event.listen(self.engine, "connect", _pragmas("FULL", self))
         # For state that is cheap to lose in a power cut (a cart line the shopper can rescan):
         # WAL with synchronous=NORMAL survives a crash of the process, skips the fsync per commit.
         self.relaxed_engine: Engine = create_engine(self.url, connect_args=args)
-        event.listen(self.relaxed_engine, "connect", _pragmas("NORMAL"))
+        event.listen(self.relaxed_engine, "connect", _pragmas("NORMAL", self))
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> Database:
@@ -146,6 +150,12 @@ class Database:
         queued on the same process write lock as sessions."""
         with self.write_lock, (self.engine if durable else self.relaxed_engine).begin() as conn:
             yield conn
+
+    def set_background_checkpoints(self, on: bool) -> None:
+        """Switch automatic checkpoints off (a WalCheckpointer runs) or back on, for new connections."""
+        self.background_checkpoints = on
+        self.engine.dispose()  # pooled connections were opened with the other setting
+        self.relaxed_engine.dispose()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -73,12 +73,18 @@ class MqttRelay:
         window: int = 500,
         poll_s: float = 0.5,
         resend_after_s: float = 15.0,
+        min_cycle_s: float = 0.1,
     ) -> None:
         self.db = db
         self.client = client
         self.window = window
         self.poll_s = poll_s
         self.resend_after_s = resend_after_s
+        # Committed messages go out on the committing thread (on_commit), so the loop only
+        # deletes acknowledged rows and sends backlogs; at 100+ PUBACKs a second, one sweep per
+        # `min_cycle_s` instead of one per wake keeps it from competing with the request path.
+        self.min_cycle_s = min_cycle_s
+        self._maybe_unsent = True  # rows may wait in the table that on_commit did not send
         self._inflight: dict[int, _InFlight] = {}  # seq -> what paho is sending
         self._lock = threading.Lock()  # guards _inflight: the loop and committing threads both send
         self._refusals: dict[int, ReasonCode] = {}  # mid -> failure reason code from a PUBACK
@@ -116,17 +122,22 @@ class MqttRelay:
 
     def kick(self) -> None:
         """Look at the table now (e.g. after another process wrote to it); safe from any thread."""
+        self._maybe_unsent = True
         self._wake.set()
 
     def on_commit(self, rows: list[queue.Committed]) -> None:
         """Publish what a transaction just committed, on the committing thread: one thread
         hop less between a guide call and the guide. Anything skipped here the loop sends."""
+        sent = 0
         if self.client.connected:
             with self._lock:
                 for row in rows:
                     if not self._send(row.seq, row.topic, row.payload, row.qos, row.retain):
                         break
-        self._wake.set()
+                    sent += 1
+        if sent < len(rows):
+            self._maybe_unsent = True
+            self._wake.set()
 
     def _send(self, seq: int, topic: str, payload: str, qos: int, retain: bool) -> bool:
         """Publish one row unless it is in flight already; False when no more may go now."""
@@ -168,15 +179,22 @@ class MqttRelay:
 
     def _on_connect(self) -> None:
         self._connected_at = time.monotonic()
+        self._maybe_unsent = True
         self._wake.set()
 
     # --- the loop ---------------------------------------------------------------------
     def _run(self) -> None:
+        last = 0.0
         while not self._stop.is_set():
-            self._wake.wait(self.poll_s)
+            if not self._wake.wait(self.poll_s):
+                self._maybe_unsent = True  # the poll is the safety net: look at the table
+            gap = last + self.min_cycle_s - time.monotonic()
+            if gap > 0 and self._stop.wait(gap):
+                break
             self._wake.clear()
             if self._stop.is_set():
                 break
+            last = time.monotonic()
             try:
                 self._cycle()
                 self.last_error = ""
@@ -252,17 +270,22 @@ class MqttRelay:
                     if not self._inflight[seq].info.is_published():
                         del self._inflight[seq]
                         RELAY_RESENT.inc()
+                        self._maybe_unsent = True
         free = self.window - len(self._inflight)
-        if free <= 0:
+        if free <= 0 or not self._maybe_unsent:
             return
+        self._maybe_unsent = False  # cleared before the read: a commit meanwhile sets it again
+        limit = free + len(self._inflight) + len(self._unpublishable)
         with self.db.engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT seq, topic, payload, qos, retain FROM mqtt_queue ORDER BY seq LIMIT :n"),
-                {"n": free + len(self._inflight) + len(self._unpublishable)},
+                text("SELECT seq, topic, payload, qos, retain FROM mqtt_queue ORDER BY seq LIMIT :n"), {"n": limit}
             ).all()
+        if len(rows) >= limit:
+            self._maybe_unsent = True  # more behind this page
         with self._lock:
             for seq, topic, payload, qos, retain in rows:
                 if not self._send(int(seq), topic, payload, qos, retain):
+                    self._maybe_unsent = True
                     break
 
     def _refresh_depth(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,41 @@ def test_relaxed_sessions_skip_fsync_and_writers_queue_on_one_lock(tmp_path: Pat
         assert len(list(s.exec(select(outbox.OutboxEvent)))) == 160
     assert db.write_lock.acquire(blocking=False), "the lock is released after every transaction"
     db.write_lock.release()
+
+
+def _fill(db: Database, commits: int) -> None:
+    """~4 MB through the WAL, in commits the size of a busy store's."""
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, blob TEXT)")
+    for _ in range(commits):
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO filler (blob) VALUES (?)", ("x" * 16_000,))
+
+
+def test_the_daemon_checkpoints_the_wal_in_the_background_not_inside_commits(tmp_path: Path) -> None:
+    from edge.checkpoint import WalCheckpointer
+
+    db = Database.in_dir(tmp_path)
+    db.migrate()
+    db.set_background_checkpoints(True)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    before = (tmp_path / "edge.db").stat().st_size
+    _fill(db, 250)
+    # no commit copied the WAL back (SQLite's own would have, past 1,000 pages)...
+    assert (tmp_path / "edge.db").stat().st_size == before
+    # ...the checkpointer thread does, within a few of its rounds
+    cp = WalCheckpointer(db.path, interval_s=0.05)
+    cp.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (tmp_path / "edge.db").stat().st_size < before + 3_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        cp.stop()
+    assert (tmp_path / "edge.db").stat().st_size >= before + 3_000_000
+    assert cp.last_error == ""
+    db.set_background_checkpoints(False)
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    db.dispose()
