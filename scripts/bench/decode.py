@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import threading
 import time
@@ -103,16 +104,38 @@ def frame_figures(strategy: Strategy, repeat: int) -> dict[str, Any]:
     return out
 
 
-def cameras_figures(strategy: Strategy, counts: list[int], seconds: float, fps: float = 15.0) -> dict[str, Any]:
-    """N cameras at `fps` each, one decode thread per camera as in the daemon, on one core: each
-    thread takes the newest frame of its camera's timeline (older ones are dropped, as the capture
-    thread's one-slot buffer does). Capture (video decoding) is not included. CPU ms per frame
-    (process time / frames) gives the capacity of one core independent of other load on the box;
-    the latencies are wall-clock and include whatever else runs on that core."""
+def quietest_cpu(cpus: set[int]) -> int:
+    """The core that runs a fixed loop fastest now: on a shared VM one vCPU can be several times
+    slower than another for minutes, and "what one core sustains" should not measure that."""
+    best, best_s = min(cpus), float("inf")
+    for cpu in sorted(cpus):
+        os.sched_setaffinity(0, {cpu})
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        if time.perf_counter() - t0 < best_s:
+            best, best_s = cpu, time.perf_counter() - t0
+    os.sched_setaffinity(0, cpus)
+    return best
+
+
+def cameras_figures(
+    strategy: Strategy, counts: list[int], seconds: float, fps: float = 15.0, aligned: bool = False
+) -> dict[str, Any]:
+    """N cameras at `fps` each, one decode thread per camera as in the daemon: each thread takes
+    the newest frame of its camera's timeline (older ones are dropped, as the capture thread's
+    one-slot buffer does). Capture (video decoding) is not included. CPU ms per frame (process
+    time / frames) gives the capacity of a core independent of other load on the box; the
+    latencies are wall-clock and include whatever else runs. Independent cameras start their
+    frames at unrelated moments (a seeded random phase each); `aligned` makes every camera
+    deliver at the same instant, the worst case (genlocked cameras)."""
     frames = clip_frames(CODES, size=FRAME, seed=5)
+    phases = random.Random(7)
     out: dict[str, Any] = {}
     for n in counts:
         t0 = time.monotonic() + 0.2
+        phase = [0.0 if aligned or i == 0 else phases.random() / fps for i in range(n)]
         lat_frames: list[float] = []
         lat_events: list[float] = []
         done = [0] * n
@@ -121,24 +144,26 @@ def cameras_figures(strategy: Strategy, counts: list[int], seconds: float, fps: 
         def cam(
             idx: int,
             t0: float = t0,
+            phase: list[float] = phase,
             lat_frames: list[float] = lat_frames,
             lat_events: list[float] = lat_events,
             done: list[int] = done,
             lock: threading.Lock = lock,
         ) -> None:
             p = processor(strategy, f"cam{idx}")
-            offset = idx * 7  # cameras out of step with each other
+            offset = idx * 7  # each camera shows its own stretch of the clip
+            start = t0 + phase[idx]
             last = -1
             while True:
                 now = time.monotonic()
                 if now - t0 >= seconds:
                     return
-                k = int((now - t0) * fps)
-                if k <= last or now < t0:
-                    time.sleep(max(0.0, t0 + (last + 1) / fps - now))
+                k = int((now - start) * fps)
+                if k <= last or now < start:
+                    time.sleep(max(0.0, start + (last + 1) / fps - now))
                     continue
                 last = k
-                captured = t0 + k / fps
+                captured = start + k / fps
                 events = p.process(frames[(k + offset) % len(frames)], captured, now)
                 end = time.monotonic()
                 with lock:
@@ -173,14 +198,16 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=30, help="timed repetitions per frame figure")
     ap.add_argument("--all-cores", action="store_true", help="do not pin to one core")
     args = ap.parse_args()
-    if not args.all_cores and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # "what one core sustains"
+    pinned = not args.all_cores and hasattr(os, "sched_setaffinity")
+    all_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    if pinned:
+        os.sched_setaffinity(0, {quietest_cpu(all_cpus)})  # "what one core sustains"
 
     strategy = Strategy()
     items = load(args.manifest)
     res = measure(items, {"ours": run_ours(strategy), "zxing-cpp": run_zxing, "pyzbar": run_zbar})
     syms = sorted({i.symbology for i in items})
-    print(f"images: {len(items)} from {args.manifest} (box: {os.cpu_count()} cpus, shared; pinned to one core)")
+    print(f"images: {len(items)} from {args.manifest} (box: {os.cpu_count()} cpus, shared; one core, the quietest)")
     print(
         f"{'decoder':<10} {'read %':>7} {'wrong':>6} {'med ms':>7} {'p95 ms':>7}  " + " ".join(f"{s:>10}" for s in syms)
     )
@@ -209,7 +236,19 @@ def main() -> int:
         print(f"  {n:>4} {c['demanded_fps']:>9} {c['processed_fps']:>10} {c['frame_p99_ms']:>13} "
               f"{c['event_p99_ms']:>13} {c['events']:>7} {c['cpu_ms_per_frame']:>13} "
               f"{c['capacity_fps_one_core']:>18}")  # fmt: skip
-    print(f"target: frame to ScanEvent p99 <= {TARGETS['event_p99_ms']} ms with 4 cameras")
+    # The latency target is about the store box, which runs the daemon on all its cores.
+    if pinned:
+        os.sched_setaffinity(0, all_cpus)
+    box = {
+        "independent": cameras_figures(kiosk, [4], args.seconds)["4"],
+        "aligned": cameras_figures(kiosk, [4], args.seconds, aligned=True)["4"],
+    }
+    print(f"\n4 cameras at 15 fps on the whole box ({len(all_cpus)} cpus), frame to ScanEvent")
+    print("  phases        processed  frame p99 ms  event p99 ms  events")
+    for name, c in box.items():
+        print(f"  {name:<12} {c['processed_fps']:>10} {c['frame_p99_ms']:>13} {c['event_p99_ms']:>13} {c['events']:>7}")
+    print(f"target: frame to ScanEvent p99 <= {TARGETS['event_p99_ms']} ms with 4 cameras (independent phases; "
+          f"aligned is the genlocked worst case)")  # fmt: skip
 
     if args.json:
         summary = {
@@ -217,6 +256,7 @@ def main() -> int:
             "decoders": {k: {kk: vv for kk, vv in v.items()} for k, v in res.items()},
             "frames_720p": frames,
             "cameras_15fps_one_core": cams,
+            "cameras_4_at_15fps_box": box,
             "targets": TARGETS,
             "box": {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version()},
         }
