@@ -13,7 +13,6 @@ pricing to the committed order, so recovery can tell an in-flight payment from a
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,29 +20,50 @@ from sqlmodel import Session
 
 from edge.db import Database
 
-_LOCKS = [threading.Lock() for _ in range(64)]
+
+class _KeyedLocks:
+    """One lock per key, created on first use and dropped when nobody holds or waits for it.
+
+    Striped locks (a fixed array indexed by a hash) made an add-item on one kiosk wait for a
+    checkout on another whenever their ids shared a stripe (20 kiosks on 64 stripes collide
+    often), and a checkout holds its lock through the payment."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextmanager
+    def hold(self, key: str, blocking: bool = True) -> Iterator[bool]:
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        got = False
+        try:
+            got = lock.acquire(blocking)
+            yield got
+        finally:
+            if got:
+                lock.release()
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._locks[key]
 
 
-def _lock_for(session_id: str) -> threading.Lock:
-    return _LOCKS[zlib.crc32(session_id.encode()) % len(_LOCKS)]
+_LOCKS = _KeyedLocks()
 
 
 @contextmanager
 def session_lock(session_id: str) -> Iterator[None]:
-    with _lock_for(session_id):
+    with _LOCKS.hold(session_id):
         yield
 
 
 @contextmanager
 def session_lock_if_free(session_id: str) -> Iterator[bool]:
     """Take the session's lock only if nobody holds it: a held lock means a checkout is in flight."""
-    lock = _lock_for(session_id)
-    got = lock.acquire(blocking=False)
-    try:
+    with _LOCKS.hold(session_id, blocking=False) as got:
         yield got
-    finally:
-        if got:
-            lock.release()
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from edge.api.deps import CtxDep, GuideDep
 from edge.errors import Forbidden
@@ -43,8 +44,14 @@ def _source(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _room(token: str, request: Request, svc: SvcDep) -> RoomSettings:
-    return svc.room_for(token, _source(request), request.url.path.split("/rooms/")[0])
+async def _room(token: str, request: Request, svc: SvcDep) -> RoomSettings:
+    """Verified on the loop (one HMAC); only a refusal, which writes an audit row, takes a thread."""
+    try:
+        return svc.codes.verify(token)
+    except Forbidden as exc:
+        where = request.url.path.split("/rooms/")[0]
+        await run_in_threadpool(svc.record_refusal, exc, token, _source(request), where)
+        raise
 
 
 RoomDep = Annotated[RoomSettings, Depends(_room)]

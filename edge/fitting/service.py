@@ -38,19 +38,23 @@ class FittingService:
         try:
             return self.codes.verify(token)
         except Forbidden as exc:
-            reason = str(exc.details.get("reason", "invalid"))
-            if self._may_audit(source):
-                with self.db.session() as s:
-                    audit.record(
-                        s,
-                        f"phone:{source[:60]}",
-                        "fitting.room_code_refused",
-                        where,
-                        reason=reason,
-                        token_prefix=token[:12],
-                    )
-            log.info("fitting: room code refused (%s) from %s", reason, source[:60])
+            self.record_refusal(exc, token, source, where)
             raise
+
+    def record_refusal(self, exc: Forbidden, token: str, source: str, where: str) -> None:
+        """Audit a refused room code (at most a few per source a minute) and log it."""
+        reason = str(exc.details.get("reason", "invalid"))
+        if self._may_audit(source):
+            with self.db.session() as s:
+                audit.record(
+                    s,
+                    f"phone:{source[:60]}",
+                    "fitting.room_code_refused",
+                    where,
+                    reason=reason,
+                    token_prefix=token[:12],
+                )
+        log.info("fitting: room code refused (%s) from %s", reason, source[:60])
 
     def _may_audit(self, source: str) -> bool:
         now = time.monotonic()
