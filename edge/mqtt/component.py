@@ -7,6 +7,7 @@ queue rows, and the relay catches up when the broker returns.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from edge.component import Component, Context
 from edge.mqtt.client import MqttClient
@@ -14,6 +15,8 @@ from edge.mqtt.relay import MqttRelay
 from edge.observability import ComponentHealth
 
 STUCK_AFTER_S = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def available_topic(store_id: str, node: str) -> str:
@@ -48,6 +51,10 @@ class MqttComponent(Component):
         await asyncio.to_thread(self.client.stop)
 
     def health(self) -> dict[str, ComponentHealth]:
+        try:  # exact, not as of the relay's last sweep (a store's IT reads it during an outage)
+            self.relay.refresh_depth()
+        except Exception as exc:  # the db component reports the database itself
+            log.debug("mqtt health: queue depth not refreshed: %s", exc)
         details: dict[str, int | str] = {
             "queue_depth": self.relay.depth,
             "inflight": self.relay.inflight,

@@ -209,7 +209,7 @@ class MqttRelay:
         finally:  # acknowledged rows must leave the table even when publishing failed
             self._collect_acks()
             self._drop_unpublishable()
-            self._refresh_depth()
+            self.refresh_depth()
 
     def _drop_unpublishable(self) -> None:
         """Delete rows paho refused, each with an audit record saying what was lost and why."""
@@ -288,7 +288,8 @@ class MqttRelay:
                     self._maybe_unsent = True
                     break
 
-    def _refresh_depth(self) -> None:
+    def refresh_depth(self) -> None:
+        """Count the table now (readyz asks for it; the loop refreshes it at most every sweep)."""
         with self.db.engine.connect() as conn:
             row = conn.execute(text("SELECT count(*), min(created_at) FROM mqtt_queue")).one()
         self.depth = int(row[0])

@@ -44,7 +44,8 @@ def test_phone_stream_replays_then_pushes_only_its_room(tmp_path: Path) -> None:
             client.post(f"/api/fitting/rooms/{t2}/calls", json={"kind": "help"})  # another room: not pushed
             client.post(f"/api/fitting/calls/{first['id']}/claim", headers=guide)
 
-        threading.Thread(target=later, daemon=True).start()
+        helper = threading.Thread(target=later, daemon=True)
+        helper.start()
         with client.stream("GET", f"/api/fitting/rooms/{t1}/events") as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
             frames = _frames(r, 2)
@@ -53,6 +54,7 @@ def test_phone_stream_replays_then_pushes_only_its_room(tmp_path: Path) -> None:
             (first["id"], "claimed", 2),
         ]
         assert frames[1]["guide_id"] == "guide-1" and frames[1]["room_name"] == "Room 1"
+        helper.join(10)  # its claim's answer is read before the app shuts down
 
 
 def test_guide_stream_sees_every_room(tmp_path: Path) -> None:
@@ -65,7 +67,8 @@ def test_guide_stream_sees_every_room(tmp_path: Path) -> None:
             for room in ("room-1", "room-2"):
                 client.post(f"/api/fitting/rooms/{codes.token(room)}/calls", json={"kind": "help"})
 
-        threading.Thread(target=later, daemon=True).start()
+        helper = threading.Thread(target=later, daemon=True)
+        helper.start()
         # A call made while the stream starts may come twice (in the replay and as a push);
         # clients keep the highest version per id, so read until both rooms' calls are in.
         latest: dict[str, dict] = {}
@@ -82,6 +85,7 @@ def test_guide_stream_sees_every_room(tmp_path: Path) -> None:
                     break
         assert sorted(f["room_id"] for f in latest.values()) == ["room-1", "room-2"]
         assert client.get("/api/fitting/events").status_code == 401
+        helper.join(10)
 
 
 def test_room_camera_scans_fill_the_visit_and_idle_visits_end(tmp_path: Path) -> None:
