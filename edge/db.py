@@ -80,6 +80,8 @@ def _write_lock(path: Path) -> threading.RLock:
 def hold_write_lock(session: Session) -> None:
     """Take the process write lock for this session's transaction now (idempotent); for writes
     that bypass the ORM's flush and execute hooks (Core statements on `session.connection()`)."""
+    if "write_lock" not in session.info:  # not a Database.session(): nothing to queue on
+        return
     if not session.info.get("write_lock_held"):
         session.info["write_lock"].acquire()
         session.info["write_lock_held"] = True
