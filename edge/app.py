@@ -7,7 +7,6 @@ import contextlib
 import gc
 import logging
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -160,9 +159,6 @@ def run_daemon(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT, then stop everything in reverse order and return 0."""
     import uvicorn
 
-    # The MQTT network thread and the event loop must get the interpreter quickly while request
-    # threads compute: a 1 ms switch interval (default 5) trims the guide-call and SSE tails.
-    sys.setswitchinterval(0.001)
     daemon = Daemon(settings)
     app = daemon.create_app()
     config = uvicorn.Config(
