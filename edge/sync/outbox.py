@@ -29,6 +29,9 @@ class OutboxEvent(SQLModel, table=True):
         # The uploader pages through unsent rows by seq; a partial index keeps that cheap when
         # millions of sent rows wait for pruning (added by migration 0006_sync).
         Index("ix_outbox_pending", "seq", sqlite_where=text("sent_at IS NULL")),
+        # A seq is never handed out twice, even after the newest row is quarantined or pruned
+        # (migration 0006b): the cloud orders a stream by it.
+        {"sqlite_autoincrement": True},
     )
 
     seq: int | None = Field(default=None, primary_key=True)
