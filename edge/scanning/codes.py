@@ -7,6 +7,7 @@ do not parse keep their text but get no GTIN, so nothing downstream can add them
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter
@@ -16,7 +17,11 @@ from edge.scanning.decoders import RawRead
 
 REFUSED = Counter("edge_scanning_refused_total", "Codes refused by validation", ["symbology", "reason"])
 RETAIL = ("EAN-13", "EAN-8", "UPC-A", "UPC-E")
-MAX_TEXT = 4096  # QR codes hold at most ~7 kB; anything longer is not carried
+# The largest payload any symbology we read can hold: a version-40 QR with 7,089 numeric digits
+# (2,953 bytes in byte mode, 4,296 alphanumerics; a DataMatrix holds 3,116 digits). Anything
+# longer is no code we read; it is refused rather than carried.
+MAX_TEXT = 7089
+_DIGITAL_LINK = re.compile(r"^https?://[^/?#]+(/[^?#]*)?/(01|gtin)/\d", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,10 +53,16 @@ class Code:
         return self.gtin[1:] if self.gtin.startswith("0") else self.gtin
 
 
-def validate(read: RawRead, variable_prefixes: list[str] | None = None) -> Code | None:
-    """The validated code for a raw read, or None (refused and counted)."""
+def validate(
+    read: RawRead,
+    variable_prefixes: list[str] | None = None,
+    weight_prefixes: list[str] | None = None,
+) -> Code | None:
+    """The validated code for a raw read, or None (refused and counted). Variable-measure EAN-13
+    in `variable_prefixes` carry a weight (grams) when their prefix is in `weight_prefixes`, else
+    a price (minor units)."""
     text = read.text
-    if len(text) > MAX_TEXT:
+    if len(text) > MAX_TEXT or len(read.raw) > MAX_TEXT:
         REFUSED.labels(read.symbology, "too_long").inc()
         return None
     if read.symbology in RETAIL:
@@ -62,7 +73,7 @@ def validate(read: RawRead, variable_prefixes: list[str] | None = None) -> Code 
             return None
         attrs: tuple[tuple[str, str], ...] = ()
         if variable_prefixes and read.symbology == "EAN-13":
-            vm = gs1.variable_measure(gtin[1:] if gtin[0] == "0" else gtin, variable_prefixes)
+            vm = gs1.variable_measure(gtin[1:] if gtin[0] == "0" else gtin, variable_prefixes, weight_prefixes)
             if vm is not None:
                 attrs = (("vm_item", vm.item_reference), (f"vm_{vm.kind}", str(vm.value)))
                 attrs += (("vm_lookup_gtin", vm.lookup_gtin.zfill(14)),)
@@ -76,7 +87,7 @@ def validate(read: RawRead, variable_prefixes: list[str] | None = None) -> Code 
             gtin_ = next((v for a, v in pairs if a == "01"), None)
         except gs1.GS1Error as exc:
             REFUSED.labels(read.symbology, exc.code).inc()  # counted; the text is still carried
-    elif read.symbology == "QRCode" and text.lower().startswith(("http://", "https://")) and "/01/" in text:
+    elif read.symbology == "QRCode" and _DIGITAL_LINK.match(text):
         try:
             link = gs1.parse_digital_link(text)
             gtin_, attributes = link.gtin, tuple(link.attributes)

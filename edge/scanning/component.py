@@ -34,8 +34,15 @@ def confirm_rule(settings: ScanningSettings, role: str) -> ConfirmRule:
 
 
 def make_strategy(settings: ScanningSettings) -> Strategy:
+    return _strategy(settings, list(settings.symbologies))
+
+
+def _strategy(settings: ScanningSettings, symbologies: list[str]) -> Strategy:
     return Strategy(
-        settings.symbologies, use_zbar=settings.use_zbar, variable_prefixes=settings.variable_measure_prefixes
+        symbologies,
+        use_zbar=settings.use_zbar,
+        variable_prefixes=settings.variable_measure_prefixes,
+        weight_prefixes=settings.variable_measure_weight_prefixes,
     )
 
 
@@ -43,7 +50,7 @@ def role_strategy(settings: ScanningSettings, role: str) -> Strategy:
     """The strategy restricted to what this role decodes: fewer formats is a cheaper fast pass."""
     role_cfg = settings.roles.get(role) or ConfirmSettings()
     wanted = [s for s in settings.symbologies if role_cfg.symbologies is None or s in role_cfg.symbologies]
-    return Strategy(wanted, use_zbar=settings.use_zbar, variable_prefixes=settings.variable_measure_prefixes)
+    return _strategy(settings, wanted)
 
 
 def make_processor(settings: ScanningSettings, cam: CameraSettings, strategy: Strategy | None = None) -> FrameProcessor:

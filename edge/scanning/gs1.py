@@ -2,7 +2,8 @@
 Application Identifier element strings (GS1-128, GS1 DataMatrix/QR) and GS1 Digital Link URIs.
 
 Everything here raises `GS1Error` (a typed `InvalidInput` with a machine-readable code) on bad
-input, so a hostile or damaged code never escapes as a bare exception into a frame loop.
+input, including input of the wrong type (a number, None, bytes), so a hostile or damaged code
+never escapes as a bare exception into a frame loop. `is_valid_gtin` answers False instead.
 """
 
 from __future__ import annotations
@@ -24,12 +25,19 @@ class GS1Error(InvalidInput):
     code = "gs1_invalid"
 
 
+def _text(value: object, what: str) -> str:
+    """`value` when it is a str; a typed error otherwise (a caller passing an int gets GS1Error)."""
+    if not isinstance(value, str):
+        raise GS1Error(f"{what} must be text, not {type(value).__name__}", code="gs1_not_text")
+    return value
+
+
 # ---------------------------------------------------------------- GTIN check digits
 
 
 def check_digit(body: str) -> str:
     """The GS1 mod-10 check digit for a GTIN body of 7, 11, 12 or 13 digits (or any digit string)."""
-    if not body or not _DIGITS.match(body):
+    if not _text(body, "a GTIN body") or not _DIGITS.match(body):
         raise GS1Error("a GTIN body must be digits only", code="gtin_not_digits")
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return str((10 - total % 10) % 10)
@@ -47,7 +55,7 @@ def is_valid_gtin(code: str) -> bool:
 
 def gtin14(code: str) -> str:
     """A GTIN-8/12/13/14 as GTIN-14 (left-padded with zeros), after verifying its check digit."""
-    if not isinstance(code, str) or not _DIGITS.match(code or ""):
+    if not _DIGITS.match(_text(code, "a GTIN")):
         raise GS1Error("a GTIN must be digits only", code="gtin_not_digits")
     if len(code) not in (8, 12, 13, 14):
         raise GS1Error(f"a GTIN has 8, 12, 13 or 14 digits, not {len(code)}", code="gtin_bad_length")
@@ -68,7 +76,7 @@ def gtin13(code: str) -> str:
 
 def upce_to_upca(code: str) -> str:
     """Expands an 8-digit UPC-E (number system, six digits, check) to its 12-digit UPC-A."""
-    if len(code) == 7:  # without its check digit
+    if len(_text(code, "a UPC-E")) == 7:  # without its check digit
         code = code + "?"
     if len(code) != 8 or not _DIGITS.match(code[:7]):
         raise GS1Error("UPC-E has 8 digits", code="upce_bad_length")
@@ -92,7 +100,7 @@ def upce_to_upca(code: str) -> str:
 
 def retail_gtin14(symbology: str, text: str) -> str:
     """EAN-13/EAN-8/UPC-A/UPC-E text as a verified GTIN-14."""
-    if symbology == "UPC-E":
+    if _text(symbology, "a symbology") == "UPC-E":
         text = upce_to_upca(text)
     return gtin14(text)
 
@@ -124,6 +132,12 @@ def variable_measure(
     this comes from config.
     """
     full = gtin14(code)
+    if not isinstance(prefixes, list | tuple) or not all(isinstance(p, str) and p for p in prefixes):
+        raise GS1Error("variable-measure prefixes must be a list of digit strings", code="vm_bad_layout")
+    if weight_prefixes is not None and not isinstance(weight_prefixes, list | tuple):
+        raise GS1Error("weight prefixes must be a list of digit strings", code="vm_bad_layout")
+    if not isinstance(item_digits, int) or isinstance(item_digits, bool):
+        raise GS1Error("item_digits must be an integer", code="vm_bad_layout")
     if full[0] != "0":
         return None
     g13 = full[1:]
@@ -244,7 +258,7 @@ def _validated(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def parse_date(value: str) -> date:
     """A GS1 YYMMDD date; day 00 means the last day of the month (GS1 general specifications)."""
-    if len(value) != 6 or not _DIGITS.match(value):
+    if len(_text(value, "a GS1 date")) != 6 or not _DIGITS.match(value):
         raise GS1Error("a GS1 date is YYMMDD", code="gs1_bad_date")
     yy, mm, dd = int(value[:2]), int(value[2:4]), int(value[4:6])
     year = 2000 + yy if yy < 50 else 1900 + yy  # simplified sliding window
@@ -260,7 +274,7 @@ def parse_date(value: str) -> date:
 def decimal_value(ai: str, value: str) -> tuple[int, int]:
     """(integer, decimals) for a measure or price AI such as (3103) or (3922): the last AI digit
     says where the decimal point goes. (3103)001250 is 1.250 kg -> (1250, 3)."""
-    if len(ai) != 4 or not ai[3].isdigit() or not _DIGITS.match(value):
+    if len(_text(ai, "an AI")) != 4 or not _text(value, "a value") or not ai[3].isdigit() or not _DIGITS.match(value):
         raise GS1Error(f"AI ({ai}) has no decimal value", code="gs1_not_decimal")
     if ai.startswith(("391", "393")):
         value = value[3:]  # ISO 4217 currency code first

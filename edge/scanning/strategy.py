@@ -61,11 +61,13 @@ class Strategy:
         *,
         use_zbar: bool = True,
         variable_prefixes: list[str] | None = None,
+        weight_prefixes: list[str] | None = None,
     ) -> None:
         self.symbologies = tuple(s for s in symbologies if s in dec.SYMBOLOGIES)
         self.formats = dec.zxing_formats(self.symbologies)
         self.use_zbar = use_zbar and dec.zbar_available() and any(s in dec.ZBAR_SYMBOLOGIES for s in self.symbologies)
         self.variable_prefixes = variable_prefixes
+        self.weight_prefixes = weight_prefixes  # of the variable prefixes, those carrying grams
         self.fallbacks: list[Pass] = self._fallbacks()
 
     # ------------------------------------------------------------ passes
@@ -133,7 +135,7 @@ class Strategy:
     def _validated(self, reads: list[RawRead]) -> list[Code]:
         merged: dict[str, Code] = {}
         for read in reads:
-            code = validate(read, self.variable_prefixes)
+            code = validate(read, self.variable_prefixes, self.weight_prefixes)
             if code is None:
                 continue
             if code.key in merged:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -132,12 +134,54 @@ def test_bad_element_strings_get_typed_errors(text: str, code: str) -> None:
     assert err.value.code == code
 
 
-@given(st.text(max_size=200))
+# Every public function, with the garbage in each argument position in turn.
+PUBLIC: list[Callable[[Any], object]] = [
+    gs1.check_digit,
+    gs1.is_valid_gtin,
+    gs1.gtin14,
+    gs1.gtin13,
+    gs1.upce_to_upca,
+    lambda x: gs1.retail_gtin14("UPC-E", x),
+    lambda x: gs1.retail_gtin14(x, "4006381333931"),
+    lambda x: gs1.variable_measure(x, ["20", "28"]),
+    lambda x: gs1.variable_measure("2812345012347", x),
+    lambda x: gs1.variable_measure("2812345012347", ["28"], x),
+    lambda x: gs1.variable_measure("2812345012347", ["28"], ["28"], x),
+    gs1.parse_element_string,
+    gs1.parse_date,
+    lambda x: gs1.decimal_value(x, "001250"),
+    lambda x: gs1.decimal_value("3103", x),
+    gs1.parse_digital_link,
+]
+garbage = st.one_of(
+    st.text(max_size=200),
+    st.integers(),
+    st.none(),
+    st.binary(max_size=30),
+    st.floats(),
+    st.booleans(),
+    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@given(garbage)
 @settings(deadline=None)  # a loaded CI box must not turn slowness into a failure
-def test_garbage_never_escapes_as_a_bare_exception(text: str) -> None:
-    for fn in (gs1.parse_element_string, gs1.parse_digital_link, gs1.gtin14):
+def test_garbage_never_escapes_as_a_bare_exception(value: object) -> None:
+    for fn in PUBLIC:
         with contextlib.suppress(gs1.GS1Error):
-            fn(text)
+            fn(value)
+
+
+@pytest.mark.parametrize("value", [123, None, b"950600013435", 9.5, ["9506"]])
+def test_non_text_input_gets_the_typed_error(value: object) -> None:
+    with pytest.raises(gs1.GS1Error) as err:
+        gs1.check_digit(value)  # type: ignore[arg-type]
+    assert (err.value.code, err.value.status) == ("gs1_not_text", 400)
+    for fn in (gs1.gtin14, gs1.upce_to_upca, gs1.parse_date, gs1.parse_element_string, gs1.parse_digital_link):
+        with pytest.raises(gs1.GS1Error):
+            fn(value)  # type: ignore[arg-type]
+    assert gs1.is_valid_gtin(value) is False  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- Digital Link
@@ -147,6 +191,11 @@ def test_digital_link_from_the_issue() -> None:
     link = gs1.parse_digital_link("https://id.example.com/01/09506000134352/10/ABC?17=261231")
     assert link.gtin == "09506000134352"
     assert link.attributes == [("10", "ABC"), ("17", "261231")]
+
+
+def test_digital_link_with_the_gtin_alias() -> None:
+    link = gs1.parse_digital_link("https://id.example.com/gtin/9506000134352/10/ABC")
+    assert (link.gtin, link.attributes) == ("09506000134352", [("10", "ABC")])
 
 
 @given(bodies.filter(lambda b: len(b) == 13), lots, lots, dates)

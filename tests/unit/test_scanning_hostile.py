@@ -52,9 +52,31 @@ def test_non_utf8_bytes_are_carried_as_bytes(strategy: Strategy) -> None:
     assert isinstance(code.text, str) and "ok" in code.text
 
 
+def _full_qr(payload: str | bytes, mode: str) -> np.ndarray:
+    qr = segno.make(payload, error="l", micro=False, mode=mode)
+    assert qr.version == 40  # the largest QR Code there is
+    rows = np.array([[0 if m else 255 for m in row] for row in qr.matrix], np.uint8)
+    img = cv2.resize(rows, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)
+    return cv2.copyMakeBorder(img, 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=255)
+
+
+def test_a_full_capacity_numeric_qr_is_carried_intact(strategy: Strategy) -> None:
+    digits = "".join(str((i * 7 + i // 10) % 10) for i in range(7089))  # 7,089 digits: a full version-40 QR
+    (code,) = strategy.decode(_full_qr(digits, "numeric")).codes
+    assert code.text == digits and code.gtin is None
+    assert len(code.text) == MAX_TEXT
+
+
+def test_a_full_capacity_binary_qr_is_carried_intact(strategy: Strategy) -> None:
+    payload = bytes((i * 37 + 128) % 256 for i in range(2953))  # 2,953 bytes: a full byte-mode QR
+    (code,) = strategy.decode(_full_qr(payload, "byte")).codes
+    assert code.raw == payload
+
+
 def test_text_beyond_any_qr_capacity_is_refused() -> None:
     read = RawRead("QRCode", "x" * (MAX_TEXT + 1), b"", "zxing", False, (0, 0, 1, 1))
     assert validate(read) is None
+    assert validate(RawRead("QRCode", "x", b"x" * (MAX_TEXT + 1), "zxing", False, (0, 0, 1, 1))) is None
 
 
 def _write(tmp_path: Path, name: str, img: np.ndarray) -> Path:
