@@ -46,15 +46,15 @@ def parse_tokens(text: str) -> dict[str, str]:
     return out
 
 
-def validate_event(raw: Any, reject_kinds: list[str]) -> tuple[pgstore.Event | None, dict[str, str] | None]:
+def validate_event(raw: Any, reject_kinds: list[str]) -> tuple[pgstore.Event | None, dict[str, Any] | None]:
     """One event checked on its own: a bad one is rejected without failing the batch."""
     if not isinstance(raw, dict):
-        return None, {"event_id": "", "code": "invalid_event", "reason": "event is not an object"}
+        return None, {"event_id": "", "code": "invalid_event", "reason": "event is not an object", "status": 422}
     eid = str(raw.get("event_id", ""))
     try:
         uuid.UUID(eid)
     except ValueError:
-        return None, {"event_id": eid, "code": "invalid_event_id", "reason": "event_id is not a UUID"}
+        return None, {"event_id": eid, "code": "invalid_event_id", "reason": "event_id is not a UUID", "status": 422}
     stream, kind, seq, ver = raw.get("stream"), raw.get("kind"), raw.get("seq"), raw.get("schema_version", 1)
     payload = raw.get("payload")
     problem = None
@@ -79,7 +79,7 @@ def validate_event(raw: Any, reject_kinds: list[str]) -> tuple[pgstore.Event | N
     if problem is None and "\\u0000" in body:
         problem = ("invalid_payload", "payload text may not contain NUL characters")
     if problem is not None:
-        return None, {"event_id": eid, "code": problem[0], "reason": problem[1]}
+        return None, {"event_id": eid, "code": problem[0], "reason": problem[1], "status": 422}
     return pgstore.Event(eid, stream, seq, kind, ver, created, body), None  # type: ignore[arg-type]
 
 

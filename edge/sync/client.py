@@ -30,7 +30,8 @@ class Outcome:
 
     kind: str  # "acked" | "retry" | "bisect"
     acked: set[str] = field(default_factory=set)
-    rejected: dict[str, tuple[str, str]] = field(default_factory=dict)  # event_id -> (code, reason)
+    # event_id -> (code, reason, status): status is the cloud's per-event code, 422 when it gives none
+    rejected: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     http_status: int = 0
     error: str = ""
     retry_after_s: float | None = None
@@ -129,6 +130,12 @@ def _error_text(resp: httpx.Response) -> tuple[str, str]:
         return "", resp.text[:200]
 
 
+def _event_status(item: dict[str, Any]) -> int:
+    """The per-event status inside a 200: a 4xx the cloud names, else 422 (never the batch's 200)."""
+    status = item.get("status")
+    return status if isinstance(status, int) and 400 <= status < 500 else 422
+
+
 def classify(resp: httpx.Response, rows: list[Row]) -> Outcome:
     status = resp.status_code
     retry_after = retry_after_seconds(resp.headers.get("retry-after"))
@@ -138,7 +145,7 @@ def classify(resp: httpx.Response, rows: list[Row]) -> Outcome:
             accepted = set(data.get("accepted", []))
             duplicates = set(data.get("duplicates", []))
             rejected = {
-                str(r["event_id"]): (str(r.get("code", "rejected")), str(r.get("reason", "")))
+                str(r["event_id"]): (str(r.get("code", "rejected")), str(r.get("reason", "")), _event_status(r))
                 for r in data.get("rejected", [])
             }
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -157,5 +164,7 @@ def classify(resp: httpx.Response, rows: list[Row]) -> Outcome:
     if status >= 500 or status in TRANSIENT_4XX:
         return Outcome("retry", http_status=status, error=error, retry_after_s=retry_after)
     if 400 <= status < 500:
-        return Outcome("bisect", http_status=status, error=error, rejected={"*": (code or f"http_{status}", message)})
+        return Outcome(
+            "bisect", http_status=status, error=error, rejected={"*": (code or f"http_{status}", message, status)}
+        )
     return Outcome("retry", http_status=status, error=error, retry_after_s=retry_after)

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from edge import audit
 from edge.db import Database
 from edge.errors import NotFound
+from edge.sync import metrics
 from edge.sync.downsync import DownSync
 from edge.sync.models import QuarantinedEvent, QuarantinePage, StreamBacklog, SyncQuarantine, SyncStatus
 from edge.sync.settings import SyncSettings
@@ -34,6 +35,9 @@ class SyncService:
         age = backlog.oldest_age_s()
         details: dict[str, Any] = {"backlog": backlog.count, "oldest_unsent_age_s": round(age or 0.0, 1)}
         if not self.settings.url or self.uploader is None:
+            # No uploader thread refreshes the gauges, so /metrics would say 0 over a growing backlog.
+            metrics.BACKLOG.set(backlog.count)
+            metrics.OLDEST_AGE.set(age or 0.0)
             return "degraded", f"sync.url is not set; {backlog.count} events wait in the outbox", details
         st = self.uploader.state
         if st.consecutive_failures:

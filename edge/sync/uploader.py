@@ -170,8 +170,8 @@ class Uploader:
         by_id = {r.event_id: r for r in rows}
         acked = [by_id[e].seq for e in outcome.acked]
         rejected = [
-            Rejection(by_id[e].seq, outcome.http_status or 422, code, reason)
-            for e, (code, reason) in outcome.rejected.items()
+            Rejection(by_id[e].seq, status, code, reason)
+            for e, (code, reason, status) in outcome.rejected.items()
             if e not in outcome.acked
         ]
         self.store.settle(acked, rejected)
@@ -199,7 +199,7 @@ class Uploader:
             self.batch_limit = max(1, len(rows) // 2)
             log.info("sync: batch of %d refused (%s); retrying with %d", len(rows), outcome.error, self.batch_limit)
             return 0.0
-        code, reason = outcome.rejected.get("*", (f"http_{outcome.http_status}", outcome.error))
+        code, reason, _ = outcome.rejected.get("*", (f"http_{outcome.http_status}", outcome.error, 0))
         self.store.settle([], [Rejection(rows[0].seq, outcome.http_status, code, reason or outcome.error)])
         log.warning("sync: event seq=%s quarantined: %s", rows[0].seq, outcome.error)
         metrics.QUARANTINED.inc()

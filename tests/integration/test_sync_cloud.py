@@ -112,7 +112,8 @@ def test_permanent_4xx_goes_to_quarantine_and_the_stream_continues(rx: Receiver,
     assert poison not in stored_ids(cloud[1])
     svc = SyncService(db, up.settings, up, None)
     page = svc.quarantine()
-    assert [(q.event_id, q.code, q.http_status) for q in page.items] == [(poison, "unsupported_kind", 200)]
+    # Refused inside a 200 batch answer: stored with the event's own 422, never the batch's 200.
+    assert [(q.event_id, q.code, q.http_status) for q in page.items] == [(poison, "unsupported_kind", 422)]
     assert "does not accept" in page.items[0].reason
     # Store IT fixes the cloud side and requeues: the same event id is delivered.
     rx.faults(mode="ok")
@@ -123,8 +124,8 @@ def test_permanent_4xx_goes_to_quarantine_and_the_stream_continues(rx: Receiver,
         assert s.exec(select(SyncQuarantine)).all() == []
 
 
-def test_whole_batch_refused_is_narrowed_to_the_bad_event(rx: Receiver, cloud: Any, db: Database) -> None:
-    """A 422 for a whole batch: halve until the one bad event is alone, quarantine it, send the rest."""
+def test_one_bad_event_inside_an_accepted_batch_is_quarantined_alone(rx: Receiver, cloud: Any, db: Database) -> None:
+    """The receiver refuses one event inside a 200: only that one is quarantined, with a 422."""
     good = []
     with db.session() as s:
         for i in range(6):
@@ -143,7 +144,47 @@ def test_whole_batch_refused_is_narrowed_to_the_bad_event(rx: Receiver, cloud: A
     assert rows[3].event_id not in stored
     with db.session() as s:
         q = s.exec(select(SyncQuarantine)).one()
-    assert q.code == "invalid_payload"
+    assert (q.code, q.http_status) == ("invalid_payload", 422)
+
+
+def _arrival_order(dsn: str, ids: list[str]) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "SELECT event_id::text FROM edge_event WHERE event_id = ANY(%s::uuid[]) ORDER BY ingest_id", (ids,)
+            )
+        ]
+
+
+def test_whole_batch_refused_is_narrowed_to_the_bad_event(rx: Receiver, cloud: Any, db: Database) -> None:
+    """A 400 for a whole batch: halve until the one bad event is alone, quarantine it, send the rest in order."""
+    from sqlalchemy import text
+
+    with db.session() as s:
+        ids = [outbox.add(s, "fitting", "call.created", {"i": i}) for i in range(6)]
+    up = make_uploader(db, rx.url)
+    rows = up.store.next_batch(100, 1 << 20)
+    bad = rows[3]
+    # A row a buggy writer left as broken JSON makes the whole body unreadable: 400 invalid_json.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE outbox_event SET payload='{\"i\": 3' WHERE seq=:s"), {"s": bad.seq})
+    sizes: list[int] = []
+    send = up.client.send
+
+    def counting_send(batch: Any, *args: Any) -> Any:
+        sizes.append(len(batch))
+        return send(batch, *args)
+
+    up.client.send = counting_send  # type: ignore[method-assign]
+    drain(up)
+    assert sizes[0] == 6 and sizes.count(1) >= 1 and max(sizes[1:]) < 6, f"the batch was not narrowed: {sizes}"
+    good = [e for e in ids if e != bad.event_id]
+    assert _arrival_order(cloud[1], ids) == good, "the other five must all arrive, in seq order"
+    with db.session() as s:
+        q = s.exec(select(SyncQuarantine)).one()
+    assert (q.event_id, q.http_status, q.code) == (bad.event_id, 400, "invalid_json")
+    assert up.state.quarantined_total == 1
 
 
 def test_retry_after_is_honoured_and_nothing_is_marked_before_the_ack(rx: Receiver, db: Database) -> None:
@@ -300,3 +341,33 @@ def test_a_cloud_that_never_answers_times_out_and_the_rows_stay(rx: Receiver, db
     assert time.monotonic() - t0 < 3, "the read timeout bounds how long one attempt can take"
     assert "timeout" in up.state.last_error and up.store.backlog().count == 1
     drain(up)
+
+
+def _metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_metrics_move_with_sends_failures_and_the_backlog(rx: Receiver, db: Database) -> None:
+    """What a Prometheus alert reads: the backlog gauges rise and fall, sent and error counters count."""
+    with db.session() as s:
+        for i in range(5):
+            outbox.add(s, "orders", "order.paid", {"n": i})
+    sent0 = _metric("edge_sync_sent_events_total")
+    down0 = _metric("edge_sync_send_errors_total", reason="network")
+    http0 = _metric("edge_sync_send_errors_total", reason="http_503")
+    away = make_uploader(db, "http://127.0.0.1:9")
+    away.step()
+    assert _metric("edge_sync_send_errors_total", reason="network") == down0 + 1
+    assert _metric("edge_sync_backlog_events") == 5
+    assert _metric("edge_sync_oldest_unsent_age_seconds") >= 0
+    assert _metric("edge_sync_sent_events_total") == sent0
+    rx.faults(mode="unavailable", remaining=1)
+    up = make_uploader(db, rx.url)
+    up.step()
+    assert _metric("edge_sync_send_errors_total", reason="http_503") == http0 + 1
+    drain(up)
+    assert _metric("edge_sync_sent_events_total") == sent0 + 5
+    up.refresh_stats()
+    assert _metric("edge_sync_backlog_events") == 0 and _metric("edge_sync_oldest_unsent_age_seconds") == 0

@@ -42,5 +42,20 @@ def test_sync_status_and_quarantine_for_store_it(app_client: Any) -> None:
 
     ready = client.get("/readyz").json()["components"]["sync"]
     assert ready["status"] == "degraded" and ready["details"]["backlog"] >= 2
-    metrics = client.get("/metrics").text
-    assert "edge_sync_backlog_events" in metrics and "edge_sync_oldest_unsent_age_seconds" in metrics
+    samples = _samples(client.get("/metrics").text)
+    assert samples["edge_sync_backlog_events"] == ready["details"]["backlog"], "the gauge must show the backlog"
+    assert samples["edge_sync_oldest_unsent_age_seconds"] >= 0
+    with db.session() as s:
+        outbox.add(s, "orders", "order.paid", {"order": "A3"})
+    client.get("/readyz")
+    assert _samples(client.get("/metrics").text)["edge_sync_backlog_events"] == ready["details"]["backlog"] + 1
+
+
+def _samples(text: str) -> dict[str, float]:
+    """Unlabelled samples of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
