@@ -1,8 +1,10 @@
 """Cloud sync configuration. The store's auth token is a secret (`sync_token`), never here."""
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SyncSettings(BaseModel):
@@ -71,3 +73,25 @@ class SyncSettings(BaseModel):
     degraded_backlog_age_s: float = Field(
         default=300.0, gt=0, description="An unsent event older than this makes /readyz report sync degraded."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_plain_http_off_the_box(cls, url: str | None) -> str | None:
+        """The store token rides in every request: plain http is only for a cloud on this machine."""
+        if url is not None and urlsplit(url).scheme.lower() == "http" and not _is_loopback(urlsplit(url).hostname):
+            raise ValueError(
+                "sync.url must use https:// (the store's token is sent with every request); "
+                "plain http:// is allowed only to a loopback host such as 127.0.0.1 or localhost"
+            )
+        return url
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
