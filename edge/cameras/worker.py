@@ -3,7 +3,9 @@
 The thread opens the source, reads frames into a one-slot buffer (older frames are simply
 replaced: nothing queues without bound), and reconnects with paced exponential backoff when the
 source fails to open or stalls. Status is computed from the last-frame timestamp, so a read that
-blocks inside a driver still shows as "stalled" on /readyz.
+blocks inside a driver still shows as "stalled" on /readyz. The reader is not released from the
+watchdog while a read blocks (OpenCV's VideoCapture is not safe to release from another thread
+during read()); it is reopened once the read returns (see docs/scanning.md).
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ FRAMES = Counter("edge_cameras_frames_total", "Frames captured", ["camera"])
 STALLS = Counter("edge_cameras_stalls_total", "Times a camera stopped delivering frames", ["camera"])
 RECONNECTS = Counter("edge_cameras_reconnects_total", "Reconnect attempts", ["camera"])
 ONLINE = Gauge("edge_cameras_online", "1 when the camera delivers frames", ["camera"])
-FPS = Gauge("edge_cameras_fps", "Measured capture frames per second", ["camera"])
+STATUS = Gauge(
+    "edge_cameras_status", "1 for the camera's current status, 0 for the others (one-hot)", ["camera", "status"]
+)
+FPS = Gauge("edge_cameras_fps", "Measured capture frames per second (0 while not online)", ["camera"])
+STATUSES = ("online", "stalled", "offline")
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ class CameraWorker:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self._set_status_metrics(self._status)  # every camera has its series from the start, opened or not
+        FPS.labels(self.cfg.id).set(0)
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.cfg.id}", daemon=True)
         self._thread.start()
 
@@ -118,13 +126,24 @@ class CameraWorker:
     def check(self, now: float | None = None) -> str:
         """Watchdog tick: publishes a status change once."""
         status = self.status(now)
+        if status != "online" and self.fps:
+            self._reset_fps()  # no frames: a stale figure from before the stall would mislead
         if status != self._status:
             old, self._status = self._status, status
-            ONLINE.labels(self.cfg.id).set(1 if status == "online" else 0)
+            self._set_status_metrics(status)
             log.info("camera %s: %s -> %s %s", self.cfg.id, old, status, escape_text(self.last_error, 200))
             if self._on_status is not None:
                 self._on_status(self.cfg.id, status, self.last_error if status != "online" else "")
         return status
+
+    def _set_status_metrics(self, status: str) -> None:
+        ONLINE.labels(self.cfg.id).set(1 if status == "online" else 0)
+        for name in STATUSES:
+            STATUS.labels(self.cfg.id, name).set(1 if name == status else 0)
+
+    def _reset_fps(self) -> None:
+        self.fps = 0.0
+        FPS.labels(self.cfg.id).set(0)
 
     # ------------------------------------------------------------ the thread
 
@@ -177,6 +196,7 @@ class CameraWorker:
                     self.stalls += 1
                     STALLS.labels(self.cfg.id).inc()
                     self.last_error = "no frame for %.1f s" % (now - last_ok)
+                    self._reset_fps()
                     return got_any
                 self._stop.wait(0.02)
                 continue

@@ -1,36 +1,88 @@
 """The real daemon process with cameras that cannot work: it starts, stays up, says which
-cameras are wrong on /readyz, keeps retrying them, and stops promptly on SIGTERM."""
+cameras are wrong on /readyz and in /metrics, keeps retrying them, and stops promptly on SIGTERM.
+
+One camera works first and then stalls: a folder of images (a network share, say) whose images
+disappear. It must go from online to stalled, be retried, and leave everything else running."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import cv2
 import httpx
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.services import DaemonProcess
 
 
-def test_daemon_stays_up_with_broken_cameras(tmp_path: Path, daemon_factory: type[DaemonProcess]) -> None:
+def samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of one metric on /metrics, by its sorted labels."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name
+    }
+
+
+def status_of(url: str, camera: str) -> dict[str, float]:
+    return {dict(k)["status"]: v for k, v in samples(url, "edge_cameras_status").items() if dict(k)["camera"] == camera}
+
+
+def wait_for(cond: Callable[[], Any], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return bool(cond())
+
+
+def test_daemon_stays_up_with_broken_and_stalling_cameras(tmp_path: Path, daemon_factory: type[DaemonProcess]) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(share / f"{i}.png"), np.full((48, 64, 3), 60 * i, np.uint8))
+    retry = {"reconnect_min_s": 0.2, "reconnect_max_s": 1.0}
     cams = [
-        {"id": "file-cam", "role": "kiosk", "target": "kiosk-1", "source": str(tmp_path / "missing.mp4"),
-         "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
-        {"id": "usb-cam", "role": "fitting_room", "target": "room-1", "source": "/dev/video97",
-         "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
-        {"id": "ip-cam", "role": "exit_gate", "target": "gate-1", "source": "rtsp://127.0.0.1:9/stream",
-         "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
+        {"id": "file-cam", "role": "kiosk", "target": "kiosk-1", "source": str(tmp_path / "missing.mp4"), **retry},
+        {"id": "usb-cam", "role": "fitting_room", "target": "room-1", "source": "/dev/video97", **retry},
+        {"id": "ip-cam", "role": "exit_gate", "target": "gate-1", "source": "rtsp://127.0.0.1:9/stream", **retry},
+        {"id": "share-cam", "role": "kiosk", "target": "kiosk-2", "source": str(share), "fps": 10,
+         "stall_after_s": 0.6, **retry},
     ]  # fmt: skip
     d = daemon_factory(tmp_path / "data", config={"cameras": cams}, env={"RETAIL_EDGE_MQTT__URL": "mqtt://127.0.0.1:9"})
     d.start()
-    time.sleep(2.0)  # several reconnect rounds
-    assert httpx.get(d.url + "/healthz", timeout=5).status_code == 200
-    ready = httpx.get(d.url + "/readyz", timeout=5).json()
-    cams_health = ready["components"]["cameras"]
-    assert cams_health["status"] == "degraded"
-    for cid in ("file-cam", "usb-cam", "ip-cam"):
-        assert f"{cid} offline" in cams_health["reason"]
-    metrics = httpx.get(d.url + "/metrics", timeout=5).text
-    assert 'edge_cameras_reconnects_total{camera="usb-cam"}' in metrics
+
+    def cameras() -> dict[str, Any]:
+        return httpx.get(d.url + "/readyz", timeout=5).json()["components"]["cameras"]  # type: ignore[no-any-return]
+
+    assert wait_for(lambda: cameras()["details"].get("share-cam") == "online", 15), cameras()
+    # the metrics follow on the watchdog's next tick (0.5 s)
+    assert wait_for(lambda: status_of(d.url, "share-cam") == {"online": 1.0, "stalled": 0.0, "offline": 0.0}, 3)
+    for cid in ("file-cam", "usb-cam", "ip-cam"):  # never opened, yet each has its series
+        assert status_of(d.url, cid) == {"online": 0.0, "stalled": 0.0, "offline": 1.0}
+        assert f"{cid} offline" in cameras()["reason"]
+
+    for image in share.iterdir():  # the share goes away under the running camera
+        image.unlink()
+    assert wait_for(lambda: cameras()["details"].get("share-cam") == "stalled", 10), cameras()
+    health = cameras()
+    assert health["status"] == "degraded" and "share-cam stalled" in health["reason"]
+    assert wait_for(lambda: status_of(d.url, "share-cam") == {"online": 0.0, "stalled": 1.0, "offline": 0.0}, 3)
+    assert samples(d.url, "edge_cameras_fps")[(("camera", "share-cam"),)] == 0.0
+    assert samples(d.url, "edge_cameras_stalls_total")[(("camera", "share-cam"),)] >= 1
+    reconnects = samples(d.url, "edge_cameras_reconnects_total")
+    assert wait_for(lambda: samples(d.url, "edge_cameras_reconnects_total")[(("camera", "share-cam"),)] >= 2, 5)
+    assert reconnects[(("camera", "usb-cam"),)] >= 1
+
+    assert httpx.get(d.url + "/healthz", timeout=5).status_code == 200  # the daemon is still up
+    assert d.proc is not None and d.proc.poll() is None
     t0 = time.monotonic()
     assert d.stop() == 0
     assert time.monotonic() - t0 < 8

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from edge.bus import Bus
 from edge.cameras.events import CameraStatusEvent
@@ -27,6 +28,12 @@ FAST = WatchdogSettings(stall_after_s=0.3, backoff_min_s=0.05, backoff_max_s=0.4
 
 def cam(source: str, cid: str = "c1", role: str = "kiosk", fps: float = 30) -> CameraSettings:
     return CameraSettings(id=cid, source=source, role=role, target="k1", fps=fps)
+
+
+def status_series(camera: str) -> dict[str, float | None]:
+    """The camera's one-hot edge_cameras_status series as /metrics shows them."""
+    return {s: REGISTRY.get_sample_value("edge_cameras_status", {"camera": camera, "status": s}) for s in
+            ("online", "stalled", "offline")}  # fmt: skip
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -82,6 +89,10 @@ def test_a_camera_that_never_opens_retries_with_backoff_and_stops_fast() -> None
     )
     svc.start()
     try:
+        # the series exist from the start, before any watchdog tick, for cameras that never open
+        for cid in ("gone", "unplugged"):
+            assert status_series(cid) == {"online": 0.0, "stalled": 0.0, "offline": 1.0}
+            assert REGISTRY.get_sample_value("edge_cameras_online", {"camera": cid}) == 0.0
         workers = svc.workers
         assert wait_for(lambda: all(w.reconnects >= 4 for w in workers.values()), 6)
         for w in workers.values():
@@ -99,27 +110,39 @@ def test_a_camera_that_never_opens_retries_with_backoff_and_stops_fast() -> None
     assert not any(w.alive for w in svc.workers.values())
 
 
-def test_a_stalled_camera_is_reported_and_reconnected() -> None:
+def test_a_stalled_camera_is_reported_and_reconnected_with_growing_backoff() -> None:
     bus = Bus()
     events: list[tuple[str, str]] = []
     bus.subscribe(CameraStatusEvent, lambda e: events.append((e.camera_id, e.status)))
     UnpluggedCamera.opens = 0
-    # Frames for ~0.8 s (longer than the 0.5 s watchdog tick, so "online" is seen), then the
-    # device is gone for good: every reopen yields nothing and the camera stays "stalled".
+    # Frames for ~1.5 s (longer than the 0.5 s watchdog tick and the 1 s fps window, so "online"
+    # and a frame rate are seen), then the device is gone for good: every reopen yields nothing.
     svc = CameraService(
         [cam("0", "usb")],
         bus=bus,
         watchdog=FAST,
-        opener=lambda s, f: UnpluggedCamera(frames=80 if UnpluggedCamera.opens == 0 else 0),
+        opener=lambda s, f: UnpluggedCamera(frames=150 if UnpluggedCamera.opens == 0 else 0),
     )
     worker = svc.workers["usb"]
     svc.start()
     try:
-        assert wait_for(lambda: worker.stalls >= 2 and worker.reconnects >= 2, 6)
-        assert UnpluggedCamera.opens >= 3
+        assert wait_for(lambda: worker.fps > 0 and status_series("usb")["online"] == 1.0, 3)
+        assert REGISTRY.get_sample_value("edge_cameras_online", {"camera": "usb"}) == 1.0
+        assert wait_for(lambda: worker.stalls >= 4 and worker.reconnects >= 4, 8)
+        assert UnpluggedCamera.opens >= 5
+        # the first stall came after frames (the backoff starts over), each later one doubles it
+        assert worker.backoffs[:4] == [0.05, 0.1, 0.2, 0.4]
         assert wait_for(lambda: ("usb", "stalled") in events, 3)
         assert ("usb", "online") in events
         assert worker.latest() is not None  # the last good frame stays available
+        # stalled on /readyz (what health() returns), in the metrics, and no stale frame rate
+        status, reason, details = svc.health()
+        assert (status, details) == ("degraded", {"usb": "stalled"}) and "usb stalled" in reason
+        assert status_series("usb") == {"online": 0.0, "stalled": 1.0, "offline": 0.0}
+        assert REGISTRY.get_sample_value("edge_cameras_online", {"camera": "usb"}) == 0.0
+        assert worker.fps == 0.0 and REGISTRY.get_sample_value("edge_cameras_fps", {"camera": "usb"}) == 0.0
+        (row,) = svc.describe()
+        assert (row["status"], row["fps"]) == ("stalled", 0.0) and row["stalls"] >= 4
     finally:
         svc.stop()
 
