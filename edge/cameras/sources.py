@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -24,6 +25,11 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg"}
 STREAM_TIMEOUT_MS = 3000
+# A V4L2 read() waits in select() for a frame that never comes, 10 s by default, and the
+# VideoCapture cannot be released from another thread meanwhile. OpenCV reads this once, at the
+# first V4L2 read, so set here it bounds every read to the default stall time (an operator's own
+# value wins). Streams have the same bound through STREAM_TIMEOUT_MS.
+os.environ.setdefault("OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT", "3")
 
 
 class CameraOpenError(Unavailable):

@@ -7,6 +7,7 @@ a looped video file). A camera that stops delivering frames cannot be unplugged 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +146,48 @@ def test_a_stalled_camera_is_reported_and_reconnected_with_growing_backoff() -> 
         assert (row["status"], row["fps"]) == ("stalled", 0.0) and row["stalls"] >= 4
     finally:
         svc.stop()
+
+
+class HangingCamera:
+    """Simulator of a driver whose read() blocks (a stream or USB device that stops answering):
+    frames, then one read that hangs for `hang_s` before giving up, as V4L2's select() timeout
+    (OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT) and FFmpeg's read timeout make OpenCV do."""
+
+    kind = "v4l2"
+    opens = 0
+
+    def __init__(self, hang_s: float) -> None:
+        type(self).opens += 1
+        self.hang_s, self.n = hang_s, 0
+
+    def read(self) -> np.ndarray | None:
+        time.sleep(0.02)
+        self.n += 1
+        if self.n == 40:
+            time.sleep(self.hang_s)
+            return None
+        return np.full((48, 64, 3), 100, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_read_blocked_in_the_driver_shows_stalled_and_is_reopened_when_it_returns() -> None:
+    HangingCamera.opens = 0
+    svc = CameraService([cam("0", "hang")], watchdog=FAST, opener=lambda s, f: HangingCamera(hang_s=1.5))
+    worker = svc.workers["hang"]
+    svc.start()
+    try:
+        assert wait_for(lambda: worker.status() == "online", 3)
+        # blocked inside read(): no frame for longer than stall_after_s, so /readyz says stalled
+        assert wait_for(lambda: svc.health()[2] == {"hang": "stalled"}, 3)
+        assert worker.reconnects == 0 and HangingCamera.opens == 1
+        # the read gives up, the watchdog counts a stall, reopens, and frames flow again
+        assert wait_for(lambda: worker.reconnects >= 1 and worker.status() == "online", 5)
+        assert worker.stalls >= 1 and HangingCamera.opens >= 2
+    finally:
+        svc.stop()
+    assert os.environ["OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"] == "3"  # real V4L2 reads give up after 3 s
 
 
 def test_a_reader_that_raises_does_not_kill_the_thread() -> None:
