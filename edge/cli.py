@@ -101,12 +101,13 @@ def check_config(
     data = mask_secrets(describe(settings))
     store = SecretStore(settings.storage.data_dir)
     data["secrets"] = {name: "***" for name in store.names()}
+    # Built from the masked dump, never from `settings`: camera URLs may carry passwords.
     data["would_run"] = {
         "listen": f"http://{settings.http.host}:{settings.http.port}",
         "database": str(settings.storage.data_dir / "edge.db"),
-        "cameras": [f"{c.id} ({c.role}) <- {c.source}" for c in settings.cameras if c.enabled],
+        "cameras": [f"{c['id']} ({c['role']}) <- {c['source']}" for c in data["cameras"] if c["enabled"]],
         "rooms": [r.id for r in settings.fitting.rooms],
-        "sync": settings.sync.url or "off",
+        "sync": data["sync"]["url"] or "off",
     }
     typer.echo(json.dumps(data, indent=2, default=str))
 

@@ -7,12 +7,14 @@ because a typo in a store's config must not silently fall back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from edge.cameras.settings import CameraSettings
 from edge.checkout.settings import CheckoutSettings
@@ -20,6 +22,7 @@ from edge.facepay.settings import FacepaySettings
 from edge.fitting.settings import FittingSettings
 from edge.mqtt.settings import MqttSettings
 from edge.scanning.settings import ScanningSettings
+from edge.security import SECRET_ENV_PREFIX
 from edge.sync.settings import SyncSettings
 
 ENV_PREFIX = "RETAIL_EDGE_"
@@ -125,6 +128,18 @@ class Settings(BaseSettings):
             seen.add(cam.id)
         return cams
 
+    @field_validator("mqtt")
+    @classmethod
+    def _no_password_in_broker_url(cls, mqtt: MqttSettings) -> MqttSettings:
+        # Secrets never come from the config: a password in the URL would be printed, logged
+        # and committed with the TOML.
+        if urlsplit(mqtt.url).password is not None:
+            raise ValueError(
+                "mqtt.url must not carry a password; set mqtt.username and put the password in "
+                f"<data_dir>/secrets/mqtt_password (0600) or {SECRET_ENV_PREFIX}MQTT_PASSWORD"
+            )
+        return mqtt
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -145,8 +160,21 @@ def _format_errors(exc: ValidationError, origin: str) -> str:
         if err["type"] == "extra_forbidden":
             lines.append(f"unknown key '{key}' in {origin}")
         else:
-            lines.append(f"invalid value for '{key}' in {origin}: {err['msg']}")
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"invalid value for '{key}' in {origin}: {msg}")
     return "; ".join(lines)
+
+
+def _format_env_error(exc: SettingsError) -> str:
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field = match.group(1) if match else ""
+    names = sorted(n for n in os.environ if field and n.upper().startswith(f"{ENV_PREFIX}{field.upper()}"))
+    var = " or ".join(names) or f"a {ENV_PREFIX}* variable"
+    reason = f" ({exc.__cause__})" if exc.__cause__ else ""
+    return (
+        f"cannot read {var} from the environment{reason}: lists and tables must be given as JSON, "
+        f'e.g. {ENV_PREFIX}CAMERAS=\'[{{"id": "k1", "source": "0", "role": "kiosk"}}]\''
+    )
 
 
 def config_path_from_env(explicit: Path | None) -> Path | None:
@@ -177,6 +205,8 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, f"{origin} (or {ENV_PREFIX}* environment)")) from exc
+    except SettingsError as exc:  # an env value pydantic-settings cannot even parse (bad JSON)
+        raise ConfigError(_format_env_error(exc)) from exc
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -217,9 +219,27 @@ def mask_secrets(data: Any) -> Any:
         return out
     if isinstance(data, list):
         return [mask_secrets(v) for v in data]
-    if isinstance(data, str) and "://" in data and "@" in data:
-        scheme, rest = data.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        if ":" in creds:
-            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    if isinstance(data, str) and "://" in data:
+        return mask_url(data)
     return data
+
+
+_SECRET_QUERY = re.compile(r"(?i)((?:^|&)[^&=]*(?:pass|pwd|secret|token|key|auth)[^&=]*=)[^&]*")
+
+
+def mask_url(url: str) -> str:
+    """Hide a URL's password (or a bare token in the user slot) and secret-named query values,
+    e.g. rtsp://admin:***@cam/stream and https://***@cloud; the rest stays readable."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        user, colon, _password = creds.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"***@{host}"
+    query = _SECRET_QUERY.sub(r"\1***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -59,7 +59,7 @@ class MqttClient:
         )
         username = settings.username or url.username
         if username:
-            c.username_pw_set(username, password or url.password)
+            c.username_pw_set(username, password)
         if url.scheme == "mqtts":
             c.tls_set()
         c.will_set(available_topic, "offline", qos=1, retain=True)

@@ -17,6 +17,7 @@ class SyncSettings(BaseModel):
         description="Base URL of the retailer's cloud API (https://...). Unset: sync is off (degraded), "
         "events stay queued in the outbox.",
     )
+
     batch_size: int = Field(default=1000, ge=1, le=10000, description="Events per upload batch at most.")
     batch_max_bytes: int = Field(
         default=1024 * 1024,
@@ -73,6 +74,17 @@ class SyncSettings(BaseModel):
     degraded_backlog_age_s: float = Field(
         default=300.0, gt=0, description="An unsent event older than this makes /readyz report sync degraded."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials_in_url(cls, url: str | None) -> str | None:
+        """The store's cloud token is a secret: never in the TOML, where it is printed and committed."""
+        if url is not None and "@" in urlsplit(url).netloc:
+            raise ValueError(
+                "sync.url must not carry credentials; put the store's token in "
+                "<data_dir>/secrets/sync_token (0600) or RETAIL_EDGE_SECRET_SYNC_TOKEN"
+            )
+        return url
 
     @field_validator("url")
     @classmethod

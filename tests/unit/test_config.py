@@ -88,33 +88,76 @@ def test_every_field_has_a_description() -> None:
     assert missing == []
 
 
+def check_config(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **env),
+        cwd=ROOT,
+    )
+
+
 def test_check_config_masks_secrets_and_prints_effective_config(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "secrets").mkdir(parents=True)
     (data / "secrets" / "mqtt_password").write_text("hunter2-very-secret")
     path = write(
         tmp_path,
-        f'[storage]\ndata_dir = "{data}"\n[mqtt]\nurl = "mqtt://edge:pw-in-url@broker:1883"\n'
-        '[[cameras]]\nid = "k1"\nsource = "/dev/video0"\nrole = "kiosk"\n',
+        f'[storage]\ndata_dir = "{data}"\n[mqtt]\nurl = "mqtt://broker:1883"\nusername = "edge"\n'
+        '[sync]\nurl = "https://cloud.example/api?store=s1&access_token=tok-in-query"\n'
+        '[[cameras]]\nid = "k1"\nsource = "/dev/video0"\nrole = "kiosk"\n'
+        '[[cameras]]\nid = "f1"\nsource = "rtsp://admin:cam-pw-42@10.0.0.7:554/s1?password=cam-pw-42"\n'
+        'role = "face"\n',
     )
-    env = dict(os.environ, RETAIL_EDGE_HTTP__PORT="8123")
-    out = subprocess.run(
-        [sys.executable, "-m", "edge", "check-config", str(path)], capture_output=True, text=True, env=env, cwd=ROOT
-    )
+    out = check_config(path, RETAIL_EDGE_HTTP__PORT="8123")
     assert out.returncode == 0, out.stderr
-    assert "hunter2" not in out.stdout and "pw-in-url" not in out.stdout
+    for secret in ("hunter2", "cam-pw-42", "tok-in-query"):
+        assert secret not in out.stdout, secret
     doc = json.loads(out.stdout)
     assert doc["http"]["port"] == 8123
     assert doc["secrets"] == {"mqtt_password": "***"}
-    assert doc["mqtt"]["url"] == "mqtt://edge:***@broker:1883"
-    assert doc["would_run"]["cameras"] == ["k1 (kiosk) <- /dev/video0"]
+    assert doc["mqtt"]["username"] == "edge"
+    rtsp = "rtsp://admin:***@10.0.0.7:554/s1?password=***"
+    assert doc["cameras"][1]["source"] == rtsp
+    assert doc["would_run"]["cameras"] == ["k1 (kiosk) <- /dev/video0", f"f1 (face) <- {rtsp}"]
+    assert doc["sync"]["url"] == doc["would_run"]["sync"] == "https://cloud.example/api?store=s1&access_token=***"
+
+
+@pytest.mark.parametrize(
+    ("toml", "where"),
+    [
+        ('[mqtt]\nurl = "mqtt://edge:pw-in-url@broker:1883"\n', "RETAIL_EDGE_SECRET_MQTT_PASSWORD"),
+        ('[sync]\nurl = "https://store:pw-in-url@cloud.example/api"\n', "RETAIL_EDGE_SECRET_SYNC_TOKEN"),
+        ('[sync]\nurl = "https://pw-in-url@cloud.example/api"\n', "secrets/sync_token"),
+    ],
+)
+def test_credentials_in_broker_or_cloud_url_are_refused(tmp_path: Path, toml: str, where: str) -> None:
+    out = check_config(write(tmp_path, toml))
+    assert out.returncode == 2
+    assert "must not carry" in out.stderr and where in out.stderr
+    assert "pw-in-url" not in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
+
+
+def test_credentials_in_broker_url_from_the_environment_are_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETAIL_EDGE_MQTT__URL", "mqtt://edge:pw@broker:1883")
+    with pytest.raises(ConfigError, match="secrets/mqtt_password"):
+        load_settings(None)
+    monkeypatch.setenv("RETAIL_EDGE_MQTT__URL", "mqtt://edge@broker:1883")  # a user name is no secret
+    assert load_settings(None).mqtt.url == "mqtt://edge@broker:1883"
+
+
+def test_unparseable_env_value_is_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    out = check_config(write(tmp_path, "[http]\nport = 8081\n"), RETAIL_EDGE_CAMERAS="not json")
+    assert out.returncode == 2
+    assert "RETAIL_EDGE_CAMERAS" in out.stderr and "JSON" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_check_config_refuses_unknown_key_with_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, "[storage]\ndatadir = '/tmp'\n")
-    out = subprocess.run(
-        [sys.executable, "-m", "edge", "check-config", str(path)], capture_output=True, text=True, cwd=ROOT
-    )
+    out = check_config(path)
     assert out.returncode == 2
     assert "unknown key 'storage.datadir'" in out.stderr
     assert "Traceback" not in out.stderr
