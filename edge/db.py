@@ -6,6 +6,8 @@ lose a committed row. Measured cost is fine for a store's write rate (see README
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "edge.db"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MB = 1024 * 1024
+BACKUP_HEADROOM = 16 * MB  # the copy's own journal, plus room for the migration that follows
 
 
 def _pragmas(synchronous: str, db: Database) -> Any:
@@ -61,7 +65,7 @@ def check_data_dir(data_dir: Path, min_free_mb: int) -> None:
         probe.unlink()
     except OSError as exc:
         raise StartupRefused(f"data dir {data_dir} is not writable: {exc.strerror}") from exc
-    free_mb = shutil.disk_usage(data_dir).free // (1024 * 1024)
+    free_mb = free_bytes(data_dir) // MB
     if free_mb < min_free_mb:
         raise StartupRefused(
             f"disk under {data_dir} has {free_mb} MB free, below storage.min_free_mb={min_free_mb}; free space first"
@@ -198,21 +202,44 @@ class Database:
             return bool(conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type='table'").scalar())
 
     def backup(self, keep: int) -> Path | None:
-        """A consistent copy (SQLite online backup) before touching the schema."""
+        """A consistent copy (SQLite online backup) before touching the schema.
+
+        Refuses (StartupRefused) rather than crash when the copy cannot fit or cannot be written:
+        a half-written backup is removed, and the database itself is left untouched.
+        """
         if not self.path.exists() or self.path.stat().st_size == 0:
             return None
         backups = self.path.parent / "backups"
-        backups.mkdir(exist_ok=True)
+        wal = self.path.with_name(self.path.name + "-wal")
+        needed = self.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0) + BACKUP_HEADROOM
+        free = free_bytes(self.path.parent)
+        if free < needed:
+            raise StartupRefused(
+                f"not enough free disk to back up {self.path} before migrating: {free // MB} MB free, "
+                f"{-(-needed // MB)} MB needed; free space (or remove old files in {backups}) and start again"
+            )
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
         target = backups / f"edge-{stamp}.db"
-        src = sqlite3.connect(self.path)
-        dst = sqlite3.connect(target)
         try:
-            src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
-        os.chmod(target, 0o600)
+            backups.mkdir(exist_ok=True)
+            src = sqlite3.connect(self.path)
+            try:
+                dst = sqlite3.connect(target)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
+            finally:
+                src.close()
+            os.chmod(target, 0o600)
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)
+            reason = "the disk is full" if _is_disk_full(exc) else str(exc)
+            raise StartupRefused(
+                f"cannot back up {self.path} to {backups} before migrating ({reason}); "
+                "the database was not changed; free space or fix the directory and start again"
+            ) from exc
         existing = sorted(backups.glob("edge-*.db"))
         for old in existing[: max(0, len(existing) - keep)]:
             old.unlink(missing_ok=True)
@@ -231,6 +258,15 @@ class Database:
             return sorted(heads - current)
         except OperationalError as exc:
             raise StartupRefused(f"cannot migrate {self.path}: {_sqlite_reason(exc)}") from exc
+
+
+def free_bytes(path: Path) -> int:
+    """Free space for this process on the filesystem holding `path` (a seam for tests)."""
+    return shutil.disk_usage(path).free
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc)
 
 
 def _sqlite_reason(exc: OperationalError) -> str:

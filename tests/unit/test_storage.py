@@ -37,13 +37,13 @@ def test_migrations_match_the_table_models(tmp_path: Path) -> None:
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
-def test_migrate_backs_up_when_schema_is_behind(tmp_path: Path) -> None:
+def _behind(tmp_path: Path) -> Database:
+    """A database with data whose schema marker says nothing is applied: the next start migrates.
+    A real upgrade from an older version looks the same to the backup step."""
     db = Database.in_dir(tmp_path)
     db.migrate()
     with db.session() as s:
         outbox.add(s, "audit", "before.upgrade", {"n": 1})
-    # Roll the schema marker back to "nothing applied" but keep the data and tables:
-    # a real upgrade from an older version looks the same to the backup step.
     with sqlite3.connect(tmp_path / "edge.db") as conn:
         conn.execute("CREATE TABLE old_outbox AS SELECT * FROM outbox_event")
         conn.execute("DELETE FROM alembic_version")
@@ -51,12 +51,45 @@ def test_migrate_backs_up_when_schema_is_behind(tmp_path: Path) -> None:
             if name not in ("alembic_version", "old_outbox") and not name.startswith("sqlite_"):
                 conn.execute(f'DROP TABLE "{name}"')
     db.dispose()
-    db2 = Database.in_dir(tmp_path)
+    return Database.in_dir(tmp_path)
+
+
+def test_migrate_backs_up_when_schema_is_behind(tmp_path: Path) -> None:
+    db2 = _behind(tmp_path)
     assert db2.migrate(backups_keep=3)
     backups = list((tmp_path / "backups").glob("edge-*.db"))
     assert len(backups) == 1
     with sqlite3.connect(backups[0]) as conn:
         assert conn.execute("SELECT count(*) FROM old_outbox").fetchone()[0] == 1
+        # ...and it is the database as it was *before* the upgrade, not after it.
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 0
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "outbox_event" not in tables
+    with sqlite3.connect(tmp_path / "edge.db") as conn:  # while the live one was upgraded
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] >= 1
+        assert conn.execute("SELECT count(*) FROM outbox_event").fetchone()[0] == 0
+
+
+def test_too_little_disk_for_the_backup_is_refused_before_anything_is_touched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _behind(tmp_path)
+    size = (tmp_path / "edge.db").stat().st_size
+    monkeypatch.setattr("edge.db.free_bytes", lambda _p: size)  # the copy alone would not fit
+    with pytest.raises(StartupRefused, match="not enough free disk to back up") as err:
+        db.migrate()
+    assert "MB needed" in str(err.value)
+    assert not list(tmp_path.glob("backups/edge-*.db"))
+    assert db.current_revisions() == set(), "no migration ran without its backup"
+
+
+def test_a_failing_backup_write_is_a_refusal_not_a_traceback(tmp_path: Path) -> None:
+    db = _behind(tmp_path)
+    (tmp_path / "backups").write_text("a file where the backup directory should be")
+    with pytest.raises(StartupRefused, match="cannot back up .* before migrating") as err:
+        db.migrate()
+    assert "the database was not changed" in str(err.value)
+    assert db.current_revisions() == set()
 
 
 def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
