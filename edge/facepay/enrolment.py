@@ -264,6 +264,17 @@ class EnrolmentService:
             self.rt.gallery.remove(member_id)
         return True
 
+    def erase_all(self, requests: list[tuple[str, str]], actor: str) -> list[str]:
+        """Erase several members (member_id, reason) in one transaction: a cloud erasure version
+        applies whole or not at all. Members never enrolled here are skipped; returns the erased."""
+        now = utcnow()
+        with self.db.session() as s:
+            erased = [m for m, reason in requests if self._erase_in(s, m, actor, reason, now)]
+        for member_id in erased:
+            if self.rt.gallery is not None:
+                self.rt.gallery.remove(member_id)
+        return erased
+
     def purge_expired(self, now: datetime | None = None) -> int:
         """Erase every template past its retention date (same event as an erasure)."""
         now = now or utcnow()

@@ -11,7 +11,6 @@ between re-applies the same version, which is harmless because every apply is id
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 
 from edge.component import Context
-from edge.errors import EdgeError, NotFound
+from edge.errors import EdgeError
 from edge.sync import metrics, state
 from edge.sync.settings import SyncSettings
 from edge.timeutil import utcnow
@@ -107,18 +106,21 @@ def checkout_appliers(ctx: Context) -> dict[str, Applier]:
 
 
 def erasure_applier(ctx: Context) -> Applier:
-    """Member erasures go to face-pay's enrolment service (templates, phone hash, consent)."""
+    """Member erasures go to face-pay's enrolment service (templates, phone hash, consent), the
+    whole version in one transaction: a crash or an error part way erases none of it, and the
+    version is applied again from the start."""
 
     def erase(version: int, items: list[Any]) -> None:
-        svc = ctx.optional("facepay_enrolment") or ctx.optional("facepay")
-        if svc is None or not hasattr(svc, "erase"):
+        svc = ctx.optional("facepay_enrolment")
+        if svc is None or not hasattr(svc, "erase_all"):
             raise NotReady("face-pay is not running, so member erasures cannot be applied yet")
+        requests: list[tuple[str, str]] = []
         for item in items:
             member_id = str(item.get("member_id", "")) if isinstance(item, dict) else ""
             if not member_id:
                 raise VersionRefused("an erasure needs a member_id")
-            with contextlib.suppress(NotFound):  # never enrolled here, or already erased: same effect
-                svc.erase(member_id, actor="cloud:downsync", reason=str(item.get("reason", "cloud_erasure"))[:64])
+            requests.append((member_id, str(item.get("reason", "cloud_erasure"))[:64]))
+        svc.erase_all(requests, actor="cloud:downsync")  # members never enrolled here are skipped
 
     return erase
 

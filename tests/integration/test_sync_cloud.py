@@ -13,17 +13,12 @@ from sqlmodel import select
 
 from cloud.harness import PostgresUnavailable, Receiver, stored_ids, temp_database
 from edge import audit
-from edge.bus import Bus
-from edge.component import Context
 from edge.db import Database
-from edge.security import SecretStore
 from edge.sync import outbox
-from edge.sync.downsync import DownSync
 from edge.sync.models import SyncQuarantine
 from edge.sync.service import SyncService
 from edge.sync.settings import SyncSettings
 from edge.sync.uploader import Uploader
-from tests.support.inproc import settings_for
 
 STORE, TOKEN = "test-store", "tok-test-store"
 
@@ -220,69 +215,6 @@ def test_cloud_down_backs_off_exponentially_and_keeps_rows(db: Database) -> None
     assert row[0] == 6 and "unreachable" in row[1] and row[2] is None
 
 
-# --- down-sync ----------------------------------------------------------------------------------
-
-
-def _ctx(tmp_path: Path, db: Database, url: str) -> Context:
-    settings = settings_for(tmp_path / "data", {"sync": {"url": url}})
-    return Context(settings=settings, db=db, bus=Bus(), secrets=SecretStore(tmp_path / "data"))
-
-
-def _products(n: int, price: int = 1000, prefix: str = "") -> list[dict[str, Any]]:
-    from edge.checkout import gtin as gtins
-
-    out = []
-    for i in range(n):
-        body = f"400638133{i:03d}"
-        out.append(
-            {
-                "gtin": body + str(gtins.check_digit(body)) if hasattr(gtins, "check_digit") else body,
-                "name": f"{prefix}Product {i}",
-                "price_minor": price + i,
-                "currency": "CNY",
-            }
-        )
-    return out
-
-
-def test_downsync_applies_a_version_whole_and_never_a_cut_one(rx: Receiver, tmp_path: Path, db: Database) -> None:
-    from edge.checkout.catalog import Catalog
-
-    ctx = _ctx(tmp_path, db, rx.url)
-    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
-    items = _products(50)
-    rx.publish("catalog", items, store_id=STORE)
-    rx.faults(mode="drop", paths=[f"/v1/stores/{STORE}/changes"], remaining=1)
-    assert ds.poll() == 0
-    assert "cut" in ds.last_error
-    assert Catalog(db).counts()["products"] == 0, "a half-downloaded version must not be applied"
-    assert ds.status()["cursor"] == 0
-    assert ds.poll() == 1
-    assert Catalog(db).counts()["products"] == 50
-    # A version with one bad row is refused whole; the catalog keeps the previous version.
-    bad = _products(50, price=2000, prefix="New ")
-    bad[30]["price_minor"] = -5
-    rx.publish("catalog", bad, store_id=STORE)
-    assert ds.poll() == 0
-    assert {p.name for p in _all_products(db)} == {f"Product {i}" for i in range(50)}
-    st = ds.status()
-    assert st["last_refused"]["kind"] == "catalog" and "row 31" in st["last_refused"]["reason"]
-    # Partial price updates merge onto the current rows; an idle poll is a 304.
-    rx.publish("prices", [{"gtin": items[0]["gtin"], "price_minor": 123}], store_id=STORE)
-    assert ds.poll() == 1
-    assert Catalog(db).get(items[0]["gtin"]).price_minor == 123  # type: ignore[union-attr]
-    assert ds.poll() == 0 and ds.last_error == ""
-    assert ds.status()["staleness_s"] < 5
-    ds.http.close()
-
-
-def _all_products(db: Database) -> list[Any]:
-    from edge.checkout.models import Product
-
-    with db.session() as s:
-        return list(s.exec(select(Product)).all())
-
-
 def test_slow_cloud_keeps_one_request_in_flight(rx: Receiver, db: Database) -> None:
     rx.faults(mode="slow", delay_s=0.3)
     with db.session() as s:
@@ -298,37 +230,6 @@ def test_slow_cloud_keeps_one_request_in_flight(rx: Receiver, db: Database) -> N
         up.stop()
     assert up.store.backlog().count == 0
     assert rx.stats()["max_in_flight"] == 1
-
-
-class _EnrolmentRecorder:
-    """Stands in for face-pay's enrolment service (its real one needs the ONNX models)."""
-
-    def __init__(self) -> None:
-        self.erased: list[tuple[str, str]] = []
-
-    def erase(self, member_id: str, actor: str, reason: str = "request") -> bool:
-        from edge.errors import NotFound
-
-        if member_id == "never-enrolled":
-            raise NotFound("no enrolment", code="face_member_unknown")
-        self.erased.append((member_id, actor))
-        return True
-
-
-def test_member_erasures_wait_for_face_pay_and_then_apply_in_order(rx: Receiver, tmp_path: Path, db: Database) -> None:
-    ctx = _ctx(tmp_path, db, rx.url)
-    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
-    ds.poll()  # skip versions other tests published
-    v = rx.publish("member_erasure", [{"member_id": "m-1"}, {"member_id": "never-enrolled"}], store_id=STORE)
-    assert ds.poll() == 0
-    assert "face-pay is not running" in ds.last_error
-    assert ds.status()["cursor"] == v - 1, "an erasure is held, never skipped, while face-pay is down"
-    rec = _EnrolmentRecorder()
-    ctx.provide("facepay_enrolment", rec)
-    assert ds.poll() == 1
-    assert rec.erased == [("m-1", "cloud:downsync")]
-    assert ds.status()["cursor"] == v
-    ds.http.close()
 
 
 def test_a_cloud_that_never_answers_times_out_and_the_rows_stay(rx: Receiver, db: Database) -> None:
