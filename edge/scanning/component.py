@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from edge.cameras.settings import CameraSettings
@@ -34,10 +35,10 @@ def confirm_rule(settings: ScanningSettings, role: str) -> ConfirmRule:
 
 
 def make_strategy(settings: ScanningSettings) -> Strategy:
-    return _strategy(settings, list(settings.symbologies))
+    return _strategy(settings, settings.symbologies)
 
 
-def _strategy(settings: ScanningSettings, symbologies: list[str]) -> Strategy:
+def _strategy(settings: ScanningSettings, symbologies: Sequence[str]) -> Strategy:
     return Strategy(
         symbologies,
         use_zbar=settings.use_zbar,

@@ -18,6 +18,7 @@ import segno
 from edge.scanning.codes import MAX_TEXT, validate
 from edge.scanning.confirm import Confirmer, ConfirmRule
 from edge.scanning.decoders import RawRead
+from edge.scanning.events import ScanEvent
 from edge.scanning.pipeline import FrameProcessor, ScanWorker
 from edge.scanning.strategy import Strategy
 
@@ -135,13 +136,18 @@ def test_scan_log_line_is_escaped(strategy: Strategy, caplog: pytest.LogCaptureF
     frame = cv2.cvtColor(qr_image(CONTROL + SCRIPT), cv2.COLOR_GRAY2BGR)
     rule = ConfirmRule(min_frames=1, min_decoders=0)
     proc = FrameProcessor("gate", "exit_gate", "g", strategy, None, Confirmer(rule))
-    got: list[object] = []
+    got: list[ScanEvent] = []
     done = threading.Event()
-    worker = ScanWorker(proc, _OneFrame(frame), lambda e: (got.append(e), done.set()))
+
+    def publish(event: ScanEvent) -> None:
+        got.append(event)
+        done.set()
+
+    worker = ScanWorker(proc, _OneFrame(frame), publish)
     with caplog.at_level(logging.INFO, logger="edge.scanning.pipeline"):
         worker.start()
         assert done.wait(10)
         worker.stop()
-    assert got[0].text == CONTROL + SCRIPT  # type: ignore[attr-defined]
+    assert got[0].text == CONTROL + SCRIPT
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("scan ")]
     assert lines and all(not any(ord(ch) < 32 for ch in line) for line in lines)
