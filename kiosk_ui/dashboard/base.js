@@ -35,7 +35,9 @@ export class Panel {
   async refresh() {}
 
   failed(err) {
-    // offline during a restart: the banner says so; keep the last data on screen
-    if (!(err instanceof ApiError && err.code === "offline")) console.warn("panel refresh failed", err.code || err);
+    // offline during a restart: the banner says so; keep the last data on screen. Anything
+    // else (an API refusal, a bug in the page) is an error the console and the tests must see.
+    if (err instanceof ApiError && err.code === "offline") return;
+    console.error("panel refresh failed", err instanceof ApiError ? err.code : err);
   }
 }

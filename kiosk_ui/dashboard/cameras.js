@@ -25,6 +25,17 @@ export class Cameras extends Panel {
   constructor() {
     super(SNAPSHOT_MS);
     this.cards = new Map();
+    this.samples = new Map(); // camera id -> {n: cumulative decodes, at: ms} from the last refresh
+  }
+
+  /** Decodes per second from two consecutive samples of the camera's cumulative decode count. */
+  decodeRate(cam, now) {
+    const n = cam.decode && typeof cam.decode.decoded === "number" ? cam.decode.decoded : null;
+    if (n === null) return null;
+    const prev = this.samples.get(cam.id);
+    this.samples.set(cam.id, { n, at: now });
+    if (!prev || now <= prev.at || n < prev.n) return null; // first sample, or the counter restarted
+    return (n - prev.n) / ((now - prev.at) / 1000);
   }
 
   async refresh() {
@@ -43,12 +54,13 @@ export class Cameras extends Panel {
         this.cards.set(cam.id, card);
         grid.append(card.root);
       }
-      this.update(card, cam, lastScan.get(cam.id));
+      this.update(card, cam, lastScan.get(cam.id), this.decodeRate(cam, performance.now()));
     }
     for (const [id, card] of this.cards) {
       if (!seen.has(id)) {
         card.root.remove();
         this.cards.delete(id);
+        this.samples.delete(id);
       }
     }
   }
@@ -76,7 +88,7 @@ export class Cameras extends Panel {
     return { root, img, none, status, stats, meta, scan };
   }
 
-  update(card, cam, scan) {
+  update(card, cam, scan, rate) {
     const status = cam.status || "unknown";
     fill(card.status, badge(status));
     card.root.dataset.status = status;
@@ -85,7 +97,10 @@ export class Cameras extends Panel {
     card.scan.title = scan ? `${scan.symbology} · ${clock(scan.ts)}` : "";
     const flat = { ...cam, ...Object.fromEntries(Object.entries(cam.decode || {}).map(([k, v]) => [`decode_${k}`, v])) };
     const pairs = Object.entries(flat).filter(([k, v]) => !HIDDEN.has(k) && v !== null && typeof v !== "object");
-    fill(card.stats, pairs.flatMap(([k, v]) => [h("dt", { text: label(k) }), h("dd", { text: value(v) })]));
+    const rateRow = cam.decode && "decoded" in cam.decode
+      ? [h("dt", { text: t("cam.decode_rate") }), h("dd", { class: "decode-rate", dataset: { rate: rate === null ? "" : rate.toFixed(2) }, text: rate === null ? "…" : number(rate, 1) })]
+      : [];
+    fill(card.stats, rateRow, pairs.flatMap(([k, v]) => [h("dt", { text: label(k) }), h("dd", { text: value(v) })]));
     const hasFrame = status === "online" || cam.has_frame === true || cam.last_frame_age_s != null;
     if (hasFrame) {
       card.img.src = `/api/cameras/${encodeURIComponent(cam.id)}/snapshot.jpg?ts=${Date.now()}`;

@@ -71,7 +71,7 @@ export class FittingBoard extends Panel {
               "tr",
               { dataset: { call: c.id, state: c.state } },
               h("td", { text: c.room_name || c.room_id }),
-              h("td", {}, t(`guide.kind.${c.kind}`, { want: c.want ? c.want.name || "" : c.want_gtin || "", gtin: c.gtin || "" }), c.note ? h("div", { class: "scanned muted", text: c.note }) : null),
+              h("td", {}, t(`guide.kind.${c.kind}`, { want: c.want ? c.want.name || "" : c.want_gtin || "", item: c.item && c.item.name ? c.item.name : c.gtin || "" }), c.note ? h("div", { class: "scanned muted", text: c.note }) : null),
               h("td", {}, badge(c.state), " ", t(`dash.fitting.state.${c.state}`)),
               h("td", { text: c.guide_id || "—" }),
               h("td", { class: "timer", dataset: { since: c.opened_at }, text: duration(secondsSince(c.opened_at)) }),

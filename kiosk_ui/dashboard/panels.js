@@ -76,16 +76,22 @@ export class Devices extends Panel {
         ? models.models.map((m) =>
             h(
               "tr",
-              {},
+              { dataset: { model: m.name, status: m.status } },
               h("td", { text: m.name }),
               h("td", { text: m.version || "" }),
               h("td", { class: "scanned", text: m.sha256 || "" }),
-              h("td", {}, badge(m.status === "ok" ? "ok" : "down"), " ", m.reason || ""),
+              h("td", {}, badge(m.status === "ok" ? "ok" : "down"), " ", h("span", { class: "model-check", text: modelCheck(m.status) }), m.reason ? ` — ${m.reason}` : ""),
             ),
           )
         : h("tr", {}, h("td", { colspan: 4, class: "muted", text: models.reason || t("dash.models.none") })),
     );
   }
+}
+
+/** The sha256 check in words: verified, missing or differing from the manifest. */
+function modelCheck(status) {
+  const key = `dash.models.check.${status}`;
+  return t(key) === key ? status : t(key);
 }
 
 function tree(value) {

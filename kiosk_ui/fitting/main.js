@@ -42,10 +42,20 @@ function refused() {
   screen("refused");
 }
 
+/** A typed refusal in the page's language (fit.err.<code>); the server's sentence otherwise. */
+function explain(err) {
+  const key = `fit.err.${err.code}`;
+  return t(key) === key ? null : t(key);
+}
+
 function failed(err) {
-  if (err instanceof ApiError && (err.status === 403 || err.status === 400)) return refused();
-  if (err instanceof ApiError && err.status === 429) return toast(t("fit.too_many"), "error-box");
-  toast(err instanceof ApiError && err.code !== "offline" ? err.message : t("fit.offline"), "error-box");
+  if (!(err instanceof ApiError) || err.code === "offline") return toast(t("fit.offline"), "error-box");
+  const known = explain(err);
+  // a forged or rotated room code (403), or a malformed one (400 without a code we know)
+  if (err.status === 403 || err.code === "bad_room_code" || (err.status === 400 && !known)) return refused();
+  if (known) return toast(known, "error-box");
+  if (err.status === 429) return toast(t("fit.too_many"), "error-box");
+  toast(err.message, "error-box");
 }
 
 function variantLabel(v) {

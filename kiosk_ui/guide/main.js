@@ -13,12 +13,19 @@ let me = null;
 let stream = null;
 let primed = false; // the first replay of open calls does not ring
 
+/** The item a "bring" call names: its product name when the call carries it, else its code. */
+export function itemName(c) {
+  const item = c.item || {};
+  const name = item.name ? [item.name, item.size, item.colour].filter(Boolean).join(" · ") : "";
+  return name || c.gtin || "";
+}
+
 function describe(c) {
   if (c.kind === "variant") {
     const want = c.want ? c.want.name || [c.want.size, c.want.colour].filter(Boolean).join(" · ") : c.want_gtin || "";
     return t("guide.kind.variant", { want });
   }
-  if (c.kind === "bring") return t("guide.kind.bring", { gtin: c.gtin || "" });
+  if (c.kind === "bring") return t("guide.kind.bring", { item: itemName(c) });
   return t("guide.kind.help");
 }
 
@@ -71,7 +78,8 @@ async function act(id, action) {
     $("#guide-error").hidden = true;
   } catch (err) {
     const box = $("#guide-error");
-    box.textContent = err instanceof ApiError && err.status === 409 ? t("guide.taken") : t("common.error", { msg: err.message });
+    const key = `fit.err.${err.code}`;
+    box.textContent = t(key) !== key ? t(key) : err instanceof ApiError && err.status === 409 ? t("guide.taken") : t("common.error", { msg: err.message });
     box.hidden = false;
     load().catch(() => null);
   }

@@ -6,6 +6,10 @@ import { t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { announce, explain, go, showAlert, state } from "./state.js";
 
+const FLASH_MS = 1500; // how long a newly scanned line stays highlighted
+const flashUntil = new Map(); // line id -> time its highlight ends (a repeated cart event keeps it)
+let flashTimer = null;
+
 const sessionUrl = () => `/api/kiosk/sessions/${encodeURIComponent(state.cart.session_id)}`;
 
 /** A new cart view from the server (SSE or a reply); confirms newly scanned items. */
@@ -16,6 +20,10 @@ export function setCart(view) {
   state.cart = view;
   const grown = view.lines.filter((l) => (before.get(l.line_id) || 0) < l.qty);
   if (grown.length) {
+    const until = Date.now() + FLASH_MS;
+    for (const l of grown) flashUntil.set(l.line_id, until);
+    clearTimeout(flashTimer);
+    flashTimer = setTimeout(() => render(), FLASH_MS + 50);
     beep("ok");
     announce(t("kiosk.added", { name: grown[grown.length - 1].name }));
     state.lastActivity = Date.now();
@@ -24,12 +32,15 @@ export function setCart(view) {
   if (["expired", "cancelled"].includes(view.status) && !["paid", "paying"].includes(state.screen)) {
     window.dispatchEvent(new Event("kiosk:session-ended")); // main.js opens a fresh session
   }
-  render(new Set(grown.map((l) => l.line_id)));
+  render();
 }
 
-export function render(flash = new Set()) {
+export function render() {
   const cart = state.cart;
   if (!cart) return;
+  const now = Date.now();
+  const flash = new Set([...flashUntil].filter(([, until]) => until > now).map(([id]) => id));
+  for (const [id, until] of flashUntil) if (until <= now) flashUntil.delete(id);
   const cur = cart.currency;
   fill(
     $("#lines"),

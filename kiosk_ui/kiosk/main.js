@@ -7,7 +7,7 @@ import { beep } from "/ui/common/sound.js";
 import { LiveStream, refreshBanner } from "/ui/common/sse.js";
 import { render, setCart, wireCart } from "./cart.js";
 import { clearPaid } from "./paid.js";
-import { payScannedCode, pendingPayment, resume, wirePay } from "./pay.js";
+import { payScannedCode, pendingPayment, resume, stopFace, wirePay } from "./pay.js";
 import { explain, go, showAlert, state } from "./state.js";
 
 const TOKEN_KEY = "re_kiosk_token";
@@ -20,6 +20,7 @@ let idleShownAt = 0;
 async function newSession(resume = false) {
   if (stream) stream.close();
   stream = null;
+  stopFace(); // a reset from the face screen must not leave the camera preview polling
   clearPaid();
   state.cart = null;
   state.scannedPaymentCode = false;
@@ -77,7 +78,8 @@ async function start(token) {
   await newSession(true);
 }
 
-/** Inactivity: warn, then start over; never while paying, and the paid screen just resets. */
+/** Inactivity: warn, then start over (the cart, both pay screens); never while paying, and the
+ * paid screen just resets: its order is committed already. */
 function idleTick() {
   const idleFor = (Date.now() - state.lastActivity) / 1000;
   const limit = storeInfo().checkout?.session_idle_s || 300;
@@ -86,7 +88,7 @@ function idleTick() {
     newSession().catch(() => null);
     return;
   }
-  if (!["cart", "qr"].includes(state.screen)) {
+  if (!["cart", "qr", "face"].includes(state.screen)) {
     dialog.hidden = true;
     if (state.screen === "attract" && state.cart && state.cart.expires_at) {
       const left = (new Date(state.cart.expires_at).getTime() - Date.now()) / 1000;
@@ -122,6 +124,8 @@ async function boot() {
   onLangChange(() => {
     refreshBanner();
     render();
+    const prompt = $("#face-prompt");
+    if (prompt.dataset.prompt) prompt.textContent = t(prompt.dataset.prompt);
   });
   wireCart();
   wirePay();

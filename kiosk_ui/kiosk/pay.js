@@ -9,8 +9,30 @@ import { explain, go, randomKey, showAlert, state } from "./state.js";
 import { showPaid } from "./paid.js";
 
 const PENDING = "re_kiosk_pending";
-const PROMPTS = ["kiosk.face.look", "kiosk.face.blink", "kiosk.face.turn"];
+// shown in turn while a verification runs (gentle: one every few seconds)
+export const PROMPTS = ["kiosk.face.look", "kiosk.face.blink", "kiosk.face.turn"];
+// what the shopper can do about each reason the face-verify answer gives (pipeline gates,
+// liveness, match outcomes); a reason not listed keeps the generic cycle
+export const REASON_PROMPTS = {
+  no_face: "kiosk.face.look",
+  face_too_small: "kiosk.face.closer",
+  pose: "kiosk.face.straight",
+  blurred: "kiosk.face.still",
+  liveness: "kiosk.face.live",
+  spoof: "kiosk.face.live",
+  multiple_faces: "kiosk.face.alone",
+  inconsistent_frames: "kiosk.face.alone",
+  no_frames: "kiosk.face.look",
+  below_threshold: "kiosk.face.use_digits",
+  no_match: "kiosk.face.use_digits",
+  not_enrolled: "kiosk.face.use_digits",
+  empty_gallery: "kiosk.face.use_digits",
+  ambiguous: "kiosk.face.use_digits",
+};
+const PROMPT_MS = 2500;
 let previewTimer = null;
+let faceRun = 0; // bumped when the face screen closes: an answer for an older run is dropped
+let advice = null; // the prompt the last answer asked for; it leads the cycle on a retry
 let promptTimer = null;
 let previewUrl = null;
 
@@ -79,45 +101,75 @@ async function refreshPreview() {
   }
 }
 
-function stopFace() {
+/** Leave the face screen's camera: stop the preview polling and the prompts, drop the frame. */
+export function stopFace() {
   clearInterval(previewTimer);
   clearInterval(promptTimer);
   previewTimer = promptTimer = null;
+  advice = null;
+  faceRun += 1;
   if (previewUrl) URL.revokeObjectURL(previewUrl);
   previewUrl = null;
   $("#face-preview").removeAttribute("src"); // the shopper's face stays on screen no longer than needed
 }
 
+function showPrompt(key) {
+  const el = $("#face-prompt");
+  el.textContent = key ? t(key) : "";
+  el.dataset.prompt = key || "";
+}
+
+/** While waiting: cycle gently, starting with what the last answer asked for. */
 function prompts(on) {
   clearInterval(promptTimer);
-  let i = 0;
-  $("#face-prompt").textContent = on ? t(PROMPTS[0]) : "";
-  if (on) promptTimer = setInterval(() => ($("#face-prompt").textContent = t(PROMPTS[(i = (i + 1) % PROMPTS.length)])), 1500);
+  promptTimer = null;
+  if (!on) return;
+  const cycle = advice && !PROMPTS.includes(advice) ? [advice, ...PROMPTS] : PROMPTS;
+  let i = advice ? Math.max(0, cycle.indexOf(advice)) : 0;
+  showPrompt(cycle[i]);
+  promptTimer = setInterval(() => showPrompt(cycle[(i = (i + 1) % cycle.length)]), PROMPT_MS);
+}
+
+/** The actionable prompt for a verify answer: its reason, else a note such as "multiple_faces:2:...". */
+function adviceFor(reason, notes = []) {
+  if (REASON_PROMPTS[reason]) return REASON_PROMPTS[reason];
+  for (const n of notes) {
+    const key = REASON_PROMPTS[String(n).split(":")[0]];
+    if (key) return key;
+  }
+  return null;
 }
 
 async function verify(memberHint) {
   $("#face-error").hidden = true;
   $("#face-retry").hidden = true;
   prompts(true);
+  const run = faceRun;
+  const gone = () => run !== faceRun || state.screen !== "face"; // the shopper left, or the kiosk reset
   try {
     const res = await api(`/api/kiosk/sessions/${encodeURIComponent(state.cart.session_id)}/face-verify`, {
       method: "POST",
       body: memberHint ? { member_hint: memberHint } : {},
     });
+    if (gone()) return;
     prompts(false);
     if (res.decision === "match" && res.authorization) {
       stopFace();
       return payAndReport({ provider: "face", face_auth_id: res.authorization.auth_id }, null);
     }
-    faceFailed(res.reason || res.decision, null);
+    const reason = res.reason || res.decision;
+    faceFailed(reason, null, adviceFor(reason, res.notes));
   } catch (err) {
+    if (gone()) return;
     prompts(false);
-    faceFailed(err.code, err.message);
+    faceFailed(err.code, err.message, adviceFor(String(err.code || "").replace(/^face_/, "")));
   }
 }
 
-function faceFailed(reason, message) {
+function faceFailed(reason, message, key) {
   beep("error");
+  advice = key;
+  showPrompt(key);
   const box = $("#face-error");
   box.textContent = explain(`face_${reason}`, message || explain(reason, t("kiosk.face.failed")));
   box.hidden = false;
@@ -132,6 +184,7 @@ export function payScannedCode() {
 }
 
 export function startFace() {
+  advice = null;
   go("face");
   $("#digits-form").hidden = true;
   $("#face-error").hidden = true;

@@ -241,6 +241,15 @@ def pages(browser: Any, store: Store) -> Iterator[Pages]:
     assert not problems, "errors in the browser console:\n" + "\n".join(problems)
 
 
+def staff_client(store: Store) -> Any:
+    """An httpx client logged in as the store-IT user (for setting up members, coupons, refunds)."""
+    import httpx
+
+    client = httpx.Client(base_url=store.url, timeout=10)
+    client.post("/api/auth/login", json={"username": STAFF_USER, "password": STAFF_PASSWORD}).raise_for_status()
+    return client
+
+
 def login_dashboard(page: Any) -> None:
     page.goto("/dashboard")
     page.get_by_label("User name").fill(STAFF_USER)

@@ -15,15 +15,9 @@ from playwright.sync_api import expect
 
 from edge.checkout.demo import RICE_WINE
 from edge.demo.gtins import GROCERY, ean13
-from tests.e2e.conftest import HOSTILE_SCAN, STAFF_PASSWORD, STAFF_USER, Pages, Store, login_dashboard, shot
+from tests.e2e.conftest import HOSTILE_SCAN, Pages, Store, login_dashboard, shot
 
 WATER, CRACKERS = GROCERY[3], GROCERY[2]
-
-
-def _staff(store: Store) -> httpx.Client:
-    client = httpx.Client(base_url=store.url, timeout=10)
-    client.post("/api/auth/login", json={"username": STAFF_USER, "password": STAFF_PASSWORD}).raise_for_status()
-    return client
 
 
 def _decode_png(png: bytes) -> list[str]:

@@ -84,6 +84,38 @@ def test_every_string_is_in_both_catalogs() -> None:
     for path in UI.rglob("*.html"):
         used |= set(re.findall(r'data-i18n(?:-aria|-ph|-title)?="([^"]+)"', path.read_text()))
     for path in UI.rglob("*.js"):
-        used |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', path.read_text()))
+        text = path.read_text()
+        used |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', text))
+        # keys held in arrays, maps and arguments (PROMPTS, REASON_PROMPTS, pair("dash.sync.cloud"))
+        used |= set(re.findall(r'["\'`]((?:kiosk|fit|guide|dash|cam|status|common|lang)\.[a-z0-9_.]+)["\'`]', text))
+    assert {"kiosk.face.look", "kiosk.face.closer", "cam.decode_rate"} <= used  # the literal scan works
     missing = sorted(k for k in used if k not in en)
     assert not missing, f"strings missing from the catalogs: {missing}"
+    # keys built at run time (`status.${s}`, `cam.${k}`, `kiosk.err.${code}`, `fit.err.${code}`):
+    # their families are checked against the daemon's own values in tests/unit/test_ui_catalog.py
+    for family in ("status.", "cam.", "kiosk.err.", "fit.err.", "kiosk.face.", "fit.state.", "guide.state."):
+        assert sum(k.startswith(family) for k in en) >= 3, family
+    runtime = [
+        "status.ok",
+        "status.degraded",
+        "status.down",
+        "status.online",
+        "status.stalled",
+        "status.offline",
+        "status.disabled",
+        "cam.fps",
+        "cam.stalls",
+        "cam.reconnects",
+        "cam.last_frame_age_s",
+        "cam.decode_frames",
+        "cam.decode_decoded",
+        "cam.decode_decode_ms_median",
+        "cam.decode_frame_to_event_ms_median",
+        "kiosk.err.coupon_code_invalid",
+        "kiosk.err.coupon_expired",
+        "kiosk.err.face_locked_out",
+        "kiosk.err.face_no_face",
+        "kiosk.err.face_liveness",
+        "fit.err.out_of_stock",
+    ]
+    assert not [k for k in runtime if k not in en or k not in zh], "run-time keys missing from a catalog"
