@@ -150,3 +150,14 @@ def event_counts(dsn: str) -> dict[str, int]:
 def stored_ids(dsn: str) -> set[str]:
     with psycopg.connect(dsn) as conn:
         return {r[0] for r in conn.execute("SELECT event_id::text FROM edge_event")}
+
+
+def out_of_order(dsn: str) -> int:
+    """Events stored after a later event of their own stream (by arrival): 0 when order held."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM (SELECT seq < lag(seq) OVER (PARTITION BY store_id, stream ORDER BY ingest_id) "
+            "AS back FROM edge_event) t WHERE back"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])

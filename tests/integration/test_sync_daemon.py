@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from cloud.harness import PostgresUnavailable, Receiver, event_counts, temp_database
+from cloud.harness import PostgresUnavailable, Receiver, event_counts, out_of_order, temp_database
 from edge import audit
 from edge.db import Database
 from tests.support.services import DaemonProcess
@@ -103,8 +103,14 @@ def test_kill9_between_send_and_ack_is_resent_and_the_receiver_dedupes(
     d.start()
     wait_for(lambda: unsent(data) == 0, 30, "the backlog to drain after the restart")
     with psycopg.connect(dsn) as conn:
-        tests = conn.execute("SELECT count(*) FROM edge_event WHERE kind='test.event'").fetchone()
-    assert tests is not None and tests[0] == 250, "every event stored exactly once"
+        arrived = [
+            r[0]
+            for r in conn.execute(
+                "SELECT (payload->'detail'->>'n')::int FROM edge_event WHERE kind='test.event' ORDER BY ingest_id"
+            )
+        ]
+    assert arrived == list(range(250)), "every event stored exactly once, in the order it was written"
+    assert out_of_order(dsn) == 0, "a stream arrived out of seq order across the kill and the resend"
     counts = event_counts(dsn)
     assert counts["rows"] == counts["distinct"] == counts["effects"], "an effect was applied twice"
     assert rx.stats()["duplicates"] >= 100, "the batch committed before the kill was resent and deduped"
