@@ -164,9 +164,18 @@ def test_hostile_note_is_neutralised(tmp_path: Path) -> None:
 
         sse = frame("call", r.json()["call"])
         assert sse.count("\ndata: ") == 1 and sse.endswith("\n\n") and sse.count("\n\n") == 1
-        assert "<script>" not in client.get(f"/fit/{tok}x").text
-        mqtt_note = _queued(daemon)[0]["note"]
-        assert mqtt_note == stored
+        # The markup and the forged SSE lines are the shopper's text: carried verbatim, as data.
+        assert stored == '<script>alert(1)</script>\n\nevent: call\ndata: {"forged":1}[31mevil'
+        assert json.loads(sse.split("\ndata: ", 1)[1])["note"] == stored
+        guide = device_headers(daemon, "guide-1", "guide")
+        assert [c["note"] for c in client.get("/api/fitting/calls", headers=guide).json()] == [stored]
+        assert [c["note"] for c in client.get(f"/api/fitting/rooms/{tok}").json()["calls"]] == [stored]
+        assert _queued(daemon)[0]["note"] == stored
+        with daemon.ctx.db.session() as s:
+            [row] = s.exec(select(OutboxEvent).where(OutboxEvent.kind == "call.open")).all()
+        assert json.loads(row.payload)["note"] == stored
+        # No server-rendered HTML carries it: the phone page is static and puts notes in textContent.
+        assert "alert(1)" not in client.get(f"/fit/{tok}").text
 
 
 def test_unclaimed_call_escalates_per_zone(tmp_path: Path) -> None:
