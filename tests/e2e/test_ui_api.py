@@ -45,15 +45,16 @@ def test_page_api(app_client) -> None:  # type: ignore[no-untyped-def]
     assert store["timezone"] == "Asia/Shanghai" and store["currency"] == "CNY"
     assert set(store["languages"]) == {"zh-CN", "en"}
 
-    svg = client.get("/api/ui/qr.svg", params={"text": "PASS-123<script>"})
+    kiosk = device_headers(daemon, "kiosk-9", "kiosk")
+    staff = staff_headers(daemon)
+    svg = client.get("/api/ui/qr.svg", params={"text": "PASS-123<script>"}, headers=kiosk)
     assert svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<script" not in svg.content
-    assert client.get("/api/ui/qr.svg", params={"text": "x" * 1501}).json()["error"]["code"] == "invalid_request"
+    too_long = client.get("/api/ui/qr.svg", params={"text": "x" * 1501}, headers=kiosk)
+    assert too_long.json()["error"]["code"] == "invalid_request"
 
     assert client.get("/api/admin/metrics/history").status_code == 401
-    kiosk = device_headers(daemon, "kiosk-9", "kiosk")
     assert client.get("/api/admin/metrics/history", headers=kiosk).json()["error"]["code"] == "staff_only"
-    staff = staff_headers(daemon)
     users = client.get("/api/admin/users", headers=staff).json()
     assert [u["username"] for u in users] == ["it-admin"] and "password_hash" not in users[0]
     models = client.get("/api/admin/models", headers=staff).json()
