@@ -52,9 +52,10 @@ TARGETS = {"orders": 1000, "errors": 0, "double_charges": 0, "add_item_p99_ms": 
 CODES = [g for g, *_ in GROCERY if g != GROCERY[5][0]]  # no age-restricted item (it waits for staff)
 
 
-def pct(xs: list[float], q: float) -> float:
+def pct(xs: list[float], q: float) -> float | None:
+    """None, not NaN, when nothing was measured: json.dumps would write NaN, which is not JSON."""
     xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 2) if xs else float("nan")
+    return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 2) if xs else None
 
 
 def seed(data_dir: Path, kiosks: int, orders: int) -> dict[str, Any]:
@@ -299,13 +300,13 @@ def main() -> int:
             ),
             "server_cpu_ms_per_order": round(server_cpu_s * 1000 / st.orders, 1) if st.orders else float("nan"),
             "wall_s": round(wall, 1),
-            "add_item_mean_ms": round(statistics.fmean(st.add_ms), 2) if st.add_ms else float("nan"),
+            "add_item_mean_ms": round(statistics.fmean(st.add_ms), 2) if st.add_ms else None,
         }
     for key, value in figures.items():
         target = TARGETS.get(key)
         note = ""
         if target is not None:
-            ok = value >= target if key == "orders" else value <= target
+            ok = value is not None and (value >= target if key == "orders" else value <= target)
             note = f"   target {'>=' if key == 'orders' else '<='} {target}  {'ok' if ok else 'MISSED'}"
         print(f"{key:>18}: {value}{note}")
     for err in st.errors[:10]:
