@@ -85,7 +85,8 @@ def build_components(ctx: Context) -> list[Component]:
 
 
 class Daemon:
-    """Owns the components; the FastAPI lifespan drives start and stop."""
+    """Owns the components; the FastAPI lifespan drives start and stop, and the server calls
+    `serving()` once it listens."""
 
     def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
@@ -121,10 +122,14 @@ class Daemon:
         # What exists now (modules, ORM mappers, model sessions) lives as long as the process:
         # moved out of the collector's sight, full collections stay short on the request path.
         gc.freeze()
+
+    def serving(self) -> None:
+        """Called on the loop once the HTTP port is bound: only now is the daemon ready for
+        systemd (a unit ordered After= us may call /healthz at once) and the watchdog starts."""
         sd_notify("READY=1")
         interval = watchdog_interval_s()
-        if interval:
-            self._watchdog = loop.create_task(self._ping_watchdog(interval))
+        if interval and self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._ping_watchdog(interval))
         log.info("retail-edge ready on http://%s:%s", self.settings.http.host, self.settings.http.port)
 
     async def _ping_watchdog(self, interval: float) -> None:
@@ -137,6 +142,7 @@ class Daemon:
         sd_notify("STOPPING=1")
         if self._watchdog:
             self._watchdog.cancel()
+            self._watchdog = None
         deadline = time.monotonic() + STOP_DEADLINE_S
         for comp in reversed(self.started):
             left = max(0.5, deadline - time.monotonic())
@@ -170,7 +176,7 @@ def run_daemon(settings: Settings) -> int:
         timeout_graceful_shutdown=2,
         lifespan="on",
     )
-    server = _Server(config)
+    server = _Server(config, on_listening=daemon.serving)
     asyncio.run(server.serve())
     return 0 if not server.startup_failed else 1
 
@@ -178,10 +184,18 @@ def run_daemon(settings: Settings) -> int:
 class _Server:
     """uvicorn.Server that exits 0 on SIGTERM (uvicorn re-raises the signal, which exits 143)."""
 
-    def __init__(self, config: object) -> None:
+    def __init__(self, config: object, on_listening: Callable[[], None]) -> None:
+        import socket
+
         import uvicorn
 
         class Quiet(uvicorn.Server):
+            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+                # The lifespan (Daemon.start) runs first, then the port is bound: READY=1 after both.
+                await super().startup(sockets)
+                if self.started and not self.should_exit:
+                    on_listening()
+
             @contextlib.contextmanager
             def capture_signals(self) -> Iterator[None]:
                 handler: Callable[[int, object], None] = lambda _s, _f: setattr(self, "should_exit", True)  # noqa: E731
