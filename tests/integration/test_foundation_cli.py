@@ -44,9 +44,7 @@ def test_migrate_reports_the_schema_and_refuses_a_newer_database(
     assert "ExecStartPre=" not in unit, "a refusal in ExecStartPre would restart-loop"
 
 
-def test_users_and_devices_added_by_the_cli_can_sign_in(
-    tmp_path: Path, daemon_factory: type[DaemonProcess]
-) -> None:
+def test_users_and_devices_added_by_the_cli_can_sign_in(tmp_path: Path, daemon_factory: type[DaemonProcess]) -> None:
     d = daemon_factory(tmp_path / "data", env=NO_BROKER)
     added = d.cli("users", "add", "it-night", "--password-stdin", input=STAFF_PASSWORD + "\n")
     assert added.stdout.strip() == "user it-night created"
