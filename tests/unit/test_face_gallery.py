@@ -82,3 +82,25 @@ def test_gallery_search_put_remove_and_narrowing() -> None:
     narrowed = g.top2(vecs["m3"], among={"m3", "m4"})
     assert [m for m, _ in narrowed] == ["m3", "m4"]
     assert g.top2(probe, among={"nobody"}) == []
+
+
+def test_an_expired_template_never_matches_even_before_the_sweep() -> None:
+    """Retention holds between hourly sweeps: an expired row is skipped by 1:1 and 1:N alike."""
+    rng = np.random.default_rng(5)
+    g = Gallery(128, capacity=2)
+    now = 1_000_000.0
+    vecs = {f"m{i}": _unit(rng) for i in range(5)}
+    for i, (k, v) in enumerate(vecs.items()):
+        g.put(k, v, expires_at=now - 1 if i == 2 else now + 3600)  # m2 expired a second ago
+    assert g.similarity("m2", vecs["m2"], now=now) is None
+    assert g.similarity("m2", vecs["m2"], now=now - 10) == pytest.approx(1.0, abs=1e-5)
+    assert "m2" not in [m for m, _ in g.top2(vecs["m2"], now=now)]
+    assert g.top2(vecs["m2"], now=now - 10)[0][0] == "m2"
+    assert g.top2(vecs["m2"], among={"m2"}, now=now) == []
+    assert [m for m, _ in g.top2(vecs["m2"], among={"m2", "m3"}, now=now)] == ["m3"]
+    # removal moves the last row into the freed slot together with its expiry
+    g.remove("m0")
+    assert g.similarity("m4", vecs["m4"], now=now) == pytest.approx(1.0, abs=1e-5)
+    assert g.similarity("m2", vecs["m2"], now=now) is None
+    g.put("m2", vecs["m2"], expires_at=now + 60)  # re-enrolled: matches again
+    assert g.top2(vecs["m2"], now=now)[0][0] == "m2"
