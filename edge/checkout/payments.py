@@ -353,19 +353,65 @@ class QrProvider(_NetworkProvider):
 
 
 class FaceProvider(_NetworkProvider):
-    """Face-pay: the face-pay service's single-use authorisation, bound to this session and amount."""
+    """Face-pay: the face-pay service's single-use authorisation, bound to this session, amount and
+    the member attached to the cart (a cart holding member A's QR is never paid by B's face).
+
+    The payment's id goes to face-pay with the authorisation it used, so the paying member is on
+    record against the payment (face_authorization row + `face.auth_used` audit with payment_id).
+    """
 
     name = "face"
 
-    def __init__(self, network: SandboxNetwork | None, facepay: Any | None) -> None:
+    def __init__(self, network: SandboxNetwork | None, facepay: Any | None, db: Any | None = None) -> None:
         super().__init__(network)
         self.facepay = facepay
+        self.db = db  # default: the face-pay service's database (the daemon has one)
 
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
+    def _cart_member(self, order_ref: str) -> str | None:
+        """The member attached to the cart being paid (the order reference is the session id)."""
+        from edge.checkout.models import KioskSession
+
+        db = self.db if self.db is not None else self.facepay.db  # type: ignore[union-attr]
+        with db.session() as s:
+            ks = s.get(KioskSession, order_ref)
+            return ks.member_id if ks is not None else None
+
+    def _consume(
+        self, credential: str | None, key: str | None, *, order_ref: str, amount_minor: int, currency: str
+    ) -> None:
         if self.facepay is None:
             raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
         if not credential:
             raise InvalidInput("verify your face first, then pay", code="face_authorization_required")
         self.facepay.consume_authorization(
-            credential, order_ref=order_ref, amount_minor=amount_minor, currency=currency
+            credential,
+            order_ref=order_ref,
+            amount_minor=amount_minor,
+            currency=currency,
+            member_id=self._cart_member(order_ref),
+            payment_ref=key,
+        )
+
+    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
+        self._consume(credential, None, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
+
+    def authorize(
+        self,
+        key: str,
+        *,
+        order_ref: str,
+        amount_minor: int,
+        currency: str,
+        credential: str | None,
+        simulation: Simulation | None = None,
+    ) -> str:
+        net = self._net()
+        self._consume(credential, key, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
+        return net.authorize(
+            key,
+            order_ref=order_ref,
+            method=self.name,
+            amount_minor=amount_minor,
+            currency=currency,
+            simulation=simulation,
         )

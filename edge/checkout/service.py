@@ -19,7 +19,7 @@ from edge.checkout.payments import is_payment_code
 from edge.checkout.sessions import Sessions
 from edge.checkout.tokens import COUPON_PREFIX, MEMBER_PREFIX, Tokens
 from edge.component import Context
-from edge.errors import Conflict, EdgeError, NotFound, Unavailable
+from edge.errors import Conflict, EdgeError, Forbidden, NotFound, Unavailable
 from edge.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,27 @@ class CheckoutServices:
     aftersale: AfterSale
 
     def face_verify(self, session_id: str, kiosk_id: str | None, member_hint: str | None) -> dict[str, Any]:
-        """Start face verification for the current cart total; the result carries the auth id to pay with."""
+        """Start face verification for the current cart total; the result carries the auth id to pay with.
+
+        A member attached by their signed QR code is the claimed identity: 1:1 against them (a
+        fresh signed code is handed to face-pay). Otherwise the kiosk's hint (`phone:<digits>` or
+        a signed member code) narrows or claims; a bare member id is refused by face-pay.
+        """
         facepay = self.ctx.optional("facepay")
         if facepay is None:
             raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
         cart = self.sessions.view(session_id, kiosk_id)
         if cart.status != "open":
             raise Conflict(f"this session is {cart.status}", code="session_closed")
+        member = cart.member or {}
+        if member.get("via") == "code" and member.get("id"):
+            if (
+                member_hint
+                and member_hint.startswith(MEMBER_PREFIX)
+                and self.tokens.member_id(member_hint) != member["id"]
+            ):
+                raise Forbidden("this member code is not the member attached to the cart", code="face_member_mismatch")
+            member_hint = self.tokens.member_code(str(member["id"]))
         result = dict(
             facepay.verify_for_payment(
                 kiosk_id=cart.kiosk_id,

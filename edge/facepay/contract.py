@@ -40,6 +40,17 @@ class FacePayer(Protocol):
         """
 
     def consume_authorization(
-        self, auth_id: str, *, order_ref: str, amount_minor: int, currency: str
+        self,
+        auth_id: str,
+        *,
+        order_ref: str,
+        amount_minor: int,
+        currency: str,
+        member_id: str | None = None,
+        payment_ref: str | None = None,
     ) -> FaceAuthorization:
-        """Use the authorisation once; raises an EdgeError if unknown, used, expired or mismatched."""
+        """Use the authorisation once; raises an EdgeError if unknown, used, expired or mismatched.
+
+        `member_id`: the member attached to the cart; an authorisation for another face is refused
+        (403 face_member_mismatch). `payment_ref`: the payment's id, recorded with the use.
+        """

@@ -34,6 +34,7 @@ from edge.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 STREAM = "face"
+MIN_ENROL_FRAMES = 2  # good frames every enrolment needs (kiosk camera, uploads and the staff CLI)
 
 
 class EnrolmentService:
@@ -62,7 +63,7 @@ class EnrolmentService:
                 skipped += 1
                 log.error("face template %s does not decrypt (tampered or key missing); skipped", row.id)
                 continue
-            rt.gallery.put(row.member_id, vec)
+            rt.gallery.put(row.member_id, vec, as_utc(row.expires_at).timestamp())
         if skipped:
             log.warning("%d face templates not loaded (expired, other embedder or undecryptable)", skipped)
 
@@ -95,6 +96,12 @@ class EnrolmentService:
             )
         if not frames:
             raise InvalidInput("enrolment needs at least one image or frame", code="face_no_images")
+        if len(frames) < MIN_ENROL_FRAMES:  # one photo: one pose and light, and easy to take from a profile
+            raise InvalidInput(
+                f"enrolment needs at least {MIN_ENROL_FRAMES} images of the member's face",
+                code="face_enroll_too_few_images",
+                details={"needed": MIN_ENROL_FRAMES, "given": len(frames)},
+            )
         pipeline, gallery, models = self.rt.ready()
         width = self.cfg.still_detect_width if stills else None
         with self.rt.run_lock:
@@ -111,7 +118,7 @@ class EnrolmentService:
             else:
                 good.append(r.embedding)
                 lives.append(float(r.liveness))
-        need = min(self.cfg.enroll_frames, len(frames)) if stills else self.cfg.enroll_frames
+        need = max(MIN_ENROL_FRAMES, min(self.cfg.enroll_frames, len(frames)) if stills else self.cfg.enroll_frames)
         if len(good) < need:
             ENROLMENTS.labels("quality").inc()
             raise Unprocessable(
@@ -194,8 +201,15 @@ class EnrolmentService:
         if refusal is not None:
             ENROLMENTS.labels("refused").inc()
             raise refusal
-        gallery.put(member_id, mean)
+        gallery.put(member_id, mean, expires.timestamp())
         ENROLMENTS.labels("ok").inc()
+        log.info(
+            "face enrolled for %s at %s from %d frames (%s rejected)",
+            member_id,
+            kiosk_id,
+            len(good),
+            sum(rejected.values()),
+        )
         return EnrollOut(
             member_id=member_id,
             template_id=template_id,

@@ -143,7 +143,11 @@ class EnrollOut(BaseModel):
 
 
 class VerifyIn(BaseModel):
-    member_hint: str | None = PField(default=None, max_length=80, description="Member id, or phone:<digits>.")
+    member_hint: str | None = PField(
+        default=None,
+        max_length=2100,
+        description="The member's signed QR code (RM1:..., 1:1) or phone:<digits> (narrows 1:N); never a bare id.",
+    )
     images_b64: list[B64Image] = PField(default_factory=list, max_length=10)
     kiosk_id: str | None = PField(default=None, max_length=64)
 

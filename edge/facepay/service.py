@@ -39,7 +39,7 @@ def build_services(
     sealer = Sealer(secrets.keyring(TEMPLATE_KEY_PURPOSE))
     pepper = secrets.get_or_create(PHONE_PEPPER).encode()
     enrolment = EnrolmentService(db, runtime, sealer, pepper)
-    verification = VerificationService(db, runtime, enrolment, cameras)
+    verification = VerificationService(db, runtime, enrolment, cameras, secrets)
     return FaceServices(runtime, enrolment, verification)
 
 

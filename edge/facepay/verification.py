@@ -16,8 +16,9 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from edge import audit
+from edge.checkout.tokens import MEMBER_PREFIX
 from edge.db import Database
-from edge.errors import Conflict, Gone, InvalidInput, NotFound, RateLimited
+from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from edge.facepay.capture import grab_frames
 from edge.facepay.contract import FaceAuthorization
 from edge.facepay.enrolment import STREAM, EnrolmentService
@@ -26,7 +27,9 @@ from edge.facepay.limits import check_limits, record_outcome
 from edge.facepay.metrics import ATTEMPTS, observe_attempt
 from edge.facepay.models import FaceAttempt, FaceAuthorizationRow, FaceMember
 from edge.facepay.pipeline import Frames
+from edge.facepay.proof import member_from_code
 from edge.facepay.runtime import FaceRuntime
+from edge.security import SecretStore
 from edge.sync import outbox
 from edge.timeutil import as_utc, utcnow
 
@@ -46,28 +49,43 @@ class VerificationService:
         runtime: FaceRuntime,
         enrolment: EnrolmentService,
         cameras: Callable[[], Any] = lambda: None,
+        secrets: SecretStore | None = None,
     ) -> None:
         self.db = db
+        self.secrets = secrets  # checks signed member codes (a claimed identity for 1:1)
         self.rt = runtime
         self.cfg = runtime.cfg
         self.enrolment = enrolment
         self.cameras = cameras  # looked up per call: the camera component is built after this one
 
     # --- the claimed identity -----------------------------------------------------------------
-    def _resolve_hint(self, hint: str | None) -> tuple[str | None, set[str] | None]:
-        """(claimed member id, candidate set) from a member QR id or `phone:<digits>`."""
+    def _resolve_hint(self, hint: str | None) -> tuple[str | None, set[str] | None, str | None]:
+        """(claimed member for 1:1, candidate set for 1:N, member whose attempt budget is used).
+
+        Only a signed member QR code (`RM1:...`) proves a claimed identity, so only it runs 1:1
+        (threshold alone). `phone:<digits>` proves nothing: it narrows the candidates, and the
+        margin rule still applies among them. A bare member id is refused.
+        """
         if not hint:
-            return None, None
+            return None, None, None
         if hint.startswith("phone:"):
             digits = hint[6:]
             if not digits.isdigit() or len(digits) < 4:
                 raise InvalidInput("phone digits must be at least 4 digits", code="face_bad_hint")
             cands = self.enrolment.candidates_for_phone(digits)
-            return (next(iter(cands)) if len(cands) == 1 else None), cands
+            return None, cands, (next(iter(cands)) if len(cands) == 1 else None)
+        if not hint.startswith(MEMBER_PREFIX):
+            raise InvalidInput(
+                "a member hint is phone:<digits> or the member's signed QR code, never a bare member id",
+                code="face_hint_unsigned",
+            )
+        if self.secrets is None:
+            raise Unavailable("member codes cannot be checked on this box", code="face_unavailable")
+        member_id = member_from_code(self.secrets, hint)
         with self.db.session() as s:
-            if s.get(FaceMember, hint) is None:
+            if s.get(FaceMember, member_id) is None:
                 raise NotFound("this member has not enrolled for face-pay", code="face_member_unknown")
-        return hint, {hint}
+        return member_id, {member_id}, member_id
 
     def verify(
         self,
@@ -81,13 +99,13 @@ class VerificationService:
     ) -> dict[str, Any]:
         """One attempt: limits, capture, pipeline, decision, audit (+ authorisation if paying)."""
         pipeline, gallery, models = self.rt.ready()
-        claimed, candidates = self._resolve_hint(member_hint)
+        claimed, candidates, budget = self._resolve_hint(member_hint)
         now = utcnow()
         try:
             with self.db.session() as s:
-                check_limits(s, self.cfg, kiosk_id, claimed, now)
+                check_limits(s, self.cfg, kiosk_id, budget, now)
         except RateLimited as exc:
-            self._record_refusal(kiosk_id, claimed, actor, exc.code)
+            self._record_refusal(kiosk_id, budget, actor, exc.code)
             raise
         capture_ms: float | None = None
         if frames is None:
@@ -147,11 +165,11 @@ class VerificationService:
             "authorization": None,
         }
         failed = decision in ("no_match", "spoof")
-        subjects = [f"kiosk:{kiosk_id}"] + ([f"member:{claimed}"] if claimed else [])
+        subjects = [f"kiosk:{kiosk_id}"] + ([f"member:{budget}"] if budget else [])
         with self.db.session() as s:
             attempt = FaceAttempt(
                 kiosk_id=kiosk_id,
-                member_id=claimed or member_id,
+                member_id=budget or member_id,
                 mode=result["mode"],
                 decision=decision,
                 reason=reason[:64],
@@ -201,6 +219,16 @@ class VerificationService:
                 result["authorization"] = _auth(auth)
         result["attempt_id"] = attempt.id
         observe_attempt(decision, timings)
+        log.info(  # scores and decision only: never a frame, a crop or an embedding
+            "face verify %s at %s: %s (%s) similarity=%s margin=%s liveness=%s",
+            result["mode"],
+            kiosk_id,
+            decision,
+            reason or "-",
+            result["similarity"],
+            result["margin"],
+            result["liveness"],
+        )
         return result
 
     def _record_refusal(self, kiosk_id: str, member_id: str | None, actor: str, code: str) -> None:
@@ -246,8 +274,16 @@ class VerificationService:
         )
 
     def consume_authorization(
-        self, auth_id: str, *, order_ref: str, amount_minor: int, currency: str
+        self,
+        auth_id: str,
+        *,
+        order_ref: str,
+        amount_minor: int,
+        currency: str,
+        member_id: str | None = None,
+        payment_ref: str | None = None,
     ) -> FaceAuthorization:
+        """Use it once. `member_id`: the member attached to the cart, whose face it must be."""
         now = utcnow()
         with self.db.session() as s:
             row = s.get(FaceAuthorizationRow, auth_id)
@@ -259,6 +295,21 @@ class VerificationService:
                 raise Gone("this face-pay authorisation has expired; verify again", code="face_auth_expired")
             if (row.order_ref, row.amount_minor, row.currency) != (order_ref, amount_minor, currency):
                 raise Conflict("this authorisation is for another order or amount", code="face_auth_mismatch")
+            kiosk, auth = row.kiosk_id, _auth(row)
+        if member_id is not None and auth.member_id != member_id:  # audited (left unused), then refused
+            with self.db.session() as s:
+                audit.record(
+                    s,
+                    f"kiosk:{kiosk}",
+                    "face.auth_refused",
+                    auth.member_id,
+                    auth_id=auth_id,
+                    order_ref=order_ref,
+                    cart_member_id=member_id,
+                    reason="face_member_mismatch",
+                )
+            raise Forbidden("the face verified is not the member attached to this cart", code="face_member_mismatch")
+        with self.db.session() as s:
             table = FaceAuthorizationRow.__table__  # type: ignore[attr-defined]
             done = s.connection().execute(
                 update(table).where(table.c.auth_id == auth_id, table.c.used_at.is_(None)).values(used_at=now)
@@ -267,15 +318,17 @@ class VerificationService:
                 raise Conflict("this face-pay authorisation was already used", code="face_auth_used")
             audit.record(
                 s,
-                f"kiosk:{row.kiosk_id}",
+                f"kiosk:{kiosk}",
                 "face.auth_used",
-                row.member_id,
+                auth.member_id,
                 auth_id=auth_id,
                 order_ref=order_ref,
                 amount_minor=amount_minor,
                 currency=currency,
+                payment_id=payment_ref,
+                cart_member_id=member_id,
             )
-            return _auth(row)
+        return auth
 
     def pending_authorizations(self, order_ref: str) -> list[str]:
         with self.db.session() as s:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import resource
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from edge.app import Daemon
 from edge.checkout.tokens import Tokens
 from edge.facepay.align import align_face
+from edge.observability import JsonFormatter
 from tests.conftest import shared_path
 from tests.integration.test_face_service import SimulatedFaceCamera, frame_720p
 from tests.support.inproc import device_headers, running_app, staff_headers
@@ -84,7 +86,11 @@ def test_enrol_verify_count_and_erase_over_http(app: tuple[TestClient, Daemon]) 
     v = client.post("/api/face/verify", json={"images_b64": [b64("img9")]}, headers=kiosk).json()
     assert (v["decision"], v["member_id"]) == ("match", "m-02")
     assert v["authorization"] is None  # a plain verify never authorises a payment
-    v = client.post("/api/face/verify", json={"member_hint": "m-06", "images_b64": [b64("img9")]}, headers=kiosk)
+    v = client.post(
+        "/api/face/verify",
+        json={"member_hint": member_code(daemon, "m-06"), "images_b64": [b64("img9")]},
+        headers=kiosk,
+    )
     assert v.json()["decision"] == "no_match"
 
     assert client.delete("/api/face/members/m-02", headers=kiosk).status_code == 403
@@ -114,9 +120,18 @@ def test_hostile_uploads_get_typed_4xx(app: tuple[TestClient, Daemon]) -> None:
     kiosk = device_headers(daemon, "kiosk-1", "kiosk")
     base = {"member_id": "m-1", "consent_version": "v1", "consent": True, "member_code": member_code(daemon, "m-1")}
     cases = [
-        ({**base, "images_b64": ["!!notbase64"]}, 400, "image_bad_base64"),
-        ({**base, "images_b64": [base64.b64encode(b"GIF89a" + b"0" * 100).decode()]}, 422, "image_unsupported"),
-        ({**base, "images_b64": [base64.b64encode(jpeg("img9")[:300]).decode()]}, 422, "image_undecodable"),
+        ({**base, "images_b64": ["!!notbase64", b64("img9")]}, 400, "image_bad_base64"),
+        (
+            {**base, "images_b64": [base64.b64encode(b"GIF89a" + b"0" * 100).decode(), b64("img9")]},
+            422,
+            "image_unsupported",
+        ),
+        (
+            {**base, "images_b64": [base64.b64encode(jpeg("img9")[:300]).decode(), b64("img9")]},
+            422,
+            "image_undecodable",
+        ),
+        ({**base, "images_b64": [b64("img9")]}, 400, "face_enroll_too_few_images"),  # one photo is not enough
         ({**base, "consent": False, "images_b64": [b64("img9")]}, 400, "face_consent_required"),
         ({**base, "member_id": "bad id; drop", "images_b64": [b64("img9")]}, 422, "invalid_request"),
     ]
@@ -124,7 +139,7 @@ def test_hostile_uploads_get_typed_4xx(app: tuple[TestClient, Daemon]) -> None:
         r = client.post("/api/face/enroll", json=body, headers=kiosk)
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
     big = base64.b64encode(b"\xff\xd8" + b"\0" * 5_000_000).decode()
-    r = client.post("/api/face/enroll", json={**base, "images_b64": [big]}, headers=kiosk)
+    r = client.post("/api/face/enroll", json={**base, "images_b64": [big, b64("img9")]}, headers=kiosk)
     assert (r.status_code, r.json()["error"]["code"]) == (413, "image_too_large")
     assert client.get("/api/face/counts", headers=staff_headers(daemon)).json()["templates"] == 0
 
@@ -183,9 +198,17 @@ def test_no_face_image_reaches_disk_db_outbox_or_logs(
         blob = path.read_bytes()
         for needle in needles:
             assert needle not in blob, f"image-like bytes found in {path}"
-    logs = "\n".join(r.getMessage() for r in caplog.records).encode()
+    # every record as the daemon writes it: the JSON formatter, with args, extras and tracebacks
+    fmt = JsonFormatter()
+    lines = [fmt.format(r) + (r.exc_text or "") + (r.stack_info or "") for r in caplog.records]
+    facepay_lines = [line for line in lines if '"edge.facepay.' in line]
+    assert any("face enrolled" in line for line in facepay_lines), lines  # the scan is not vacuous
+    assert any("face verify" in line and "similarity=" in line for line in facepay_lines), lines
+    logs = "\n".join(lines).encode()
     for needle in needles + [base64.b64encode(d[200:248])[:40] for d in uploads.values()]:
         assert needle not in logs
+    # and no crash dump can carry a frame: face-pay turned core dumps off when the app started
+    assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
     con = sqlite3.connect(data_dir / "edge.db")
     rows = con.execute("SELECT stream, kind, payload FROM outbox_event WHERE stream IN ('face', 'audit')").fetchall()
     con.close()

@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from edge.app import prepare_storage
 from edge.audit import AuditEvent
+from edge.checkout.tokens import Tokens
 from edge.errors import EdgeError, RateLimited
 from edge.facepay.models import FaceAttempt, FaceConsent, FaceMember, FaceTemplate
 from edge.facepay.service import FaceServices, build_services
@@ -98,6 +99,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
     st.svc.enrolment.db.dispose()
 
 
+def code(st: Store, member: str) -> str:
+    """The member's signed QR code (a claimed identity for 1:1 must be signed)."""
+    return Tokens(SecretStore(st.data_dir)).member_code(member)
+
+
 def enroll(st: Store, member: str, names: list[str], **kw: Any) -> Any:
     return st.svc.enrolment.enroll(
         member_id=member,
@@ -128,9 +134,13 @@ def test_same_person_matches_and_a_different_person_does_not(store: Store) -> No
     assert {"detect", "liveness", "align", "embed", "match"} <= set(same["timings_ms"])
     stranger = v.verify(kiosk_id="kiosk-1", actor="t", frames=[photo("img38")], stills=True)  # id07: not enrolled
     assert stranger["decision"] == "no_match" and stranger["member_id"] is None
-    claimed = v.verify(kiosk_id="kiosk-1", actor="t", member_hint="m-02", frames=[photo("img32")], stills=True)
+    claimed = v.verify(
+        kiosk_id="kiosk-1", actor="t", member_hint=code(store, "m-02"), frames=[photo("img32")], stills=True
+    )
     assert (claimed["decision"], claimed["reason"], claimed["mode"]) == ("no_match", "below_threshold", "1:1")
-    ok_1to1 = v.verify(kiosk_id="kiosk-1", actor="t", member_hint="m-06", frames=[photo("img33")], stills=True)
+    ok_1to1 = v.verify(
+        kiosk_id="kiosk-1", actor="t", member_hint=code(store, "m-06"), frames=[photo("img33")], stills=True
+    )
     assert ok_1to1["decision"] == "match" and ok_1to1["member_id"] == "m-06"
 
 
@@ -242,14 +252,14 @@ def test_enrolment_needs_consent_good_frames_and_a_new_face(store: Store) -> Non
     with pytest.raises(EdgeError) as blank:
         e.enroll(
             member_id="m",
-            frames=[np.zeros((480, 640, 3), np.uint8)],
+            frames=[np.zeros((480, 640, 3), np.uint8)] * 2,
             consent=True,
             consent_version="v1",
             kiosk_id="k",
             actor="a",
             stills=True,
         )
-    assert blank.value.code == "face_enroll_quality" and blank.value.details["rejected"] == {"no_face": 1}
+    assert blank.value.code == "face_enroll_quality" and blank.value.details["rejected"] == {"no_face": 2}
     with pytest.raises(EdgeError) as mixed:
         enroll(store, "m", ["img47", "img29"])  # two different people
     assert mixed.value.code == "face_enroll_inconsistent"
@@ -265,13 +275,13 @@ def test_repeated_failures_lock_the_kiosk_and_the_member_out(tmp_path: Path) -> 
     enroll(st, "m-02", ID02)
     v = st.svc.verification
     for _ in range(2):
-        r = v.verify(kiosk_id="k1", actor="t", member_hint="m-02", frames=[photo("img29")], stills=True)
+        r = v.verify(kiosk_id="k1", actor="t", member_hint=code(st, "m-02"), frames=[photo("img29")], stills=True)
         assert r["decision"] == "no_match"
     with pytest.raises(RateLimited) as locked:
         v.verify(kiosk_id="k1", actor="t", frames=[photo("img9")], stills=True)
     assert locked.value.code == "face_locked_out" and locked.value.details["subject"] == "kiosk"
     with pytest.raises(RateLimited) as member_locked:  # the member is locked at every kiosk
-        v.verify(kiosk_id="k2", actor="t", member_hint="m-02", frames=[photo("img9")], stills=True)
+        v.verify(kiosk_id="k2", actor="t", member_hint=code(st, "m-02"), frames=[photo("img9")], stills=True)
     assert member_locked.value.details["subject"] == "member"
     ok = v.verify(kiosk_id="k2", actor="t", frames=[photo("img29")], stills=True)  # another kiosk, 1:N
     assert ok["decision"] == "no_match"
