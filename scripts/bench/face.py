@@ -4,7 +4,8 @@
     .venv/bin/python scripts/bench/face.py [--json] [--iters 40]
 
 Prints, in one run:
-- the ROC on ../shared/data/faces (every pair): TAR at FAR 1% and 0.1%, EER, and the false
+- the ROC on ../shared/data/faces (every pair): TAR at FAR 1% and 0.1%, EER, a threshold table
+  (0.20..0.60 step 0.05 and the shipped one: FAR, TAR, false accept and reject counts), and the false
   accepts/rejects at the shipped threshold, with the pair counts and the zero-FA threshold;
 - the latency per 1280x720 frame (detect, liveness, align, embed, match) p50/p95 with 1 and 2
   threads and the per-stage breakdown, beside a plain chain (fixed 640 YuNet, same models);
@@ -108,7 +109,24 @@ def roc(models: FaceModels, cfg: FacepaySettings) -> dict[str, Any]:
         "min_genuine": round(float(s_arr.min()), 4),
         "margin_over_max_impostor": round(float(t - d_arr.max()), 4),
         "one_to_n": open_set,
+        "roc_table": roc_table(s_arr, d_arr, t),
     }
+
+
+def roc_table(same: np.ndarray, diff: np.ndarray, shipped: float) -> list[dict[str, Any]]:
+    """FAR/TAR and the false accept/reject counts at 0.20..0.60 (step 0.05) and the shipped threshold."""
+    grid = sorted({round(0.20 + 0.05 * k, 2) for k in range(9)} | {round(shipped, 4)})
+    return [
+        {
+            "threshold": thr,
+            "far": round(float((diff >= thr).mean()), 5),
+            "tar": round(float((same >= thr).mean()), 4),
+            "false_accepts": int((diff >= thr).sum()),
+            "false_rejects": int((same < thr).sum()),
+            "shipped": thr == round(shipped, 4),
+        }
+        for thr in grid
+    ]
 
 
 def one_to_n_open_set(emb: dict[str, np.ndarray], ids: dict[str, str], cfg: FacepaySettings) -> dict[str, Any]:
@@ -299,6 +317,12 @@ def main() -> int:
         f"false rejects {acc['false_rejects']}/{acc['genuine_pairs']} (TAR {acc['tar_at_shipped']:.3f}); "
         f"max impostor {acc['max_impostor']} -> margin {acc['margin_over_max_impostor']}   [target: 0 FA, TAR >= 0.95]"
     )
+    print(f"   {'threshold':>9} {'FAR':>8} {'TAR':>6} {'FA':>5} {'FR':>5}")
+    for row in acc["roc_table"]:
+        print(
+            f"   {row['threshold']:9.2f} {row['far']:8.5f} {row['tar']:6.3f} {row['false_accepts']:5d} "
+            f"{row['false_rejects']:5d}" + ("   <- shipped" if row["shipped"] else "")
+        )
     on = acc["one_to_n"]
     print(
         f"   1:N leave-one-out (threshold + top-2 margin {cfg.match_margin}): {on['correct']}/{on['probes']} correct, "
