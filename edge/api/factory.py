@@ -38,7 +38,9 @@ def create_app(daemon: Daemon) -> FastAPI:
         finally:
             await daemon.stop()
 
-    app = FastAPI(title="retail-edge", version=__version__, lifespan=lifespan)
+    # /openapi.json stays public (the API contract); the Swagger and ReDoc pages are not served:
+    # they load scripts from a CDN our CSP forbids and are one more anonymous page.
+    app = FastAPI(title="retail-edge", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ctx = daemon.ctx
     app.state.daemon = daemon
 

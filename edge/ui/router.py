@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from edge import __version__
-from edge.api.deps import CtxDep, KioskDep, StaffDep
+from edge.api.deps import CtxDep, KioskDep, PrincipalDep, StaffDep
 from edge.ui.metrics import MetricsRing
 from edge.ui.models_status import models_status
 from edge.ui.preview import face_camera, preview_jpeg
@@ -60,8 +60,9 @@ def store(ctx: CtxDep) -> dict[str, Any]:
 
 
 @router.get("/api/ui/qr.svg")
-def qr(text: str = Query(min_length=1, max_length=1500)) -> Response:
-    """Any short text as a QR code (exit passes, room codes); a pure function of its input."""
+def qr(_who: PrincipalDep, text: str = Query(min_length=1, max_length=1500)) -> Response:
+    """Any short text as a QR code (exit passes, room codes); a pure function of its input.
+    Devices and staff only: anonymous callers would get a free CPU-bound renderer."""
     return Response(qr_svg(text), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
@@ -70,7 +71,7 @@ class QrIn(BaseModel):
 
 
 @router.post("/api/ui/qr.svg")
-def qr_post(body: QrIn) -> Response:
+def qr_post(_who: PrincipalDep, body: QrIn) -> Response:
     """The same, for texts that should not sit in a URL (exit passes)."""
     return Response(qr_svg(body.text), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
