@@ -9,6 +9,7 @@ Kinds:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -104,7 +105,7 @@ def parse_promotion(data: dict[str, Any]) -> Promotion:
     )
 
 
-def load_rules(rows: list[Promotion], now: datetime) -> tuple[list[MultiBuy], list[Threshold]]:
+def load_rules(rows: Iterable[Any], now: datetime) -> tuple[list[MultiBuy], list[Threshold]]:
     """Active, in-window rules in priority order (then id, so the order is deterministic)."""
     multis: list[MultiBuy] = []
     thresholds: list[Threshold] = []

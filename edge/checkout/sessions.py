@@ -12,18 +12,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from edge import audit
 from edge.bus import Bus
+from edge.checkout import cartrows, cartview
 from edge.checkout import gtin as gtins
-from edge.checkout.cartread import CartRow, read_cart
+from edge.checkout.cartread import CartRow
+from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
 from edge.checkout.events import CartChanged
-from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, Product, Promotion
-from edge.checkout.pricing import CouponSpec, PricedCart, PriceItem, price_cart, round_half_up
-from edge.checkout.promotions import load_rules
+from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member
+from edge.checkout.pricing import PricedCart
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutSettings
 from edge.checkout.tokens import Tokens
@@ -34,21 +35,6 @@ from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unpro
 from edge.timeutil import as_utc, utcnow
 
 __all__ = ["Sessions", "member_view", "session_lock", "session_lock_if_free"]
-
-
-def member_view(m: Member | None, via: str) -> dict[str, Any] | None:
-    """What a kiosk screen or receipt may show of the attached member.
-
-    Only a signed member QR proves the shopper holds the membership; a typed phone number proves
-    nothing, so then only the phone's last four digits show (which the shopper just typed), never
-    the member's name or id. `name` is the text to display in both cases.
-    """
-    if m is None:
-        return None
-    if via == "code":
-        return {"id": m.id, "name": m.name, "via": "code", "masked": False}
-    tail = (m.phone or "")[-4:]
-    return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
 
 
 class Sessions:
@@ -86,7 +72,7 @@ class Sessions:
                 return ks.id
         return self.open(kiosk_id).session_id if create else None
 
-    def _idle(self, ks: KioskSession) -> bool:
+    def _idle(self, ks: AnySession) -> bool:
         return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.cfg.session_idle_s)
 
     def load(self, s: Session, session_id: str, kiosk_id: str | None, *, for_change: bool = True) -> KioskSession:
@@ -98,6 +84,24 @@ class Sessions:
         if ks.status == "open" and self._idle(ks):
             ks.status = "expired"
             s.add(ks)
+        if for_change and ks.status != "open":
+            if ks.status == "expired":
+                raise Gone("this session expired; start a new one", code="session_expired")
+            raise Conflict(f"this session is {ks.status}", code="session_closed")
+        return ks
+
+    def load_row(
+        self, s: Session, session_id: str, kiosk_id: str | None, *, for_change: bool = True
+    ) -> cartrows.SessionRow:
+        """`load` on Core statements, for the hot paths (add an item, show the cart)."""
+        ks = cartrows.session(s, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
+        if ks is None:
+            raise NotFound("no such kiosk session", code="unknown_session")
+        if kiosk_id is not None and ks.kiosk_id != kiosk_id:
+            raise Forbidden("this session belongs to another kiosk", code="wrong_kiosk")
+        if ks.status == "open" and self._idle(ks):
+            ks.status = "expired"
+            cartrows.set_status(s, ks.id, "expired")
         if for_change and ks.status != "open":
             if ks.status == "expired":
                 raise Gone("this session expired; start a new one", code="session_expired")
@@ -143,30 +147,33 @@ class Sessions:
         return view
 
     def add_code(self, session_id: str, kiosk_id: str | None, code: str, qty: int = 1, source: str = "typed") -> Any:
+        """The hot path (every scan): prebuilt Core statements, one short write, then the new cart."""
         from edge.checkout.schemas import ItemAdded
 
         if not isinstance(qty, int) or not 1 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
         key, kind, value = self.parse_code(code)
-        added: dict[str, Any] = {}
-
-        def change(s: Session, ks: KioskSession) -> dict[str, str] | None:
-            product = self.resolve(s, key, kind, value)
-            line = s.exec(select(CartLine).where(CartLine.session_id == ks.id, CartLine.code == key)).first()
-            if line is None:
-                count = s.exec(select(func.count()).select_from(CartLine).where(CartLine.session_id == ks.id)).one()
-                if count >= self.cfg.max_lines:
-                    raise Unprocessable(
-                        f"a cart holds at most {self.cfg.max_lines} lines; ask staff for help", code="cart_full"
-                    )
-                line = CartLine(
-                    session_id=ks.id, code=key, gtin=product.gtin, qty=0, measure_kind=kind, measure_value=value
-                )
-            if line.qty + qty > self.cfg.max_quantity:
-                raise Unprocessable(f"at most {self.cfg.max_quantity} of one item per cart", code="quantity_too_large")
-            line.qty += qty
-            s.add(line)
-            added.update(code=key, gtin=product.gtin, name=product.name, qty=line.qty, source=source)
+        alerts: list[dict[str, str]] = []
+        with session_lock(session_id):
+            with writing(self.db, durable=False) as s:  # a cart line, not money: see txn.writing
+                ks = self.load_row(s, session_id, kiosk_id)
+                product = self.resolve(s, key, kind, value)
+                line = cartrows.line_by_code(s, ks.id, key)
+                if line is None:
+                    if cartrows.line_count(s, ks.id) >= self.cfg.max_lines:
+                        raise Unprocessable(
+                            f"a cart holds at most {self.cfg.max_lines} lines; ask staff for help", code="cart_full"
+                        )
+                    new_qty = qty
+                    cartrows.insert_line(s, ks.id, key, product.gtin, qty, kind, value)
+                else:
+                    new_qty = line[1] + qty
+                    if new_qty > self.cfg.max_quantity:
+                        raise Unprocessable(
+                            f"at most {self.cfg.max_quantity} of one item per cart", code="quantity_too_large"
+                        )
+                    cartrows.set_line_qty(s, line[0], new_qty)
+                cartrows.touch(s, ks)
             if product.age_restricted and not ks.age_checked_by:
                 alerts.append(
                     {
@@ -174,11 +181,10 @@ class Sessions:
                         "message": "this item needs an ID check; a member of staff is on the way",
                     }
                 )
-                return alerts[0]
-            return None
-
-        alerts: list[dict[str, str]] = []
-        view = self._mutate(session_id, kiosk_id, "item_added", change)
+            with self.db.session() as s:
+                view = self.view_of(s, ks)
+        self._changed(ks, "item_added", alerts[0] if alerts else None)
+        added = {"code": key, "gtin": product.gtin, "name": product.name, "qty": new_qty, "source": source}
         return ItemAdded(added=added, alerts=alerts, cart=view)
 
     def parse_code(self, code: str) -> tuple[str, str, int]:
@@ -193,14 +199,14 @@ class Sessions:
             raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
         return key, vm.kind, vm.value
 
-    def resolve(self, s: Session, key: str, kind: str, value: int) -> Product:
+    def resolve(self, s: Session, key: str, kind: str, value: int) -> cartrows.ProductRow:
         """The catalog item behind a parsed code (a variable-measure code's item has the value zeroed)."""
         lookup = key
         if kind:
             vm = gtins.variable_measure(key, self.settings.scanning)
             assert vm is not None
             lookup = vm.lookup_gtin
-        product = s.get(Product, lookup)
+        product = cartrows.product(s, lookup)
         if product is None:
             raise NotFound("this item is not in the catalog; ask staff for help", code="unknown_product")
         if not kind and product.weighed:
@@ -289,92 +295,17 @@ class Sessions:
         self._changed(ks, "age_checked")
         return self.view(session_id)
 
-    # --- reading and pricing --------------------------------------------------------------
-    def price(self, s: Session, ks: KioskSession) -> tuple[PricedCart, dict[int, CartRow]]:
-        """One read of lines with their products, and the rules: never two catalog versions at once."""
-        rows = read_cart(s, ks.id)
-        multis, thresholds = load_rules(list(s.exec(select(Promotion))), utcnow())
-        items = []
-        for r in rows:
-            unit = r.price_minor
-            if r.measure_kind == "price":
-                unit = r.measure_value
-            elif r.measure_kind == "weight":
-                unit = round_half_up(r.price_minor * r.measure_value, 1000)
-            items.append(
-                PriceItem(
-                    line_id=r.line_id,
-                    gtin=r.gtin,
-                    name=r.name,
-                    qty=r.qty,
-                    unit_minor=unit,
-                    member_unit_minor=r.member_price_minor if not r.measure_kind else None,
-                    category=r.category,
-                    tax_class=r.tax_class,
-                    weighed=r.weighed,
-                )
-            )
-        coupons = [
-            CouponSpec(c["c"], c["k"], int(c["v"]), int(c.get("min", 0)), str(c.get("n", "")))
-            for c in json.loads(ks.coupons)
-        ]
-        priced = price_cart(
-            items,
-            currency=self.settings.store.currency,
-            member=ks.member_id is not None,
-            multibuys=multis,
-            thresholds=thresholds,
-            coupons=coupons,
-            tax_rates_bp=self.cfg.tax_rates_bp,
-            tax_mode=self.cfg.tax_mode,
-        )
-        return priced, {r.line_id: r for r in rows}
+    # --- reading and pricing (edge.checkout.cartview) ---------------------------------------
+    def price(self, s: Session, ks: AnySession) -> tuple[PricedCart, dict[int, CartRow]]:
+        return cartview.price(s, ks, self.settings)
 
     def view(self, session_id: str, kiosk_id: str | None = None) -> CartView:
         with self.db.session() as s:
-            ks = self.load(s, session_id, kiosk_id, for_change=False)
-            return self.view_of(s, ks)
+            ks = self.load_row(s, session_id, kiosk_id, for_change=False)
+            return cartview.view_of(s, ks, self.settings)
 
-    def view_of(self, s: Session, ks: KioskSession) -> CartView:
-        priced, rows = self.price(s, ks)
-        out_lines = []
-        needs_age = False
-        for pl in priced.lines:
-            d = pl.as_dict()
-            ln = rows[pl.line_id]
-            d["code"] = ln.code
-            d["age_restricted"] = ln.age_restricted
-            needs_age = needs_age or ln.age_restricted
-            if ln.measure_kind == "weight":
-                d["measure"] = f"{ln.measure_value / 1000:.3f} kg at {ln.price_minor / 100:.2f}/kg"
-            elif ln.measure_kind == "price":
-                d["measure"] = "price from the scale label"
-            out_lines.append(d)
-        member = member_view(s.get(Member, ks.member_id), ks.member_via) if ks.member_id else None
-        expires = as_utc(ks.updated_at) + timedelta(seconds=self.cfg.session_idle_s)
-        return CartView(
-            session_id=ks.id,
-            kiosk_id=ks.kiosk_id,
-            status=ks.status,
-            version=ks.version,
-            member=member,
-            age_check="not_needed" if not needs_age else ("done" if ks.age_checked_by else "required"),
-            coupons=[
-                {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"]}
-                for c in json.loads(ks.coupons)
-            ],
-            lines=out_lines,
-            order_discounts=[a.as_dict() for a in priced.order_discounts],
-            coupons_not_applied=priced.coupons_not_applied,
-            currency=priced.currency,
-            subtotal_minor=priced.subtotal_minor,
-            discount_minor=priced.discount_minor,
-            tax_minor=priced.tax_minor,
-            total_minor=priced.total_minor,
-            tax_mode=priced.tax_mode,
-            order_id=ks.order_id,
-            expires_at=expires.isoformat() if ks.status == "open" else None,
-        )
+    def view_of(self, s: Session, ks: AnySession) -> CartView:
+        return cartview.view_of(s, ks, self.settings)
 
     # --- helpers ------------------------------------------------------------------------
     def _touch(self, ks: KioskSession, s: Session) -> None:
@@ -382,7 +313,7 @@ class Sessions:
         ks.updated_at = utcnow()
         s.add(ks)
 
-    def _changed(self, ks: KioskSession, reason: str, alert: dict[str, str] | None = None) -> None:
+    def _changed(self, ks: AnySession, reason: str, alert: dict[str, str] | None = None) -> None:
         self.bus.publish(
             CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version, reason=reason, alert=alert)
         )

@@ -1,0 +1,135 @@
+"""Reading a cart: one snapshot of its lines, the catalog and the rules, priced and shown.
+
+Every cart change re-prices the whole cart from the database (the server computes every price),
+so this is on the path of every scan; it reads through prebuilt statements (cartread, cartrows).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session
+
+from edge.checkout import cartrows
+from edge.checkout.cartread import CartRow, read_cart
+from edge.checkout.models import KioskSession
+from edge.checkout.pricing import CouponSpec, PricedCart, PriceItem, price_cart, round_half_up
+from edge.checkout.promotions import load_rules
+from edge.checkout.schemas import CartView
+from edge.config import Settings
+from edge.timeutil import as_utc, utcnow
+
+AnySession = KioskSession | cartrows.SessionRow
+
+
+def member_view(m: Any, via: str) -> dict[str, Any] | None:
+    """What a kiosk screen or receipt may show of the attached member (a Member or its row).
+
+    Only a signed member QR proves the shopper holds the membership; a typed phone number proves
+    nothing, so then only the phone's last four digits show (which the shopper just typed), never
+    the member's name or id. `name` is the text to display in both cases.
+    """
+    if m is None:
+        return None
+    if via == "code":
+        return {"id": m.id, "name": m.name, "via": "code", "masked": False}
+    tail = (m.phone or "")[-4:]
+    return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
+
+
+def price(s: Session, ks: AnySession, settings: Settings) -> tuple[PricedCart, dict[int, CartRow]]:
+    """One read of lines with their products, and the rules: never two catalog versions at once."""
+    cfg = settings.checkout
+    rows = read_cart(s, ks.id)
+    multis, thresholds = load_rules(cartrows.promotions(s), utcnow())
+    items = []
+    for r in rows:
+        unit = r.price_minor
+        if r.measure_kind == "price":
+            unit = r.measure_value
+        elif r.measure_kind == "weight":
+            unit = round_half_up(r.price_minor * r.measure_value, 1000)
+        items.append(
+            PriceItem(
+                line_id=r.line_id,
+                gtin=r.gtin,
+                name=r.name,
+                qty=r.qty,
+                unit_minor=unit,
+                member_unit_minor=r.member_price_minor if not r.measure_kind else None,
+                category=r.category,
+                tax_class=r.tax_class,
+                weighed=r.weighed,
+            )
+        )
+    coupons = [
+        CouponSpec(c["c"], c["k"], int(c["v"]), int(c.get("min", 0)), str(c.get("n", "")))
+        for c in json.loads(ks.coupons)
+    ]
+    priced = price_cart(
+        items,
+        currency=settings.store.currency,
+        member=ks.member_id is not None,
+        multibuys=multis,
+        thresholds=thresholds,
+        coupons=coupons,
+        tax_rates_bp=cfg.tax_rates_bp,
+        tax_mode=cfg.tax_mode,
+    )
+    return priced, {r.line_id: r for r in rows}
+
+
+def _measure(ln: CartRow) -> dict[str, Any]:
+    """A weighed line's label facts as data (the page formats them in the shopper's language),
+    plus an English sentence for receipts and older pages."""
+    if ln.measure_kind == "weight":
+        return {
+            "measure": f"{ln.measure_value / 1000:.3f} kg at {ln.price_minor / 100:.2f}/kg",
+            "measure_kind": "weight",
+            "measure_grams": ln.measure_value,
+            "price_per_kg_minor": ln.price_minor,
+        }
+    if ln.measure_kind == "price":
+        return {"measure": "price from the scale label", "measure_kind": "price"}
+    return {}
+
+
+def view_of(s: Session, ks: AnySession, settings: Settings) -> CartView:
+    priced, rows = price(s, ks, settings)
+    out_lines = []
+    needs_age = False
+    for pl in priced.lines:
+        d = pl.as_dict()
+        ln = rows[pl.line_id]
+        d["code"] = ln.code
+        d["age_restricted"] = ln.age_restricted
+        needs_age = needs_age or ln.age_restricted
+        d.update(_measure(ln))
+        out_lines.append(d)
+    member = member_view(cartrows.member(s, ks.member_id), ks.member_via) if ks.member_id else None
+    expires = as_utc(ks.updated_at) + timedelta(seconds=settings.checkout.session_idle_s)
+    return CartView(
+        session_id=ks.id,
+        kiosk_id=ks.kiosk_id,
+        status=ks.status,
+        version=ks.version,
+        member=member,
+        age_check="not_needed" if not needs_age else ("done" if ks.age_checked_by else "required"),
+        coupons=[
+            {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"]}
+            for c in json.loads(ks.coupons)
+        ],
+        lines=out_lines,
+        order_discounts=[a.as_dict() for a in priced.order_discounts],
+        coupons_not_applied=priced.coupons_not_applied,
+        currency=priced.currency,
+        subtotal_minor=priced.subtotal_minor,
+        discount_minor=priced.discount_minor,
+        tax_minor=priced.tax_minor,
+        total_minor=priced.total_minor,
+        tax_mode=priced.tax_mode,
+        order_id=ks.order_id,
+        expires_at=expires.isoformat() if ks.status == "open" else None,
+    )
