@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlmodel import Session
 
-from edge.checkout.models import CartLine, KioskSession, Member, Product, Promotion
+from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, PaymentIntent, Product, Promotion
 from edge.db import hold_write_lock
 from edge.timeutil import utcnow
 
@@ -134,3 +134,48 @@ _STATUS = update(_KS).where(_KS.c.id == bindparam("b_id")).values(status=bindpar
 def set_status(s: Session, session_id: str, status: str) -> None:
     hold_write_lock(s)
     s.connection().execute(_STATUS, {"b_id": session_id, "b_status": status})
+
+
+# --- coupons and the order commit ---------------------------------------------------------------
+_COUPON: Table = CouponRedemption.__table__  # type: ignore[attr-defined]
+_INTENT: Table = PaymentIntent.__table__  # type: ignore[attr-defined]
+_COUPON_USED = select(_COUPON.c.id).where(_COUPON.c.use_key == bindparam("key")).limit(1)
+_COUPON_USES = (
+    select(func.count())
+    .select_from(_COUPON)
+    .where(_COUPON.c.coupon_id == bindparam("coupon"), _COUPON.c.member_id == bindparam("member"))
+)
+_PAID = (
+    update(_KS)
+    .where(_KS.c.id == bindparam("b_id"))
+    .values(status="paid", order_id=bindparam("b_order"), version=bindparam("b_version"), updated_at=bindparam("b_at"))
+)
+_AUTHORIZED = (
+    update(_INTENT)
+    .where(_INTENT.c.id == bindparam("b_id"))
+    .values(
+        status="authorized",
+        order_id=bindparam("b_order"),
+        provider_ref=bindparam("b_ref"),
+        updated_at=bindparam("b_at"),
+    )
+)
+
+
+def coupon_key_used(s: Session, use_key: str) -> bool:
+    return s.connection().execute(_COUPON_USED, {"key": use_key}).first() is not None
+
+
+def coupon_uses(s: Session, coupon_id: str, member_id: str) -> int:
+    return int(s.connection().execute(_COUPON_USES, {"coupon": coupon_id, "member": member_id}).scalar_one())
+
+
+def mark_paid(s: Session, ks: SessionRow, order_id: str) -> None:
+    hold_write_lock(s)
+    ks.status, ks.order_id, ks.version, ks.updated_at = "paid", order_id, ks.version + 1, utcnow()
+    s.connection().execute(_PAID, {"b_id": ks.id, "b_order": order_id, "b_version": ks.version, "b_at": ks.updated_at})
+
+
+def mark_authorized(s: Session, intent_id: str, order_id: str, ref: str) -> None:
+    hold_write_lock(s)
+    s.connection().execute(_AUTHORIZED, {"b_id": intent_id, "b_order": order_id, "b_ref": ref, "b_at": utcnow()})

@@ -30,12 +30,12 @@ from sqlmodel import Session, select
 
 from edge import audit
 from edge.bus import Bus
+from edge.checkout import cartrows
 from edge.checkout.capture import Capturer
 from edge.checkout.events import CartChanged, OrderPaid
 from edge.checkout.models import (
     CouponRedemption,
     ExitPass,
-    KioskSession,
     Order,
     OrderLine,
     PaymentIntent,
@@ -111,10 +111,10 @@ class Checkout:
             raise InvalidInput("payment simulation is only for sandbox mode", code="simulation_refused")
         with session_lock(session_id):
             with self.db.session() as s:  # checks and pricing read; the cart cannot change (session lock)
-                ks = self.sessions.load(s, session_id, kiosk_id, for_change=False)
+                ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
                 if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
                     return self.result(s, ks.order_id, replayed=True)
-                ks = self.sessions.load(s, session_id, kiosk_id)
+                ks = self.sessions.load_row(s, session_id, kiosk_id)
                 priced, rows = self.sessions.price(s, ks)
                 if not priced.lines:
                     raise Unprocessable("the cart is empty", code="empty_cart")
@@ -254,7 +254,7 @@ class Checkout:
         """Step 3: everything about the sale in ONE transaction."""
         try:
             with writing(self.db) as s:
-                ks = s.get(KioskSession, intent.session_id)
+                ks = cartrows.session(s, intent.session_id)
                 assert ks is not None
                 if ks.order_id:
                     raise Conflict("this cart was already paid", code="already_paid")
@@ -299,23 +299,14 @@ class Checkout:
                             amount_minor=amounts.get(c["c"], 0),
                         )
                     )
-                row = s.get(PaymentIntent, intent.id)
-                assert row is not None
-                row.status, row.order_id, row.provider_ref, row.updated_at = (
-                    "authorized",
-                    order.id,
-                    ref,
-                    utcnow(),
-                )
-                s.add(row)
+                cartrows.mark_authorized(s, intent.id, order.id, ref)
                 xp = ExitPass(
                     order_id=order.id,
                     expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
                     audit_flag=self.rng.random() < self.settings.checkout.audit_share,
                 )
                 s.add(xp)
-                ks.status, ks.order_id, ks.version, ks.updated_at = "paid", order.id, ks.version + 1, utcnow()
-                s.add(ks)
+                cartrows.mark_paid(s, ks, order.id)
                 outbox.add(
                     s,
                     "orders",
@@ -327,7 +318,7 @@ class Checkout:
                         "member_id": ks.member_id,
                         "created_at": order.created_at.isoformat(),
                         "pricing": priced.as_dict(),
-                        "payment": {"id": row.id, "provider": row.provider},
+                        "payment": {"id": intent.id, "provider": intent.provider},
                         "coupons": [{"coupon_id": k, "amount_minor": v} for k, v in amounts.items()],
                     },
                 )
@@ -337,9 +328,9 @@ class Checkout:
                     "payment.authorized",
                     {
                         "order_id": order.id,
-                        "payment_id": row.id,
-                        "provider": row.provider,
-                        "amount_minor": row.amount_minor,
+                        "payment_id": intent.id,
+                        "provider": intent.provider,
+                        "amount_minor": intent.amount_minor,
                     },
                 )
                 outbox.add(
@@ -354,7 +345,7 @@ class Checkout:
                     "checkout.order_paid",
                     order.id,
                     total_minor=order.total_minor,
-                    provider=row.provider,
+                    provider=intent.provider,
                 )
                 return order.id
         except IntegrityError:

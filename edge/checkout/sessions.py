@@ -23,7 +23,7 @@ from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
 from edge.checkout.events import CartChanged
-from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member
+from edge.checkout.models import CartLine, KioskSession, Member
 from edge.checkout.pricing import PricedCart
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutSettings
@@ -268,20 +268,12 @@ class Sessions:
         limit = int(claims.get("lim", 0))
         if limit == 0:
             key = f"{claims['c']}:{claims['s']}"
-            if s.exec(select(CouponRedemption.id).where(CouponRedemption.use_key == key)).first():
+            if cartrows.coupon_key_used(s, key):
                 raise Conflict("this coupon has already been used", code="coupon_used")
             return key
         if member_id is None:
             raise Unprocessable("this coupon is for members; attach your membership first", code="coupon_needs_member")
-        used = len(
-            list(
-                s.exec(
-                    select(CouponRedemption.id).where(
-                        CouponRedemption.coupon_id == claims["c"], CouponRedemption.member_id == member_id
-                    )
-                )
-            )
-        )
+        used = cartrows.coupon_uses(s, claims["c"], member_id)
         if used >= limit:
             raise Conflict(f"this coupon can be used {limit} time(s) per member", code="coupon_used")
         return f"{claims['c']}:m:{member_id}:{used + 1}"
