@@ -6,6 +6,7 @@ connections). Full-page screenshots go to test-artifacts/ for CI to keep.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -248,6 +249,52 @@ def staff_client(store: Store) -> Any:
     client = httpx.Client(base_url=store.url, timeout=10)
     client.post("/api/auth/login", json={"username": STAFF_USER, "password": STAFF_PASSWORD}).raise_for_status()
     return client
+
+
+def _secret_values(text: str) -> list[str]:
+    """The secret material in a stored secret: the text itself, or a key ring's key strings."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return [text]
+    found: list[str] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, str) and len(v) >= 16:
+            found.append(v)
+
+    walk(data)
+    return found
+
+
+def assert_secrets_masked(page: Any, store: Store) -> None:
+    """On the Configuration tab: every stored secret is listed by name with its value shown as
+    ***, and no secret material (a secret's text, a key ring's keys) appears anywhere in clear."""
+    from playwright.sync_api import expect
+
+    from edge.security import SecretStore
+
+    secrets = SecretStore(Path(store.config["storage"]["data_dir"]))
+    names = secrets.names()
+    assert names, "the store has no secrets to mask"
+    section = page.locator("#config-tree > dl > dt", has_text=re.compile(r"^secrets$")).locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    for name in names:
+        value = section.locator("dt", has_text=re.compile(f"^{re.escape(name)}$")).locator(
+            "xpath=following-sibling::dd[1]"
+        )
+        expect(value).to_have_text("***")
+    tree = page.locator("#config-tree").inner_text()
+    material = [v for name in names for v in _secret_values(secrets.get(name) or "")]
+    assert material, "no secret material found to look for"
+    assert not [v for v in material if v in tree], "a secret is shown in clear"
 
 
 def login_dashboard(page: Any) -> None:

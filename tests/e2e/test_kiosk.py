@@ -4,6 +4,7 @@ screen and verified at the gate API; hostile scanned text stays inert on kiosk a
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -132,6 +133,11 @@ def test_scan_to_exit_pass(pages: Pages, store: Store) -> None:
     card = dash.locator("figure[data-camera='kiosk-1-cam']")
     expect(card.locator(".last-scan")).to_have_text(HOSTILE_SCAN)
     expect(card).to_have_attribute("data-snapshot", "loaded", timeout=15_000)
+    # the decode rate comes from two refreshes of the camera's cumulative decode count
+    rate = card.locator("dd.decode-rate")
+    expect(rate).to_have_attribute("data-rate", re.compile(r"^\d+\.\d\d$"), timeout=15_000)
+    expect(card.locator("dt", has_text="Decodes per second")).to_be_visible()
+    expect(card.locator("dt", has_text="Frames decoded")).to_be_visible()  # labels from the catalog
     assert dash.evaluate("() => window.__pwned") is None
     expect(dash.locator("figure[data-camera='room-1-cam']")).to_be_visible()
     shot(dash, "dashboard-cameras")

@@ -1,0 +1,153 @@
+"""Dashboard in Chromium with a store that has history: sales, a void and a refund found by
+search; guide response-time stats; secrets masked in the configuration; each model's sha256
+check; WCAG AA contrast on every tab (and the contrast check itself catches poor text)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from edge.checkout.demo import CRACKERS, WATER
+from tests.conftest import shared_path
+from tests.e2e.a11y import assert_contrast
+from tests.e2e.conftest import (
+    Pages,
+    Store,
+    assert_secrets_masked,
+    login_dashboard,
+    shot,
+    staff_client,
+    start_store,
+    store_config,
+)
+from tests.e2e.test_fitting import room_token
+from tests.support.services import DaemonProcess, Mosquitto
+
+TABS = ("Overview", "Cameras", "Charts", "Fitting room", "Transactions", "Devices, users, models", "Configuration")
+
+
+@pytest.fixture
+def history_store(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[DaemonProcess]) -> Iterator[Store]:
+    """No cameras; a model folder with one genuine model file and one damaged copy."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(shared_path("models/yunet_s_dynamic.onnx"), models / "yunet_s_dynamic.onnx")
+    (models / "mobilefacenet_paddlex_128d.onnx").write_bytes(b"not the model the manifest names")
+    data_dir = tmp_path / "data"
+    config = store_config(data_dir, mosquitto, None)
+    config["model_dir"] = str(models)
+    yield start_store(data_dir, config, mosquitto, daemon_factory)
+
+
+def _sale(store: Store, code: str) -> str:
+    kiosk = httpx.Client(base_url=store.url, timeout=15, headers={"Authorization": f"Bearer {store.tokens['kiosk-1']}"})
+    sid = kiosk.post("/api/kiosk/sessions", json={"resume": False}).json()["session_id"]
+    assert kiosk.post(f"/api/kiosk/sessions/{sid}/items", json={"code": code, "qty": 1}).status_code == 201
+    out = kiosk.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"})
+    assert out.status_code == 200, out.text
+    return str(out.json()["order_id"])
+
+
+def _refund(staff: httpx.Client, order_id: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:  # the sandbox captures a moment after the sale
+        r = staff.post(f"/api/checkout/orders/{order_id}/refund", json={"reason": "damaged box"})
+        if r.status_code == 200:
+            return
+        assert r.json()["error"]["code"] == "payment_not_captured" and time.monotonic() < deadline, r.text
+        time.sleep(0.3)
+
+
+def _handled_call(store: Store) -> None:
+    """A help call from room 1's phone page, claimed and resolved by guide-1."""
+    phone = {"X-Phone-Id": "e2e-phone-stats"}
+    base = f"{store.url}/api/fitting/rooms/{room_token(store, 'room-1')}"
+    call = httpx.post(f"{base}/calls", json={"kind": "help", "note": "", "request_id": "stats-call-1"}, headers=phone)
+    assert call.status_code in (200, 201), call.text
+    guide = httpx.Client(base_url=store.url, timeout=10, headers={"Authorization": f"Bearer {store.tokens['guide-1']}"})
+    call_id = call.json()["call"]["id"]
+    assert guide.post(f"/api/fitting/calls/{call_id}/claim", json={}).status_code == 200
+    assert guide.post(f"/api/fitting/calls/{call_id}/resolve", json={}).status_code == 200
+
+
+def test_history_search_stats_secrets_models_and_contrast(history_store: Store, browser: Any) -> None:
+    store = history_store
+    staff = staff_client(store)
+    kept, voided, refunded = _sale(store, WATER), _sale(store, CRACKERS), _sale(store, WATER)
+    assert staff.post(f"/api/checkout/orders/{voided}/void", json={"reason": "changed mind"}).status_code == 200
+    _refund(staff, refunded)
+    _handled_call(store)
+
+    p = Pages(browser, store.url)
+    try:
+        _dashboard_checks(p, store, kept, voided, refunded)
+    finally:
+        problems = p.close()
+    assert not problems, "errors in the browser console:\n" + "\n".join(problems)
+
+
+def _dashboard_checks(p: Pages, store: Store, kept: str, voided: str, refunded: str) -> None:
+    page, _ = p.open("/dashboard")
+    login_dashboard(page)
+    for tab in TABS:
+        page.get_by_role("tab", name=tab).click()
+        expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+        expect(page.locator("[role=tabpanel]:visible")).to_have_count(1)
+        page.wait_for_timeout(700)  # the panel's first refresh (its API call) has drawn
+        assert_contrast(page, f"dashboard {tab}")
+
+    # transactions: every sale, the void and the refund each have their row; search finds one order
+    page.get_by_role("tab", name="Transactions").click()
+    rows = page.locator("#tx-rows tr")
+    expect(page.locator("#tx-rows tr[data-kind=void]")).to_have_count(1)
+    expect(page.locator(f"#tx-rows tr[data-kind=void][data-order='{voided}']")).to_contain_text("Void")
+    refund_row = page.locator(f"#tx-rows tr[data-kind=refund][data-order='{refunded}']")
+    expect(refund_row).to_contain_text(re.compile(r"[-−]CN¥4\.50"))  # money going back
+    expect(refund_row).to_contain_text("damaged box")
+    expect(page.locator("#tx-rows tr[data-kind=order]")).to_have_count(2)
+    page.get_by_placeholder("Order, member or kiosk").fill(refunded)
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(2)  # the sale and its refund, nothing else
+    assert {r.get_attribute("data-order") for r in rows.all()} == {refunded}
+    page.get_by_placeholder("Order, member or kiosk").fill(kept[-12:])
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator(f"#tx-rows tr[data-kind=order][data-order='{kept}']")).to_be_visible()
+    shot(page, "dashboard-transactions-search")
+
+    # the fitting board's guide response-time stats count the handled call
+    page.get_by_role("tab", name="Fitting room").click()
+    stats = page.locator("#fitting-stats")
+    expect(stats).to_contain_text("guide-1")
+    expect(stats).to_contain_text(re.compile(r"1 claimed, 1 resolved; median claim \d+ s, resolve \d+ s"))
+
+    # configuration: every stored secret is listed by name, its value shown as *** and never in clear
+    page.get_by_role("tab", name="Configuration").click()
+    assert_secrets_masked(page, store)
+    shot(page, "dashboard-config-masked")
+
+    # models: the sha256 of each file is checked against the manifest
+    page.get_by_role("tab", name="Devices, users, models").click()
+    expect(page.locator("#model-rows tr[data-model=yunet_dynamic]")).to_contain_text("sha256 verified")
+    expect(page.locator("#model-rows tr[data-model=yunet_dynamic] .badge")).to_have_text("OK")
+    damaged = page.locator("#model-rows tr[data-model=mobilefacenet]")
+    expect(damaged).to_contain_text("sha256 does not match")
+    expect(damaged).to_contain_text("differs from the manifest")
+    expect(page.locator("#model-rows tr[data-model=minifasnet_v2]")).to_contain_text("file missing")
+    shot(page, "dashboard-models-sha256")
+
+    # the contrast check is not a rubber stamp: light grey text on white is caught
+    page.evaluate(
+        "() => { const p = document.createElement('p'); p.textContent = 'faint'; p.style.color = '#aaaaaa';"
+        " document.querySelector('#model-rows').closest('section').append(p); }"
+    )
+    with pytest.raises(AssertionError, match="faint"):
+        assert_contrast(page, "dashboard with a faint line")
