@@ -85,7 +85,9 @@ TARGETS_JS = r"""
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && el.checkVisibility() && !el.closest("[hidden]");
   })
-  .map((el) => ({ el, r: el.getBoundingClientRect() }))
+  // a checkbox or radio inside its <label> is tapped through the whole label
+  .map((el) => ({ el, r: (el.type === "checkbox" || el.type === "radio") && el.closest("label")
+    ? el.closest("label").getBoundingClientRect() : el.getBoundingClientRect() }))
   .filter(({ r }) => r.height < min || r.width < min)
   .map(({ el, r }) => {
     const text = (el.textContent || el.value || "").trim().slice(0, 30);
