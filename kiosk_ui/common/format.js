@@ -42,6 +42,11 @@ export function number(value, digits = 1) {
   return new Intl.NumberFormat(currentLang(), { maximumFractionDigits: digits }).format(value);
 }
 
+/** Exactly `digits` decimals (a scale's weight: 1.500 kg). */
+export function fixed(value, digits) {
+  return new Intl.NumberFormat(currentLang(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value);
+}
+
 export function secondsSince(ts) {
   return (Date.now() - new Date(ts).getTime()) / 1000;
 }

@@ -1,7 +1,7 @@
 // The cart: lines with quantity controls, totals, member and coupons; scan confirmation.
 import { api } from "/ui/common/api.js";
 import { $, fill, h } from "/ui/common/dom.js";
-import { money } from "/ui/common/format.js";
+import { fixed, money } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { announce, explain, go, showAlert, state } from "./state.js";
@@ -35,6 +35,15 @@ export function setCart(view) {
   render();
 }
 
+/** A weighed line's label facts in the page's language; the server's sentence from older boxes. */
+function measureText(l, cur) {
+  if (l.measure_kind === "weight" && Number.isFinite(l.measure_grams) && Number.isFinite(l.price_per_kg_minor)) {
+    return t("kiosk.measure.weight", { kg: fixed(l.measure_grams / 1000, 3), price: money(l.price_per_kg_minor, cur) });
+  }
+  if (l.measure_kind === "price") return t("kiosk.measure.price");
+  return l.measure || "";
+}
+
 export function render() {
   const cart = state.cart;
   if (!cart) return;
@@ -62,7 +71,7 @@ export function render() {
           "span",
           { class: "detail" },
           `${money(l.unit_minor, cur)} × ${l.qty}`,
-          l.measure ? ` · ${t("kiosk.weighed")}: ${l.measure}` : "",
+          l.measure_kind || l.measure ? ` · ${t("kiosk.weighed")}: ${measureText(l, cur)}` : "",
           l.age_restricted ? ` · ${t("kiosk.age_item")}` : "",
           ...(l.adjustments || []).map((a) => ` · ${a.name || ""} −${money(a.amount_minor || 0, cur)}`),
         ),

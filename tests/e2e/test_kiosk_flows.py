@@ -67,8 +67,11 @@ def test_kiosk_member_coupon_weighed_pass_countdown_and_idle(pages: Pages, store
     page.get_by_placeholder("Type a barcode").fill(variable_code(LOOSE_APPLES, 1500))
     page.get_by_role("button", name="Add", exact=True).click()
     apples = page.locator("li.line", has_text="Loose apples")
-    expect(apples.locator(".detail")).to_contain_text("weighed: 1.500 kg at 12.80/kg")
+    expect(apples.locator(".detail")).to_contain_text("weighed: 1.500 kg at CN¥12.80/kg")
     expect(apples.locator(".amount")).to_contain_text("19.20")
+    page.get_by_label("Language").select_option("zh-CN")  # the label's facts follow the language
+    expect(apples.locator(".detail")).to_contain_text("称重: 1.500 千克，每千克 ¥12.80")
+    page.get_by_label("语言").select_option("en")
 
     # attach a member by phone number, apply a coupon; a refused coupon gets a sentence
     page.get_by_text("Member or coupon").click()
