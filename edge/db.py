@@ -26,7 +26,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from edge.errors import StartupRefused
 from edge.timeutil import utcnow
@@ -89,6 +89,22 @@ def hold_write_lock(session: Session) -> None:
     if not session.info.get("write_lock_held"):
         session.info["write_lock"].acquire()
         session.info["write_lock_held"] = True
+
+
+def insert_rows(session: Session, *rows: SQLModel) -> None:
+    """INSERT table-model objects with one Core statement per table, on the session's connection.
+
+    For hot write paths: the ORM's flush (unit of work, identity map, events) costs several times
+    the insert itself. Rows are inserted in the order their tables first appear (parents first),
+    and the objects are not tracked: later changes to them are not saved.
+    """
+    hold_write_lock(session)
+    by_table: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_table.setdefault(type(row).__table__, []).append(row.model_dump())  # type: ignore[attr-defined]
+    conn = session.connection()
+    for table, values in by_table.items():
+        conn.execute(table.insert(), values)
 
 
 def _on_flush(session: Session, _ctx: object, _instances: object) -> None:

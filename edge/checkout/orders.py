@@ -52,7 +52,7 @@ from edge.checkout.sessions import Sessions, session_lock
 from edge.checkout.tokens import Tokens
 from edge.checkout.txn import writing
 from edge.config import Settings
-from edge.db import Database
+from edge.db import Database, insert_rows
 from edge.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
 from edge.sync import outbox
 from edge.timeutil import utcnow
@@ -272,40 +272,38 @@ class Checkout:
                     total_minor=priced.total_minor,
                     pricing=json.dumps(priced.as_dict()),
                 )
-                s.add(order)
-                for n, pl in enumerate(priced.lines, start=1):
-                    s.add(
-                        OrderLine(
-                            order_id=order.id,
-                            line_no=n,
-                            gtin=pl.gtin,
-                            name=pl.name,
-                            qty=pl.qty,
-                            gross_minor=pl.gross_minor,
-                            discount_minor=pl.discount_minor,
-                            net_minor=pl.net_minor,
-                            tax_minor=pl.tax_minor,
-                        )
+                lines = [
+                    OrderLine(
+                        order_id=order.id,
+                        line_no=n,
+                        gtin=pl.gtin,
+                        name=pl.name,
+                        qty=pl.qty,
+                        gross_minor=pl.gross_minor,
+                        discount_minor=pl.discount_minor,
+                        net_minor=pl.net_minor,
+                        tax_minor=pl.tax_minor,
                     )
+                    for n, pl in enumerate(priced.lines, start=1)
+                ]
                 amounts = priced.coupon_amounts()
-                for c in json.loads(ks.coupons):
-                    key = self.sessions.check_coupon_use(s, c, ks.member_id)
-                    s.add(
-                        CouponRedemption(
-                            coupon_id=c["c"],
-                            use_key=key,
-                            member_id=ks.member_id,
-                            order_id=order.id,
-                            amount_minor=amounts.get(c["c"], 0),
-                        )
+                redemptions = [
+                    CouponRedemption(
+                        coupon_id=c["c"],
+                        use_key=self.sessions.check_coupon_use(s, c, ks.member_id),
+                        member_id=ks.member_id,
+                        order_id=order.id,
+                        amount_minor=amounts.get(c["c"], 0),
                     )
+                    for c in json.loads(ks.coupons)
+                ]
                 cartrows.mark_authorized(s, intent.id, order.id, ref)
                 xp = ExitPass(
                     order_id=order.id,
                     expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
                     audit_flag=self.rng.random() < self.settings.checkout.audit_share,
                 )
-                s.add(xp)
+                insert_rows(s, order, *lines, *redemptions, xp)  # a unique coupon key clash raises here
                 cartrows.mark_paid(s, ks, order.id)
                 outbox.add(
                     s,

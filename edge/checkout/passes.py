@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 
 from prometheus_client import Counter
-from sqlalchemy import update
-from sqlmodel import col
+from sqlalchemy import Table, bindparam, select, update
 
 from edge import audit
 from edge.bus import Bus
@@ -21,7 +20,7 @@ from edge.checkout.schemas import GateOut
 from edge.checkout.tokens import PassRefusal, Tokens, verify_pass
 from edge.checkout.txn import writing
 from edge.config import Settings
-from edge.db import Database
+from edge.db import Database, hold_write_lock
 from edge.errors import Conflict, EdgeError, Forbidden, Gone, InvalidInput
 from edge.mqtt import queue
 from edge.observability import escape_text
@@ -32,6 +31,20 @@ log = logging.getLogger(__name__)
 
 PASSES_ACCEPTED = Counter("edge_checkout_exit_passes_accepted_total", "Exit passes accepted at a gate")
 PASSES_REFUSED = Counter("edge_checkout_exit_passes_refused_total", "Exit passes refused at a gate", ["reason"])
+
+_XP: Table = ExitPass.__table__  # type: ignore[attr-defined]
+_ORDER: Table = Order.__table__  # type: ignore[attr-defined]
+# One read of the pass with its order's status (prebuilt: every shopper leaving passes here).
+_PASS = (
+    select(_XP.c.order_id, _XP.c.revoked, _XP.c.expires_at, _XP.c.audit_flag, _ORDER.c.status)
+    .select_from(_XP.outerjoin(_ORDER, _ORDER.c.id == _XP.c.order_id))
+    .where(_XP.c.id == bindparam("id"))
+)
+_USE = (
+    update(_XP)
+    .where(_XP.c.id == bindparam("b_id"), _XP.c.used_at.is_(None))
+    .values(used_at=bindparam("b_at"), gate_id=bindparam("b_gate"))
+)
 
 _ERRORS: dict[str, type[EdgeError]] = {
     "malformed": InvalidInput,
@@ -64,20 +77,16 @@ class Gate:
             claims = verify_pass(self.tokens.exit_pass, text)
             pass_id, order_id = claims["p"], claims["o"]
             with writing(self.db) as s:
-                xp = s.get(ExitPass, pass_id)
+                xp = s.connection().execute(_PASS, {"id": pass_id}).first()
                 if xp is None or xp.order_id != order_id:
                     raise PassRefusal("unknown", "no such pass")
-                order = s.get(Order, order_id)
-                if xp.revoked or order is None or order.status == "voided":
+                if xp.revoked or xp.status is None or xp.status == "voided":
                     raise PassRefusal("revoked", "order voided")
                 if as_utc(xp.expires_at) < utcnow():
                     raise PassRefusal("expired", "past its expiry")
                 now = utcnow()
-                res = s.exec(  # type: ignore[call-overload]
-                    update(ExitPass)
-                    .where(col(ExitPass.id) == pass_id, col(ExitPass.used_at).is_(None))
-                    .values(used_at=now, gate_id=gate_id[:64])
-                )
+                hold_write_lock(s)
+                res = s.connection().execute(_USE, {"b_id": pass_id, "b_at": now, "b_gate": gate_id[:64]})
                 if res.rowcount != 1:
                     raise PassRefusal("used", "already used")
                 topic = f"retail/{self.settings.store.id}/gate/{gate_id}/cmd"
@@ -88,7 +97,7 @@ class Gate:
                         "cmd": "open",
                         "order_id": order_id,
                         "pass_id": pass_id,
-                        "audit": xp.audit_flag,
+                        "audit": bool(xp.audit_flag),
                         "ts": now.isoformat(),
                     },
                 )
@@ -96,10 +105,10 @@ class Gate:
                     s,
                     "orders",
                     "exit_pass.used",
-                    {"order_id": order_id, "pass_id": pass_id, "gate_id": gate_id, "audit": xp.audit_flag},
+                    {"order_id": order_id, "pass_id": pass_id, "gate_id": gate_id, "audit": bool(xp.audit_flag)},
                 )
-                audit.record(s, f"device:{gate_id}", "checkout.pass_used", order_id, audit_flag=xp.audit_flag)
-                flagged = xp.audit_flag
+                audit.record(s, f"device:{gate_id}", "checkout.pass_used", order_id, audit_flag=bool(xp.audit_flag))
+                flagged = bool(xp.audit_flag)
         except PassRefusal as refusal:
             self._refused(gate_id, refusal, text)
             raise _ERRORS[refusal.reason](_SENTENCES[refusal.reason], code=f"pass_{refusal.reason}") from None
