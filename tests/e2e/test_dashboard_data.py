@@ -96,6 +96,8 @@ def test_history_search_stats_secrets_models_and_contrast(history_store: Store, 
 
 def _dashboard_checks(p: Pages, store: Store, kept: str, voided: str, refunded: str) -> None:
     page, _ = p.open("/dashboard")
+    expect(page.get_by_label("User name")).to_be_visible()
+    assert_contrast(page, "dashboard login")
     login_dashboard(page)
     for tab in TABS:
         page.get_by_role("tab", name=tab).click()
