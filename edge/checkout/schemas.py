@@ -54,7 +54,7 @@ class CheckoutIn(_In):
 
 
 class FaceVerifyIn(_In):
-    member_hint: str | None = Field(default=None, max_length=64)
+    member_hint: str | None = Field(default=None, max_length=2100)  # phone:<digits> or a signed member code
 
 
 class CartView(BaseModel):
