@@ -11,14 +11,8 @@ from edge.checkout.aftersale import AfterSale
 from edge.checkout.catalog import Catalog
 from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
-from edge.checkout.payments import (
-    SANDBOX_DB,
-    FaceProvider,
-    PaymentProvider,
-    QrProvider,
-    SandboxNetwork,
-    SandboxProvider,
-)
+from edge.checkout.payments import SANDBOX_DB, PaymentProvider, SandboxNetwork
+from edge.checkout.providers import FaceProvider, QrProvider, SandboxProvider
 from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
 from edge.checkout.tokens import Tokens

@@ -1,4 +1,4 @@
-"""Payment: one PaymentProvider interface, three providers, and the sandbox network simulator.
+"""Payment: one PaymentProvider interface and the sandbox network simulator (providers.py has the providers).
 
 Every call carries the payment intent id as its idempotency key, so a retried call can never
 charge twice: the network answers a repeated authorise with the charge it already holds. A
@@ -12,7 +12,6 @@ ledger (a separate SQLite file, the stand-in for the acquirer's books); it can b
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 import time
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from edge.errors import EdgeError, InvalidInput, Unavailable
+from edge.errors import EdgeError
 from edge.ids import new_id
 from edge.timeutil import utcnow
 
@@ -276,142 +275,3 @@ class SandboxNetwork:
         )
         keys = ("key", "status", "amount_minor", "captures", "refunded_minor")
         return [dict(zip(keys, r, strict=True)) for r in cur.fetchall()]
-
-
-class _NetworkProvider:
-    """Shared plumbing: a provider checks its credential, then moves money on the network."""
-
-    name = "base"
-
-    def __init__(self, network: SandboxNetwork | None) -> None:
-        self.network = network
-
-    def _net(self) -> SandboxNetwork:
-        if self.network is None:
-            raise Unavailable(
-                f"no payment network is configured for {self.name} payments on this box", code="no_acquirer"
-            )
-        return self.network
-
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
-        """Raise if the shopper's credential does not allow this payment."""
-
-    def authorize(
-        self,
-        key: str,
-        *,
-        order_ref: str,
-        amount_minor: int,
-        currency: str,
-        credential: str | None,
-        simulation: Simulation | None = None,
-    ) -> str:
-        net = self._net()
-        self.check_credential(credential, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
-        return net.authorize(
-            key,
-            order_ref=order_ref,
-            method=self.name,
-            amount_minor=amount_minor,
-            currency=currency,
-            simulation=simulation,
-        )
-
-    def capture(self, key: str) -> None:
-        self._net().capture(key)
-
-    def reverse(self, key: str, amount_minor: int | None = None, *, idempotency_key: str | None = None) -> ChargeState:
-        return self._net().reverse(key, amount_minor, idempotency_key=idempotency_key)
-
-    def query(self, key: str) -> ChargeState:
-        return self._net().query(key)
-
-    def reversal(self, key: str, idempotency_key: str) -> ChargeState | None:
-        return self._net().reversal(key, idempotency_key)
-
-
-class SandboxProvider(_NetworkProvider):
-    name = "sandbox"
-
-
-_PAYMENT_CODE = re.compile(r"^(1[0-5]|2[5-9]|30)\d{16}$")
-
-
-def is_payment_code(text: str) -> bool:
-    """The 18-digit dynamic code a wallet app shows (10-15: WeChat Pay, 25-30: Alipay)."""
-    return bool(_PAYMENT_CODE.match(text or ""))
-
-
-class QrProvider(_NetworkProvider):
-    """The shopper's wallet payment code, scanned by the kiosk camera (or typed by staff)."""
-
-    name = "qr"
-
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
-        if not credential or not is_payment_code(credential):
-            raise InvalidInput("scan the 18-digit payment code from your wallet app", code="bad_payment_code")
-
-
-class FaceProvider(_NetworkProvider):
-    """Face-pay: the face-pay service's single-use authorisation, bound to this session, amount and
-    the member attached to the cart (a cart holding member A's QR is never paid by B's face).
-
-    The payment's id goes to face-pay with the authorisation it used, so the paying member is on
-    record against the payment (face_authorization row + `face.auth_used` audit with payment_id).
-    """
-
-    name = "face"
-
-    def __init__(self, network: SandboxNetwork | None, facepay: Any | None, db: Any | None = None) -> None:
-        super().__init__(network)
-        self.facepay = facepay
-        self.db = db  # default: the face-pay service's database (the daemon has one)
-
-    def _cart_member(self, order_ref: str) -> str | None:
-        """The member attached to the cart being paid (the order reference is the session id)."""
-        from edge.checkout.models import KioskSession
-
-        db = self.db if self.db is not None else self.facepay.db  # type: ignore[union-attr]
-        with db.session() as s:
-            ks = s.get(KioskSession, order_ref)
-            return ks.member_id if ks is not None else None
-
-    def _consume(
-        self, credential: str | None, key: str | None, *, order_ref: str, amount_minor: int, currency: str
-    ) -> None:
-        if self.facepay is None:
-            raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
-        if not credential:
-            raise InvalidInput("verify your face first, then pay", code="face_authorization_required")
-        self.facepay.consume_authorization(
-            credential,
-            order_ref=order_ref,
-            amount_minor=amount_minor,
-            currency=currency,
-            member_id=self._cart_member(order_ref),
-            payment_ref=key,
-        )
-
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
-        self._consume(credential, None, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
-
-    def authorize(
-        self,
-        key: str,
-        *,
-        order_ref: str,
-        amount_minor: int,
-        currency: str,
-        credential: str | None,
-        simulation: Simulation | None = None,
-    ) -> str:
-        net = self._net()
-        self._consume(credential, key, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
-        return net.authorize(
-            key,
-            order_ref=order_ref,
-            method=self.name,
-            amount_minor=amount_minor,
-            currency=currency,
-            simulation=simulation,
-        )

@@ -15,7 +15,7 @@ from edge.checkout.catalog import Catalog
 from edge.checkout.models import ExitPass, Order
 from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
-from edge.checkout.payments import is_payment_code
+from edge.checkout.providers import is_payment_code
 from edge.checkout.sessions import Sessions
 from edge.checkout.tokens import COUPON_PREFIX, MEMBER_PREFIX, Tokens
 from edge.component import Context

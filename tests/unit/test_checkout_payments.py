@@ -13,12 +13,10 @@ from edge.checkout.payments import (
     PaymentDeclined,
     PaymentFailed,
     PaymentTimeout,
-    QrProvider,
     SandboxNetwork,
-    SandboxProvider,
     Simulation,
-    is_payment_code,
 )
+from edge.checkout.providers import QrProvider, SandboxProvider, is_payment_code
 from edge.errors import EdgeError
 from tests.support.inproc import settings_for
 
