@@ -316,6 +316,7 @@ class CallService:
             gtin=call.gtin,
             want_gtin=call.want_gtin,
             want=self.visits.variant_info(call.want_gtin),
+            item=self.visits.variant_info(call.gtin),
             note=call.note,
             guide_id=call.guide_id,
             version=call.version,

@@ -110,6 +110,7 @@ class CallPublic(BaseModel):
     gtin: str | None
     want_gtin: str | None
     want: dict[str, str] | None = None  # size/colour/name of the wanted variant, when known
+    item: dict[str, str] | None = None  # size/colour/name of the item the call is about, when known
     note: str
     guide_id: str | None
     version: int

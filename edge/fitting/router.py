@@ -72,7 +72,8 @@ def phone_page(token: str, request: Request, svc: SvcDep) -> Response:
         room = svc.room_for(token, _source(request), "/fit")
     except Forbidden as exc:
         status = 400 if exc.details.get("reason") == "malformed" else 403
-        return HTMLResponse(svc.refusal_page(), status_code=status, headers={"Cache-Control": "no-store"})
+        refusal = svc.refusal_page(request.headers.get("accept-language", ""))
+        return HTMLResponse(refusal, status_code=status, headers={"Cache-Control": "no-store"})
     svc.open_page(room)
     page = ui_dir() / "fitting" / "index.html"
     return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-store"})

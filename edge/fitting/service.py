@@ -110,15 +110,30 @@ class FittingService:
                 )
         return out
 
-    def refusal_page(self) -> str:
-        """The friendly page for a bad room code: no token, no details, nothing from the request."""
+    def refusal_page(self, accept_language: str = "") -> str:
+        """The friendly page for a bad room code: no token, no details, nothing from the request
+        but the shopper's language (Chinese when the phone prefers it, else English)."""
         store = html.escape(self.store_name)
+        first = accept_language.split(",")[0].strip().lower()
+        lang, title, body, suffix = (
+            (
+                "zh-CN",
+                "请扫描门上的二维码",
+                "此试衣间链接已失效或并非本店生成。请扫描试衣间门上的二维码来呼叫导购或换尺码。",
+                "试衣间",
+            )
+            if first.startswith("zh")
+            else (
+                "en",
+                "Please scan the code on the door",
+                "This fitting-room link is not valid any more, or it was not made by this store. "
+                "Scan the QR code on your fitting-room door to call a guide or ask for another size.",
+                "fitting rooms",
+            )
+        )
         return (
-            "<!doctype html><html lang=en><head><meta charset=utf-8>"
+            f"<!doctype html><html lang={lang}><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width,initial-scale=1">'
-            f"<title>{store} fitting rooms</title></head><body>"
-            "<main><h1>Please scan the code on the door</h1>"
-            "<p>This fitting-room link is not valid any more, or it was not made by this store. "
-            "Scan the QR code on your fitting-room door to call a guide or ask for another size.</p>"
-            f"<p>{store}</p></main></body></html>"
+            f"<title>{store} {suffix}</title></head><body>"
+            f"<main><h1>{title}</h1><p>{body}</p><p>{store}</p></main></body></html>"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -38,6 +39,9 @@ _LIVE_VISIT = core_select(_V.c.id, _V.c.last_activity_at).where(
 _TOUCH = update(_V).where(_V.c.id == bindparam("vid")).values(last_activity_at=bindparam("now"))
 
 
+VARIANT_TTL_S = 30.0
+
+
 class VisitService:
     """A visit starts at the first scan or page open and ends on release or when idle."""
 
@@ -49,6 +53,9 @@ class VisitService:
         self.settings = settings
         self.catalog = catalog
         self.rooms = {r.id: r for r in settings.rooms}
+        # gtin -> (expires at, name/size/colour): every call transition shows its items, and a
+        # catalog read per transition sat on the path a guide's handheld waits on
+        self._variant_cache: dict[str, tuple[float, dict[str, str] | None]] = {}
         # Every fitting write takes this lock (calls too): two scans arriving together must not
         # open two visits for one room (the partial unique index is the backstop).
         self.lock = threading.RLock()
@@ -173,11 +180,20 @@ class VisitService:
         return [self._item_public(r, catalog.get(r.gtin) if catalog else None, catalog) for r in rows]
 
     def variant_info(self, gtin: str | None) -> dict[str, str] | None:
+        """Name, size and colour of a catalog item, cached for VARIANT_TTL_S (stock is not in it)."""
         catalog = self.catalog()
         if not gtin or catalog is None:
             return None
+        now = time.monotonic()
+        hit = self._variant_cache.get(gtin)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         p = catalog.get(gtin)
-        return {"name": p.name, "size": p.size, "colour": p.colour} if p else None
+        info = {"name": p.name, "size": p.size, "colour": p.colour} if p else None
+        if len(self._variant_cache) >= 4096:
+            self._variant_cache.clear()
+        self._variant_cache[gtin] = (now + VARIANT_TTL_S, info)
+        return info
 
     @staticmethod
     def _item_public(item: FittingItem, product: ProductView | None, catalog: CatalogReader | None) -> ItemPublic:

@@ -109,11 +109,14 @@ def test_phone_needs_a_valid_room_code_and_guides_a_device(tmp_path: Path) -> No
             r = client.get(f"/fit/{bad}")
             assert r.status_code == status
             assert "scan the code on the door" in r.text and "Traceback" not in r.text and bad not in r.text
+            zh = client.get(f"/fit/{bad}", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+            assert zh.status_code == status and "请扫描门上的二维码" in zh.text and 'lang="zh-CN"' not in zh.text
+            assert "<html lang=zh-CN>" in zh.text and bad not in zh.text
             api = client.post(f"/api/fitting/rooms/{bad}/calls", json={"kind": "help"})
             assert api.status_code == 403 and api.json()["error"]["code"] == "bad_room_code"
         with daemon.ctx.db.session() as s:
             refusals = s.exec(select(AuditEvent).where(AuditEvent.action == "fitting.room_code_refused")).all()
-        assert len(refusals) == 6
+        assert len(refusals) == 9  # each refused page (English and Chinese) and API call is audited
         assert client.get("/api/fitting/calls").status_code == 401
         kiosk = device_headers(daemon, "kiosk-1", "kiosk")
         assert client.get("/api/fitting/calls", headers=kiosk).status_code == 403

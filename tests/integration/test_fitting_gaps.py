@@ -70,6 +70,9 @@ def test_bring_me_this_too_reaches_the_guides_and_is_pushed_to_the_phone(tmp_pat
                 call["gtin"],
                 "men",
             )
+            # the guide is told what to bring by name and size, not by a bare GTIN
+            item = {"name": FASHION[4][2], "size": FASHION[4][3], "colour": FASHION[4][4]}
+            assert call["item"] == item and got[0]["item"] == item and pushed["item"] == item
             with daemon.ctx.db.session() as s:
                 kinds = [e.kind for e in s.exec(select(OutboxEvent).where(OutboxEvent.stream == "fitting")).all()]
             assert kinds == ["call.open"]
