@@ -181,6 +181,18 @@ class AccessService:
             ]
 
     # --- who is calling ------------------------------------------------------------
+    def cached_device(self, token: str) -> Principal | None:
+        """The device behind a token if it was checked within DEVICE_CACHE_TTL_S; None otherwise.
+
+        Pure memory, so the HTTP layer can call it on the event loop: a kiosk request then needs
+        no thread hop just to say who is calling."""
+        if not token.startswith("dev_"):
+            return None
+        key = hash_token(token)
+        with self._devices_lock:
+            hit = self._devices.get(key)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
     def authenticate(self, token: str) -> Principal:
         """A device token or a user session token; anything else is refused."""
         if not token:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from edge.access.models import Principal
 from edge.access.service import AccessService
@@ -32,9 +33,13 @@ def _token(request: Request) -> str:
     return request.cookies.get(SESSION_COOKIE, "")
 
 
-def current_principal(request: Request, ctx: CtxDep) -> Principal:
+async def current_principal(request: Request, ctx: CtxDep) -> Principal:
+    """A device seen in the last minute is answered from memory on the loop; anything else (a
+    first request, a staff session) reads the database on a worker thread."""
     access: AccessService = ctx.require("access")
-    return access.authenticate(_token(request))
+    token = _token(request)
+    cached = access.cached_device(token)
+    return cached if cached is not None else await run_in_threadpool(access.authenticate, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
