@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlmodel import Session
 
 from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, PaymentIntent, Product, Promotion
@@ -35,12 +35,17 @@ _LINE_BY_CODE = select(_LINE.c.id, _LINE.c.qty).where(
 _LINE_COUNT = select(func.count()).select_from(_LINE).where(_LINE.c.session_id == bindparam("sid"))
 _LINE_INSERT = insert(_LINE)
 _LINE_QTY = update(_LINE).where(_LINE.c.id == bindparam("b_id")).values(qty=bindparam("b_qty"))
-_TOUCH = (
+_TOUCHED = ("version", "updated_at", "member_id", "member_via", "coupons")
+_TOUCH = update(_KS).where(_KS.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _TOUCHED})
+_LINE_OWNER = select(_LINE.c.id).where(_LINE.c.id == bindparam("id"), _LINE.c.session_id == bindparam("sid"))
+_LINE_DELETE = delete(_LINE).where(_LINE.c.id == bindparam("id"))
+_CLOSE_OPEN = (
     update(_KS)
-    .where(_KS.c.id == bindparam("b_id"))
-    .values(version=bindparam("b_version"), updated_at=bindparam("b_updated_at"))
+    .where(_KS.c.kiosk_id == bindparam("b_kiosk"), _KS.c.status == "open")
+    .values(status="cancelled", updated_at=bindparam("b_at"))
 )
 _MEMBER_BY_ID = select(_MEMBER).where(_MEMBER.c.id == bindparam("id"))
+_MEMBER_BY_PHONE = select(_MEMBER).where(_MEMBER.c.phone == bindparam("phone")).limit(1)
 _PROMOTIONS = select(_PROMO)
 
 
@@ -111,16 +116,36 @@ def set_line_qty(s: Session, line_id: int, qty: int) -> None:
 
 
 def touch(s: Session, ks: SessionRow) -> None:
-    """A new cart version: the kiosk page and the idle timer both key on it."""
+    """Save a cart change (member, coupons) as a new cart version: the kiosk page and the idle
+    timer both key on it."""
     hold_write_lock(s)
     ks.version += 1
     ks.updated_at = utcnow()
-    s.connection().execute(_TOUCH, {"b_id": ks.id, "b_version": ks.version, "b_updated_at": ks.updated_at})
+    s.connection().execute(_TOUCH, {"b_id": ks.id, **{f"b_{c}": getattr(ks, c) for c in _TOUCHED}})
+
+
+def close_open_sessions(s: Session, kiosk_id: str) -> None:
+    """One shopper at a time: a new session at a kiosk cancels whatever was left open there."""
+    hold_write_lock(s)
+    s.connection().execute(_CLOSE_OPEN, {"b_kiosk": kiosk_id, "b_at": utcnow()})
+
+
+def line_in_cart(s: Session, session_id: str, line_id: int) -> bool:
+    return s.connection().execute(_LINE_OWNER, {"id": line_id, "sid": session_id}).first() is not None
+
+
+def delete_line(s: Session, line_id: int) -> None:
+    hold_write_lock(s)
+    s.connection().execute(_LINE_DELETE, {"id": line_id})
 
 
 def member(s: Session, member_id: str) -> Any:
     """The member row (attribute access like the Member model), or None."""
     return s.connection().execute(_MEMBER_BY_ID, {"id": member_id}).first()
+
+
+def member_by_phone(s: Session, phone: str) -> Any:
+    return s.connection().execute(_MEMBER_BY_PHONE, {"phone": phone}).first()
 
 
 def promotions(s: Session) -> list[Any]:

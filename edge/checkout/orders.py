@@ -134,7 +134,7 @@ class Checkout:
                     status="authorizing",
                 )
             with writing(self.db) as s:
-                s.add(intent)
+                insert_rows(s, intent)
             ref = self._authorize(prov, intent, credential, simulation)
             try:
                 order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from edge import audit
@@ -23,14 +22,14 @@ from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
 from edge.checkout.events import CartChanged
-from edge.checkout.models import CartLine, KioskSession, Member
+from edge.checkout.models import KioskSession
 from edge.checkout.pricing import PricedCart
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutSettings
 from edge.checkout.tokens import Tokens
 from edge.checkout.txn import session_lock, session_lock_if_free, writing
 from edge.config import Settings
-from edge.db import Database
+from edge.db import Database, insert_rows
 from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
 from edge.timeutil import as_utc, utcnow
 
@@ -49,17 +48,14 @@ class Sessions:
     # --- lifecycle ----------------------------------------------------------------
     def open(self, kiosk_id: str) -> CartView:
         """A new session; an older open session at the same kiosk is closed (one shopper at a time)."""
+        ks = KioskSession(kiosk_id=kiosk_id)
         with writing(self.db) as s:
-            s.exec(  # type: ignore[call-overload]
-                update(KioskSession)
-                .where(col(KioskSession.kiosk_id) == kiosk_id, col(KioskSession.status) == "open")
-                .values(status="cancelled", updated_at=utcnow())
-            )
-            ks = KioskSession(kiosk_id=kiosk_id)
-            s.add(ks)
+            cartrows.close_open_sessions(s, kiosk_id)
+            insert_rows(s, ks)
             audit.record(s, f"device:{kiosk_id}", "checkout.session_open", ks.id)
         self._changed(ks, "opened")
-        return self.view(ks.id)
+        with self.db.session() as s:
+            return self.view_of(s, ks)
 
     def current_for_kiosk(self, kiosk_id: str, create: bool = True) -> str | None:
         with self.db.session() as s:
@@ -129,7 +125,7 @@ class Sessions:
         session_id: str,
         kiosk_id: str | None,
         reason: str,
-        change: Callable[[Session, KioskSession], dict[str, str] | None],
+        change: Callable[[Session, cartrows.SessionRow], dict[str, str] | None],
     ) -> CartView:
         """Change and commit in one short write transaction, then re-price and push the new cart.
 
@@ -138,9 +134,9 @@ class Sessions:
         """
         with session_lock(session_id):
             with writing(self.db, durable=False) as s:  # a cart line, not money: see txn.writing
-                ks = self.load(s, session_id, kiosk_id)
+                ks = self.load_row(s, session_id, kiosk_id)
                 alert = change(s, ks)
-                self._touch(ks, s)
+                cartrows.touch(s, ks)
             with self.db.session() as s:
                 view = self.view_of(s, ks)
         self._changed(ks, reason, alert)
@@ -219,15 +215,13 @@ class Sessions:
         if not isinstance(qty, int) or not 0 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 0 to {self.cfg.max_quantity}", code="bad_quantity")
 
-        def change(s: Session, ks: KioskSession) -> None:
-            line = s.get(CartLine, line_id)
-            if line is None or line.session_id != ks.id:
+        def change(s: Session, ks: cartrows.SessionRow) -> None:
+            if not cartrows.line_in_cart(s, ks.id, line_id):
                 raise NotFound("no such line in this cart", code="unknown_line")
             if qty == 0:
-                s.delete(line)
+                cartrows.delete_line(s, line_id)
             else:
-                line.qty = qty
-                s.add(line)
+                cartrows.set_line_qty(s, line_id, qty)
 
         return self._mutate(session_id, kiosk_id, "line_removed" if qty == 0 else "qty_changed", change)
 
@@ -242,8 +236,8 @@ class Sessions:
         else:
             raise InvalidInput("scan a member code or type a phone number", code="member_required")
 
-        def change(s: Session, ks: KioskSession) -> None:
-            m = s.get(Member, member_id) if member_id else s.exec(select(Member).where(Member.phone == digits)).first()
+        def change(s: Session, ks: cartrows.SessionRow) -> None:
+            m = cartrows.member(s, member_id) if member_id else cartrows.member_by_phone(s, digits)
             if m is None:
                 raise NotFound("this member is not known at this store", code="unknown_member")
             ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
@@ -253,7 +247,7 @@ class Sessions:
     def apply_coupon(self, session_id: str, kiosk_id: str | None, code: str) -> CartView:
         claims = self.tokens.coupon_claims(code.strip())
 
-        def change(s: Session, ks: KioskSession) -> None:
+        def change(s: Session, ks: cartrows.SessionRow) -> None:
             held = json.loads(ks.coupons)
             if any(c["c"] == claims["c"] for c in held):
                 raise Conflict("this coupon is already in the cart", code="coupon_already_applied")
