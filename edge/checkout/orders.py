@@ -251,43 +251,55 @@ class Checkout:
         return True
 
     def _commit_order(self, intent: PaymentIntent, ref: str, actor: str) -> str:
-        """Step 3: everything about the sale in ONE transaction."""
+        """Step 3: everything about the sale in ONE transaction.
+
+        The cart is priced (again) in a read before the write lock is taken: the caller holds the
+        cart's lock, so its lines cannot change, and the total must still be what was authorised.
+        Pricing under the write lock made every kiosk's scans wait for it."""
+        with self.db.session() as s:
+            ks = cartrows.session(s, intent.session_id)
+            assert ks is not None
+            priced, _rows = self.sessions.price(s, ks)
+        if priced.total_minor != intent.amount_minor:
+            raise Conflict("the cart changed while paying; nothing was charged", code="cart_changed")
+        order = Order(
+            session_id=ks.id,
+            kiosk_id=ks.kiosk_id,
+            member_id=ks.member_id,
+            currency=priced.currency,
+            subtotal_minor=priced.subtotal_minor,
+            discount_minor=priced.discount_minor,
+            tax_minor=priced.tax_minor,
+            total_minor=priced.total_minor,
+            pricing=json.dumps(priced.as_dict()),
+        )
+        lines = [
+            OrderLine(
+                order_id=order.id,
+                line_no=n,
+                gtin=pl.gtin,
+                name=pl.name,
+                qty=pl.qty,
+                gross_minor=pl.gross_minor,
+                discount_minor=pl.discount_minor,
+                net_minor=pl.net_minor,
+                tax_minor=pl.tax_minor,
+            )
+            for n, pl in enumerate(priced.lines, start=1)
+        ]
+        amounts = priced.coupon_amounts()
+        xp = ExitPass(
+            order_id=order.id,
+            expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
+            audit_flag=self.rng.random() < self.settings.checkout.audit_share,
+        )
         try:
             with writing(self.db) as s:
-                ks = cartrows.session(s, intent.session_id)
-                assert ks is not None
-                if ks.order_id:
+                now = cartrows.session(s, ks.id)
+                assert now is not None
+                if now.order_id:
                     raise Conflict("this cart was already paid", code="already_paid")
-                priced, _rows = self.sessions.price(s, ks)
-                if priced.total_minor != intent.amount_minor:
-                    raise Conflict("the cart changed while paying; nothing was charged", code="cart_changed")
-                order = Order(
-                    session_id=ks.id,
-                    kiosk_id=ks.kiosk_id,
-                    member_id=ks.member_id,
-                    currency=priced.currency,
-                    subtotal_minor=priced.subtotal_minor,
-                    discount_minor=priced.discount_minor,
-                    tax_minor=priced.tax_minor,
-                    total_minor=priced.total_minor,
-                    pricing=json.dumps(priced.as_dict()),
-                )
-                lines = [
-                    OrderLine(
-                        order_id=order.id,
-                        line_no=n,
-                        gtin=pl.gtin,
-                        name=pl.name,
-                        qty=pl.qty,
-                        gross_minor=pl.gross_minor,
-                        discount_minor=pl.discount_minor,
-                        net_minor=pl.net_minor,
-                        tax_minor=pl.tax_minor,
-                    )
-                    for n, pl in enumerate(priced.lines, start=1)
-                ]
-                amounts = priced.coupon_amounts()
-                redemptions = [
+                redemptions = [  # checked under the write lock: a coupon is used once, atomically
                     CouponRedemption(
                         coupon_id=c["c"],
                         use_key=self.sessions.check_coupon_use(s, c, ks.member_id),
@@ -298,13 +310,8 @@ class Checkout:
                     for c in json.loads(ks.coupons)
                 ]
                 cartrows.mark_authorized(s, intent.id, order.id, ref)
-                xp = ExitPass(
-                    order_id=order.id,
-                    expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
-                    audit_flag=self.rng.random() < self.settings.checkout.audit_share,
-                )
                 insert_rows(s, order, *lines, *redemptions, xp)  # a unique coupon key clash raises here
-                cartrows.mark_paid(s, ks, order.id)
+                cartrows.mark_paid(s, now, order.id)
                 outbox.add(
                     s,
                     "orders",
