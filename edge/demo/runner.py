@@ -46,7 +46,7 @@ def ensure_broker(mqtt_url: str, data_dir: Path) -> subprocess.Popen[bytes] | No
     conf = data_dir / "mosquitto-demo.conf"
     (data_dir / "mosquitto").mkdir(exist_ok=True)
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\nset_tcp_nodelay true\n"
         f"persistence_location {data_dir / 'mosquitto'}/\n"
     )
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import multiprocessing as mp
 import os
 import signal
 import sys
@@ -158,6 +159,54 @@ class GuideFleet:
             c.loop_stop()
 
 
+class FleetProcess:
+    """The guides' handhelds in a process of their own, as on the shop floor.
+
+    In the driver's process their paho threads competed with the phone threads for one
+    interpreter lock, and the receipt time of a call then included waiting for that lock: the
+    measured latency was partly the load generator's own. CLOCK_MONOTONIC (perf_counter) is one
+    clock for every process on the box, so a receipt time there compares with a POST time here.
+    """
+
+    def __init__(self, port: int, tokens: list[str]) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_fleet_main, args=(port, tokens, child), daemon=True)
+        self.proc.start()
+        if not self.conn.poll(60):
+            raise RuntimeError("the guide fleet process did not start")
+        self.conn.recv()
+
+    def snapshot(self) -> dict[str, Any]:
+        self.conn.send("dump")
+        return self.conn.recv()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.conn.send("close")
+        self.conn.recv()
+        self.proc.join(10)
+
+
+def _fleet_main(port: int, tokens: list[str], conn: Any) -> None:
+    fleet = GuideFleet(port, tokens)
+    conn.send("ready")
+    while True:
+        if conn.recv() == "close":
+            fleet.close()
+            conn.send("closed")
+            return
+        with fleet.lock:
+            conn.send(
+                {
+                    "first_seen": dict(fleet.first_seen),
+                    "open_events": [{k: set(v) for k, v in g.items()} for g in fleet.open_events],
+                    "note_calls": {k: set(v) for k, v in fleet.note_calls.items()},
+                    "resolved": set(fleet.resolved),
+                    "redeliveries": fleet.redeliveries,
+                }
+            )
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))  # run the finally blocks: no orphans
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -169,6 +218,7 @@ def main() -> int:
     )
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--settle", type=float, default=3.0, help="seconds after a restart still excluded")
+    ap.add_argument("--slowest", type=int, default=0, help="print the N slowest calls (stderr)")
     ap.add_argument("--no-chaos", action="store_true", help="no restarts (to see the steady state alone)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -199,7 +249,7 @@ def main() -> int:
     settings = load_settings(None, overrides={**config, "storage": {"data_dir": str(daemon.data_dir)}})
     codes = RoomCodes(settings, SecretStore(daemon.data_dir))
     room_tokens = [codes.token(r["id"]) for r in rooms]
-    fleet = GuideFleet(broker.port, tokens)
+    fleet = FleetProcess(broker.port, tokens)
     time.sleep(1.0)
 
     windows: list[list[float]] = []
@@ -259,26 +309,38 @@ def main() -> int:
     deadline = time.monotonic() + 90
     ids = {cid for _t, cid in posted.values()}
     while time.monotonic() < deadline:
-        with fleet.lock:
-            done = ids <= set(fleet.first_seen) and ids <= fleet.resolved
-        if done:
+        snap = fleet.snapshot()
+        if ids <= set(snap["first_seen"]) and ids <= snap["resolved"]:
             break
         time.sleep(0.2)
 
-    with fleet.lock:
-        delivered = len(ids & set(fleet.first_seen))
-        per_guide = [len(ids & set(g)) for g in fleet.open_events]
-        dup_events = sum(1 for g in fleet.open_events for evs in g.values() if len(evs) > 1)
-        dup_calls = sum(1 for note, cids in fleet.note_calls.items() if note.startswith("bench #") and len(cids) > 1)
-        resolved = len(ids & fleet.resolved)
-        steady = [n for n, (t0, _c) in posted.items() if not any(w[0] <= t0 <= w[1] for w in windows)]
-        post_rtt = [rtts[n] for n in steady if n in rtts]
-        lat = [
-            (fleet.first_seen[cid] - t0) * 1000
-            for t0, cid in posted.values()
-            if cid in fleet.first_seen and not any(w[0] <= t0 <= w[1] for w in windows)
-        ]
+    snap = fleet.snapshot()
+    first_seen: dict[str, float] = snap["first_seen"]
+    delivered = len(ids & set(first_seen))
+    per_guide = [len(ids & set(g)) for g in snap["open_events"]]
+    dup_events = sum(1 for g in snap["open_events"] for evs in g.values() if len(evs) > 1)
+    dup_calls = sum(1 for note, cids in snap["note_calls"].items() if note.startswith("bench #") and len(cids) > 1)
+    resolved = len(ids & snap["resolved"])
+    steady = [n for n, (t0, _c) in posted.items() if not any(w[0] <= t0 <= w[1] for w in windows)]
+    post_rtt = [rtts[n] for n in steady if n in rtts]
+    lat = [
+        (first_seen[cid] - t0) * 1000
+        for t0, cid in posted.values()
+        if cid in first_seen and not any(w[0] <= t0 <= w[1] for w in windows)
+    ]
     duplicates = dup_calls + dup_events
+    slowest = (
+        sorted(
+            ((first_seen[c] - t0) * 1000, n, t0 - t_start, rtts.get(n))
+            for n, (t0, c) in posted.items()
+            if c in first_seen
+        )[len(posted) - args.slowest :]
+        if args.slowest
+        else []
+    )
+    for ms, n, at, rtt in slowest:  # a call whose guide latency exceeds its POST by far waited in a socket
+        rtt_text = f"{rtt:.1f}" if rtt is not None else "?"
+        print(f"slow call #{n} at {at:.2f} s: phone->guide {ms:.1f} ms, its POST {rtt_text} ms", file=sys.stderr)
     fleet.close()
     http.close()
     daemon.stop()
@@ -294,7 +356,7 @@ def main() -> int:
         "duplicate_open_events": dup_events,
         "resolved_via_mqtt_claims": resolved,
         "min_calls_seen_by_one_guide": min(per_guide) if per_guide else 0,
-        "qos1_redeliveries_deduped": fleet.redeliveries,
+        "qos1_redeliveries_deduped": snap["redeliveries"],
         "broker_restarts": broker.restarts,
         "daemon_kills": daemon.kills,
         "p50_ms": round(pct(lat, 50) or 0, 2),

@@ -62,6 +62,7 @@ class Mosquitto:
             f"listener {self.port} 127.0.0.1\n"
             + ("allow_anonymous true\n" if "password_file" not in self.extra_conf else "")
             + f"persistence true\npersistence_location {self.workdir}/\nautosave_interval 1\n"
+            + "set_tcp_nodelay true\n"  # as the store broker (systemd/mosquitto/mosquitto.conf)
             + "max_queued_messages 100000\n"
             # As root, mosquitto drops to its own user and then cannot write its persistence
             # file in pytest's private temp dirs: restarts would silently lose state.
