@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -27,6 +28,9 @@ from edge.sync import outbox
 from edge.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
+
+CAPTURE_BATCH_S = 0.25  # the money is taken at most this much later; the shopper already has the pass
+CAPTURE_BATCH_MAX = 64
 
 
 class Capturer:
@@ -48,6 +52,36 @@ class Capturer:
 
     def capture(self, intent_id: str, order_id: str) -> bool:
         """Take the held money for a committed order; idempotent, so recovery may repeat it."""
+        return self.capture_many([(intent_id, order_id)]) == 1
+
+    def capture_many(self, jobs: list[tuple[str, str]]) -> int:
+        """Capture each on the network, then record them all in ONE durable commit.
+
+        Every commit with synchronous=FULL is an fsync that every kiosk's next write queues behind;
+        at a busy hour captures were a fifth of them. Recording late is safe: until it is recorded
+        an intent stays "authorized", and capturing it again is a no-op at the network."""
+        taken = [(i, o) for i, o in jobs if self._take(i)]
+        if not taken:
+            return 0
+        done = 0
+        with writing(self.db) as s:
+            for intent_id, order_id in taken:
+                row = s.get(PaymentIntent, intent_id)
+                if row is None or row.status != "authorized":
+                    continue  # voided meanwhile
+                row.status, row.captured_minor, row.updated_at = "captured", row.amount_minor, utcnow()
+                s.add(row)
+                outbox.add(
+                    s,
+                    "orders",
+                    "payment.captured",
+                    {"order_id": order_id, "payment_id": row.id, "amount_minor": row.amount_minor},
+                )
+                done += 1
+        return done
+
+    def _take(self, intent_id: str) -> bool:
+        """The network capture of one authorised intent; False when there is nothing to take."""
         with self.db.session() as s:
             it = s.get(PaymentIntent, intent_id)
         if it is None or it.status != "authorized":
@@ -63,18 +97,6 @@ class Capturer:
         except Exception as exc:
             log.warning("capture of payment %s failed (%r); it will be retried", intent_id, exc)
             return False
-        with writing(self.db) as s:
-            row = s.get(PaymentIntent, intent_id)
-            if row is None or row.status != "authorized":
-                return False  # voided meanwhile
-            row.status, row.captured_minor, row.updated_at = "captured", row.amount_minor, utcnow()
-            s.add(row)
-            outbox.add(
-                s,
-                "orders",
-                "payment.captured",
-                {"order_id": order_id, "payment_id": row.id, "amount_minor": row.amount_minor},
-            )
         return True
 
     def start(self) -> None:
@@ -94,10 +116,23 @@ class Capturer:
             job = self._captures.get()
             if job is None:
                 return
+            jobs, stop = [job], False
+            deadline = time.monotonic() + CAPTURE_BATCH_S  # gather what a busy minute brings
+            while len(jobs) < CAPTURE_BATCH_MAX:
+                try:
+                    more = self._captures.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
             try:
-                self.capture(*job)
+                self.capture_many(jobs)
             except Exception:
-                log.exception("capture worker failed on %s; recovery will retry", job[0])
+                log.exception("capture worker failed on %d payment(s); recovery will retry", len(jobs))
+            if stop:
+                return
 
     def recover(
         self, startup: bool = True, min_age_s: float = 0.0, orphan_age_s: float | None = None

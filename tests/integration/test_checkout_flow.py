@@ -258,4 +258,7 @@ def test_void_and_partial_refund_by_staff(store: dict[str, Any]) -> None:
         o = s.get(Order, out2["order_id"])
         assert o is not None and o.status == "voided"
     (ch,) = network(store).charges(sid2)
-    assert ch["refunded_minor"] == ch["amount_minor"]
+    # voided before or after the capture worker took the money: either the hold was released
+    # (nothing captured) or what was captured came back in full
+    released = ch["captures"] == 0 and ch["status"] == "reversed"
+    assert released or ch["refunded_minor"] == ch["amount_minor"], ch
