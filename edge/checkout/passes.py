@@ -132,7 +132,9 @@ class Gate:
             refusal.reason,
             escape_text(text[:40] if isinstance(text, str) else ""),
         )
-        with writing(self.db) as s:
+        # Not fsynced: a refusal changes nothing (the pass, the order and the money stay as they
+        # were), so a power cut may lose this last audit line, never a sale or a pass's single use.
+        with writing(self.db, durable=False) as s:
             audit.record(s, f"device:{gate_id}", "checkout.pass_refused", gate_id, reason=refusal.reason)
             outbox.add(s, "orders", "exit_pass.refused", {"gate_id": gate_id, "reason": refusal.reason})
         self.bus.publish(PassRefused(gate_id=gate_id, reason=refusal.reason))
