@@ -16,9 +16,9 @@ if command -v dpkg-query >/dev/null 2>&1; then
   ldconfig -p 2>/dev/null | grep -q 'libzbar.so.0' || want libzbar0
   command -v mosquitto >/dev/null 2>&1 || { want mosquitto; want mosquitto-clients; }
   ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || want libglib2.0-0
+  command -v pg_ctlcluster >/dev/null 2>&1 || want postgresql  # the reference cloud (tests and demo)
   if [ "$purpose" = "test" ]; then
     command -v chromium >/dev/null 2>&1 || want chromium
-    command -v pg_ctlcluster >/dev/null 2>&1 || want postgresql
     command -v systemd-analyze >/dev/null 2>&1 || want systemd
     ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || true
   fi

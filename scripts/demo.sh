@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh demo
+# The demo store syncs to the reference cloud receiver on the local PostgreSQL; without one it
+# runs with sync reported degraded.
+bash scripts/local_pg.sh || echo "note: no local PostgreSQL; the demo's cloud sync will show degraded" >&2
 
 # Face models (never in the repo): copy from a local reference dir if there is one, else try
 # the upstream sources. Without them the demo runs with face-pay reported down.

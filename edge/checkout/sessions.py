@@ -31,6 +31,7 @@ from edge.checkout.txn import session_lock, session_lock_if_free, writing
 from edge.config import Settings
 from edge.db import Database, insert_rows
 from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
+from edge.mqtt import queue
 from edge.timeutil import as_utc, utcnow
 
 __all__ = ["Sessions", "member_view", "session_lock", "session_lock_if_free"]
@@ -163,6 +164,8 @@ class Sessions:
                         )
                     new_qty = qty
                     cartrows.insert_line(s, ks.id, key, product.gtin, qty, kind, value)
+                    if product.age_restricted and not ks.age_checked_by:
+                        self._call_staff_for_id(s, ks, product)
                 else:
                     new_qty = line[1] + qty
                     if new_qty > self.cfg.max_quantity:
@@ -183,6 +186,17 @@ class Sessions:
         self._changed(ks, "item_added", alerts[0] if alerts else None)
         added = {"code": key, "gtin": product.gtin, "name": product.name, "qty": new_qty, "source": source}
         return ItemAdded(added=added, alerts=alerts, cart=view)
+
+    def _call_staff_for_id(self, s: Session, ks: cartrows.SessionRow, product: cartrows.ProductRow) -> None:
+        """Flag an age-restricted item for staff: an audit row, and a durable MQTT alert that the
+        floor manager's handheld reads (docs/mqtt-topics.md), in the same transaction as the line."""
+        audit.record(s, f"device:{ks.kiosk_id}", "checkout.age_check_needed", ks.id, gtin=product.gtin)
+        queue.enqueue(
+            s,
+            f"retail/{self.settings.store.id}/checkout/{ks.kiosk_id}/alert",
+            {"type": "checkout.age_check", "schema": 1, "store": self.settings.store.id, "kiosk_id": ks.kiosk_id,
+             "session_id": ks.id, "gtin": product.gtin, "name": product.name, "at": utcnow().isoformat()},
+        )  # fmt: skip
 
     def parse_code(self, code: str) -> tuple[str, str, int]:
         """Scanned or typed text -> (cart key GTIN-14, measure kind, value); typed errors for bad codes."""

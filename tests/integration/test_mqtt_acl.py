@@ -67,6 +67,17 @@ def test_guide_cannot_publish_gate_commands_but_edge_can(tmp_path: Path) -> None
         everyone = gate.received + edge.received + guide.received
         assert not [m for m in everyone if m.get("event_id") == "forged-open-1"]  # a guide cannot
         assert not [m for m in guide.received if m["_topic"].startswith("retail/s1/gate/")]  # nor read them
+
+        # kiosk alerts (an ID check) reach the floor manager, not every guide
+        manager = login("manager", ["retail/s1/checkout/+/alert"])
+        alerts = ["retail/s1/checkout/+/alert"]
+        snoop = Guide(broker.port, "guide-2", alerts, username="guide", password=PASSWORDS["guide"])
+        clients.append(snoop)
+        time.sleep(0.3)  # both subscribed
+        edge.publish("retail/s1/checkout/kiosk-1/alert", {"event_id": "age-1"}).wait_for_publish(5)
+        assert manager.wait_for(lambda m: m.get("event_id") == "age-1")
+        time.sleep(0.5)
+        assert not [m for m in snoop.received if m.get("event_id") == "age-1"]
     finally:
         for c in clients:
             c.close()
