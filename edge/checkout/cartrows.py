@@ -35,7 +35,7 @@ _LINE_BY_CODE = select(_LINE.c.id, _LINE.c.qty).where(
 _LINE_COUNT = select(func.count()).select_from(_LINE).where(_LINE.c.session_id == bindparam("sid"))
 _LINE_INSERT = insert(_LINE)
 _LINE_QTY = update(_LINE).where(_LINE.c.id == bindparam("b_id")).values(qty=bindparam("b_qty"))
-_TOUCHED = ("version", "updated_at", "member_id", "member_via", "coupons")
+_TOUCHED = ("version", "updated_at", "member_id", "member_via", "coupons", "age_checked_by")
 _TOUCH = update(_KS).where(_KS.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _TOUCHED})
 _LINE_OWNER = select(_LINE.c.id).where(_LINE.c.id == bindparam("id"), _LINE.c.session_id == bindparam("sid"))
 _LINE_DELETE = delete(_LINE).where(_LINE.c.id == bindparam("id"))
@@ -116,7 +116,7 @@ def set_line_qty(s: Session, line_id: int, qty: int) -> None:
 
 
 def touch(s: Session, ks: SessionRow) -> None:
-    """Save a cart change (member, coupons) as a new cart version: the kiosk page and the idle
+    """Save a cart change (member, coupons, the staff ID check) as a new cart version: the kiosk page and the idle
     timer both key on it."""
     hold_write_lock(s)
     ks.version += 1

@@ -28,8 +28,11 @@ class _NetworkProvider:
             )
         return self.network
 
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
-        """Raise if the shopper's credential does not allow this payment."""
+    def check_credential(
+        self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str, key: str | None = None
+    ) -> None:
+        """Raise if the shopper's credential does not allow this payment (`key`: the payment's
+        idempotency key when it is about to be authorised, None for a check ahead of time)."""
 
     def authorize(
         self,
@@ -42,7 +45,7 @@ class _NetworkProvider:
         simulation: Simulation | None = None,
     ) -> str:
         net = self._net()
-        self.check_credential(credential, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
+        self.check_credential(credential, order_ref=order_ref, amount_minor=amount_minor, currency=currency, key=key)
         return net.authorize(
             key,
             order_ref=order_ref,
@@ -82,7 +85,9 @@ class QrProvider(_NetworkProvider):
 
     name = "qr"
 
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
+    def check_credential(
+        self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str, key: str | None = None
+    ) -> None:
         if not credential or not is_payment_code(credential):
             raise InvalidInput("scan the 18-digit payment code from your wallet app", code="bad_payment_code")
 
@@ -127,26 +132,7 @@ class FaceProvider(_NetworkProvider):
             payment_ref=key,
         )
 
-    def check_credential(self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str) -> None:
-        self._consume(credential, None, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
-
-    def authorize(
-        self,
-        key: str,
-        *,
-        order_ref: str,
-        amount_minor: int,
-        currency: str,
-        credential: str | None,
-        simulation: Simulation | None = None,
-    ) -> str:
-        net = self._net()
+    def check_credential(
+        self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str, key: str | None = None
+    ) -> None:
         self._consume(credential, key, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
-        return net.authorize(
-            key,
-            order_ref=order_ref,
-            method=self.name,
-            amount_minor=amount_minor,
-            currency=currency,
-            simulation=simulation,
-        )

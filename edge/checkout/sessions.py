@@ -73,25 +73,11 @@ class Sessions:
     def _idle(self, ks: AnySession) -> bool:
         return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.cfg.session_idle_s)
 
-    def load(self, s: Session, session_id: str, kiosk_id: str | None, *, for_change: bool = True) -> KioskSession:
-        ks = s.get(KioskSession, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
-        if ks is None:
-            raise NotFound("no such kiosk session", code="unknown_session")
-        if kiosk_id is not None and ks.kiosk_id != kiosk_id:
-            raise Forbidden("this session belongs to another kiosk", code="wrong_kiosk")
-        if ks.status == "open" and self._idle(ks):
-            ks.status = "expired"
-            s.add(ks)
-        if for_change and ks.status != "open":
-            if ks.status == "expired":
-                raise Gone("this session expired; start a new one", code="session_expired")
-            raise Conflict(f"this session is {ks.status}", code="session_closed")
-        return ks
-
     def load_row(
         self, s: Session, session_id: str, kiosk_id: str | None, *, for_change: bool = True
     ) -> cartrows.SessionRow:
-        """`load` on Core statements, for the hot paths (add an item, show the cart)."""
+        """The session for a change (or a read: for_change=False), checked: it exists, belongs to this
+        kiosk (None: staff) and is still open; an idle one is marked expired on the way."""
         ks = cartrows.session(s, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
         if ks is None:
             raise NotFound("no such kiosk session", code="unknown_session")
@@ -289,9 +275,9 @@ class Sessions:
 
     def approve_age(self, session_id: str, staff: str) -> CartView:
         with session_lock(session_id), writing(self.db) as s:
-            ks = self.load(s, session_id, None)
+            ks = self.load_row(s, session_id, None)
             ks.age_checked_by = staff
-            self._touch(ks, s)
+            cartrows.touch(s, ks)
             audit.record(s, staff, "checkout.age_checked", ks.id)
         self._changed(ks, "age_checked")
         return self.view(session_id)
@@ -309,11 +295,6 @@ class Sessions:
         return cartview.view_of(s, ks, self.settings)
 
     # --- helpers ------------------------------------------------------------------------
-    def _touch(self, ks: KioskSession, s: Session) -> None:
-        ks.version += 1
-        ks.updated_at = utcnow()
-        s.add(ks)
-
     def _changed(self, ks: AnySession, reason: str, alert: dict[str, str] | None = None) -> None:
         self.bus.publish(
             CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version, reason=reason, alert=alert)
