@@ -51,6 +51,21 @@ def _show_camera(folder: Path, frame: np.ndarray) -> None:
         os.replace(tmp, folder / f"{i:02d}.png")
 
 
+def _camera_sees(store: Store, dark: bool, timeout: float = 20.0) -> None:
+    """Until the kiosk's face camera delivers the new picture, as the kiosk's own preview shows it
+    (a busy box reads the folder late, and a verify started before that judges the old one)."""
+    headers = {"Authorization": f"Bearer {store.tokens['kiosk-1']}"}
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(f"{store.url}/api/ui/kiosk/face-preview.jpg", headers=headers, timeout=5)
+        if r.status_code == 200:
+            img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+            if img is not None and (float(img.mean()) < 5) == dark:
+                return
+        assert time.monotonic() < deadline, f"the face camera never showed the new picture ({r.status_code})"
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def face_store(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[DaemonProcess]) -> Iterator[Store]:
     folder = tmp_path / "face-cam"
@@ -109,6 +124,7 @@ def test_pay_by_face_refusal_then_match(face_pages: Pages, face_store: Store, tm
     # nobody in front of the camera: while it checks, a gentle cycle of prompts; then the prompt
     # the answer asks for, which stays put (the cycle stops) next to the reason
     _show_camera(camera, np.zeros((720, 1280, 3), np.uint8))
+    _camera_sees(face_store, dark=True)
     prompt = page.locator("#face-prompt")
     page.get_by_role("button", name="Pay by face").click()
     expect(prompt).to_have_attribute("data-prompt", re.compile(r"^kiosk\.face\.(look|blink|turn)$"))
@@ -119,6 +135,7 @@ def test_pay_by_face_refusal_then_match(face_pages: Pages, face_store: Store, tm
     assert_touch_targets(page, "kiosk face screen")
     assert_contrast(page, "kiosk face screen")
     _show_camera(camera, _frame_720p(shared_path(FACES.format("img50"))))
+    _camera_sees(face_store, dark=False)
 
     # nobody is enrolled yet: a clear reason, a retry and the phone-digit fall-back
     page.get_by_role("button", name="Try again").click()
