@@ -150,12 +150,17 @@ def write_events(
     return {"written": written, "events_per_s": round(written / took), "s": round(took, 1), "errors": errors}
 
 
-def outbox_rows(data_dir: Path) -> int:
+def _count(data_dir: Path, sql: str) -> int:
+    """One number from the daemon's database, read-only (the daemon may be writing)."""
     conn = sqlite3.connect(f"file:{data_dir / 'edge.db'}?mode=ro", uri=True, timeout=30)
     try:
-        return int(conn.execute("SELECT coalesce(max(seq), 0) FROM outbox_event").fetchone()[0])
+        return int(conn.execute(sql).fetchone()[0])
     finally:
         conn.close()
+
+
+def outbox_rows(data_dir: Path) -> int:
+    return _count(data_dir, "SELECT coalesce(max(seq), 0) FROM outbox_event")
 
 
 def seed_checkout(data_dir: Path) -> list[str]:
@@ -173,11 +178,7 @@ def seed_checkout(data_dir: Path) -> list[str]:
 
 
 def unsent(data_dir: Path) -> int:
-    conn = sqlite3.connect(f"file:{data_dir / 'edge.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        return int(conn.execute("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL").fetchone()[0])
-    finally:
-        conn.close()
+    return _count(data_dir, "SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")
 
 
 def written_ids(data_dir: Path) -> tuple[set[str], set[str]]:
