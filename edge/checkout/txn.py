@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from sqlmodel import Session
 
-from edge.db import Database
+from edge.db import Database, hold_write_lock
 
 
 class _KeyedLocks:
@@ -73,5 +73,6 @@ def writing(db: Database, durable: bool = True) -> Iterator[Session]:
     durable=False is for cart edits only (see Database.session): a power cut may forget the last
     scanned line, which the shopper sees and rescans; money is always written durably.
     """
-    with db.write_lock, db.session(durable=durable) as s:
+    with db.session(durable=durable) as s:
+        hold_write_lock(s)  # before the first read; released at commit, before the group fsync
         yield s

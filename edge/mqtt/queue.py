@@ -17,7 +17,7 @@ from sqlalchemy import Column, Text, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel
 
-from edge.db import hold_write_lock
+from edge.db import after_durable, hold_write_lock
 from edge.errors import InvalidInput
 from edge.ids import new_id
 from edge.timeutil import utcnow
@@ -117,6 +117,11 @@ def _after_commit(session: OrmSession) -> None:
     if not session.info.pop(_PENDING_KEY, False):
         return
     rows: list[Committed] = sorted(session.info.pop(_FLUSHED_KEY, []), key=lambda r: r.seq)
+    # Publish only once the commit is on disk: a guide must never get a call a power cut forgets.
+    after_durable(session, lambda: _notify(rows))  # type: ignore[arg-type]
+
+
+def _notify(rows: list[Committed]) -> None:
     for cb in list(_commit_listeners):
         try:
             cb(rows)

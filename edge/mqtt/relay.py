@@ -282,6 +282,8 @@ class MqttRelay:
             ).all()
         if len(rows) >= limit:
             self._maybe_unsent = True  # more behind this page
+        if rows:
+            self.db.wal_sync.sync_all()  # group commit: never publish a row a power cut could undo
         with self._lock:
             for seq, topic, payload, qos, retain in rows:
                 if not self._send(int(seq), topic, payload, qos, retain):

@@ -97,7 +97,9 @@ class OutboxStore:
                     break
                 rows.append(row)
                 total += row.size
-            return rows
+        if rows:
+            self.db.wal_sync.sync_all()  # group commit: what leaves the box must be on disk first
+        return rows
 
     def settle(self, acked: Sequence[int], rejected: Sequence[Rejection]) -> None:
         """Mark acknowledged rows sent and move rejected ones to quarantine, in one transaction."""
