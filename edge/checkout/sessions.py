@@ -47,11 +47,11 @@ class Sessions:
         self.tokens = tokens
 
     # --- lifecycle ----------------------------------------------------------------
-    def open(self, kiosk_id: str) -> CartView:
+    def open(self, kiosk_id: str, lock_wait_s: float | None = None) -> CartView:
         """A new session; an older open session at the same kiosk is closed (one shopper at a time)."""
         ks = KioskSession(kiosk_id=kiosk_id)
         # not fsynced, like the cart lines it will hold: a power cut loses an empty cart at worst
-        with writing(self.db, durable=False) as s:
+        with writing(self.db, durable=False, lock_wait_s=lock_wait_s) as s:
             cartrows.close_open_sessions(s, kiosk_id)
             insert_rows(s, ks)
             audit.record(s, f"device:{kiosk_id}", "checkout.session_open", ks.id)
@@ -114,14 +114,15 @@ class Sessions:
         kiosk_id: str | None,
         reason: str,
         change: Callable[[Session, cartrows.SessionRow], dict[str, str] | None],
+        lock_wait_s: float | None = None,
     ) -> CartView:
         """Change and commit in one short write transaction, then re-price and push the new cart.
 
         The cart is re-read after the commit but still under the session's lock, so the answer
         is exactly this change; pricing outside the write lock lets other kiosks write meanwhile.
         """
-        with session_lock(session_id):
-            with writing(self.db, durable=False) as s:  # a cart line, not money: see txn.writing
+        with session_lock(session_id, lock_wait_s):
+            with writing(self.db, durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 alert = change(s, ks)
                 cartrows.touch(s, ks)
@@ -130,16 +131,27 @@ class Sessions:
         self._changed(ks, reason, alert)
         return view
 
-    def add_code(self, session_id: str, kiosk_id: str | None, code: str, qty: int = 1, source: str = "typed") -> Any:
-        """The hot path (every scan): prebuilt Core statements, one short write, then the new cart."""
+    def add_code(
+        self,
+        session_id: str,
+        kiosk_id: str | None,
+        code: str,
+        qty: int = 1,
+        source: str = "typed",
+        lock_wait_s: float | None = None,
+    ) -> Any:
+        """The hot path (every scan): prebuilt Core statements, one short write, then the new cart.
+
+        With lock_wait_s (the HTTP handler, on the event loop) it raises WriteBusy, having done
+        nothing, when the cart's lock or the write slot stays taken that long; see router._cart_write."""
         from edge.checkout.schemas import ItemAdded
 
         if not isinstance(qty, int) or not 1 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
         key, kind, value = self.parse_code(code)
         alerts: list[dict[str, str]] = []
-        with session_lock(session_id):
-            with writing(self.db, durable=False) as s:  # a cart line, not money: see txn.writing
+        with session_lock(session_id, lock_wait_s):
+            with writing(self.db, durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 product = self.resolve(s, key, kind, value)
                 line = cartrows.line_by_code(s, ks.id, key)
@@ -212,7 +224,9 @@ class Sessions:
             raise Unprocessable("this label does not belong to a weighed item", code="bad_embedded_price")
         return product
 
-    def set_qty(self, session_id: str, kiosk_id: str | None, line_id: int, qty: int) -> CartView:
+    def set_qty(
+        self, session_id: str, kiosk_id: str | None, line_id: int, qty: int, lock_wait_s: float | None = None
+    ) -> CartView:
         if not isinstance(qty, int) or not 0 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 0 to {self.cfg.max_quantity}", code="bad_quantity")
 
@@ -224,9 +238,16 @@ class Sessions:
             else:
                 cartrows.set_line_qty(s, line_id, qty)
 
-        return self._mutate(session_id, kiosk_id, "line_removed" if qty == 0 else "qty_changed", change)
+        return self._mutate(session_id, kiosk_id, "line_removed" if qty == 0 else "qty_changed", change, lock_wait_s)
 
-    def attach_member(self, session_id: str, kiosk_id: str | None, code: str | None, phone: str | None) -> CartView:
+    def attach_member(
+        self,
+        session_id: str,
+        kiosk_id: str | None,
+        code: str | None,
+        phone: str | None,
+        lock_wait_s: float | None = None,
+    ) -> CartView:
         if code:
             member_id: str | None = self.tokens.member_id(code.strip())
         elif phone:
@@ -243,9 +264,11 @@ class Sessions:
                 raise NotFound("this member is not known at this store", code="unknown_member")
             ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
 
-        return self._mutate(session_id, kiosk_id, "member_attached", change)
+        return self._mutate(session_id, kiosk_id, "member_attached", change, lock_wait_s)
 
-    def apply_coupon(self, session_id: str, kiosk_id: str | None, code: str) -> CartView:
+    def apply_coupon(
+        self, session_id: str, kiosk_id: str | None, code: str, lock_wait_s: float | None = None
+    ) -> CartView:
         claims = self.tokens.coupon_claims(code.strip())
 
         def change(s: Session, ks: cartrows.SessionRow) -> None:
@@ -256,7 +279,7 @@ class Sessions:
             held.append(claims)
             ks.coupons = json.dumps(held)
 
-        return self._mutate(session_id, kiosk_id, "coupon_applied", change)
+        return self._mutate(session_id, kiosk_id, "coupon_applied", change, lock_wait_s)
 
     def check_coupon_use(self, s: Session, claims: dict[str, Any], member_id: str | None) -> str:
         """The redemption key this use would take; refuses a used or exhausted coupon."""

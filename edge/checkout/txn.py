@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from sqlmodel import Session
 
-from edge.db import Database, hold_write_lock
+from edge.db import Database, WriteBusy, hold_write_lock
 
 
 class _KeyedLocks:
@@ -33,13 +33,14 @@ class _KeyedLocks:
         self._locks: dict[str, tuple[threading.Lock, list[int]]] = {}
 
     @contextmanager
-    def hold(self, key: str, blocking: bool = True) -> Iterator[bool]:
+    def hold(self, key: str, timeout: float | None = None) -> Iterator[bool]:
+        """Yields whether the lock was taken: always with timeout None, else within `timeout` s."""
         with self._guard:
             lock, users = self._locks.setdefault(key, (threading.Lock(), [0]))
             users[0] += 1
         got = False
         try:
-            got = lock.acquire(blocking)
+            got = lock.acquire(False) if timeout == 0 else lock.acquire(True, -1 if timeout is None else timeout)
             yield got
         finally:
             if got:
@@ -54,25 +55,29 @@ _LOCKS = _KeyedLocks()
 
 
 @contextmanager
-def session_lock(session_id: str) -> Iterator[None]:
-    with _LOCKS.hold(session_id):
+def session_lock(session_id: str, lock_wait_s: float | None = None) -> Iterator[None]:
+    """The cart's lock; raises WriteBusy when another change or a checkout holds it for longer
+    than lock_wait_s (None: wait as long as it takes)."""
+    with _LOCKS.hold(session_id, lock_wait_s) as got:
+        if not got:
+            raise WriteBusy("this cart is being changed")
         yield
 
 
 @contextmanager
 def session_lock_if_free(session_id: str) -> Iterator[bool]:
     """Take the session's lock only if nobody holds it: a held lock means a checkout is in flight."""
-    with _LOCKS.hold(session_id, blocking=False) as got:
+    with _LOCKS.hold(session_id, 0) as got:
         yield got
 
 
 @contextmanager
-def writing(db: Database, durable: bool = True) -> Iterator[Session]:
+def writing(db: Database, durable: bool = True, lock_wait_s: float | None = None) -> Iterator[Session]:
     """A write transaction (commit on success, roll back on error) holding the process write lock.
 
     durable=False is for cart edits only (see Database.session): a power cut may forget the last
     scanned line, which the shopper sees and rescans; money is always written durably.
     """
     with db.session(durable=durable) as s:
-        hold_write_lock(s)  # before the first read; released at commit, before the group fsync
+        hold_write_lock(s, lock_wait_s)  # before the first read; released at commit, before the group fsync
         yield s
