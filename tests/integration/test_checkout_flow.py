@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +19,8 @@ from edge.checkout.gtin import variable_code
 from edge.checkout.models import Order, PaymentIntent
 from edge.checkout.payments import SANDBOX_DB, SandboxNetwork
 from edge.checkout.promotions import parse_promotion
+from edge.checkout.router import CART_WRITES
+from edge.checkout.txn import session_lock
 from edge.demo.gtins import GROCERY
 from edge.sync.outbox import OutboxEvent
 from edge.timeutil import utcnow
@@ -262,3 +265,44 @@ def test_void_and_partial_refund_by_staff(store: dict[str, Any]) -> None:
     # (nothing captured) or what was captured came back in full
     released = ch["captures"] == 0 and ch["status"] == "reversed"
     assert released or ch["refunded_minor"] == ch["amount_minor"], ch
+
+
+def _held_for(lock_cm: Any, seconds: float) -> threading.Thread:
+    """Hold a lock (a context manager) in another thread for `seconds`; returns once it is held."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with lock_cm:
+            held.set()
+            time.sleep(seconds)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert held.wait(5)
+    return t
+
+
+def _cart_writes(where: str) -> float:
+    return float(CART_WRITES.labels(where)._value.get())
+
+
+def test_a_scan_waits_for_a_busy_write_slot_or_cart_instead_of_failing(store: dict[str, Any]) -> None:
+    """Cart changes run on the event loop; when the write slot (a payment commit) or the cart
+    (its own checkout) is held for long, the scan waits in a worker thread and still lands."""
+    sid = open_cart(store)
+    loop_before = _cart_writes("loop")
+    assert add(store, sid, TEA).status_code == 201
+    assert _cart_writes("loop") == loop_before + 1
+
+    for lock_cm in (store["daemon"].ctx.db.write_lock, session_lock(sid)):
+        thread_before = _cart_writes("thread")
+        holder = _held_for(lock_cm, 0.3)
+        t0 = time.monotonic()
+        r = add(store, sid, MILK)
+        waited = time.monotonic() - t0
+        holder.join()
+        assert r.status_code == 201, r.text
+        assert waited >= 0.2, "the scan must have waited for the lock, not gone around it"
+        assert _cart_writes("thread") == thread_before + 1
+    assert r.json()["added"]["qty"] == 2, "both waiting scans of the milk landed, once each"
+    assert sorted(line["qty"] for line in r.json()["cart"]["lines"]) == [1, 2]
