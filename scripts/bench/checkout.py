@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench/checkout.py [--kiosks 20] [--orders 1000] [--json]
 
-It starts `python -m edge run` (HTTP API, SQLite on disk, synchronous=FULL) in a temp dir, seeds
+It starts `python -m edge run` (HTTP API, SQLite on disk, durable commits) in a temp dir, seeds
 the demo catalog, devices, members and single-use coupons, then every kiosk loops: open a
 session, add items by code (the kiosk's own API), attach a member, apply a coupon, check out with
 the sandbox provider (every 10th payment first times out and is retried), and verify the exit

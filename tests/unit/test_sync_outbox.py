@@ -59,9 +59,11 @@ def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_outbox_intact(db: Da
         pages = int(c.execute(text("PRAGMA page_count")).scalar_one())
     capped = Database(db.path)
 
-    @event.listens_for(capped.engine, "connect")
     def _cap(dbapi_conn: Any, _rec: Any) -> None:
         dbapi_conn.execute(f"PRAGMA max_page_count={pages + 3}")
+
+    for engine in (capped.engine, capped.relaxed_engine):  # sessions write on the relaxed one
+        event.listen(engine, "connect", _cap)
 
     written = 0
     with pytest.raises(OperationalError, match="full"):
