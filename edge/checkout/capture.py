@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from sqlalchemy import Table, bindparam, update
 from sqlmodel import col, select
 
 from edge.checkout.models import PaymentIntent
@@ -29,6 +30,15 @@ from edge.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
+_INTENT: Table = PaymentIntent.__table__  # type: ignore[attr-defined]
+_AUTHORIZED_AMOUNTS = select(_INTENT.c.id, _INTENT.c.amount_minor).where(
+    _INTENT.c.id.in_(bindparam("ids", expanding=True)), _INTENT.c.status == "authorized"
+)
+_MARK_CAPTURED = (
+    update(_INTENT)
+    .where(_INTENT.c.id == bindparam("b_id"), _INTENT.c.status == "authorized")
+    .values(status="captured", captured_minor=bindparam("b_amount"), updated_at=bindparam("b_at"))
+)
 CAPTURE_BATCH_S = 0.25  # the money is taken at most this much later; the shopper already has the pass
 CAPTURE_BATCH_MAX = 64
 
@@ -63,19 +73,25 @@ class Capturer:
         taken = [(i, o) for i, o in jobs if self._take(i)]
         if not taken:
             return 0
+        with self.db.session() as s:  # read before the write slot: kiosks queue behind it
+            rows = s.connection().execute(_AUTHORIZED_AMOUNTS, {"ids": [i for i, _ in taken]}).all()
+        amounts = {str(r[0]): int(r[1]) for r in rows}
         done = 0
+        now = utcnow()
         with writing(self.db) as s:
+            conn = s.connection()
             for intent_id, order_id in taken:
-                row = s.get(PaymentIntent, intent_id)
-                if row is None or row.status != "authorized":
-                    continue  # voided meanwhile
-                row.status, row.captured_minor, row.updated_at = "captured", row.amount_minor, utcnow()
-                s.add(row)
+                amount = amounts.get(intent_id)
+                if amount is None:
+                    continue
+                # Core, and conditional: voided meanwhile means no row changes and no event.
+                if conn.execute(_MARK_CAPTURED, {"b_id": intent_id, "b_amount": amount, "b_at": now}).rowcount != 1:
+                    continue
                 outbox.add(
                     s,
                     "orders",
                     "payment.captured",
-                    {"order_id": order_id, "payment_id": row.id, "amount_minor": row.amount_minor},
+                    {"order_id": order_id, "payment_id": intent_id, "amount_minor": amount},
                 )
                 done += 1
         return done
