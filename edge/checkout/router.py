@@ -60,10 +60,10 @@ def _svc(ctx: CtxDep) -> CheckoutServices:
 async def _cart_write(change: Callable[..., T], *args: Any) -> T:
     """Run a cart change on the event loop, not in a worker thread, unless it must wait long.
 
-    A cart change is a ~1 ms write that is not fsynced. In a worker thread it paid two hops (the
-    call and the response check), each queueing for the interpreter lock on a busy box, and then
-    queued for the write slot behind payment threads: that fifth of the scans made the p99.
-    On the loop it runs at once; if the write slot or its cart is taken, it waits for it at most
+    A cart change is a ~1 ms write that is not fsynced. In a worker thread (where every scan ran
+    before) it paid two hops, the call and the response check, each queueing for the interpreter
+    lock on a busy box, and then queued for the write slot behind payment threads. On the loop it
+    runs at once; if the write slot or its cart is taken, it waits for it at most
     CART_LOOP_LOCK_WAIT_S (a write holds the slot for a millisecond or two, and a loop blocked on
     a lock leaves the interpreter to the holder). Past that it has done nothing (WriteBusy) and
     runs again in a worker thread, where waiting is fine: a cart whose checkout is paying, or a
