@@ -117,6 +117,13 @@ def insert_rows(session: Session, *rows: SQLModel) -> None:
 
 
 _AFTER_DURABLE = "after_durable"
+_MUST_BE_DURABLE = "must_be_durable"
+
+
+def require_durable(session: Session) -> None:
+    """Make this transaction durable even in a durable=False session: it holds something that
+    leaves the box (an MQTT message), and nothing leaves before it is on disk."""
+    session.info[_MUST_BE_DURABLE] = True
 
 
 def after_durable(session: Session, hook: Callable[[], None]) -> None:
@@ -179,7 +186,9 @@ class Database:
         event.listen(self.engine, "connect", _pragmas("FULL", self))
         # For state that is cheap to lose in a power cut (a cart line the shopper can rescan):
         # WAL with synchronous=NORMAL survives a crash of the process, skips the fsync per commit.
-        self.relaxed_engine: Engine = create_engine(self.url, connect_args=args)
+        # Every session uses this pool now (durable ones too, see session()): room for the HTTP
+        # worker threads, the event loop and the background threads at once.
+        self.relaxed_engine: Engine = create_engine(self.url, connect_args=args, pool_size=16, max_overflow=48)
         event.listen(self.relaxed_engine, "connect", _pragmas("NORMAL", self))
         # Durable sessions also commit on relaxed_engine, then wait for this group fsync.
         self.wal_sync = WalSync(path)
@@ -198,13 +207,15 @@ class Database:
         """
         ticket = 0
         hooks: list[Callable[[], None]] = []
+        if durable:
+            self.wal_sync.check()  # after a failed fsync nothing is trusted to reach the disk
         with _DbSession(self.relaxed_engine, expire_on_commit=False) as session:
             session.info["write_lock"] = self.write_lock
             session.info[_AFTER_DURABLE] = hooks
             try:
                 yield session
                 session.commit()
-                if durable and session.info.get("write_lock_held"):
+                if (durable or session.info.get(_MUST_BE_DURABLE)) and session.info.get("write_lock_held"):
                     ticket = self.wal_sync.committed()
             except Exception:
                 session.rollback()
@@ -220,6 +231,8 @@ class Database:
     def write_conn(self, durable: bool = True) -> Iterator[Connection]:
         """A Core connection in one transaction, for bulk writes (mark sent, delete acked),
         queued on the same process write lock as sessions."""
+        if durable:
+            self.wal_sync.check()
         with self.write_lock, self.relaxed_engine.begin() as conn:
             yield conn
         if durable:
@@ -232,6 +245,7 @@ class Database:
         self.relaxed_engine.dispose()
 
     def ping(self) -> None:
+        self.wal_sync.check()
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 

@@ -23,12 +23,17 @@ that publish run through `Database.after_durable`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from pathlib import Path
 
 from prometheus_client import Counter, Histogram
+
+from edge.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 WAL_SYNC_SECONDS = Histogram(
     "edge_db_wal_sync_seconds",
@@ -39,11 +44,22 @@ WAL_SYNCED_COMMITS = Counter("edge_db_wal_synced_commits_total", "Durable commit
 WAL_SYNCS = Counter("edge_db_wal_syncs_total", "WAL fsyncs run for group commit")
 
 
+class DiskFailed(Unavailable):
+    """The disk refused to fsync the database's WAL. Linux may drop the failed pages and report
+    success to the next fsync, so nothing written since can be trusted to be on disk: the box
+    refuses durable writes from then on (readiness reports it) until it is restarted and SQLite
+    recovers from what the disk really holds (PostgreSQL's rule after "fsyncgate")."""
+
+    code = "disk_failed"
+
+
 class WalSync:
     """Tickets for commits and one fsync at a time that covers every ticket issued before it."""
 
     def __init__(self, db_path: Path) -> None:
-        self.wal_path = db_path.with_name(db_path.name + "-wal")
+        real = db_path.resolve()  # SQLite keeps the WAL beside the real file, not beside a symlink
+        self.wal_path = real.with_name(real.name + "-wal")
+        self.failed = ""  # why the disk refused an fsync; once set, never cleared while running
         self._cond = threading.Condition()
         self._issued = 0  # tickets handed out, each after its commit had written its frames
         self._synced = 0  # every ticket up to here is on disk
@@ -61,23 +77,37 @@ class WalSync:
         Raises OSError when the disk refuses the fsync: the caller must not report success."""
         with self._cond:
             while self._synced < ticket:
+                self.check()
                 if self._syncing:
                     self._cond.wait()
                     continue
                 self._syncing = True
                 target = self._issued
-                ok = False
                 self._cond.release()
                 try:
                     self._fsync()
-                    ok = True
+                except OSError as exc:
+                    self.failed = f"fsync of {self.wal_path.name} failed: {exc}"
+                    log.critical("db: %s; refusing durable writes until restarted", self.failed)
+                    raise DiskFailed(self._sentence()) from exc
+                else:
+                    WAL_SYNCED_COMMITS.inc(target - self._synced)
+                    self._synced = max(self._synced, target)
                 finally:
                     self._cond.acquire()
                     self._syncing = False
-                    if ok:
-                        WAL_SYNCED_COMMITS.inc(target - self._synced)
-                        self._synced = max(self._synced, target)
                     self._cond.notify_all()
+
+    def check(self) -> None:
+        """Raise DiskFailed once an fsync has failed (every waiter, and every durable write after)."""
+        if self.failed:
+            raise DiskFailed(self._sentence())
+
+    def _sentence(self) -> str:
+        return (
+            f"the store box's disk refused a write ({self.failed}); nothing was confirmed. "
+            "Ask IT to check the disk and restart the box"
+        )
 
     def sync_all(self) -> None:
         """Make every commit so far durable: for readers about to send what they read off the box.

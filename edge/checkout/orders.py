@@ -54,6 +54,7 @@ from edge.checkout.txn import writing
 from edge.config import Settings
 from edge.db import Database, insert_rows
 from edge.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
+from edge.groupcommit import DiskFailed
 from edge.sync import outbox
 from edge.timeutil import utcnow
 
@@ -138,6 +139,15 @@ class Checkout:
             ref = self._authorize(prov, intent, credential, simulation)
             try:
                 order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
+            except DiskFailed as exc:
+                # Committed but maybe not on disk: releasing the hold could leave an order unpaid.
+                # Recovery at the restart settles it from what the disk holds (order: capture;
+                # none: reverse).
+                raise OrderNotSaved(
+                    "the sale could not be saved safely; the store box needs attention. Please ask staff "
+                    "before paying again.",
+                    details={"charged": "unknown"},
+                ) from exc
             except EdgeError as exc:
                 if not self._reverse_quietly(prov, intent.id, "order_refused"):
                     raise PaymentUnconfirmed(

@@ -59,6 +59,12 @@ class Sessions:
         with self.db.session() as s:
             return self.view_of(s, ks)
 
+    def resume(self, kiosk_id: str) -> CartView:
+        """The kiosk's open session (a new one if none): a reloaded kiosk page keeps its cart."""
+        current = self.current_for_kiosk(kiosk_id, create=True)
+        assert current is not None
+        return self.view(current, kiosk_id)
+
     def current_for_kiosk(self, kiosk_id: str, create: bool = True) -> str | None:
         with self.db.session() as s:
             ks = s.exec(

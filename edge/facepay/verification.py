@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from edge import audit
 from edge.checkout.tokens import MEMBER_PREFIX
-from edge.db import Database
+from edge.db import Database, hold_write_lock
 from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from edge.facepay.capture import grab_frames
 from edge.facepay.contract import FaceAuthorization
@@ -310,6 +310,7 @@ class VerificationService:
                 )
             raise Forbidden("the face verified is not the member attached to this cart", code="face_member_mismatch")
         with self.db.session() as s:
+            hold_write_lock(s)  # a Core update on the connection bypasses the session hooks
             table = FaceAuthorizationRow.__table__  # type: ignore[attr-defined]
             done = s.connection().execute(
                 update(table).where(table.c.auth_id == auth_id, table.c.used_at.is_(None)).values(used_at=now)

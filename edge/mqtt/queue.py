@@ -17,7 +17,7 @@ from sqlalchemy import Column, Text, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Field, Session, SQLModel
 
-from edge.db import after_durable, hold_write_lock
+from edge.db import after_durable, hold_write_lock, require_durable
 from edge.errors import InvalidInput
 from edge.ids import new_id
 from edge.timeutil import utcnow
@@ -86,6 +86,7 @@ def enqueue(session: Session, topic: str, payload: dict[str, Any], *, retain: bo
     # Core insert on the session's connection (same transaction, no ORM flush): the row id is
     # known at once, so the commit listener can hand the message to the relay right after commit.
     hold_write_lock(session)
+    require_durable(session)  # even in a durable=False session: the message leaves the box
     result = session.connection().execute(
         _INSERT,
         {"event_id": event_id, "topic": topic, "payload": text, "qos": qos, "retain": retain,

@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import text
 
 from edge import audit
-from edge.db import Database
+from edge.db import Database, hold_write_lock
 from edge.mqtt import queue
 from edge.mqtt.client import MqttClient
 from edge.timeutil import as_utc, utcnow
@@ -218,6 +218,7 @@ class MqttRelay:
         if not bad:
             return
         with self.db.session() as s:
+            hold_write_lock(s)  # text() statements bypass the session hooks that take it
             for seq, row in bad.items():
                 s.execute(text("DELETE FROM mqtt_queue WHERE seq = :seq"), {"seq": seq})
                 audit.record(

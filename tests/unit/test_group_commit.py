@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from edge.db import Database
+from edge.groupcommit import DiskFailed
 from edge.mqtt import queue
 from edge.sync import outbox
 from edge.sync.store import OutboxStore
@@ -117,12 +118,55 @@ def test_commits_during_one_fsync_share_the_next(db: Database, disk: DiskSpy) ->
         assert len(list(s.exec(select(outbox.OutboxEvent)))) == 4
 
 
-def test_a_failed_fsync_is_an_error_for_the_caller_and_the_next_commit_syncs_again(db: Database, disk: DiskSpy) -> None:
+def _rows(db: Database) -> int:
+    with db.session(durable=False) as s:
+        return len(list(s.exec(select(outbox.OutboxEvent))))
+
+
+def test_a_failed_fsync_fails_every_waiter_and_refuses_durable_writes_until_restart(
+    db: Database, disk: DiskSpy
+) -> None:
+    disk.hold.clear()
     disk.fail_next = True
-    with pytest.raises(OSError):
-        _write(db, 1)
-    _write(db, 2)
-    assert len(disk.synced) == 2
+    errors: list[BaseException] = []
+
+    def durable(n: int) -> None:
+        try:
+            _write(db, n)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    first = threading.Thread(target=durable, args=(1,))
+    first.start()
+    assert disk.entered.wait(10)
+    second = threading.Thread(target=durable, args=(2,))  # commits during the failing fsync
+    second.start()
+    for _ in range(200):
+        if db.wal_sync._issued == 2:
+            break
+        threading.Event().wait(0.01)
+    disk.hold.set()
+    first.join(10)
+    second.join(10)
+    assert [type(e) for e in errors] == [DiskFailed, DiskFailed], "no one may be told their write is safe"
+    assert errors[0].code == "disk_failed"  # type: ignore[attr-defined]
+    before = _rows(db)
+    with pytest.raises(DiskFailed):
+        _write(db, 3)
+    assert _rows(db) == before, "a durable write after the failure must not even commit"
+    with pytest.raises(DiskFailed):
+        db.ping()  # readiness reports the database down
+    _write(db, 4, durable=False)  # a cart line still works: it never promised the disk
+    assert len(disk.synced) == 1
+
+
+def test_write_conn_durable_waits_for_an_fsync(db: Database, disk: DiskSpy) -> None:
+    with db.write_conn(durable=False) as conn:
+        conn.exec_driver_sql("DELETE FROM outbox_event")
+    assert disk.synced == []
+    with db.write_conn() as conn:
+        conn.exec_driver_sql("DELETE FROM outbox_event")
+    assert len(disk.synced) == 1 and disk.lock_free_during_sync == [True]
 
 
 def test_mqtt_listeners_hear_of_a_commit_only_after_its_fsync(db: Database, disk: DiskSpy) -> None:
@@ -135,9 +179,13 @@ def test_mqtt_listeners_hear_of_a_commit_only_after_its_fsync(db: Database, disk
     try:
         with db.session() as s:
             queue.enqueue(s, "retail/s1/fitting/r1/call", {"state": "open"})
+        # A message queued in a durable=False session (the age-check alert with a cart line)
+        # makes that transaction durable: it leaves the box, so it must be on disk first.
+        with db.session(durable=False) as s:
+            queue.enqueue(s, "retail/s1/checkout/k1/alert", {"type": "checkout.age_check"})
     finally:
         queue.remove_commit_listener(listener)
-    assert heard == [1]
+    assert heard == [1, 2]
 
 
 def test_the_uploader_reads_nothing_it_could_send_before_an_fsync(db: Database, disk: DiskSpy) -> None:
