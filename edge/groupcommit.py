@@ -74,7 +74,7 @@ class WalSync:
     def wait(self, ticket: int) -> None:
         """Return once an fsync that started after ticket's commit has finished.
 
-        Raises OSError when the disk refuses the fsync: the caller must not report success."""
+        Raises DiskFailed when the disk refuses the fsync: the caller must not report success."""
         with self._cond:
             while self._synced < ticket:
                 self.check()
@@ -83,20 +83,24 @@ class WalSync:
                     continue
                 self._syncing = True
                 target = self._issued
+                error: OSError | None = None
                 self._cond.release()
                 try:
                     self._fsync()
                 except OSError as exc:
-                    self.failed = f"fsync of {self.wal_path.name} failed: {exc}"
-                    log.critical("db: %s; refusing durable writes until restarted", self.failed)
-                    raise DiskFailed(self._sentence()) from exc
-                else:
-                    WAL_SYNCED_COMMITS.inc(target - self._synced)
-                    self._synced = max(self._synced, target)
+                    error = exc
                 finally:
-                    self._cond.acquire()
+                    self._cond.acquire()  # the counters below change only under the condition's lock
                     self._syncing = False
+                    if error is None:
+                        WAL_SYNCED_COMMITS.inc(target - self._synced)
+                        self._synced = max(self._synced, target)
+                    else:
+                        self.failed = f"fsync of {self.wal_path.name} failed: {error}"
+                        log.critical("db: %s; refusing durable writes until restarted", self.failed)
                     self._cond.notify_all()
+                if error is not None:
+                    raise DiskFailed(self._sentence()) from error
 
     def check(self) -> None:
         """Raise DiskFailed once an fsync has failed (every waiter, and every durable write after)."""
