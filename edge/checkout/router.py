@@ -70,8 +70,8 @@ async def _cart_write(change: Callable[..., T], *args: Any) -> T:
     CART_LOOP_LOCK_WAIT_S (a write holds the slot for a millisecond or two, and a loop blocked on
     a lock leaves the interpreter to the holder). Past that it has done nothing (WriteBusy) and
     runs again in a worker thread, where waiting is fine: a cart whose checkout is paying, or a
-    write slot held by something slow. Durable writes stay in threads: the loop never waits
-    for the disk.
+    write slot held by something slow. Durable writes stay in threads; the one fsync the loop
+    waits for is an age-restricted scan's, whose staff alert must be on disk before it is sent.
     """
     now = time.monotonic()
     if now >= _loop_backoff["until"]:
