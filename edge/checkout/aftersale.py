@@ -36,10 +36,11 @@ class AfterSale(Refunds):
         self.providers = providers
 
     # --- receipts ---------------------------------------------------------------------------
-    def receipt(self, order_id: str) -> dict[str, Any]:
+    def receipt(self, order_id: str, kiosk_id: str | None = None) -> dict[str, Any]:
+        """`kiosk_id` set: a kiosk asks, and sees only its own sales (staff, None, see all)."""
         with self.db.session() as s:
             order = s.get(Order, order_id) if isinstance(order_id, str) and len(order_id) <= 36 else None
-            if order is None:
+            if order is None or (kiosk_id is not None and order.kiosk_id != kiosk_id):
                 raise NotFound("no such order", code="unknown_order")
             pricing = json.loads(order.pricing)
             pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
@@ -88,9 +89,9 @@ class AfterSale(Refunds):
             ],
         }
 
-    def receipt_html(self, order_id: str) -> str:
+    def receipt_html(self, order_id: str, kiosk_id: str | None = None) -> str:
         """A printable page; every text from data is escaped."""
-        r = self.receipt(order_id)
+        r = self.receipt(order_id, kiosk_id)
         e = html.escape
         rows = []
         for line in r["lines"]:

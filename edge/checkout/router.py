@@ -93,7 +93,7 @@ async def _cart_write(change: Callable[..., T], *args: Any) -> T:
 
 
 def _kiosk_id(p: Principal) -> str | None:
-    """A kiosk device may only touch its own sessions; staff may touch any."""
+    """A kiosk device may only touch its own sessions and orders; staff may touch any."""
     return p.id if p.kind == "device" else None
 
 
@@ -202,8 +202,8 @@ def _sse(event: str, data: str) -> str:
 
 
 @kiosk.get("/orders/{order_id}/pass.svg")
-def pass_svg(order_id: str, _p: KioskDep, ctx: CtxDep) -> Response:
-    token = _svc(ctx).pass_token(order_id)
+def pass_svg(order_id: str, p: KioskDep, ctx: CtxDep) -> Response:
+    token = _svc(ctx).pass_token(order_id, _kiosk_id(p))
     buf = io.BytesIO()  # a standalone SVG (with xmlns), so it also shows as an <img>
     segno.make(token, error="m").save(buf, kind="svg", scale=6, border=4, xmldecl=False, svgns=True)
     return Response(buf.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
@@ -216,13 +216,13 @@ def verify_pass(body: GateIn, p: GateDep, ctx: CtxDep) -> GateOut:
 
 
 @receipts.get("/{order_id}/receipt")
-def receipt(order_id: str, _p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
-    return _svc(ctx).aftersale.receipt(order_id)
+def receipt(order_id: str, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+    return _svc(ctx).aftersale.receipt(order_id, _kiosk_id(p))
 
 
 @receipts.get("/{order_id}/receipt.html", response_class=HTMLResponse)
-def receipt_html(order_id: str, _p: KioskDep, ctx: CtxDep) -> HTMLResponse:
-    return HTMLResponse(_svc(ctx).aftersale.receipt_html(order_id))
+def receipt_html(order_id: str, p: KioskDep, ctx: CtxDep) -> HTMLResponse:
+    return HTMLResponse(_svc(ctx).aftersale.receipt_html(order_id, _kiosk_id(p)))
 
 
 @staff.post("/orders/{order_id}/void")

@@ -98,9 +98,12 @@ class CheckoutServices:
             code, until = _HELD.pop(session_id, (None, 0.0))
         return code if code and until >= time.monotonic() else None
 
-    def pass_token(self, order_id: str) -> str:
+    def pass_token(self, order_id: str, kiosk_id: str | None = None) -> str:
+        """A kiosk (`kiosk_id`) gets only its own sales' passes: one is a walk past the gate."""
         with self.ctx.db.session() as s:
             order = s.get(Order, order_id) if len(order_id) <= 36 else None
+            if order is not None and kiosk_id is not None and order.kiosk_id != kiosk_id:
+                order = None
             xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first() if order else None
             if order is None or xp is None:
                 raise NotFound("no such order", code="unknown_order")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +15,8 @@ from sqlmodel import select
 
 from edge.app import Daemon
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import CRACKERS, DEMO_PROMOTIONS, LOOSE_APPLES, RICE_WINE, WATER, demo_rows
-from edge.checkout.gtin import variable_code
+from edge.checkout.demo import CRACKERS, DELI_HAM, DEMO_PROMOTIONS, LOOSE_APPLES, RICE_WINE, WATER, demo_rows
+from edge.checkout.gtin import check_digit, variable_code
 from edge.checkout.models import Order, PaymentIntent
 from edge.checkout.payments import SANDBOX_DB, SandboxNetwork
 from edge.checkout.promotions import parse_promotion
@@ -117,6 +118,11 @@ def test_the_whole_path_from_scan_to_gate(store: dict[str, Any]) -> None:
     svg = c.get(out["pass_svg_url"], headers=k)
     assert svg.status_code == 200 and svg.text.startswith("<svg")
     assert 'xmlns="http://www.w3.org/2000/svg"' in svg.text  # standalone: shows as an <img>
+    # another kiosk cannot fetch this sale's pass (a free walk past the gate) or its receipt
+    for url in (out["pass_svg_url"], out["receipt_url"], out["receipt_html_url"]):
+        other = c.get(url, headers=store["kiosk2"])
+        assert other.status_code == 404 and other.json()["error"]["code"] == "unknown_order", url
+    assert c.get(out["receipt_url"], headers=store["staff"]).json()["total_minor"] == 9333
     # the gate opens once
     g = c.post("/api/gate/verify", json={"text": out["exit_pass"]}, headers=store["gate"])
     assert g.status_code == 200 and g.json()["open"] is True
@@ -125,8 +131,14 @@ def test_the_whole_path_from_scan_to_gate(store: dict[str, Any]) -> None:
     # receipt explains every discount
     rec = c.get(out["receipt_url"], headers=k).json()
     assert rec["total_minor"] == 9333 and rec["order_discounts"]
+    discounts = [a for line in rec["lines"] for a in line["adjustments"]]  # order discounts shared out
+    assert {a["kind"] for a in discounts} >= {"multibuy", "member_price", "threshold", "coupon"}
+    assert sum(a["amount_minor"] for a in discounts) == rec["discount_minor"]
+    assert sum(d["amount_minor"] for d in rec["order_discounts"]) == 2000 + 1037
     page = c.get(out["receipt_html_url"], headers=k)
     assert page.status_code == 200 and "3 for 12.00" in page.text
+    for a in discounts + rec["order_discounts"]:  # the printed receipt gives every discount its reason
+        assert a["reason"] and html.escape(a["reason"]) in page.text, a
     db = store["daemon"].ctx.db
     with db.session() as s:
         kinds_out = {e.kind for e in s.exec(select(OutboxEvent).where(OutboxEvent.stream == "orders"))}
@@ -155,6 +167,33 @@ def test_bad_codes_give_typed_answers(store: dict[str, Any]) -> None:
     # another kiosk cannot touch this cart
     r = store["client"].post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEA}, headers=store["kiosk2"])
     assert r.json()["error"]["code"] == "wrong_kiosk"
+
+
+def test_scale_labels_price_the_line_and_belong_to_weighed_items(store: dict[str, Any]) -> None:
+    """A deli label carries its price; a weighed item needs a label; a label needs a weighed item."""
+    plain_weighed = "6990009" + "00001"
+    plain_weighed += check_digit(plain_weighed)
+    not_weighed = "2100003" + "00000"
+    not_weighed += check_digit(not_weighed)
+    rows = [
+        {"gtin": plain_weighed, "name": "Pick-and-mix (weighed)", "price_minor": 500, "weighed": True},
+        {"gtin": not_weighed, "name": "Boxed ham", "price_minor": 900},
+    ]
+    assert import_products(store["daemon"].ctx.db, rows).accepted == 2
+    sid = open_cart(store)
+    r = add(store, sid, variable_code(DELI_HAM, 1234))  # 12.34 printed by the deli scale
+    assert r.status_code == 201, r.text
+    line = r.json()["cart"]["lines"][0]
+    assert (line["qty"], line["gross_minor"]) == (1, 1234) and r.json()["cart"]["total_minor"] == 1234
+    cases = [
+        (plain_weighed, 422, "weighed_needs_label"),
+        (variable_code(not_weighed, 900), 422, "bad_embedded_price"),
+        (variable_code(LOOSE_APPLES, 30001), 422, "bad_embedded_weight"),  # above max_weighed_grams
+    ]
+    for code, status, err in cases:
+        r = add(store, sid, code)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, err), (code, r.text)
+    assert len(store["client"].get(f"/api/kiosk/sessions/{sid}", headers=store["kiosk"]).json()["lines"]) == 1
 
 
 def test_age_restricted_items_wait_for_staff(store: dict[str, Any]) -> None:

@@ -158,3 +158,29 @@ def test_cli_import_reports_refusals(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_import_of_a_json_file_prints_a_readable_summary(tmp_path: Path) -> None:
+    """Without --json, store IT reads a progress label, the counts and each refused row's reason."""
+    products = {
+        "products": [
+            {"gtin": GROCERY[0][0], "name": "Tea", "price_minor": 2990, "member_price_minor": 2690},
+            {"gtin": GROCERY[1][0], "name": "Milk", "price_minor": 1290, "age_restricted": False},
+            {"gtin": GROCERY[2][0][:-1] + str((int(GROCERY[2][0][-1]) + 1) % 10), "name": "Typo", "price_minor": 1},
+        ]
+    }
+    json_file = tmp_path / "products.json"
+    json_file.write_text(json.dumps(products))
+    env = {"RETAIL_EDGE_STORAGE__DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-m", "edge", "catalog", "import", str(json_file)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "importing" in proc.stderr  # the progress bar (its label only, off a terminal)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "accepted 2, refused 1", proc.stdout
+    assert lines[1].startswith("  row 3 ") and "bad_check_digit" in lines[1], proc.stdout
+    show = [sys.executable, "-m", "edge", "catalog", "show", GROCERY[0][0]]
+    shown = subprocess.run(show, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    product = json.loads(shown.stdout)["product"]
+    assert (product["name"], product["price_minor"], product["member_price_minor"]) == ("Tea", 2990, 2690)
