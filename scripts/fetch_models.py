@@ -79,6 +79,8 @@ def fetch_one(name: str, entry: dict[str, str], dest: Path, local: Path | None) 
     want = entry["sha256"].lower()
     if target.exists() and sha256_of(target) == want:
         return "already present, sha256 ok"
+    chunks: Iterator[bytes]
+    total: int | None  # a download without a Content-Length has no known size
     if local is not None:
         src = local / entry["file"]
         if not src.is_file():

@@ -232,9 +232,9 @@ def server_p99_bucket_ms(metrics: str, route: str, status: str) -> float:
     if not buckets or buckets[-1][1] == 0:
         return float("nan")
     total = buckets[-1][1]
-    for le, count in buckets:
+    for upper, count in buckets:
         if count >= 0.99 * total:
-            return le * 1000
+            return upper * 1000
     return float("inf")
 
 

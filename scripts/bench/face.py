@@ -48,6 +48,13 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+def imread(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    if img is None:
+        raise OSError(f"cv2.imread could not read {path}")
+    return img
+
+
 def frame_720p(img: np.ndarray) -> np.ndarray:
     scale = min(1280 / img.shape[1], 720 / img.shape[0])
     small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
@@ -64,12 +71,13 @@ def roc(models: FaceModels, cfg: FacepaySettings) -> dict[str, Any]:
     emb: dict[str, np.ndarray] = {}
     unusable: list[str] = []
     for rel in sorted(ids):
-        r = pipe.analyse(cv2.imread(str(FACES / rel)), liveness=False, detect_width=cfg.still_detect_width)
+        r = pipe.analyse(imread(FACES / rel), liveness=False, detect_width=cfg.still_detect_width)
         if r.usable and r.embedding is not None:
             emb[rel] = r.embedding
         else:
             unusable.append(rel)
-    same, diff = [], []
+    same: list[float] = []
+    diff: list[float] = []
     for a, b in itertools.combinations(sorted(ids), 2):
         # an image without a usable face rejects: a false reject, never an accept
         s = float(emb[a] @ emb[b]) if a in emb and b in emb else -1.0
@@ -331,7 +339,7 @@ def main() -> int:
     )
 
     names = ["img50", "img38", "img49", "img30", "img8", "img24"]
-    frames = [frame_720p(cv2.imread(str(FACES / "images" / f"deepface__{n}.jpg"))) for n in names]
+    frames = [frame_720p(imread(FACES / "images" / f"deepface__{n}.jpg")) for n in names]
     gallery = synthetic_gallery(10_000, models2.embedder.dim)
     lat: dict[str, Any] = {}
     for threads in (1, 2):

@@ -144,7 +144,7 @@ def kiosk_clip(path: Path) -> Path:
     bg = media.background(media.SIZE, 5)
     frames = [bg] * (10 * media.FPS)
     frames += media.clip_frames([(water[0], water[1]), (crackers[0], crackers[1])], seed=5)
-    qr = np.array(segno.make_qr(HOSTILE_SCAN, error="m").matrix, dtype=np.uint8)
+    qr: np.ndarray = np.array(segno.make_qr(HOSTILE_SCAN, error="m").matrix, dtype=np.uint8)
     qr = cv2.resize((1 - qr) * 255, None, fx=6, fy=6, interpolation=cv2.INTER_NEAREST)
     qr = cv2.cvtColor(cv2.copyMakeBorder(qr, 24, 24, 24, 24, cv2.BORDER_CONSTANT, value=255), cv2.COLOR_GRAY2BGR)
     frames += [media.place(bg, qr, (media.SIZE[0] - qr.shape[1]) // 2, (media.SIZE[1] - qr.shape[0]) // 2)] * 20

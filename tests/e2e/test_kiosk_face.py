@@ -35,6 +35,7 @@ WATER = GROCERY[3]
 
 def _frame_720p(path: Path) -> np.ndarray:
     img = cv2.imread(str(path))
+    assert img is not None, f"cv2.imread could not read {path}"
     scale = min(1280 / img.shape[1], 720 / img.shape[0])
     small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
     out = np.zeros((720, 1280, 3), np.uint8)

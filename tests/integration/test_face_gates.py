@@ -39,7 +39,8 @@ def test_min_sharpness_keeps_every_real_face_and_refuses_a_21px_blur(runtime: Fa
     cfg, det = runtime.cfg, runtime.models.detector  # type: ignore[union-attr]
     names = sorted(p.stem.split("__")[1] for p in Path(shared_path("data/faces/images")).glob("*.jpg"))
     assert len(names) == 61
-    sharp, blurred = [], []
+    sharp: list[float] = []
+    blurred: list[float] = []
     for name in names:
         frame = frame_720p(name)
         for out, img in ((sharp, frame), (blurred, cv2.GaussianBlur(frame, (21, 21), 0))):

@@ -3,6 +3,7 @@ every route the app really serves is walked, so a new router cannot forget its a
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
@@ -26,9 +27,15 @@ SHOPPER_PREFIXES = ("/fit/", "/api/fitting/rooms/{token}")
 STATIC_MOUNTS = {"/ui"}
 
 
+def _app(client: TestClient) -> FastAPI:
+    """The app under test (TestClient types it as any ASGI callable)."""
+    assert isinstance(client.app, FastAPI), type(client.app)
+    return client.app
+
+
 def _served(client: TestClient) -> list[tuple[str, str]]:
     out = []
-    for route in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
+    for route in iter_route_contexts(_app(client).routes):
         for method in sorted(route.methods or ()):
             if method != "HEAD":
                 out.append((method, str(route.path)))
@@ -53,7 +60,7 @@ def test_every_route_outside_the_allow_list_refuses_anonymous_callers(
             open_to_all.append(f"{method} {path} -> {r.status_code}")
     assert open_to_all == []
     assert set(ANONYMOUS) <= set(served), "the allow-list names only routes that exist"
-    mounts = {getattr(r, "path", "") for r in client.app.routes if type(r).__name__ == "Mount"}
+    mounts = {getattr(r, "path", "") for r in _app(client).routes if type(r).__name__ == "Mount"}
     assert mounts == STATIC_MOUNTS
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cloud.harness import PostgresUnavailable, Receiver, stored_ids, temp_database
 from edge import audit
@@ -56,7 +56,7 @@ def make_uploader(db: Database, url: str, **overrides: Any) -> Uploader:
 
 
 def drain(up: Uploader, max_steps: int = 500) -> list[float]:
-    delays = []
+    delays: list[float] = []
     for _ in range(max_steps):
         if up.store.backlog().count == 0:
             return delays
@@ -72,9 +72,9 @@ def test_order_within_each_stream_is_kept_and_every_event_lands_once(rx: Receive
             if stream == "audit":
                 audit.record(s, "user:it", "test.action", f"s{i}", n=i)
                 # audit.record returns the audit row id; the outbox event id is the last one written
-                ids[stream].append(
-                    s.exec(select(outbox.OutboxEvent).order_by(outbox.OutboxEvent.seq.desc())).first().event_id
-                )  # type: ignore[union-attr]
+                last = s.exec(select(outbox.OutboxEvent).order_by(col(outbox.OutboxEvent.seq).desc())).first()
+                assert last is not None, "audit.record wrote no outbox event"
+                ids[stream].append(last.event_id)
             else:
                 ids[stream].append(outbox.add(s, stream, f"{stream}.changed", {"n": i}))
     up = make_uploader(db, rx.url, batch_size=37)
