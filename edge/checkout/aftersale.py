@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from edge import audit
 from edge.checkout.models import KioskSession, Member, Order, PaymentIntent, Refund
@@ -26,6 +26,18 @@ from edge.errors import Conflict, InvalidInput, NotFound
 from edge.timeutil import as_utc, utcnow
 
 
+def order_for(s: Session, order_id: str, kiosk_id: str | None) -> Order:
+    """The order a caller may see: a kiosk (`kiosk_id`) only its own sales, staff (None) any.
+
+    Another kiosk's order is `unknown_order`, the same as one that does not exist: a kiosk token
+    must not reach a stranger's receipt or exit pass (a pass is a walk past the gate).
+    """
+    order = s.get(Order, order_id) if isinstance(order_id, str) and len(order_id) <= 36 else None
+    if order is None or (kiosk_id is not None and order.kiosk_id != kiosk_id):
+        raise NotFound("no such order", code="unknown_order")
+    return order
+
+
 class AfterSale(Refunds):
     """Void and refund (see refunds.py), receipts, members and coupon issuing."""
 
@@ -37,11 +49,8 @@ class AfterSale(Refunds):
 
     # --- receipts ---------------------------------------------------------------------------
     def receipt(self, order_id: str, kiosk_id: str | None = None) -> dict[str, Any]:
-        """`kiosk_id` set: a kiosk asks, and sees only its own sales (staff, None, see all)."""
         with self.db.session() as s:
-            order = s.get(Order, order_id) if isinstance(order_id, str) and len(order_id) <= 36 else None
-            if order is None or (kiosk_id is not None and order.kiosk_id != kiosk_id):
-                raise NotFound("no such order", code="unknown_order")
+            order = order_for(s, order_id, kiosk_id)
             pricing = json.loads(order.pricing)
             pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
             refunds = list(

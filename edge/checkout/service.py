@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlmodel import select
 
-from edge.checkout.aftersale import AfterSale
+from edge.checkout.aftersale import AfterSale, order_for
 from edge.checkout.catalog import Catalog
-from edge.checkout.models import ExitPass, Order
+from edge.checkout.models import ExitPass
 from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
 from edge.checkout.providers import is_payment_code
@@ -99,13 +99,10 @@ class CheckoutServices:
         return code if code and until >= time.monotonic() else None
 
     def pass_token(self, order_id: str, kiosk_id: str | None = None) -> str:
-        """A kiosk (`kiosk_id`) gets only its own sales' passes: one is a walk past the gate."""
         with self.ctx.db.session() as s:
-            order = s.get(Order, order_id) if len(order_id) <= 36 else None
-            if order is not None and kiosk_id is not None and order.kiosk_id != kiosk_id:
-                order = None
-            xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first() if order else None
-            if order is None or xp is None:
+            order = order_for(s, order_id, kiosk_id)
+            xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()
+            if xp is None:
                 raise NotFound("no such order", code="unknown_order")
             if xp.used_at or xp.revoked or order.status == "voided":
                 raise Conflict("this exit pass is no longer valid", code="pass_not_valid")

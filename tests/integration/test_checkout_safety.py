@@ -144,7 +144,7 @@ def test_tampered_forged_expired_and_replayed_passes_are_refused(store: dict[str
 
 
 def test_a_pass_lives_about_15_minutes_and_the_gate_trusts_the_database_over_the_token(store: dict[str, Any]) -> None:
-    """The signed expiry is only a hint; the pass row's expiry decides, so staff can cut it short."""
+    """The token's signed expiry is checked first, then the pass row's: the database has the last word."""
     c, gate = store["client"], store["gate"]
     out = pay(store, new_cart(store, MILK)).json()
     signer = store["daemon"].ctx.require("checkout").tokens.exit_pass
