@@ -15,12 +15,13 @@ from fastapi import FastAPI
 
 from edge.access.service import AccessService
 from edge.bus import Bus
-from edge.checkpoint import WalCheckpointer
-from edge.component import Component, Context
 from edge.config import Settings
-from edge.db import Database, check_data_dir
-from edge.observability import ComponentHealth, sd_notify, watchdog_interval_s
-from edge.security import SecretStore, Signer
+from edge.platform.checkpoint import WalCheckpointer
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth, sd_notify, watchdog_interval_s
+from edge.platform.schema import check_data_dir
+from edge.platform.security import SecretStore, Signer
+from edge.platform.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,40 +31,40 @@ STOP_DEADLINE_S = 8.0  # the whole stop fits inside systemd's and the issue's 10
 class DatabaseComponent(Component):
     name = "db"
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.checkpointer = WalCheckpointer(db.path)
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.checkpointer = WalCheckpointer(store.path)
 
     async def start(self) -> None:
-        self.db.set_background_checkpoints(True)
+        self.store.set_background_checkpoints(True)
         self.checkpointer.start()
 
     async def stop(self) -> None:
         self.checkpointer.stop()
-        self.db.set_background_checkpoints(False)
+        self.store.set_background_checkpoints(False)
 
     def health(self) -> dict[str, ComponentHealth]:
         try:
-            self.db.ping()
+            self.store.ping()
         except Exception as exc:
             return {"db": ComponentHealth(status="down", reason=str(exc)[:200], required=True)}
-        return {"db": ComponentHealth(status="ok", reason=str(self.db.path), required=True)}
+        return {"db": ComponentHealth(status="ok", reason=str(self.store.path), required=True)}
 
 
-def prepare_storage(settings: Settings) -> Database:
+def prepare_storage(settings: Settings) -> Store:
     """Check the data dir, back up and migrate. Raises StartupRefused with a sentence."""
     check_data_dir(settings.storage.data_dir, settings.storage.min_free_mb)
-    db = Database.in_dir(settings.storage.data_dir)
-    applied = db.migrate(settings.storage.backups_keep)
+    store = Store.in_dir(settings.storage.data_dir)
+    applied = store.migrate(settings.storage.backups_keep)
     if applied:
         log.info("database migrated to %s", ", ".join(applied))
-    return db
+    return store
 
 
-def build_context(settings: Settings, db: Database) -> Context:
+def build_context(settings: Settings, store: Store) -> Context:
     secrets = SecretStore(settings.storage.data_dir)
-    ctx = Context(settings=settings, db=db, bus=Bus(), secrets=secrets)
-    ctx.provide("access", AccessService(db, Signer("session", secrets.keyring("session"))))
+    ctx = Context(settings=settings, store=store, bus=Bus(), secrets=secrets)
+    ctx.provide("access", AccessService(store, Signer("session", secrets.keyring("session"))))
     return ctx
 
 
@@ -78,7 +79,7 @@ def build_components(ctx: Context) -> list[Component]:
     from edge.sync.component import build as sync
     from edge.ui.component import build as ui
 
-    comps: list[Component] = [DatabaseComponent(ctx.db)]
+    comps: list[Component] = [DatabaseComponent(ctx.store)]
     for factory in (mqtt, sync, facepay, checkout, fitting, scanning, cameras, ui):
         comps.append(factory(ctx))
     return comps
@@ -88,10 +89,10 @@ class Daemon:
     """Owns the components; the FastAPI lifespan drives start and stop, and the server calls
     `serving()` once it listens."""
 
-    def __init__(self, settings: Settings, db: Database | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.db = db or prepare_storage(settings)
-        self.ctx = build_context(settings, self.db)
+        self.store = store or prepare_storage(settings)
+        self.ctx = build_context(settings, self.store)
         self.components = build_components(self.ctx)
         self.started: list[Component] = []
         self._watchdog: asyncio.Task[None] | None = None
@@ -152,7 +153,7 @@ class Daemon:
                 log.exception("component %s did not stop cleanly", comp.name)
         self.started.clear()
         self.ctx.bus.unbind()
-        self.db.dispose()
+        self.store.dispose()
         log.info("retail-edge stopped")
 
     def create_app(self) -> FastAPI:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
-from edge.timeutil import utcnow
+from edge.platform.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 
 from edge.config import ConfigError, Settings, config_path_from_env, describe, load_settings
-from edge.errors import EdgeError, StartupRefused
-from edge.observability import setup_logging
-from edge.security import SecretStore, mask_secrets
+from edge.platform.errors import EdgeError, StartupRefused
+from edge.platform.observability import setup_logging
+from edge.platform.security import SecretStore, mask_secrets
+from edge.platform.store import Store
 
 app = typer.Typer(
     help="retail-edge: the in-store edge daemon (scan-and-go, face-pay, fitting room, cloud sync).",
@@ -45,7 +46,7 @@ def settings_or_exit(config: Path | None) -> Settings:
         raise fail(str(exc)) from None
 
 
-def open_storage(settings: Settings):  # type: ignore[no-untyped-def]
+def open_storage(settings: Settings) -> Store:
     """Check, back up and migrate; a refusal is a sentence and exit code 3, never a traceback."""
     from edge.app import prepare_storage
 
@@ -118,7 +119,7 @@ def migrate(config: ConfigOpt = None) -> None:
     settings = settings_or_exit(config)
     setup_logging("WARNING", "text")
     db = open_storage(settings)
-    current = sorted(db.current_revisions())
+    current = sorted(db.schema.current_revisions())
     typer.echo(f"database {db.path} is at {', '.join(current)}")
 
 
@@ -208,7 +209,7 @@ def keys_rotate(
 
 def _access(settings: Settings):  # type: ignore[no-untyped-def]
     from edge.access.service import AccessService
-    from edge.security import Signer
+    from edge.platform.security import Signer
 
     db = open_storage(settings)
     store = SecretStore(settings.storage.data_dir)

@@ -1,6 +1,6 @@
 """One Settings tree: a TOML file plus RETAIL_EDGE_<SECTION>__<KEY> environment overrides.
 
-Secrets never live here; see edge.security. Unknown keys are errors that name the key and file,
+Secrets never live here; see edge.platform.security. Unknown keys are errors that name the key and file,
 because a typo in a store's config must not silently fall back to a default.
 """
 
@@ -21,8 +21,8 @@ from edge.checkout.settings import CheckoutSettings
 from edge.facepay.settings import FacepaySettings
 from edge.fitting.settings import FittingSettings
 from edge.mqtt.settings import MqttSettings
+from edge.platform.security import SECRET_ENV_PREFIX
 from edge.scanning.settings import ScanningSettings
-from edge.security import SECRET_ENV_PREFIX
 from edge.sync.settings import SyncSettings
 
 ENV_PREFIX = "RETAIL_EDGE_"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from edge.timeutil import utcnow
+from edge.platform.timeutil import utcnow
 
 DeviceRole = Literal["kiosk", "guide", "gate", "manager"]
 DEVICE_ROLES: tuple[str, ...] = ("kiosk", "guide", "gate", "manager")

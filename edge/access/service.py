@@ -10,12 +10,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import select
 
-from edge import audit
 from edge.access.models import DEVICE_ROLES, Device, DevicePublic, Principal, UserAccount
-from edge.db import Database
-from edge.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
-from edge.security import Signer, TokenError, hash_token, new_device_token
-from edge.timeutil import utcnow
+from edge.platform.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from edge.platform.security import Signer, TokenError, hash_token, new_device_token
+from edge.platform.store import Store
+from edge.platform.timeutil import utcnow
 
 SESSION_TTL_S = 12 * 3600
 DEVICE_CACHE_TTL_S = 5.0  # a revoke in this process is immediate; one from another process within 5 s
@@ -62,8 +61,8 @@ class FailureThrottle:
 class AccessService:
     """Authentication for store IT (password, then a session token) and for devices (token)."""
 
-    def __init__(self, db: Database, session_signer: Signer) -> None:
-        self.db = db
+    def __init__(self, store: Store, session_signer: Signer) -> None:
+        self.store = store
         self.signer = session_signer
         # Every kiosk request authenticates; a short cache spares each one a database read.
         self._devices: dict[str, tuple[Principal, float]] = {}
@@ -78,14 +77,14 @@ class AccessService:
             raise InvalidInput("username must be 1-64 letters, digits or . _ @ -", code="bad_username")
         if len(password) < 10:
             raise InvalidInput("password must be at least 10 characters", code="weak_password")
-        with self.db.session() as s:
+        with self.store.write() as s:
             if s.get(UserAccount, username) is not None:
                 raise Conflict(f"user {username!r} already exists", code="user_exists")
             s.add(UserAccount(username=username, password_hash=_hasher.hash(password), role=role))
-            audit.record(s, "cli", "user.add", username)
+            s.audit("cli", "user.add", username)
 
     def list_users(self) -> list[UserAccount]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             return list(s.exec(select(UserAccount).order_by(UserAccount.username)))  # type: ignore[arg-type]
 
     def login(self, username: str, password: str, client: str = "") -> str:
@@ -98,14 +97,14 @@ class AccessService:
                 code="login_throttled",
                 details={"retry_after_s": int(wait) + 1},
             )
-        with self.db.session() as s:
+        with self.store.write() as s:
             user = s.get(UserAccount, name) if _NAME.match(name) else None
             stored = user.password_hash if user and not user.disabled else _DUMMY_HASH
             try:
                 ok = _hasher.verify(stored, password) and user is not None and not user.disabled
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 ok = False
-            audit.record(s, f"user:{name}", "auth.login" if ok else "auth.login_failed", name, client=client)
+            s.audit(f"user:{name}", "auth.login" if ok else "auth.login_failed", name, client=client)
         if not ok or user is None:
             self._by_user.fail(name)
             self._by_client.fail(client)
@@ -116,14 +115,14 @@ class AccessService:
 
     def end_sessions(self, username: str, actor: str, disable: bool = False) -> None:
         """Log a user out everywhere (logout), or disable the account: old tokens stop at once."""
-        with self.db.session() as s:
+        with self.store.write() as s:
             user = s.get(UserAccount, username)
             if user is None:
                 raise NotFound(f"no user {username!r}", code="no_user")
             user.session_epoch += 1
             user.disabled = user.disabled or disable
             s.add(user)
-            audit.record(s, actor, "user.disable" if disable else "auth.logout", username)
+            s.audit(actor, "user.disable" if disable else "auth.logout", username)
         with self._devices_lock:
             self._users.pop(username, None)
 
@@ -133,7 +132,7 @@ class AccessService:
             hit = self._users.get(username)
         if hit is not None and hit[1] > now:
             return hit[0]
-        with self.db.session() as s:
+        with self.store.read() as s:
             user = s.get(UserAccount, username)
         with self._devices_lock:
             self._users[username] = (user, now + DEVICE_CACHE_TTL_S)
@@ -147,26 +146,26 @@ class AccessService:
         if not _NAME.match(device_id):
             raise InvalidInput("device id must be 1-64 letters, digits or . _ @ -", code="bad_device_id")
         token = new_device_token()
-        with self.db.session() as s:
+        with self.store.write() as s:
             if s.get(Device, device_id) is not None:
                 raise Conflict(f"device {device_id!r} already exists", code="device_exists")
             s.add(Device(id=device_id, role=role, name=name, token_hash=hash_token(token)))
-            audit.record(s, "cli", "device.add", device_id, role=role)
+            s.audit("cli", "device.add", device_id, role=role)
         return token
 
     def revoke_device(self, device_id: str) -> None:
-        with self.db.session() as s:
+        with self.store.write() as s:
             dev = s.get(Device, device_id)
             if dev is None:
                 raise NotFound(f"no device {device_id!r}", code="no_device")
             dev.revoked_at = utcnow()
             s.add(dev)
-            audit.record(s, "cli", "device.revoke", device_id)
+            s.audit("cli", "device.revoke", device_id)
         with self._devices_lock:
             self._devices.clear()
 
     def list_devices(self) -> list[DevicePublic]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             rows = s.exec(select(Device).order_by(Device.id))  # type: ignore[arg-type]
             return [
                 DevicePublic(
@@ -204,7 +203,7 @@ class AccessService:
                 hit = self._devices.get(key)
             if hit is not None and hit[1] > now:
                 return hit[0]
-            with self.db.session(durable=False) as s:  # last_seen is a hint, not worth an fsync
+            with self.store.write(durable=False) as s:  # last_seen is a hint, not worth an fsync
                 dev = s.exec(select(Device).where(Device.token_hash == key)).first()
                 if dev is None or dev.revoked_at is not None:
                     raise Unauthorized("unknown or revoked device token", code="bad_token")

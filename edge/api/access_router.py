@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from edge.access.models import DevicePublic, LoginIn, LoginOut, Principal
 from edge.access.service import SESSION_TTL_S, AccessService
-from edge.api.deps import SESSION_COOKIE, CtxDep, PrincipalDep, StaffDep
 from edge.config import describe
-from edge.security import mask_secrets
+from edge.platform.security import mask_secrets
+from edge.platform.web import SESSION_COOKIE, CtxDep, PrincipalDep, StaffDep
 
 router = APIRouter(prefix="/api", tags=["access"])
 

@@ -17,7 +17,7 @@ from edge import __version__
 from edge.api import access_router, health_router
 from edge.api.headers import HeadersAndMetrics
 from edge.api.limits import BodyLimit
-from edge.errors import EdgeError
+from edge.platform.errors import EdgeError
 
 if TYPE_CHECKING:
     from edge.app import Daemon

@@ -6,8 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from edge.cameras.service import CameraService
-from edge.component import Component, Context
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 
 if TYPE_CHECKING:
     from fastapi import APIRouter

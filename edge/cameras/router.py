@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from edge.api.deps import CtxDep, StaffDep
 from edge.cameras.models import CameraPublic
 from edge.cameras.service import CameraService
+from edge.platform.web import CtxDep, StaffDep
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 _ID = r"^[A-Za-z0-9_.-]{1,64}$"

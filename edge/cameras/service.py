@@ -16,7 +16,7 @@ from edge.cameras.events import CameraStatusEvent
 from edge.cameras.settings import CameraSettings
 from edge.cameras.sources import describe, open_source
 from edge.cameras.worker import CameraWorker, Opener, WatchdogSettings
-from edge.errors import NotFound, Unavailable
+from edge.platform.errors import NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 

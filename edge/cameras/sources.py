@@ -18,7 +18,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge.errors import Unavailable
+from edge.platform.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

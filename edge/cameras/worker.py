@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge
 
 from edge.cameras.settings import CameraSettings
 from edge.cameras.sources import CameraOpenError, FrameReader, open_source
-from edge.observability import escape_text
+from edge.platform.observability import escape_text
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from edge import audit
 from edge.checkout.models import KioskSession, Member, Order, PaymentIntent, Refund
 from edge.checkout.payments import PaymentProvider
 from edge.checkout.pricing import money
@@ -19,14 +18,14 @@ from edge.checkout.refunds import Refunds
 from edge.checkout.schemas import CouponIssueIn
 from edge.checkout.sessions import member_view
 from edge.checkout.tokens import Tokens
-from edge.checkout.txn import writing
 from edge.config import Settings
-from edge.db import Database
-from edge.errors import Conflict, InvalidInput, NotFound
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, InvalidInput, NotFound
+from edge.platform.locks import KeyedLocks
+from edge.platform.store import ReadTx, Store
+from edge.platform.timeutil import as_utc, utcnow
 
 
-def order_for(s: Session, order_id: str, kiosk_id: str | None) -> Order:
+def order_for(s: ReadTx, order_id: str, kiosk_id: str | None) -> Order:
     """The order a caller may see: a kiosk (`kiosk_id`) only its own sales, staff (None) any.
 
     Another kiosk's order is `unknown_order`, the same as one that does not exist: a kiosk token
@@ -41,15 +40,18 @@ def order_for(s: Session, order_id: str, kiosk_id: str | None) -> Order:
 class AfterSale(Refunds):
     """Void and refund (see refunds.py), receipts, members and coupon issuing."""
 
-    def __init__(self, settings: Settings, db: Database, tokens: Tokens, providers: dict[str, PaymentProvider]) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, tokens: Tokens, providers: dict[str, PaymentProvider], locks: KeyedLocks
+    ) -> None:
         self.settings = settings
-        self.db = db
+        self.store = store
+        self.locks = locks
         self.tokens = tokens
         self.providers = providers
 
     # --- receipts ---------------------------------------------------------------------------
     def receipt(self, order_id: str, kiosk_id: str | None = None) -> dict[str, Any]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             order = order_for(s, order_id, kiosk_id)
             pricing = json.loads(order.pricing)
             pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
@@ -140,12 +142,12 @@ class AfterSale(Refunds):
         digits = "".join(ch for ch in phone if ch.isdigit())
         if not 6 <= len(digits) <= 15:
             raise InvalidInput("a phone number has 6 to 15 digits", code="bad_phone")
-        with writing(self.db) as s:
+        with self.store.write() as s:
             if s.exec(select(Member).where(Member.phone == digits)).first():
                 raise Conflict("a member with this phone number exists", code="member_exists")
             m = Member(phone=digits, name=name.strip()[:80])
             s.add(m)
-            audit.record(s, staff, "checkout.member_added", m.id)
+            s.audit(staff, "checkout.member_added", m.id)
         return {"member_id": m.id, "name": m.name, "member_code": self.tokens.member_code(m.id)}
 
     def issue_coupons(self, req: CouponIssueIn, staff: str) -> dict[str, Any]:
@@ -175,6 +177,6 @@ class AfterSale(Refunds):
                 "n": req.name or (f"{req.value}% off" if req.kind == "percent" else f"{money(req.value)} off"),
             }
             codes.append(self.tokens.coupon_code(claims))
-        with writing(self.db) as s:
-            audit.record(s, staff, "checkout.coupons_issued", cid, count=req.count, kind=req.kind, value=req.value)
+        with self.store.write() as s:
+            s.audit(staff, "checkout.coupons_issued", cid, count=req.count, kind=req.kind, value=req.value)
         return {"coupon_id": cid, "codes": codes}

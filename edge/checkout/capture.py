@@ -22,11 +22,10 @@ from sqlmodel import col, select
 
 from edge.checkout.models import PaymentIntent
 from edge.checkout.payments import PaymentProvider
-from edge.checkout.txn import session_lock_if_free, writing
-from edge.db import Database
-from edge.errors import EdgeError
-from edge.sync import outbox
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import EdgeError
+from edge.platform.locks import KeyedLocks
+from edge.platform.store import Store
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,14 @@ CAPTURE_BATCH_MAX = 64
 
 class Capturer:
     def __init__(
-        self, db: Database, providers: dict[str, PaymentProvider], mark: Callable[[str, str, str], None]
+        self,
+        store: Store,
+        providers: dict[str, PaymentProvider],
+        mark: Callable[[str, str, str], None],
+        locks: KeyedLocks,
     ) -> None:
-        self.db = db
+        self.store = store
+        self.locks = locks
         self.providers = providers
         self._mark = mark
         self._captures: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
@@ -73,12 +77,12 @@ class Capturer:
         taken = [(i, o) for i, o in jobs if self._take(i)]
         if not taken:
             return 0
-        with self.db.session() as s:  # read before the write slot: kiosks queue behind it
-            rows = s.connection().execute(_AUTHORIZED_AMOUNTS, {"ids": [i for i, _ in taken]}).all()
+        with self.store.read() as s:  # read before the write slot: kiosks queue behind it
+            rows = s.run(_AUTHORIZED_AMOUNTS, {"ids": [i for i, _ in taken]}).all()
         amounts = {str(r[0]): int(r[1]) for r in rows}
         done = 0
         now = utcnow()
-        with writing(self.db) as s:
+        with self.store.write() as s:
             conn = s.connection()
             for intent_id, order_id in taken:
                 amount = amounts.get(intent_id)
@@ -87,8 +91,7 @@ class Capturer:
                 # Core, and conditional: voided meanwhile means no row changes and no event.
                 if conn.execute(_MARK_CAPTURED, {"b_id": intent_id, "b_amount": amount, "b_at": now}).rowcount != 1:
                     continue
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "payment.captured",
                     {"order_id": order_id, "payment_id": intent_id, "amount_minor": amount},
@@ -98,7 +101,7 @@ class Capturer:
 
     def _take(self, intent_id: str) -> bool:
         """The network capture of one authorised intent; False when there is nothing to take."""
-        with self.db.session() as s:
+        with self.store.read() as s:
             it = s.get(PaymentIntent, intent_id)
         if it is None or it.status != "authorized":
             return False
@@ -163,7 +166,7 @@ class Capturer:
         orphan_cutoff = (
             now if startup else (now - timedelta(seconds=orphan_age_s) if orphan_age_s is not None else None)
         )
-        with self.db.session() as s:
+        with self.store.read() as s:
             pending = list(
                 s.exec(
                     select(PaymentIntent).where(
@@ -182,10 +185,10 @@ class Capturer:
 
     def _reverse_orphan(self, intent_id: str, session_id: str, startup: bool) -> bool:
         """Query the network and undo whatever it holds for an intent that never got an order."""
-        with session_lock_if_free(session_id) as free:
+        with self.locks.hold_if_free(session_id) as free:
             if not free:
                 return False  # a checkout of this cart is running; it settles its own intent
-            with self.db.session() as s:  # re-read under the lock: the checkout may have finished meanwhile
+            with self.store.read() as s:  # re-read under the lock: the checkout may have finished meanwhile
                 it = s.get(PaymentIntent, intent_id)
             if it is None or it.order_id is not None or it.status not in ("authorizing", "authorized"):
                 return False

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sqlalchemy import text
-from sqlmodel import Session
+
+from edge.platform.store import ReadTx
 
 _SQL = text(
     "SELECT l.id, l.code, l.gtin, l.qty, l.measure_kind, l.measure_value, p.name, p.price_minor, "
@@ -36,9 +37,9 @@ class CartRow(NamedTuple):
     age_restricted: bool
 
 
-def read_cart(s: Session, session_id: str) -> list[CartRow]:
+def read_cart(s: ReadTx, session_id: str) -> list[CartRow]:
     """Lines whose product is still in the catalog (a withdrawn product is not sold)."""
-    rows = s.connection().execute(_SQL, {"sid": session_id}).all()
+    rows = s.run(_SQL, {"sid": session_id}).all()
     return [
         CartRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]), bool(r[12]))
         for r in rows

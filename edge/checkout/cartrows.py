@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
-from sqlmodel import Session
 
 from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, PaymentIntent, Product, Promotion
-from edge.db import hold_write_lock
-from edge.timeutil import utcnow
+from edge.platform.store import ReadTx, Tx
+from edge.platform.timeutil import utcnow
 
 _KS: Table = KioskSession.__table__  # type: ignore[attr-defined]
 _LINE: Table = CartLine.__table__  # type: ignore[attr-defined]
@@ -74,29 +73,28 @@ class ProductRow:
     age_restricted: bool
 
 
-def session(s: Session, session_id: str) -> SessionRow | None:
-    found = s.connection().execute(_SESSION, {"id": session_id}).mappings().first()
+def session(s: ReadTx, session_id: str) -> SessionRow | None:
+    found = s.run(_SESSION, {"id": session_id}).mappings().first()
     return SessionRow(**dict(found)) if found is not None else None
 
 
-def product(s: Session, gtin: str) -> ProductRow | None:
-    found = s.connection().execute(_PRODUCT_BY_GTIN, {"gtin": gtin}).first()
+def product(s: ReadTx, gtin: str) -> ProductRow | None:
+    found = s.run(_PRODUCT_BY_GTIN, {"gtin": gtin}).first()
     return ProductRow(found[0], found[1], bool(found[2]), bool(found[3])) if found is not None else None
 
 
-def line_by_code(s: Session, session_id: str, code: str) -> tuple[int, int] | None:
+def line_by_code(s: ReadTx, session_id: str, code: str) -> tuple[int, int] | None:
     """(line id, qty) of this code's line in the cart, if any."""
-    found = s.connection().execute(_LINE_BY_CODE, {"sid": session_id, "code": code}).first()
+    found = s.run(_LINE_BY_CODE, {"sid": session_id, "code": code}).first()
     return (int(found[0]), int(found[1])) if found is not None else None
 
 
-def line_count(s: Session, session_id: str) -> int:
-    return int(s.connection().execute(_LINE_COUNT, {"sid": session_id}).scalar_one())
+def line_count(s: ReadTx, session_id: str) -> int:
+    return int(s.run(_LINE_COUNT, {"sid": session_id}).scalar_one())
 
 
-def insert_line(s: Session, session_id: str, code: str, gtin: str, qty: int, kind: str, value: int) -> None:
-    hold_write_lock(s)
-    s.connection().execute(
+def insert_line(s: Tx, session_id: str, code: str, gtin: str, qty: int, kind: str, value: int) -> None:
+    s.run(
         _LINE_INSERT,
         {
             "session_id": session_id,
@@ -110,55 +108,43 @@ def insert_line(s: Session, session_id: str, code: str, gtin: str, qty: int, kin
     )
 
 
-def set_line_qty(s: Session, line_id: int, qty: int) -> None:
-    hold_write_lock(s)
-    s.connection().execute(_LINE_QTY, {"b_id": line_id, "b_qty": qty})
+def set_line_qty(s: Tx, line_id: int, qty: int) -> None:
+    s.run(_LINE_QTY, {"b_id": line_id, "b_qty": qty})
 
 
-def touch(s: Session, ks: SessionRow) -> None:
+def touch(s: Tx, ks: SessionRow) -> None:
     """Save a cart change (member, coupons, the staff ID check) as a new cart version: the kiosk page and the idle
     timer both key on it."""
-    hold_write_lock(s)
     ks.version += 1
     ks.updated_at = utcnow()
-    s.connection().execute(_TOUCH, {"b_id": ks.id, **{f"b_{c}": getattr(ks, c) for c in _TOUCHED}})
+    s.run(_TOUCH, {"b_id": ks.id, **{f"b_{c}": getattr(ks, c) for c in _TOUCHED}})
 
 
-def close_open_sessions(s: Session, kiosk_id: str) -> None:
+def close_open_sessions(s: Tx, kiosk_id: str) -> None:
     """One shopper at a time: a new session at a kiosk cancels whatever was left open there."""
-    hold_write_lock(s)
-    s.connection().execute(_CLOSE_OPEN, {"b_kiosk": kiosk_id, "b_at": utcnow()})
+    s.run(_CLOSE_OPEN, {"b_kiosk": kiosk_id, "b_at": utcnow()})
 
 
-def line_in_cart(s: Session, session_id: str, line_id: int) -> bool:
-    return s.connection().execute(_LINE_OWNER, {"id": line_id, "sid": session_id}).first() is not None
+def line_in_cart(s: ReadTx, session_id: str, line_id: int) -> bool:
+    return s.run(_LINE_OWNER, {"id": line_id, "sid": session_id}).first() is not None
 
 
-def delete_line(s: Session, line_id: int) -> None:
-    hold_write_lock(s)
-    s.connection().execute(_LINE_DELETE, {"id": line_id})
+def delete_line(s: Tx, line_id: int) -> None:
+    s.run(_LINE_DELETE, {"id": line_id})
 
 
-def member(s: Session, member_id: str) -> Any:
+def member(s: ReadTx, member_id: str) -> Any:
     """The member row (attribute access like the Member model), or None."""
-    return s.connection().execute(_MEMBER_BY_ID, {"id": member_id}).first()
+    return s.run(_MEMBER_BY_ID, {"id": member_id}).first()
 
 
-def member_by_phone(s: Session, phone: str) -> Any:
-    return s.connection().execute(_MEMBER_BY_PHONE, {"phone": phone}).first()
+def member_by_phone(s: ReadTx, phone: str) -> Any:
+    return s.run(_MEMBER_BY_PHONE, {"phone": phone}).first()
 
 
-def promotions(s: Session) -> list[Any]:
+def promotions(s: ReadTx) -> list[Any]:
     """Every promotion row, read in the caller's snapshot (never two catalog versions at once)."""
-    return list(s.connection().execute(_PROMOTIONS).all())
-
-
-_STATUS = update(_KS).where(_KS.c.id == bindparam("b_id")).values(status=bindparam("b_status"))
-
-
-def set_status(s: Session, session_id: str, status: str) -> None:
-    hold_write_lock(s)
-    s.connection().execute(_STATUS, {"b_id": session_id, "b_status": status})
+    return list(s.run(_PROMOTIONS).all())
 
 
 # --- coupons and the order commit ---------------------------------------------------------------
@@ -187,20 +173,18 @@ _AUTHORIZED = (
 )
 
 
-def coupon_key_used(s: Session, use_key: str) -> bool:
-    return s.connection().execute(_COUPON_USED, {"key": use_key}).first() is not None
+def coupon_key_used(s: ReadTx, use_key: str) -> bool:
+    return s.run(_COUPON_USED, {"key": use_key}).first() is not None
 
 
-def coupon_uses(s: Session, coupon_id: str, member_id: str) -> int:
-    return int(s.connection().execute(_COUPON_USES, {"coupon": coupon_id, "member": member_id}).scalar_one())
+def coupon_uses(s: ReadTx, coupon_id: str, member_id: str) -> int:
+    return int(s.run(_COUPON_USES, {"coupon": coupon_id, "member": member_id}).scalar_one())
 
 
-def mark_paid(s: Session, ks: SessionRow, order_id: str) -> None:
-    hold_write_lock(s)
+def mark_paid(s: Tx, ks: SessionRow, order_id: str) -> None:
     ks.status, ks.order_id, ks.version, ks.updated_at = "paid", order_id, ks.version + 1, utcnow()
-    s.connection().execute(_PAID, {"b_id": ks.id, "b_order": order_id, "b_version": ks.version, "b_at": ks.updated_at})
+    s.run(_PAID, {"b_id": ks.id, "b_order": order_id, "b_version": ks.version, "b_at": ks.updated_at})
 
 
-def mark_authorized(s: Session, intent_id: str, order_id: str, ref: str) -> None:
-    hold_write_lock(s)
-    s.connection().execute(_AUTHORIZED, {"b_id": intent_id, "b_order": order_id, "b_ref": ref, "b_at": utcnow()})
+def mark_authorized(s: Tx, intent_id: str, order_id: str, ref: str) -> None:
+    s.run(_AUTHORIZED, {"b_id": intent_id, "b_order": order_id, "b_ref": ref, "b_at": utcnow()})

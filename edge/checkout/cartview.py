@@ -10,8 +10,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session
-
 from edge.checkout import cartrows
 from edge.checkout.cartread import CartRow, read_cart
 from edge.checkout.models import KioskSession
@@ -19,7 +17,8 @@ from edge.checkout.pricing import CouponSpec, PricedCart, PriceItem, price_cart,
 from edge.checkout.promotions import load_rules
 from edge.checkout.schemas import CartView
 from edge.config import Settings
-from edge.timeutil import as_utc, utcnow
+from edge.platform.store import ReadTx
+from edge.platform.timeutil import as_utc, utcnow
 
 AnySession = KioskSession | cartrows.SessionRow
 
@@ -39,7 +38,7 @@ def member_view(m: Any, via: str) -> dict[str, Any] | None:
     return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
 
 
-def price(s: Session, ks: AnySession, settings: Settings) -> tuple[PricedCart, dict[int, CartRow]]:
+def price(s: ReadTx, ks: AnySession, settings: Settings) -> tuple[PricedCart, dict[int, CartRow]]:
     """One read of lines with their products, and the rules: never two catalog versions at once."""
     cfg = settings.checkout
     rows = read_cart(s, ks.id)
@@ -96,7 +95,7 @@ def _measure(ln: CartRow) -> dict[str, Any]:
     return {}
 
 
-def view_of(s: Session, ks: AnySession, settings: Settings) -> CartView:
+def view_of(s: ReadTx, ks: AnySession, settings: Settings) -> CartView:
     priced, rows = price(s, ks, settings)
     out_lines = []
     needs_age = False

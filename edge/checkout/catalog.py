@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from edge.checkout import gtin as gtins
 from edge.checkout.contract import ProductView
 from edge.checkout.models import CatalogState, Product, Promotion
-from edge.db import Database
-from edge.errors import InvalidInput
-from edge.sync import outbox
-from edge.timeutil import utcnow
+from edge.platform.errors import InvalidInput
+from edge.platform.store import ReadTx, Store, Tx
+from edge.platform.timeutil import utcnow
 
 MAX_PRICE_MINOR = 100_000_000  # 1,000,000.00: anything above is a typo, not a price
 TAX_CLASSES = ("standard", "reduced", "zero")
@@ -136,7 +135,7 @@ def parse_row(row: dict[str, Any], default_currency: str) -> Product:
     )
 
 
-def _upsert(session: Session, product: Product) -> None:
+def _upsert(session: Tx, product: Product) -> None:
     existing = session.get(Product, product.gtin)
     if existing is None:
         session.add(product)
@@ -147,7 +146,7 @@ def _upsert(session: Session, product: Product) -> None:
 
 
 def import_products(
-    db: Database,
+    store: Store,
     rows: list[dict[str, Any]],
     *,
     default_currency: str = "CNY",
@@ -156,7 +155,7 @@ def import_products(
     """Upsert valid rows in one transaction; each bad row is refused with a code and a reason."""
     report = ImportReport()
     seen: set[str] = set()
-    with db.session() as s:
+    with store.write() as s:
         for i, row in enumerate(rows, start=1):
             raw_gtin = str(row.get("gtin", ""))[:20] if isinstance(row, dict) else ""
             try:
@@ -172,12 +171,12 @@ def import_products(
             if progress:
                 progress(1)
         if report.accepted:
-            outbox.add(s, "catalog", "catalog.imported", report.summary())
+            s.outbox("catalog", "catalog.imported", report.summary())
     return report
 
 
 def apply_catalog_version(
-    db: Database,
+    store: Store,
     version: str,
     rows: list[dict[str, Any]],
     promotions: list[dict[str, Any]] | None = None,
@@ -200,7 +199,7 @@ def apply_catalog_version(
     if len({p.gtin for p in products}) != len(products):
         raise InvalidInput(f"catalog version {version} has duplicate GTINs", code="catalog_version_invalid")
     promos = [parse_promotion(p) for p in promotions] if promotions is not None else None
-    with db.session() as s:
+    with store.write() as s:
         s.exec(delete(Product))  # type: ignore[call-overload]
         for p in products:
             s.add(p)
@@ -212,7 +211,7 @@ def apply_catalog_version(
         state.version, state.applied_at, state.products = version[:64], utcnow(), len(products)
         state.promotions = len(promos) if promos is not None else state.promotions
         s.add(state)
-        outbox.add(s, "catalog", "catalog.version_applied", {"version": version, "products": len(products)})
+        s.outbox("catalog", "catalog.version_applied", {"version": version, "products": len(products)})
     return len(products)
 
 
@@ -257,15 +256,15 @@ def to_view(p: Product) -> ProductView:
 class Catalog:
     """CatalogReader for other domains (ctx.require("catalog")), plus checkout's own lookups."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def get(self, gtin: str) -> ProductView | None:
         try:
             key = gtins.normalise(gtin)
         except InvalidInput:
             return None
-        with self.db.session() as s:
+        with self.store.read() as s:
             p = s.get(Product, key)
             return to_view(p) if p else None
 
@@ -274,7 +273,7 @@ class Catalog:
             key = gtins.normalise(gtin)
         except InvalidInput:
             return []
-        with self.db.session() as s:
+        with self.store.read() as s:
             p = s.get(Product, key)
             if p is None:
                 return []
@@ -283,7 +282,7 @@ class Catalog:
             rows = s.exec(select(Product).where(Product.style == p.style).order_by(Product.gtin))  # type: ignore[arg-type]
             return [to_view(r) for r in rows]
 
-    def products(self, session: Session, keys: Iterable[str]) -> dict[str, Product]:
+    def products(self, session: ReadTx, keys: Iterable[str]) -> dict[str, Product]:
         """Many products in the caller's read (one snapshot of the catalog)."""
         wanted = sorted(set(keys))
         if not wanted:
@@ -292,7 +291,7 @@ class Catalog:
         return {p.gtin: p for p in rows}
 
     def counts(self) -> dict[str, Any]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             n = s.exec(select(func.count()).select_from(Product)).one()
             state = s.get(CatalogState, 1)
             promos = s.exec(select(func.count()).select_from(Promotion)).one()

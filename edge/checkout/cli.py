@@ -26,7 +26,7 @@ def import_cmd(
     """Import products (upsert by GTIN); refused rows are listed with the reason."""
     from edge.checkout.catalog import import_products, read_file
     from edge.cli import fail, open_storage, settings_or_exit
-    from edge.errors import EdgeError
+    from edge.platform.errors import EdgeError
 
     settings = settings_or_exit(config)
     if not file.is_file():

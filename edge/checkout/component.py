@@ -16,8 +16,8 @@ from edge.checkout.providers import FaceProvider, QrProvider, SandboxProvider
 from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
 from edge.checkout.tokens import Tokens
-from edge.component import Component, Context
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -34,7 +34,7 @@ class _LazyFacepay:
     def __getattr__(self, name: str) -> Any:
         facepay = self.ctx.optional("facepay")
         if facepay is None:
-            from edge.errors import Unavailable
+            from edge.platform.errors import Unavailable
 
             raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
         return getattr(facepay, name)
@@ -46,7 +46,7 @@ class CheckoutComponent(Component):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         cfg = ctx.settings.checkout
-        self.catalog = Catalog(ctx.db)
+        self.catalog = Catalog(ctx.store)
         ctx.provide("catalog", self.catalog)
         tokens = Tokens(ctx.secrets)
         network = SandboxNetwork(ctx.settings.storage.data_dir / SANDBOX_DB) if cfg.mode == "sandbox" else None
@@ -55,15 +55,15 @@ class CheckoutComponent(Component):
             "qr": QrProvider(network if cfg.qr_acquirer == "sandbox" else None),
             "face": FaceProvider(network, _LazyFacepay(ctx)),
         }
-        sessions = Sessions(ctx.settings, ctx.db, ctx.bus, self.catalog, tokens)
+        sessions = Sessions(ctx.settings, ctx.store, ctx.bus, self.catalog, tokens)
         self.services = CheckoutServices(
             ctx=ctx,
             catalog=self.catalog,
             tokens=tokens,
             sessions=sessions,
-            checkout=Checkout(ctx.settings, ctx.db, ctx.bus, sessions, tokens, providers),
-            gate=Gate(ctx.settings, ctx.db, ctx.bus, tokens),
-            aftersale=AfterSale(ctx.settings, ctx.db, tokens, providers),
+            checkout=Checkout(ctx.settings, ctx.store, ctx.bus, sessions, tokens, providers),
+            gate=Gate(ctx.settings, ctx.store, ctx.bus, tokens),
+            aftersale=AfterSale(ctx.settings, ctx.store, tokens, providers, sessions.locks),
         )
         ctx.provide("checkout", self.services)
         self._expiry: asyncio.Task[None] | None = None

@@ -112,13 +112,13 @@ def seed_catalog(settings: Settings) -> None:
     from edge.checkout.catalog import import_products
     from edge.checkout.promotions import parse_promotion
 
-    db = prepare_storage(settings)
+    store = prepare_storage(settings)
     try:
-        report = import_products(db, demo_rows(settings.store.currency), default_currency=settings.store.currency)
+        report = import_products(store, demo_rows(settings.store.currency), default_currency=settings.store.currency)
         if report.refused:
             raise RuntimeError(f"demo catalog rows refused: {report.refused}")
-        with db.session() as s:
+        with store.write() as s:
             for data in DEMO_PROMOTIONS:
                 s.merge(parse_promotion(data))
     finally:
-        db.dispose()
+        store.dispose()

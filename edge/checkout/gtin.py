@@ -7,9 +7,9 @@ the kiosk shows (`invalid_gtin`, `bad_check_digit`) and builds scale labels for 
 
 from __future__ import annotations
 
-from edge.errors import InvalidInput
-from edge.scanning import gs1
-from edge.scanning.gs1 import VariableMeasure, check_digit
+from edge.platform import gs1
+from edge.platform.errors import InvalidInput
+from edge.platform.gs1 import VariableMeasure, check_digit
 from edge.scanning.settings import ScanningSettings
 
 __all__ = ["VariableMeasure", "check_digit", "is_valid", "normalise", "variable_code", "variable_measure"]

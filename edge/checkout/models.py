@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from edge.ids import new_id
-from edge.timeutil import utcnow
+from edge.platform.ids import new_id
+from edge.platform.timeutil import utcnow
 
 
 class Product(SQLModel, table=True):

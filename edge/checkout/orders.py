@@ -26,9 +26,8 @@ from datetime import timedelta
 from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from edge import audit
 from edge.bus import Bus
 from edge.checkout import cartrows
 from edge.checkout.capture import Capturer
@@ -48,15 +47,13 @@ from edge.checkout.payments import (
     Simulation,
 )
 from edge.checkout.schemas import CheckoutOut
-from edge.checkout.sessions import Sessions, session_lock
+from edge.checkout.sessions import Sessions
 from edge.checkout.tokens import Tokens
-from edge.checkout.txn import writing
 from edge.config import Settings
-from edge.db import Database, insert_rows
-from edge.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
-from edge.groupcommit import DiskFailed
-from edge.sync import outbox
-from edge.timeutil import utcnow
+from edge.platform.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
+from edge.platform.groupcommit import DiskFailed
+from edge.platform.store import ReadTx, Store
+from edge.platform.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +69,20 @@ class Checkout:
     def __init__(
         self,
         settings: Settings,
-        db: Database,
+        store: Store,
         bus: Bus,
         sessions: Sessions,
         tokens: Tokens,
         providers: dict[str, PaymentProvider],
     ) -> None:
         self.settings = settings
-        self.db = db
+        self.store = store
         self.bus = bus
         self.sessions = sessions
         self.tokens = tokens
         self.providers = providers
         self.rng = random.SystemRandom()
-        self.capturer = Capturer(db, providers, self._mark)
+        self.capturer = Capturer(store, providers, self._mark, sessions.locks)
 
     def provider(self, name: str) -> PaymentProvider:
         if name == "sandbox" and self.settings.checkout.mode == "production":
@@ -110,8 +107,8 @@ class Checkout:
         prov = self.provider(provider)
         if simulation is not None and self.settings.checkout.mode == "production":
             raise InvalidInput("payment simulation is only for sandbox mode", code="simulation_refused")
-        with session_lock(session_id):
-            with self.db.session() as s:  # checks and pricing read; the cart cannot change (session lock)
+        with self.sessions.locks.hold(session_id):
+            with self.store.read() as s:  # checks and pricing read; the cart cannot change (session lock)
                 ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
                 if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
                     return self.result(s, ks.order_id, replayed=True)
@@ -134,8 +131,8 @@ class Checkout:
                     currency=priced.currency,
                     status="authorizing",
                 )
-            with writing(self.db) as s:
-                insert_rows(s, intent)
+            with self.store.write() as s:
+                s.insert(intent)
             ref = self._authorize(prov, intent, credential, simulation)
             try:
                 order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
@@ -170,7 +167,7 @@ class Checkout:
                     details={"charged": "unknown"},
                 ) from exc
             self.capturer.submit(intent.id, order_id)
-            with self.db.session() as s:
+            with self.store.read() as s:
                 out = self.result(s, order_id)
         self.bus.publish(
             OrderPaid(
@@ -235,13 +232,12 @@ class Checkout:
         raise PaymentFailed("the payment could not be completed; nothing was charged", details={"charged": False})
 
     def _mark(self, intent_id: str, status: str, error: str) -> None:
-        with writing(self.db) as s:
+        with self.store.write() as s:
             row = s.get(PaymentIntent, intent_id)
             if row is not None:
                 row.status, row.error_code, row.updated_at = status, error[:48], utcnow()
                 s.add(row)
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     f"payment.{status}",
                     {"payment_id": intent_id, "error": error, "session_id": row.session_id},
@@ -266,7 +262,7 @@ class Checkout:
         The cart is priced (again) in a read before the write lock is taken: the caller holds the
         cart's lock, so its lines cannot change, and the total must still be what was authorised.
         Pricing under the write lock made every kiosk's scans wait for it."""
-        with self.db.session() as s:
+        with self.store.read() as s:
             ks = cartrows.session(s, intent.session_id)
             assert ks is not None
             priced, _rows = self.sessions.price(s, ks)
@@ -304,7 +300,7 @@ class Checkout:
             audit_flag=self.rng.random() < self.settings.checkout.audit_share,
         )
         try:
-            with writing(self.db) as s:
+            with self.store.write() as s:
                 now = cartrows.session(s, ks.id)
                 assert now is not None
                 if now.order_id:
@@ -320,10 +316,9 @@ class Checkout:
                     for c in json.loads(ks.coupons)
                 ]
                 cartrows.mark_authorized(s, intent.id, order.id, ref)
-                insert_rows(s, order, *lines, *redemptions, xp)  # a unique coupon key clash raises here
+                s.insert(order, *lines, *redemptions, xp)  # a unique coupon key clash raises here
                 cartrows.mark_paid(s, now, order.id)
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "order.paid",
                     {
@@ -337,8 +332,7 @@ class Checkout:
                         "coupons": [{"coupon_id": k, "amount_minor": v} for k, v in amounts.items()],
                     },
                 )
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "payment.authorized",
                     {
@@ -348,14 +342,12 @@ class Checkout:
                         "amount_minor": intent.amount_minor,
                     },
                 )
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "exit_pass.issued",
                     {"order_id": order.id, "pass_id": xp.id, "expires_at": xp.expires_at.isoformat()},
                 )
-                audit.record(
-                    s,
+                s.audit(
                     actor,
                     "checkout.order_paid",
                     order.id,
@@ -369,7 +361,7 @@ class Checkout:
             ) from None
 
     # --- results ----------------------------------------------------------------------------
-    def result(self, s: Session, order_id: str, replayed: bool = False) -> CheckoutOut:
+    def result(self, s: ReadTx, order_id: str, replayed: bool = False) -> CheckoutOut:
         order = s.get(Order, order_id)
         assert order is not None
         xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()

@@ -12,20 +12,16 @@ import logging
 from prometheus_client import Counter
 from sqlalchemy import Table, bindparam, select, update
 
-from edge import audit
 from edge.bus import Bus
 from edge.checkout.events import GateOpenEvent, PassRefused
 from edge.checkout.models import ExitPass, Order
 from edge.checkout.schemas import GateOut
 from edge.checkout.tokens import PassRefusal, Tokens, verify_pass
-from edge.checkout.txn import writing
 from edge.config import Settings
-from edge.db import Database, hold_write_lock
-from edge.errors import Conflict, EdgeError, Forbidden, Gone, InvalidInput
-from edge.mqtt import queue
-from edge.observability import escape_text
-from edge.sync import outbox
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, EdgeError, Forbidden, Gone, InvalidInput
+from edge.platform.observability import escape_text
+from edge.platform.store import Store
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +61,9 @@ _SENTENCES = {
 
 
 class Gate:
-    def __init__(self, settings: Settings, db: Database, bus: Bus, tokens: Tokens) -> None:
+    def __init__(self, settings: Settings, store: Store, bus: Bus, tokens: Tokens) -> None:
         self.settings = settings
-        self.db = db
+        self.store = store
         self.bus = bus
         self.tokens = tokens
 
@@ -76,8 +72,8 @@ class Gate:
         try:
             claims = verify_pass(self.tokens.exit_pass, text)
             pass_id, order_id = claims["p"], claims["o"]
-            with writing(self.db) as s:
-                xp = s.connection().execute(_PASS, {"id": pass_id}).first()
+            with self.store.write() as s:
+                xp = s.run(_PASS, {"id": pass_id}).first()
                 if xp is None or xp.order_id != order_id:
                     raise PassRefusal("unknown", "no such pass")
                 if xp.revoked or xp.status is None or xp.status == "voided":
@@ -85,13 +81,11 @@ class Gate:
                 if as_utc(xp.expires_at) < utcnow():
                     raise PassRefusal("expired", "past its expiry")
                 now = utcnow()
-                hold_write_lock(s)
-                res = s.connection().execute(_USE, {"b_id": pass_id, "b_at": now, "b_gate": gate_id[:64]})
+                res = s.run(_USE, {"b_id": pass_id, "b_at": now, "b_gate": gate_id[:64]})
                 if res.rowcount != 1:
                     raise PassRefusal("used", "already used")
                 topic = f"retail/{self.settings.store.id}/gate/{gate_id}/cmd"
-                queue.enqueue(
-                    s,
+                s.mqtt(
                     topic,
                     {
                         "cmd": "open",
@@ -101,13 +95,12 @@ class Gate:
                         "ts": now.isoformat(),
                     },
                 )
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "exit_pass.used",
                     {"order_id": order_id, "pass_id": pass_id, "gate_id": gate_id, "audit": bool(xp.audit_flag)},
                 )
-                audit.record(s, f"device:{gate_id}", "checkout.pass_used", order_id, audit_flag=bool(xp.audit_flag))
+                s.audit(f"device:{gate_id}", "checkout.pass_used", order_id, audit_flag=bool(xp.audit_flag))
                 flagged = bool(xp.audit_flag)
         except PassRefusal as refusal:
             self._refused(gate_id, refusal, text)
@@ -134,7 +127,7 @@ class Gate:
         )
         # Not fsynced: a refusal changes nothing (the pass, the order and the money stay as they
         # were), so a power cut may lose this last audit line, never a sale or a pass's single use.
-        with writing(self.db, durable=False) as s:
-            audit.record(s, f"device:{gate_id}", "checkout.pass_refused", gate_id, reason=refusal.reason)
-            outbox.add(s, "orders", "exit_pass.refused", {"gate_id": gate_id, "reason": refusal.reason})
+        with self.store.write(durable=False) as s:
+            s.audit(f"device:{gate_id}", "checkout.pass_refused", gate_id, reason=refusal.reason)
+            s.outbox("orders", "exit_pass.refused", {"gate_id": gate_id, "reason": refusal.reason})
         self.bus.publish(PassRefused(gate_id=gate_id, reason=refusal.reason))

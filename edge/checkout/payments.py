@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from edge.errors import EdgeError
-from edge.ids import new_id
-from edge.timeutil import utcnow
+from edge.platform.errors import EdgeError
+from edge.platform.ids import new_id
+from edge.platform.timeutil import utcnow
 
 Outcome = Literal["approve", "decline", "timeout", "fail", "slow"]
 

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from edge.checkout.models import Promotion
-from edge.errors import InvalidInput
-from edge.timeutil import as_utc
+from edge.platform.errors import InvalidInput
+from edge.platform.timeutil import as_utc
 
 
 @dataclass(frozen=True)

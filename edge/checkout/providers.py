@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from edge.checkout.payments import ChargeState, SandboxNetwork, Simulation
-from edge.errors import InvalidInput, Unavailable
+from edge.platform.errors import InvalidInput, Unavailable
 
 
 class _NetworkProvider:
@@ -102,17 +102,17 @@ class FaceProvider(_NetworkProvider):
 
     name = "face"
 
-    def __init__(self, network: SandboxNetwork | None, facepay: Any | None, db: Any | None = None) -> None:
+    def __init__(self, network: SandboxNetwork | None, facepay: Any | None, store: Any | None = None) -> None:
         super().__init__(network)
         self.facepay = facepay
-        self.db = db  # default: the face-pay service's database (the daemon has one)
+        self.store = store  # default: the face-pay service's database (the daemon has one)
 
     def _cart_member(self, order_ref: str) -> str | None:
         """The member attached to the cart being paid (the order reference is the session id)."""
         from edge.checkout.models import KioskSession
 
-        db = self.db if self.db is not None else self.facepay.db  # type: ignore[union-attr]
-        with db.session() as s:
+        store = self.store if self.store is not None else self.facepay.store  # type: ignore[union-attr]
+        with store.read() as s:
             ks = s.get(KioskSession, order_ref)
             return ks.member_id if ks is not None else None
 

@@ -24,18 +24,16 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from edge import audit
 from edge.checkout.models import CouponRedemption, ExitPass, Order, OrderLine, PaymentIntent, Refund
 from edge.checkout.payments import ChargeState, PaymentProvider, PaymentTimeout
 from edge.checkout.pricing import round_half_up
-from edge.checkout.txn import session_lock, session_lock_if_free, writing
 from edge.config import Settings
-from edge.db import Database
-from edge.errors import Conflict, EdgeError, InvalidInput, NotFound
-from edge.sync import outbox
-from edge.timeutil import utcnow
+from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound
+from edge.platform.locks import KeyedLocks
+from edge.platform.store import ReadTx, Store
+from edge.platform.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +54,12 @@ def _plan_key(lines: list[dict[str, Any]]) -> list[tuple[int, int]] | None:
 
 class Refunds:
     settings: Settings
-    db: Database
+    store: Store
+    locks: KeyedLocks  # "order:<id>" while a void or refund of it runs
     providers: dict[str, PaymentProvider]
 
     def _payment(self, order_id: str) -> tuple[PaymentIntent, PaymentProvider]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
         if pay is None:
             raise NotFound("no such order", code="unknown_order")
@@ -70,9 +69,9 @@ class Refunds:
     def void(self, order_id: str, staff: str, reason: str) -> dict[str, Any]:
         """Cancel a whole sale: money back, exit pass revoked, coupons released."""
         pay, prov = self._payment(order_id)
-        with session_lock("order:" + order_id):
+        with self.locks.hold("order:" + order_id):
             settled = self._settle_order(order_id)
-            with writing(self.db) as s:
+            with self.store.write() as s:
                 order = s.get(Order, order_id)
                 if order is None:
                     raise NotFound("no such order", code="unknown_order")
@@ -97,9 +96,9 @@ class Refunds:
     def refund(self, order_id: str, staff: str, lines: list[dict[str, int]] | None, reason: str) -> dict[str, Any]:
         """Refund whole lines or some units; each unit's share of the line's net amount is exact."""
         pay, prov = self._payment(order_id)
-        with session_lock("order:" + order_id):
+        with self.locks.hold("order:" + order_id):
             settled = [r for r in self._settle_order(order_id) if r["kind"] == "refund"]
-            with writing(self.db) as s:
+            with self.store.write() as s:
                 order = s.get(Order, order_id)
                 if order is None:
                     raise NotFound("no such order", code="unknown_order")
@@ -125,7 +124,7 @@ class Refunds:
                 s.add(rf)
             return self._send(prov, pay.id, rf.id, total)
 
-    def _plan(self, s: Session, order_id: str, lines: list[dict[str, int]] | None) -> list[dict[str, int]]:
+    def _plan(self, s: ReadTx, order_id: str, lines: list[dict[str, int]] | None) -> list[dict[str, int]]:
         olines = {ln.line_no: ln for ln in s.exec(select(OrderLine).where(OrderLine.order_id == order_id))}
         wanted = (
             lines
@@ -183,7 +182,7 @@ class Refunds:
 
     def _finish(self, refund_id: str, state: ChargeState) -> dict[str, Any]:
         """Apply a confirmed refund or void to the order, once (a repeat returns the same answer)."""
-        with writing(self.db) as s:
+        with self.store.write() as s:
             rf = s.get(Refund, refund_id)
             assert rf is not None
             order = s.get(Order, rf.order_id)
@@ -202,13 +201,12 @@ class Refunds:
                 p.refunded_minor = (
                     state.refunded_minor if state.status in ("captured", "refunded") else p.captured_minor
                 )
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "order.voided",
                     {"order_id": order.id, "refund_id": rf.id, "by": rf.actor, "reason": rf.reason},
                 )
-                audit.record(s, rf.actor, "checkout.order_voided", order.id, reason=rf.reason)
+                s.audit(rf.actor, "checkout.order_voided", order.id, reason=rf.reason)
             else:
                 for w in plan:
                     row = s.exec(
@@ -220,8 +218,7 @@ class Refunds:
                 order.refunded_minor += rf.amount_minor
                 order.status = "refunded" if order.refunded_minor >= order.total_minor else "partially_refunded"
                 p.refunded_minor += rf.amount_minor
-                outbox.add(
-                    s,
+                s.outbox(
                     "orders",
                     "order.refunded",
                     {
@@ -232,9 +229,7 @@ class Refunds:
                         "by": rf.actor,
                     },
                 )
-                audit.record(
-                    s, rf.actor, "checkout.order_refunded", order.id, amount_minor=rf.amount_minor, reason=rf.reason
-                )
+                s.audit(rf.actor, "checkout.order_refunded", order.id, amount_minor=rf.amount_minor, reason=rf.reason)
             p.updated_at = utcnow()
             rf.status, rf.settled_at = "done", utcnow()
             s.add_all([order, p, rf])
@@ -254,7 +249,7 @@ class Refunds:
 
     def _fail(self, refund_id: str, error: str) -> None:
         """The provider refused (nothing moved): the refund is failed and a void's changes are undone."""
-        with writing(self.db) as s:
+        with self.store.write() as s:
             rf = s.get(Refund, refund_id)
             if rf is None or rf.status != "pending":
                 return
@@ -270,7 +265,7 @@ class Refunds:
     # --- recovery -------------------------------------------------------------------------
     def _settle_order(self, order_id: str) -> list[dict[str, Any]]:
         """Finish this order's pending refunds first (caller holds the order lock); refuse while one is unknown."""
-        with self.db.session() as s:
+        with self.store.read() as s:
             ids = list(
                 s.exec(
                     select(Refund.id)
@@ -293,7 +288,7 @@ class Refunds:
 
     def _settle_one(self, refund_id: str) -> tuple[str, dict[str, Any] | None]:
         """Ask the network by the refund's key; send it (same key) if it never arrived; then record it."""
-        with self.db.session() as s:
+        with self.store.read() as s:
             rf = s.get(Refund, refund_id)
             pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == rf.order_id)).first() if rf else None
         if rf is None or pay is None or rf.status != "pending":
@@ -310,7 +305,7 @@ class Refunds:
     def recover_pending(self, min_age_s: float = 0.0) -> int:
         """Finish refunds and voids left pending by a lost answer, a failed write or a crash."""
         cutoff = utcnow() - timedelta(seconds=min_age_s)
-        with self.db.session() as s:
+        with self.store.read() as s:
             pending = list(
                 s.exec(
                     select(Refund.id, Refund.order_id).where(Refund.status == "pending", Refund.created_at <= cutoff)
@@ -319,7 +314,7 @@ class Refunds:
         done = 0
         for rid, order_id in pending:
             try:
-                with session_lock_if_free("order:" + order_id) as free:  # busy: a refund of it is running
+                with self.locks.hold_if_free("order:" + order_id) as free:  # busy: a refund of it is running
                     done += free and self._settle_one(rid)[1] is not None
             except EdgeError as exc:
                 log.warning("pending refund %s not settled yet: %s", rid, exc.code)

@@ -16,7 +16,6 @@ from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 
 from edge.access.models import Principal
-from edge.api.deps import CtxDep, GateDep, KioskDep, StaffDep
 from edge.checkout.events import CartChanged
 from edge.checkout.payments import Simulation
 from edge.checkout.schemas import (
@@ -38,8 +37,9 @@ from edge.checkout.schemas import (
     VoidIn,
 )
 from edge.checkout.service import CheckoutServices
-from edge.db import WriteBusy
-from edge.errors import InvalidInput
+from edge.platform.errors import InvalidInput
+from edge.platform.store import WriteBusy
+from edge.platform.web import CtxDep, GateDep, KioskDep, StaffDep
 
 T = TypeVar("T")
 CART_LOOP_LOCK_WAIT_S = 0.005

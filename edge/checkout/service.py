@@ -18,9 +18,9 @@ from edge.checkout.passes import Gate
 from edge.checkout.providers import is_payment_code
 from edge.checkout.sessions import Sessions
 from edge.checkout.tokens import COUPON_PREFIX, MEMBER_PREFIX, Tokens
-from edge.component import Context
-from edge.errors import Conflict, EdgeError, Forbidden, NotFound, Unavailable
-from edge.timeutil import as_utc, utcnow
+from edge.platform.context import Context
+from edge.platform.errors import Conflict, EdgeError, Forbidden, NotFound, Unavailable
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class CheckoutServices:
         return code if code and until >= time.monotonic() else None
 
     def pass_token(self, order_id: str, kiosk_id: str | None = None) -> str:
-        with self.ctx.db.session() as s:
+        with self.ctx.store.read() as s:
             order = order_for(s, order_id, kiosk_id)
             xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()
             if xp is None:

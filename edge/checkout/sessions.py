@@ -12,9 +12,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from edge import audit
 from edge.bus import Bus
 from edge.checkout import cartrows, cartview
 from edge.checkout import gtin as gtins
@@ -27,36 +26,36 @@ from edge.checkout.pricing import PricedCart
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutSettings
 from edge.checkout.tokens import Tokens
-from edge.checkout.txn import session_lock, session_lock_if_free, writing
 from edge.config import Settings
-from edge.db import Database, insert_rows
-from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
-from edge.mqtt import queue
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
+from edge.platform.locks import KeyedLocks
+from edge.platform.store import ReadTx, Store, Tx
+from edge.platform.timeutil import as_utc, utcnow
 
-__all__ = ["Sessions", "member_view", "session_lock", "session_lock_if_free"]
+__all__ = ["Sessions", "member_view"]
 
 
 class Sessions:
-    def __init__(self, settings: Settings, db: Database, bus: Bus, catalog: Catalog, tokens: Tokens) -> None:
+    def __init__(self, settings: Settings, store: Store, bus: Bus, catalog: Catalog, tokens: Tokens) -> None:
         self.settings = settings
         self.cfg: CheckoutSettings = settings.checkout
-        self.db = db
+        self.store = store
         self.bus = bus
         self.catalog = catalog
         self.tokens = tokens
+        self.locks = KeyedLocks()  # one per cart; shared with the checkout, capture and refunds
 
     # --- lifecycle ----------------------------------------------------------------
     def open(self, kiosk_id: str, lock_wait_s: float | None = None) -> CartView:
         """A new session; an older open session at the same kiosk is closed (one shopper at a time)."""
         ks = KioskSession(kiosk_id=kiosk_id)
         # not fsynced, like the cart lines it will hold: a power cut loses an empty cart at worst
-        with writing(self.db, durable=False, lock_wait_s=lock_wait_s) as s:
+        with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:
             cartrows.close_open_sessions(s, kiosk_id)
-            insert_rows(s, ks)
-            audit.record(s, f"device:{kiosk_id}", "checkout.session_open", ks.id)
+            s.insert(ks)
+            s.audit(f"device:{kiosk_id}", "checkout.session_open", ks.id)
         self._changed(ks, "opened")
-        with self.db.session() as s:
+        with self.store.read() as s:
             return self.view_of(s, ks)
 
     def resume(self, kiosk_id: str) -> CartView:
@@ -66,7 +65,7 @@ class Sessions:
         return self.view(current, kiosk_id)
 
     def current_for_kiosk(self, kiosk_id: str, create: bool = True) -> str | None:
-        with self.db.session() as s:
+        with self.store.read() as s:
             ks = s.exec(
                 select(KioskSession)
                 .where(KioskSession.kiosk_id == kiosk_id, KioskSession.status == "open")
@@ -80,18 +79,17 @@ class Sessions:
         return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.cfg.session_idle_s)
 
     def load_row(
-        self, s: Session, session_id: str, kiosk_id: str | None, *, for_change: bool = True
+        self, s: ReadTx, session_id: str, kiosk_id: str | None, *, for_change: bool = True
     ) -> cartrows.SessionRow:
         """The session for a change (or a read: for_change=False), checked: it exists, belongs to this
-        kiosk (None: staff) and is still open; an idle one is marked expired on the way."""
+        kiosk (None: staff) and is still open; an idle one reads as expired (housekeeping writes that down)."""
         ks = cartrows.session(s, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
         if ks is None:
             raise NotFound("no such kiosk session", code="unknown_session")
         if kiosk_id is not None and ks.kiosk_id != kiosk_id:
             raise Forbidden("this session belongs to another kiosk", code="wrong_kiosk")
         if ks.status == "open" and self._idle(ks):
-            ks.status = "expired"
-            cartrows.set_status(s, ks.id, "expired")
+            ks.status = "expired"  # as the caller sees it; the housekeeping sweep writes it down
         if for_change and ks.status != "open":
             if ks.status == "expired":
                 raise Gone("this session expired; start a new one", code="session_expired")
@@ -101,7 +99,7 @@ class Sessions:
     def expire_idle(self) -> int:
         """Expire abandoned sessions (run periodically); returns how many."""
         cutoff = utcnow() - timedelta(seconds=self.cfg.session_idle_s)
-        with writing(self.db) as s:
+        with self.store.write() as s:
             stale = list(
                 s.exec(select(KioskSession).where(KioskSession.status == "open", KioskSession.updated_at < cutoff))
             )
@@ -119,7 +117,7 @@ class Sessions:
         session_id: str,
         kiosk_id: str | None,
         reason: str,
-        change: Callable[[Session, cartrows.SessionRow], dict[str, str] | None],
+        change: Callable[[Tx, cartrows.SessionRow], dict[str, str] | None],
         lock_wait_s: float | None = None,
     ) -> CartView:
         """Change and commit in one short write transaction, then re-price and push the new cart.
@@ -127,12 +125,12 @@ class Sessions:
         The cart is re-read after the commit but still under the session's lock, so the answer
         is exactly this change; pricing outside the write lock lets other kiosks write meanwhile.
         """
-        with session_lock(session_id, lock_wait_s):
-            with writing(self.db, durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
+        with self.locks.hold(session_id, lock_wait_s):
+            with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 alert = change(s, ks)
                 cartrows.touch(s, ks)
-            with self.db.session() as s:
+            with self.store.read() as s:
                 view = self.view_of(s, ks)
         self._changed(ks, reason, alert)
         return view
@@ -156,8 +154,8 @@ class Sessions:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
         key, kind, value = self.parse_code(code)
         alerts: list[dict[str, str]] = []
-        with session_lock(session_id, lock_wait_s):
-            with writing(self.db, durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
+        with self.locks.hold(session_id, lock_wait_s):
+            with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 product = self.resolve(s, key, kind, value)
                 line = cartrows.line_by_code(s, ks.id, key)
@@ -185,19 +183,17 @@ class Sessions:
                         "message": "this item needs an ID check; a member of staff is on the way",
                     }
                 )
-            with self.db.session() as s:
+            with self.store.read() as s:
                 view = self.view_of(s, ks)
         self._changed(ks, "item_added", alerts[0] if alerts else None)
         added = {"code": key, "gtin": product.gtin, "name": product.name, "qty": new_qty, "source": source}
         return ItemAdded(added=added, alerts=alerts, cart=view)
 
-    def _call_staff_for_id(self, s: Session, ks: cartrows.SessionRow, product: cartrows.ProductRow) -> None:
+    def _call_staff_for_id(self, s: Tx, ks: cartrows.SessionRow, product: cartrows.ProductRow) -> None:
         """Flag an age-restricted item for staff: an audit row, and a durable MQTT alert that the
         floor manager's handheld reads (docs/mqtt-topics.md), in the same transaction as the line."""
-        audit.record(s, f"device:{ks.kiosk_id}", "checkout.age_check_needed", ks.id, gtin=product.gtin)
-        queue.enqueue(
-            s,
-            f"retail/{self.settings.store.id}/checkout/{ks.kiosk_id}/alert",
+        s.audit(f"device:{ks.kiosk_id}", "checkout.age_check_needed", ks.id, gtin=product.gtin)
+        s.mqtt(f"retail/{self.settings.store.id}/checkout/{ks.kiosk_id}/alert",
             {"type": "checkout.age_check", "schema": 1, "store": self.settings.store.id, "kiosk_id": ks.kiosk_id,
              "session_id": ks.id, "gtin": product.gtin, "name": product.name, "at": utcnow().isoformat()},
         )  # fmt: skip
@@ -214,7 +210,7 @@ class Sessions:
             raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
         return key, vm.kind, vm.value
 
-    def resolve(self, s: Session, key: str, kind: str, value: int) -> cartrows.ProductRow:
+    def resolve(self, s: ReadTx, key: str, kind: str, value: int) -> cartrows.ProductRow:
         """The catalog item behind a parsed code (a variable-measure code's item has the value zeroed)."""
         lookup = key
         if kind:
@@ -236,7 +232,7 @@ class Sessions:
         if not isinstance(qty, int) or not 0 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 0 to {self.cfg.max_quantity}", code="bad_quantity")
 
-        def change(s: Session, ks: cartrows.SessionRow) -> None:
+        def change(s: Tx, ks: cartrows.SessionRow) -> None:
             if not cartrows.line_in_cart(s, ks.id, line_id):
                 raise NotFound("no such line in this cart", code="unknown_line")
             if qty == 0:
@@ -264,7 +260,7 @@ class Sessions:
         else:
             raise InvalidInput("scan a member code or type a phone number", code="member_required")
 
-        def change(s: Session, ks: cartrows.SessionRow) -> None:
+        def change(s: ReadTx, ks: cartrows.SessionRow) -> None:
             m = cartrows.member(s, member_id) if member_id else cartrows.member_by_phone(s, digits)
             if m is None:
                 raise NotFound("this member is not known at this store", code="unknown_member")
@@ -277,7 +273,7 @@ class Sessions:
     ) -> CartView:
         claims = self.tokens.coupon_claims(code.strip())
 
-        def change(s: Session, ks: cartrows.SessionRow) -> None:
+        def change(s: ReadTx, ks: cartrows.SessionRow) -> None:
             held = json.loads(ks.coupons)
             if any(c["c"] == claims["c"] for c in held):
                 raise Conflict("this coupon is already in the cart", code="coupon_already_applied")
@@ -287,7 +283,7 @@ class Sessions:
 
         return self._mutate(session_id, kiosk_id, "coupon_applied", change, lock_wait_s)
 
-    def check_coupon_use(self, s: Session, claims: dict[str, Any], member_id: str | None) -> str:
+    def check_coupon_use(self, s: ReadTx, claims: dict[str, Any], member_id: str | None) -> str:
         """The redemption key this use would take; refuses a used or exhausted coupon."""
         limit = int(claims.get("lim", 0))
         if limit == 0:
@@ -303,24 +299,24 @@ class Sessions:
         return f"{claims['c']}:m:{member_id}:{used + 1}"
 
     def approve_age(self, session_id: str, staff: str) -> CartView:
-        with session_lock(session_id), writing(self.db) as s:
+        with self.locks.hold(session_id), self.store.write() as s:
             ks = self.load_row(s, session_id, None)
             ks.age_checked_by = staff
             cartrows.touch(s, ks)
-            audit.record(s, staff, "checkout.age_checked", ks.id)
+            s.audit(staff, "checkout.age_checked", ks.id)
         self._changed(ks, "age_checked")
         return self.view(session_id)
 
     # --- reading and pricing (edge.checkout.cartview) ---------------------------------------
-    def price(self, s: Session, ks: AnySession) -> tuple[PricedCart, dict[int, CartRow]]:
+    def price(self, s: ReadTx, ks: AnySession) -> tuple[PricedCart, dict[int, CartRow]]:
         return cartview.price(s, ks, self.settings)
 
     def view(self, session_id: str, kiosk_id: str | None = None) -> CartView:
-        with self.db.session() as s:
+        with self.store.read() as s:
             ks = self.load_row(s, session_id, kiosk_id, for_change=False)
             return cartview.view_of(s, ks, self.settings)
 
-    def view_of(self, s: Session, ks: AnySession) -> CartView:
+    def view_of(self, s: ReadTx, ks: AnySession) -> CartView:
         return cartview.view_of(s, ks, self.settings)
 
     # --- helpers ------------------------------------------------------------------------

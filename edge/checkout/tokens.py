@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from edge.errors import EdgeError, Gone, InvalidInput, Unprocessable
-from edge.security import SecretStore, Signer, TokenError
+from edge.platform.errors import EdgeError, Gone, InvalidInput, Unprocessable
+from edge.platform.security import SecretStore, Signer, TokenError
 
 MEMBER_PREFIX = "RM1:"
 COUPON_PREFIX = "RC1:"

@@ -75,7 +75,7 @@ def demo_config(data_dir: Path, host: str, port: int, mqtt_url: str, media: dict
 def _credentials(settings: Settings) -> dict[str, Any]:
     """Demo login and device tokens, made once and kept 0600 in the data dir."""
     from edge.app import prepare_storage
-    from edge.security import SecretStore, Signer
+    from edge.platform.security import SecretStore, Signer
 
     path = settings.storage.data_dir / "demo-credentials.json"
     if path.exists():

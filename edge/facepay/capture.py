@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.errors import Unavailable, Unprocessable
+from edge.platform.errors import Unavailable, Unprocessable
 
 STALE_S = 2.0
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from edge.errors import EdgeError
+from edge.platform.errors import EdgeError
 
 face_app = typer.Typer(help="Face-pay: compare, liveness, enroll, erase, list.", no_args_is_help=True)
 models_app = typer.Typer(help="Face models: verify sha256, show versions.", no_args_is_help=True)
@@ -156,7 +156,7 @@ def face_liveness(
 def _services(config: Path | None):  # type: ignore[no-untyped-def]
     from edge.cli import open_storage
     from edge.facepay.service import build_services
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     settings = _settings(config)
     db = open_storage(settings)

@@ -11,10 +11,10 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from edge.component import Component, Context
 from edge.facepay.metrics import TEMPLATES
 from edge.facepay.service import FaceServices, build_services
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -29,7 +29,7 @@ class FacepayComponent(Component):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.services: FaceServices = build_services(
-            ctx.settings.facepay, ctx.settings.model_dir, ctx.db, ctx.secrets, lambda: ctx.optional("cameras")
+            ctx.settings.facepay, ctx.settings.model_dir, ctx.store, ctx.secrets, lambda: ctx.optional("cameras")
         )
         ctx.provide("facepay", self.services.verification)
         ctx.provide("facepay_enrolment", self.services.enrolment)

@@ -15,11 +15,8 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from edge import audit
-from edge.db import Database
-from edge.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from edge.facepay.capture import phone_hash
 from edge.facepay.gallery import open_template, seal_template
 from edge.facepay.metrics import ENROLMENTS
@@ -27,10 +24,11 @@ from edge.facepay.models import EnrollOut, FaceConsent, FaceMember, FaceTemplate
 from edge.facepay.pipeline import Frames
 from edge.facepay.runtime import FaceRuntime
 from edge.facepay.settings import FacepaySettings
-from edge.ids import new_id
-from edge.security import Sealer
-from edge.sync import outbox
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from edge.platform.ids import new_id
+from edge.platform.security import Sealer
+from edge.platform.store import Store, Tx
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 STREAM = "face"
@@ -38,8 +36,8 @@ MIN_ENROL_FRAMES = 2  # good frames every enrolment needs (kiosk camera, uploads
 
 
 class EnrolmentService:
-    def __init__(self, db: Database, runtime: FaceRuntime, sealer: Sealer, pepper: bytes) -> None:
-        self.db = db
+    def __init__(self, store: Store, runtime: FaceRuntime, sealer: Sealer, pepper: bytes) -> None:
+        self.store = store
         self.rt = runtime
         self.cfg: FacepaySettings = runtime.cfg
         self.sealer = sealer
@@ -50,7 +48,7 @@ class EnrolmentService:
         """Decrypt every unexpired template of the current embedder into the in-memory matrix."""
         assert rt.gallery is not None and rt.models is not None
         now = utcnow()
-        with self.db.session() as s:
+        with self.store.read() as s:
             rows = s.exec(select(FaceTemplate)).all()
         skipped = 0
         for row in rows:
@@ -141,11 +139,11 @@ class EnrolmentService:
         template_id = new_id()
         kid, blob = seal_template(self.sealer, template_id, member_id, mean)
         expires = now + timedelta(days=self.cfg.retention_days)
-        with self.db.session() as s:
+        with self.store.write() as s:
             olds = list(s.exec(select(FaceTemplate).where(FaceTemplate.member_id == member_id)).all())
             refusal = None if by_staff else self._replacement_refusal(olds, mean, now)
             if refusal is not None:  # audited in this transaction; nothing else is written
-                audit.record(s, actor, "face.enroll_refused", member_id, kiosk_id=kiosk_id, reason=refusal.code)
+                s.audit(actor, "face.enroll_refused", member_id, kiosk_id=kiosk_id, reason=refusal.code)
             else:
                 member = s.get(FaceMember, member_id) or FaceMember(member_id=member_id)
                 if phone_digits:
@@ -175,8 +173,7 @@ class EnrolmentService:
                     given_at=now,
                 )
                 s.add(consent_row)
-                outbox.add(
-                    s,
+                s.outbox(
                     STREAM,
                     "consent",
                     {
@@ -188,8 +185,7 @@ class EnrolmentService:
                         "template_expires_at": expires.isoformat(),
                     },
                 )
-                audit.record(
-                    s,
+                s.audit(
                     actor,
                     "face.enroll",
                     member_id,
@@ -250,7 +246,7 @@ class EnrolmentService:
         return None
 
     # --- erasure and retention --------------------------------------------------------------
-    def _erase_in(self, s: Session, member_id: str, actor: str, reason: str, now: datetime) -> bool:
+    def _erase_in(self, s: Tx, member_id: str, actor: str, reason: str, now: datetime) -> bool:
         found = False
         for row in s.exec(select(FaceTemplate).where(FaceTemplate.member_id == member_id)).all():
             s.delete(row)
@@ -264,13 +260,13 @@ class EnrolmentService:
                 c.withdrawn_at = now
                 s.add(c)
         if found:
-            outbox.add(s, STREAM, "erasure", {"member_id": member_id, "reason": reason, "erased_at": now.isoformat()})
-            audit.record(s, actor, "face.erase", member_id, reason=reason)
+            s.outbox(STREAM, "erasure", {"member_id": member_id, "reason": reason, "erased_at": now.isoformat()})
+            s.audit(actor, "face.erase", member_id, reason=reason)
         return found
 
     def erase(self, member_id: str, actor: str, reason: str = "request") -> bool:
         """Remove the member's template and phone hash, withdraw consent, queue the erasure event."""
-        with self.db.session() as s:
+        with self.store.write() as s:
             found = self._erase_in(s, member_id, actor, reason, utcnow())
         if not found:
             raise NotFound(f"member {member_id!r} has no face enrolment", code="face_member_unknown")
@@ -282,7 +278,7 @@ class EnrolmentService:
         """Erase several members (member_id, reason) in one transaction: a cloud erasure version
         applies whole or not at all. Members never enrolled here are skipped; returns the erased."""
         now = utcnow()
-        with self.db.session() as s:
+        with self.store.write() as s:
             erased = [m for m, reason in requests if self._erase_in(s, m, actor, reason, now)]
         for member_id in erased:
             if self.rt.gallery is not None:
@@ -292,7 +288,7 @@ class EnrolmentService:
     def purge_expired(self, now: datetime | None = None) -> int:
         """Erase every template past its retention date (same event as an erasure)."""
         now = now or utcnow()
-        with self.db.session() as s:
+        with self.store.write() as s:
             gone = s.exec(select(FaceTemplate.member_id).where(FaceTemplate.expires_at <= now)).all()
             for member_id in gone:
                 self._erase_in(s, member_id, "system:retention", "retention", now)
@@ -305,19 +301,19 @@ class EnrolmentService:
         """Re-encrypt every template under the active key (after a rotation, before retiring old keys)."""
         kid_now, _ = self.sealer.ring.active()
         done = 0
-        with self.db.session() as s:
+        with self.store.write() as s:
             for row in s.exec(select(FaceTemplate).where(FaceTemplate.key_id != kid_now)).all():
                 vec = open_template(self.sealer, row.key_id, row.blob, row.id, row.member_id, row.dim)
                 row.key_id, row.blob = seal_template(self.sealer, row.id, row.member_id, vec)
                 s.add(row)
                 done += 1
             if done:
-                audit.record(s, "system:reseal", "face.reseal", "", templates=done, key_id=kid_now)
+                s.audit("system:reseal", "face.reseal", "", templates=done, key_id=kid_now)
         return done, kid_now
 
     def counts(self) -> dict[str, Any]:
         now = utcnow()
-        with self.db.session() as s:
+        with self.store.read() as s:
             members = s.exec(select(func.count()).select_from(FaceMember)).one()
             templates = s.exec(select(func.count()).select_from(FaceTemplate)).one()
             consents = s.exec(
@@ -337,6 +333,6 @@ class EnrolmentService:
         }
 
     def candidates_for_phone(self, digits: str) -> set[str]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             rows = s.exec(select(FaceMember.member_id).where(FaceMember.phone_hash == phone_hash(self.pepper, digits)))
             return set(rows.all())

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.security import Sealer
+from edge.platform.security import Sealer
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from edge.errors import EdgeError, InvalidInput, Unprocessable
+from edge.platform.errors import EdgeError, InvalidInput, Unprocessable
 
 _REDUCED = (
     (1, cv2.IMREAD_COLOR),

@@ -9,15 +9,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from edge.errors import RateLimited
 from edge.facepay.models import FaceAttempt, FaceLockout
 from edge.facepay.settings import FacepaySettings
-from edge.timeutil import as_utc
+from edge.platform.errors import RateLimited
+from edge.platform.store import ReadTx, Tx
+from edge.platform.timeutil import as_utc
 
 
-def _count(session: Session, since: datetime, **where: str) -> int:
+def _count(session: ReadTx, since: datetime, **where: str) -> int:
     stmt = select(func.count()).select_from(FaceAttempt).where(FaceAttempt.ts >= since)
     stmt = stmt.where(FaceAttempt.decision != "refused")
     for col, value in where.items():
@@ -25,7 +26,7 @@ def _count(session: Session, since: datetime, **where: str) -> int:
     return int(session.exec(stmt).one())
 
 
-def check_lockout(session: Session, subject: str, now: datetime) -> None:
+def check_lockout(session: ReadTx, subject: str, now: datetime) -> None:
     row = session.get(FaceLockout, subject)
     if row is not None and row.locked_until is not None and as_utc(row.locked_until) > now:
         left = int((as_utc(row.locked_until) - now).total_seconds() // 60) + 1
@@ -41,7 +42,7 @@ def check_lockout(session: Session, subject: str, now: datetime) -> None:
         )
 
 
-def check_limits(session: Session, cfg: FacepaySettings, kiosk_id: str, member_id: str | None, now: datetime) -> None:
+def check_limits(session: ReadTx, cfg: FacepaySettings, kiosk_id: str, member_id: str | None, now: datetime) -> None:
     """Raise RateLimited (typed code) when this attempt must not run."""
     check_lockout(session, f"kiosk:{kiosk_id}", now)
     if member_id is not None:
@@ -62,9 +63,7 @@ def check_limits(session: Session, cfg: FacepaySettings, kiosk_id: str, member_i
         )
 
 
-def record_outcome(
-    session: Session, cfg: FacepaySettings, subjects: list[str], failed: bool, now: datetime
-) -> list[str]:
+def record_outcome(session: Tx, cfg: FacepaySettings, subjects: list[str], failed: bool, now: datetime) -> list[str]:
     """Count a failure (lock at the limit) or clear the count on success; returns newly locked subjects."""
     locked: list[str] = []
     for subject in subjects:

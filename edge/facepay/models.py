@@ -14,8 +14,8 @@ from pydantic import Field as PField
 from sqlalchemy import Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from edge.ids import new_id
-from edge.timeutil import utcnow
+from edge.platform.ids import new_id
+from edge.platform.timeutil import utcnow
 
 
 class FaceMember(SQLModel, table=True):

@@ -8,8 +8,8 @@ login (staff at the back office or standing at the kiosk) vouches for the member
 from __future__ import annotations
 
 from edge.checkout.tokens import Tokens
-from edge.errors import Forbidden
-from edge.security import SecretStore
+from edge.platform.errors import Forbidden
+from edge.platform.security import SecretStore
 
 
 def member_from_code(secrets: SecretStore, code: str) -> str:

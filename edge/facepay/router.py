@@ -17,8 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from edge.access.models import Principal
-from edge.api.deps import CtxDep, KioskDep, StaffDep
-from edge.errors import InvalidInput
 from edge.facepay.capture import grab_frames
 from edge.facepay.enrolment import EnrolmentService
 from edge.facepay.images import LazyFrames, TooLarge
@@ -33,6 +31,8 @@ from edge.facepay.models import (
 )
 from edge.facepay.proof import check_enrol_proof
 from edge.facepay.verification import VerificationService
+from edge.platform.errors import InvalidInput
+from edge.platform.web import CtxDep, KioskDep, StaffDep
 
 router = APIRouter(prefix="/api/face", tags=["face-pay"])
 MAX_IMAGES = 10

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.errors import Unavailable
 from edge.facepay.engine import FaceModels, load_models
 from edge.facepay.gallery import Gallery
 from edge.facepay.manifest import ModelError, load_manifest, resolve_manifest
 from edge.facepay.pipeline import FacePipeline
 from edge.facepay.settings import FacepaySettings
+from edge.platform.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

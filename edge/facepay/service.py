@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from edge.db import Database
 from edge.facepay.enrolment import EnrolmentService
 from edge.facepay.runtime import FaceRuntime
 from edge.facepay.settings import FacepaySettings
 from edge.facepay.verification import VerificationService
-from edge.security import Sealer, SecretStore
+from edge.platform.security import Sealer, SecretStore
+from edge.platform.store import Store
 
 TEMPLATE_KEY_PURPOSE = "templates"  # the name `retail-edge keys rotate` documents
 PHONE_PEPPER = "face_phone_pepper"
@@ -30,7 +30,7 @@ class FaceServices:
 def build_services(
     cfg: FacepaySettings,
     model_dir: Path,
-    db: Database,
+    store: Store,
     secrets: SecretStore,
     cameras: Callable[[], Any] = lambda: None,
 ) -> FaceServices:
@@ -38,8 +38,8 @@ def build_services(
     runtime = FaceRuntime(cfg, model_dir)
     sealer = Sealer(secrets.keyring(TEMPLATE_KEY_PURPOSE))
     pepper = secrets.get_or_create(PHONE_PEPPER).encode()
-    enrolment = EnrolmentService(db, runtime, sealer, pepper)
-    verification = VerificationService(db, runtime, enrolment, cameras, secrets)
+    enrolment = EnrolmentService(store, runtime, sealer, pepper)
+    verification = VerificationService(store, runtime, enrolment, cameras, secrets)
     return FaceServices(runtime, enrolment, verification)
 
 

@@ -15,10 +15,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import select
 
-from edge import audit
 from edge.checkout.tokens import MEMBER_PREFIX
-from edge.db import Database, hold_write_lock
-from edge.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from edge.facepay.capture import grab_frames
 from edge.facepay.contract import FaceAuthorization
 from edge.facepay.enrolment import STREAM, EnrolmentService
@@ -29,9 +26,10 @@ from edge.facepay.models import FaceAttempt, FaceAuthorizationRow, FaceMember
 from edge.facepay.pipeline import Frames
 from edge.facepay.proof import member_from_code
 from edge.facepay.runtime import FaceRuntime
-from edge.security import SecretStore
-from edge.sync import outbox
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
+from edge.platform.security import SecretStore
+from edge.platform.store import Store
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +43,13 @@ class VerificationService:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         runtime: FaceRuntime,
         enrolment: EnrolmentService,
         cameras: Callable[[], Any] = lambda: None,
         secrets: SecretStore | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.secrets = secrets  # checks signed member codes (a claimed identity for 1:1)
         self.rt = runtime
         self.cfg = runtime.cfg
@@ -82,7 +80,7 @@ class VerificationService:
         if self.secrets is None:
             raise Unavailable("member codes cannot be checked on this box", code="face_unavailable")
         member_id = member_from_code(self.secrets, hint)
-        with self.db.session() as s:
+        with self.store.read() as s:
             if s.get(FaceMember, member_id) is None:
                 raise NotFound("this member has not enrolled for face-pay", code="face_member_unknown")
         return member_id, {member_id}, member_id
@@ -102,7 +100,7 @@ class VerificationService:
         claimed, candidates, budget = self._resolve_hint(member_hint)
         now = utcnow()
         try:
-            with self.db.session() as s:
+            with self.store.read() as s:
                 check_limits(s, self.cfg, kiosk_id, budget, now)
         except RateLimited as exc:
             self._record_refusal(kiosk_id, budget, actor, exc.code)
@@ -166,7 +164,7 @@ class VerificationService:
         }
         failed = decision in ("no_match", "spoof")
         subjects = [f"kiosk:{kiosk_id}"] + ([f"member:{budget}"] if budget else [])
-        with self.db.session() as s:
+        with self.store.write() as s:
             attempt = FaceAttempt(
                 kiosk_id=kiosk_id,
                 member_id=budget or member_id,
@@ -184,8 +182,7 @@ class VerificationService:
                 k: result[k]
                 for k in ("decision", "reason", "mode", "similarity", "margin", "liveness", "detection_score")
             }
-            audit.record(
-                s,
+            s.audit(
                 actor,
                 "face.verify",
                 claimed or member_id or "",
@@ -195,8 +192,7 @@ class VerificationService:
                 locked=locked,
                 **scores,
             )
-            outbox.add(
-                s,
+            s.outbox(
                 STREAM,
                 "verification",
                 {
@@ -233,11 +229,10 @@ class VerificationService:
 
     def _record_refusal(self, kiosk_id: str, member_id: str | None, actor: str, code: str) -> None:
         ATTEMPTS.labels("refused").inc()
-        with self.db.session() as s:
+        with self.store.write() as s:
             attempt = FaceAttempt(kiosk_id=kiosk_id, member_id=member_id, mode="-", decision="refused", reason=code)
             s.add(attempt)
-            audit.record(
-                s,
+            s.audit(
                 actor,
                 "face.verify",
                 member_id or "",
@@ -285,7 +280,7 @@ class VerificationService:
     ) -> FaceAuthorization:
         """Use it once. `member_id`: the member attached to the cart, whose face it must be."""
         now = utcnow()
-        with self.db.session() as s:
+        with self.store.read() as s:
             row = s.get(FaceAuthorizationRow, auth_id)
             if row is None:
                 raise NotFound("unknown face-pay authorisation", code="face_auth_unknown")
@@ -297,9 +292,8 @@ class VerificationService:
                 raise Conflict("this authorisation is for another order or amount", code="face_auth_mismatch")
             kiosk, auth = row.kiosk_id, _auth(row)
         if member_id is not None and auth.member_id != member_id:  # audited (left unused), then refused
-            with self.db.session() as s:
-                audit.record(
-                    s,
+            with self.store.write() as s:
+                s.audit(
                     f"kiosk:{kiosk}",
                     "face.auth_refused",
                     auth.member_id,
@@ -309,16 +303,12 @@ class VerificationService:
                     reason="face_member_mismatch",
                 )
             raise Forbidden("the face verified is not the member attached to this cart", code="face_member_mismatch")
-        with self.db.session() as s:
-            hold_write_lock(s)  # a Core update on the connection bypasses the session hooks
+        with self.store.write() as s:
             table = FaceAuthorizationRow.__table__  # type: ignore[attr-defined]
-            done = s.connection().execute(
-                update(table).where(table.c.auth_id == auth_id, table.c.used_at.is_(None)).values(used_at=now)
-            )
+            done = s.run(update(table).where(table.c.auth_id == auth_id, table.c.used_at.is_(None)).values(used_at=now))
             if done.rowcount != 1:
                 raise Conflict("this face-pay authorisation was already used", code="face_auth_used")
-            audit.record(
-                s,
+            s.audit(
                 f"kiosk:{kiosk}",
                 "face.auth_used",
                 auth.member_id,
@@ -332,7 +322,7 @@ class VerificationService:
         return auth
 
     def pending_authorizations(self, order_ref: str) -> list[str]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             rows = s.exec(select(FaceAuthorizationRow.auth_id).where(FaceAuthorizationRow.order_ref == order_ref))
             return list(rows.all())
 

@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
-from sqlmodel import Session
 
-from edge.db import hold_write_lock
 from edge.fitting.models import ACTIVE_STATES, FittingCall, FittingInbound
-from edge.ids import new_id
-from edge.timeutil import utcnow
+from edge.platform.ids import new_id
+from edge.platform.store import ReadTx, Tx
+from edge.platform.timeutil import utcnow
 
 _T: Table = FittingCall.__table__  # type: ignore[attr-defined]
 _MUTABLE = ("state", "guide_id", "version", "merged_count", "escalated_at", "claimed_at", "resolved_at", "cancelled_at")
@@ -67,39 +66,36 @@ def _row(mapping: Any) -> CallRow:
     return CallRow(**dict(mapping))
 
 
-def get(s: Session, call_id: str) -> CallRow | None:
-    found = s.connection().execute(_BY_ID, {"id": call_id}).mappings().first()
+def get(s: ReadTx, call_id: str) -> CallRow | None:
+    found = s.run(_BY_ID, {"id": call_id}).mappings().first()
     return _row(found) if found is not None else None
 
 
-def room_live(s: Session, room_id: str, request_id: str | None) -> tuple[CallRow | None, list[tuple[str, str]]]:
+def room_live(s: ReadTx, room_id: str, request_id: str | None) -> tuple[CallRow | None, list[tuple[str, str]]]:
     """(the call already opened with this request id, [(id, merge_key) of active calls]) in one read."""
-    rows = s.connection().execute(_ROOM_LIVE, {"room": room_id, "rid": request_id}).all()
+    rows = s.run(_ROOM_LIVE, {"room": room_id, "rid": request_id}).all()
     again = next((r.id for r in rows if request_id and r.request_id == request_id), None)
     active = [(r.id, r.merge_key) for r in rows if r.state in ACTIVE_STATES]
     return (get(s, again) if again else None), active
 
 
-def active_in_room(s: Session, room_id: str) -> int:
-    return int(s.connection().execute(_ACTIVE_IN_ROOM, {"room": room_id}).scalar_one())
+def active_in_room(s: ReadTx, room_id: str) -> int:
+    return int(s.run(_ACTIVE_IN_ROOM, {"room": room_id}).scalar_one())
 
 
-def open_calls(s: Session) -> list[CallRow]:
-    return [_row(m) for m in s.connection().execute(_OPEN).mappings().all()]
+def open_calls(s: ReadTx) -> list[CallRow]:
+    return [_row(m) for m in s.run(_OPEN).mappings().all()]
 
 
-def add(s: Session, call: CallRow) -> None:
-    hold_write_lock(s)
-    s.connection().execute(_INSERT, asdict(call))
+def add(s: Tx, call: CallRow) -> None:
+    s.run(_INSERT, asdict(call))
 
 
-def save(s: Session, call: CallRow) -> None:
-    hold_write_lock(s)
-    s.connection().execute(_UPDATE, {"b_id": call.id, **{f"b_{c}": getattr(call, c) for c in _MUTABLE}})
+def save(s: Tx, call: CallRow) -> None:
+    s.run(_UPDATE, {"b_id": call.id, **{f"b_{c}": getattr(call, c) for c in _MUTABLE}})
 
 
-def first_sight(s: Session, event_id: str, source: str) -> bool:
+def first_sight(s: Tx, event_id: str, source: str) -> bool:
     """Record an inbound claim/resolve id; False when it was applied before (a redelivery)."""
-    hold_write_lock(s)
-    result = s.connection().execute(_SEEN, {"event_id": event_id, "source": source, "received_at": utcnow()})
+    result = s.run(_SEEN, {"event_id": event_id, "source": source, "received_at": utcnow()})
     return bool(result.rowcount)

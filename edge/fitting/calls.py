@@ -15,12 +15,10 @@ from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from edge.bus import Bus, Event
 from edge.checkout.contract import CatalogReader
-from edge.db import Database
-from edge.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
 from edge.fitting import callrows as rows
 from edge.fitting import topics
 from edge.fitting.callrows import CallRow
@@ -29,10 +27,10 @@ from edge.fitting.models import ACTIVE_STATES, CallIn, CallPublic, FittingCall, 
 from edge.fitting.settings import FittingSettings, RoomSettings
 from edge.fitting.text import clean_note, normalize_gtin, note_key
 from edge.fitting.visits import VisitService
-from edge.mqtt import queue
-from edge.observability import escape_text
-from edge.sync import outbox
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from edge.platform.observability import escape_text
+from edge.platform.store import ReadTx, Store, Tx
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +79,14 @@ class _RateLimiter:
 class CallService:
     def __init__(
         self,
-        db: Database,
+        store: Store,
         bus: Bus,
         store_id: str,
         settings: FittingSettings,
         visits: VisitService,
         catalog: Callable[[], CatalogReader | None],
     ) -> None:
-        self.db = db
+        self.store = store
         self.bus = bus
         self.store_id = store_id
         self.settings = settings
@@ -96,7 +94,6 @@ class CallService:
         self.catalog = catalog
         self.rooms = {r.id: r for r in settings.rooms}
         self._limiter = _RateLimiter(settings.calls_per_phone_per_minute)
-        self._write = visits.lock  # one fitting write at a time: no lost claim races, one visit per room
 
     # --- the shopper -----------------------------------------------------------------
     def open_call(self, room: RoomSettings, body: CallIn, phone_id: str) -> tuple[CallPublic, bool]:
@@ -106,7 +103,7 @@ class CallService:
         self._check_call(body.kind, gtin, want)
         key = f"{body.kind}|{gtin or ''}|{want or ''}|{note_key(note)}"
         events: list[Event] = []
-        with self._write, self.db.session() as s:
+        with self.store.write() as s:
             again, active = rows.room_live(s, room.id, body.request_id)
             if again is not None:
                 return self._public(again), True
@@ -169,7 +166,7 @@ class CallService:
                 raise Conflict("that size and colour is out of stock", code="out_of_stock")
 
     def cancel(self, room: RoomSettings, call_id: str) -> CallPublic:
-        with self._write, self.db.session() as s:
+        with self.store.write() as s:
             call = self._load(s, call_id, room.id)
             if call.state == "cancelled":
                 return self._public(call)
@@ -185,7 +182,7 @@ class CallService:
         self, call_id: str, guide_id: str, *, event_id: str | None, source: str, room_id: str | None = None
     ) -> CallPublic:
         events: list[Event] = []
-        with self._write, self.db.session() as s:
+        with self.store.write() as s:
             call = self._load(s, call_id, room_id)
             if self._seen(s, event_id, source) or (call.state == "claimed" and call.guide_id == guide_id):
                 return self._public(call)
@@ -216,7 +213,7 @@ class CallService:
         room_id: str | None = None,
     ) -> CallPublic:
         events: list[Event] = []
-        with self._write, self.db.session() as s:
+        with self.store.write() as s:
             call = self._load(s, call_id, room_id)
             if self._seen(s, event_id, source) or call.state == "resolved":
                 return self._public(call)
@@ -241,7 +238,14 @@ class CallService:
         """Escalate calls unclaimed past their zone's limit (run every second or so)."""
         now = utcnow()
         events: list[Event] = []
-        with self._write, self.db.session() as s:
+
+        def due(call: CallRow) -> bool:
+            return now - as_utc(call.opened_at) >= timedelta(seconds=self.settings.escalation_s(call.zone))
+
+        with self.store.read() as r:  # most rounds find nothing due: no write slot for those
+            if not any(due(call) for call in rows.open_calls(r)):
+                return 0
+        with self.store.write() as s:
             for call in rows.open_calls(s):
                 limit = timedelta(seconds=self.settings.escalation_s(call.zone))
                 if now - as_utc(call.opened_at) < limit:
@@ -260,31 +264,31 @@ class CallService:
         return len(events)
 
     def active(self, zone: str | None = None) -> list[CallPublic]:
-        with self.db.session() as s:
+        with self.store.read() as s:
             q = select(FittingCall).where(col(FittingCall.state).in_(ACTIVE_STATES))
             if zone:
                 q = q.where(FittingCall.zone == zone)
             return [self._public(c) for c in s.exec(q.order_by(col(FittingCall.opened_at))).all()]
 
-    def room_calls(self, s: Session, room_id: str, visit_id: str | None) -> list[CallPublic]:
+    def room_calls(self, s: ReadTx, room_id: str, visit_id: str | None) -> list[CallPublic]:
         if visit_id is None:
             return []
         found = s.exec(select(FittingCall).where(FittingCall.visit_id == visit_id).order_by(col(FittingCall.opened_at)))
         return [self._public(c) for c in found.all()]
 
     def get(self, call_id: str) -> CallPublic:
-        with self.db.session() as s:
+        with self.store.read() as s:
             return self._public(self._load(s, call_id, None))
 
     # --- internals -------------------------------------------------------------------
-    def _load(self, s: Session, call_id: str, room_id: str | None) -> CallRow:
+    def _load(self, s: ReadTx, call_id: str, room_id: str | None) -> CallRow:
         call = rows.get(s, call_id) if isinstance(call_id, str) and len(call_id) <= 36 else None
         if call is None or (room_id is not None and call.room_id != room_id):
             raise NotFound("no such call", code="no_call")
         return call
 
     @staticmethod
-    def _seen(s: Session, event_id: str | None, source: str) -> bool:
+    def _seen(s: Tx, event_id: str | None, source: str) -> bool:
         """Dedupe inbound claims by event_id, recorded in the transaction that applies them."""
         return bool(event_id) and not rows.first_sight(s, str(event_id), source)
 
@@ -325,25 +329,23 @@ class CallService:
             **stamp,
         )
 
-    def _emit(
-        self, s: Session, call: CallRow, public: CallPublic | None = None, active: int | None = None
-    ) -> CallChanged:
+    def _emit(self, s: Tx, call: CallRow, public: CallPublic | None = None, active: int | None = None) -> CallChanged:
         """Save the call, its outbox row and durable MQTT messages in the caller's transaction;
         returns the bus event. `active` is the room's active call count when the caller knows it."""
         if public is None:
             rows.save(s, call)
             public = self._public(call)
         body: dict[str, Any] = public.model_dump(mode="json")
-        outbox.add(s, "fitting", f"call.{call.state}", body)
+        s.outbox("fitting", f"call.{call.state}", body)
         msg = dict(body, type="fitting.call", schema=1, store=self.store_id, changed_at=utcnow().isoformat())
-        queue.enqueue(s, topics.call(self.store_id, call.room_id), msg)
+        s.mqtt(topics.call(self.store_id, call.room_id), msg)
         if call.state == "escalated":
-            queue.enqueue(s, topics.escalations(self.store_id), dict(msg))
+            s.mqtt(topics.escalations(self.store_id), dict(msg))
         if active is None:
             active = rows.active_in_room(s, call.room_id)
         state = {"type": "fitting.room", "schema": 1, "store": self.store_id, "room_id": call.room_id,
                  "active_calls": active, "changed_at": msg["changed_at"]}  # fmt: skip
-        queue.enqueue(s, topics.room_state(self.store_id, call.room_id), state, retain=True)
+        s.mqtt(topics.room_state(self.store_id, call.room_id), state, retain=True)
         return CallChanged(
             call_id=call.id,
             room_id=call.room_id,
@@ -360,13 +362,13 @@ class CallService:
     def prune_inbound(self, keep_days: int = 8) -> int:
         """Forget applied claim ids older than any broker session could redeliver (7 days)."""
         cutoff = utcnow() - timedelta(days=keep_days)
-        with self._write, self.db.session() as s:
+        with self.store.write() as s:
             old = s.exec(select(FittingInbound).where(col(FittingInbound.received_at) < cutoff)).all()
             for row in old:
                 s.delete(row)
         return len(old)
 
     def refresh_gauge(self) -> None:
-        with self.db.session() as s:
+        with self.store.read() as s:
             n = s.exec(select(func.count()).select_from(FittingCall).where(col(FittingCall.state).in_(ACTIVE_STATES)))
             ACTIVE_CALLS.set(int(n.one()))

@@ -19,7 +19,7 @@ ConfigOpt = Annotated[
 def _codes(config: Path | None):  # type: ignore[no-untyped-def]
     from edge.cli import settings_or_exit
     from edge.fitting.codes import RoomCodes
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     settings = settings_or_exit(config)
     return settings, RoomCodes(settings, SecretStore(settings.storage.data_dir))

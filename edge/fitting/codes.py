@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 
 from edge.config import Settings
-from edge.errors import Forbidden
 from edge.fitting.settings import RoomSettings
-from edge.security import KeyRing, SecretStore, Signer, TokenError
+from edge.platform.errors import Forbidden
+from edge.platform.security import KeyRing, SecretStore, Signer, TokenError
 
 PURPOSE = "room_code"
 

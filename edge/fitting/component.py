@@ -9,13 +9,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from edge.checkout.contract import CatalogReader
-from edge.component import Component, Context
 from edge.fitting.calls import CallService
 from edge.fitting.codes import RoomCodes
 from edge.fitting.inbound import ClaimListener
 from edge.fitting.service import FittingService
 from edge.fitting.visits import VisitService
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 from edge.scanning.events import ScanEvent
 
 if TYPE_CHECKING:
@@ -35,9 +35,9 @@ class FittingComponent(Component):
         self.ctx = ctx
         s = ctx.settings
         self.codes = RoomCodes(s, ctx.secrets)
-        self.visits = VisitService(ctx.db, ctx.bus, s.fitting, self._catalog)
-        self.calls = CallService(ctx.db, ctx.bus, s.store.id, s.fitting, self.visits, self._catalog)
-        self.service = FittingService(ctx.db, self.codes, self.visits, self.calls, s.store.name)
+        self.visits = VisitService(ctx.store, ctx.bus, s.fitting, self._catalog)
+        self.calls = CallService(ctx.store, ctx.bus, s.store.id, s.fitting, self.visits, self._catalog)
+        self.service = FittingService(ctx.store, self.codes, self.visits, self.calls, s.store.name)
         self.listener: ClaimListener | None = None
         client = ctx.optional("mqtt")
         if client is not None:

@@ -24,12 +24,11 @@ import paho.mqtt.client as mqtt
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge import audit
 from edge.access.service import AccessService
-from edge.errors import EdgeError
 from edge.fitting import topics
 from edge.fitting.calls import CallService
 from edge.mqtt.client import MqttClient
+from edge.platform.errors import EdgeError
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +152,10 @@ class ClaimListener:
         """Audit given-up messages once the database works again (it failed when they were dropped)."""
         rows, self._unrecorded = self._unrecorded, []
         try:
-            with self.calls.db.session() as s:
+            with self.calls.store.write() as s:
                 for row in rows:
                     detail = {k: v for k, v in row.items() if k != "event_id"}
-                    audit.record(s, "system:fitting-claims", "fitting.claim_failed", row["event_id"], **detail)
+                    s.audit("system:fitting-claims", "fitting.claim_failed", row["event_id"], **detail)
         except Exception as exc:
             log.warning("fitting: claim failures not audited yet (%s); retrying", _short(exc))
             self._unrecorded = rows + self._unrecorded

@@ -10,8 +10,8 @@ from pydantic import Field as PField
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from edge.ids import new_id
-from edge.timeutil import utcnow
+from edge.platform.ids import new_id
+from edge.platform.timeutil import utcnow
 
 CallKind = Literal["help", "variant", "bring"]
 CallState = Literal["open", "escalated", "claimed", "resolved", "cancelled"]

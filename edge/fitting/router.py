@@ -9,8 +9,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from edge.api.deps import CtxDep, GuideDep
-from edge.errors import Forbidden
 from edge.fitting.models import (
     CallCreated,
     CallIn,
@@ -26,6 +24,8 @@ from edge.fitting.service import FittingService
 from edge.fitting.settings import RoomSettings
 from edge.fitting.sse import call_stream
 from edge.fitting.stats import guide_stats
+from edge.platform.errors import Forbidden
+from edge.platform.web import CtxDep, GuideDep
 
 router = APIRouter(tags=["fitting"])
 _PHONE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -153,4 +153,4 @@ def guide_events(_who: GuideDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
 
 @router.get("/api/fitting/stats", response_model=list[GuideStats])
 def stats(_who: GuideDep, ctx: CtxDep, days: Annotated[int, Query(ge=1, le=90)] = 7) -> list[GuideStats]:
-    return guide_stats(ctx.db, days)
+    return guide_stats(ctx.store, days)

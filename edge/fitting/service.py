@@ -7,14 +7,13 @@ import logging
 import threading
 import time
 
-from edge import audit
-from edge.db import Database
-from edge.errors import Forbidden
 from edge.fitting.calls import CallService
 from edge.fitting.codes import RoomCodes
 from edge.fitting.models import RoomInfo, RoomPublic
 from edge.fitting.settings import RoomSettings
 from edge.fitting.visits import VisitService
+from edge.platform.errors import Forbidden
+from edge.platform.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +22,9 @@ AUDIT_PER_SOURCE_PER_MIN = 20  # a script hammering forged codes must not flood 
 
 class FittingService:
     def __init__(
-        self, db: Database, codes: RoomCodes, visits: VisitService, calls: CallService, store_name: str
+        self, store: Store, codes: RoomCodes, visits: VisitService, calls: CallService, store_name: str
     ) -> None:
-        self.db = db
+        self.store = store
         self.codes = codes
         self.visits = visits
         self.calls = calls
@@ -45,9 +44,8 @@ class FittingService:
         """Audit a refused room code (at most a few per source a minute) and log it."""
         reason = str(exc.details.get("reason", "invalid"))
         if self._may_audit(source):
-            with self.db.session() as s:
-                audit.record(
-                    s,
+            with self.store.write() as s:
+                s.audit(
                     f"phone:{source[:60]}",
                     "fitting.room_code_refused",
                     where,
@@ -71,12 +69,12 @@ class FittingService:
 
     def open_page(self, room: RoomSettings) -> None:
         """The phone opened the room page: that starts (or continues) the visit."""
-        with self.visits.lock, self.db.session() as s:
+        with self.store.write() as s:
             self.visits.current(s, room.id, create=True)
 
     def room_view(self, room: RoomSettings) -> RoomPublic:
-        with self.db.session() as s:
-            visit = self.visits.current(s, room.id, create=False, touch=False)
+        with self.store.read() as s:
+            visit = self.visits.live(s, room.id)
             visit_id = visit.id if visit else None
             items = self.visits.items(s, visit_id) if visit_id else []
             calls = self.calls.room_calls(s, room.id, visit_id)
@@ -95,9 +93,9 @@ class FittingService:
         for c in self.calls.active():
             active[c.room_id] = active.get(c.room_id, 0) + 1
         out = []
-        with self.db.session() as s:
+        with self.store.read() as s:
             for room in self.codes.rooms.values():
-                visit = self.visits.current(s, room.id, create=False, touch=False)
+                visit = self.visits.live(s, room.id)
                 out.append(
                     RoomInfo(
                         id=room.id,

@@ -8,16 +8,16 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
-from edge.db import Database
 from edge.fitting.models import FittingCall, GuideStats
-from edge.timeutil import as_utc, utcnow
+from edge.platform.store import Store
+from edge.platform.timeutil import as_utc, utcnow
 
 
-def guide_stats(db: Database, days: int = 7) -> list[GuideStats]:
+def guide_stats(store: Store, days: int = 7) -> list[GuideStats]:
     since = utcnow() - timedelta(days=days)
     claims: dict[str, list[float]] = defaultdict(list)
     resolves: dict[str, list[float]] = defaultdict(list)
-    with db.session() as s:
+    with store.read() as s:
         rows = s.exec(
             select(FittingCall).where(col(FittingCall.guide_id).is_not(None), col(FittingCall.opened_at) >= since)
         ).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from edge.errors import InvalidInput
+from edge.platform.errors import InvalidInput
 
 _BIDI = dict.fromkeys([0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x200E, 0x200F])
 _MANY_NL = re.compile(r"\n{3,}")

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as core_select
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from edge.bus import Bus
 from edge.checkout.contract import CatalogReader, ProductView
-from edge.db import Database, hold_write_lock
-from edge.errors import Conflict, NotFound
 from edge.fitting.events import ItemAdded, VisitEnded
 from edge.fitting.models import (
     ACTIVE_STATES,
@@ -27,8 +24,10 @@ from edge.fitting.models import (
 )
 from edge.fitting.settings import FittingSettings
 from edge.fitting.text import normalize_gtin
-from edge.observability import escape_text
-from edge.timeutil import as_utc, utcnow
+from edge.platform.errors import Conflict, NotFound
+from edge.platform.observability import escape_text
+from edge.platform.store import ReadTx, Store, Tx
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 TOUCH_EVERY = timedelta(seconds=15)  # activity is kept to 15 s: one write less per call or scan
@@ -46,9 +45,9 @@ class VisitService:
     """A visit starts at the first scan or page open and ends on release or when idle."""
 
     def __init__(
-        self, db: Database, bus: Bus, settings: FittingSettings, catalog: Callable[[], CatalogReader | None]
+        self, store: Store, bus: Bus, settings: FittingSettings, catalog: Callable[[], CatalogReader | None]
     ) -> None:
-        self.db = db
+        self.store = store
         self.bus = bus
         self.settings = settings
         self.catalog = catalog
@@ -56,26 +55,30 @@ class VisitService:
         # gtin -> (expires at, name/size/colour): every call transition shows its items, and a
         # catalog read per transition sat on the path a guide's handheld waits on
         self._variant_cache: dict[str, tuple[float, dict[str, str] | None]] = {}
-        # Every fitting write takes this lock (calls too): two scans arriving together must not
-        # open two visits for one room (the partial unique index is the backstop).
-        self.lock = threading.RLock()
 
     # --- visits (inside the caller's transaction) --------------------------------------
-    def visit_id_for_call(self, s: Session, room_id: str) -> str:
+    def visit_id_for_call(self, s: Tx, room_id: str) -> str:
         """The current visit's id for a new call: one prebuilt read on the hot path; the ORM path
         below only when a visit must be started or ended as idle."""
-        row = s.connection().execute(_LIVE_VISIT, {"room": room_id}).first()
+        row = s.run(_LIVE_VISIT, {"room": room_id}).first()
         now = utcnow()
         if row is None or now - as_utc(row.last_activity_at) >= timedelta(seconds=self.settings.visit_idle_timeout_s):
             visit = self.current(s, room_id, create=True)
             assert visit is not None
             return visit.id
         if now - as_utc(row.last_activity_at) > TOUCH_EVERY:
-            hold_write_lock(s)
-            s.connection().execute(_TOUCH, {"vid": row.id, "now": now})
+            s.run(_TOUCH, {"vid": row.id, "now": now})
         return str(row.id)
 
-    def current(self, s: Session, room_id: str, *, create: bool, touch: bool = True) -> FittingVisit | None:
+    def live(self, s: ReadTx, room_id: str) -> FittingVisit | None:
+        """The room's visit for a reader: None when there is none or it is idle (the sweep, or
+        the next write, ends it)."""
+        visit = s.exec(
+            select(FittingVisit).where(FittingVisit.room_id == room_id, col(FittingVisit.ended_at).is_(None))
+        ).first()
+        return None if visit is None or self._idle(s, visit) else visit
+
+    def current(self, s: Tx, room_id: str, *, create: bool, touch: bool = True) -> FittingVisit | None:
         visit = s.exec(
             select(FittingVisit).where(FittingVisit.room_id == room_id, col(FittingVisit.ended_at).is_(None))
         ).first()
@@ -92,13 +95,13 @@ class VisitService:
             s.add(visit)
         return visit
 
-    def _idle(self, s: Session, visit: FittingVisit) -> bool:
+    def _idle(self, s: ReadTx, visit: FittingVisit) -> bool:
         limit = timedelta(seconds=self.settings.visit_idle_timeout_s)
         if utcnow() - as_utc(visit.last_activity_at) < limit:
             return False
         return self._active_calls(s, visit.room_id) == 0
 
-    def _active_calls(self, s: Session, room_id: str) -> int:
+    def _active_calls(self, s: ReadTx, room_id: str) -> int:
         return int(
             s.exec(
                 select(func.count())
@@ -107,13 +110,13 @@ class VisitService:
             ).one()
         )
 
-    def _end(self, s: Session, visit: FittingVisit, reason: str) -> VisitEnded:
+    def _end(self, s: Tx, visit: FittingVisit, reason: str) -> VisitEnded:
         visit.ended_at = utcnow()
         visit.end_reason = reason
         s.add(visit)
         return VisitEnded(room_id=visit.room_id, visit_id=visit.id, reason=reason)
 
-    def release(self, s: Session, room_id: str) -> VisitEnded | None:
+    def release(self, s: Tx, room_id: str) -> VisitEnded | None:
         """End the visit when no call is active any more (the guide released the room)."""
         visit = s.exec(
             select(FittingVisit).where(FittingVisit.room_id == room_id, col(FittingVisit.ended_at).is_(None))
@@ -125,7 +128,11 @@ class VisitService:
     def end_idle(self) -> list[VisitEnded]:
         """Background sweep: end visits idle past the timeout with no active call."""
         ended: list[VisitEnded] = []
-        with self.lock, self.db.session() as s:
+        with self.store.read() as r:  # most sweeps find nothing: no write slot for those
+            open_visits = r.exec(select(FittingVisit).where(col(FittingVisit.ended_at).is_(None))).all()
+            if not any(self._idle(r, visit) for visit in open_visits):
+                return ended
+        with self.store.write() as s:
             open_visits = s.exec(select(FittingVisit).where(col(FittingVisit.ended_at).is_(None))).all()
             for visit in open_visits:
                 if self._idle(s, visit):
@@ -142,7 +149,7 @@ class VisitService:
         product = catalog.get(gtin) if catalog is not None else None
         if catalog is not None and product is None:
             raise NotFound("this product is not in the store's catalog", code="unknown_item")
-        with self.lock, self.db.session() as s:
+        with self.store.write() as s:
             visit = self.current(s, room_id, create=True)
             assert visit is not None
             item = s.exec(select(FittingItem).where(FittingItem.visit_id == visit.id, FittingItem.gtin == gtin)).first()
@@ -172,7 +179,7 @@ class VisitService:
         except Exception as exc:  # a typed InvalidInput from normalize_gtin, or the DB
             log.warning("fitting: scan in %s not added: %s", room_id, escape_text(exc, 200))
 
-    def items(self, s: Session, visit_id: str) -> list[ItemPublic]:
+    def items(self, s: ReadTx, visit_id: str) -> list[ItemPublic]:
         rows = s.exec(
             select(FittingItem).where(FittingItem.visit_id == visit_id).order_by(col(FittingItem.added_at))
         ).all()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from edge.component import Component, Context
 from edge.mqtt.client import MqttClient
 from edge.mqtt.relay import MqttRelay
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 
 STUCK_AFTER_S = 30.0
 
@@ -33,7 +33,7 @@ class MqttComponent(Component):
             s.mqtt, client_id, available_topic(s.store.id, s.store.node), ctx.secrets.get("mqtt_password")
         )
         self.relay = MqttRelay(
-            ctx.db,
+            ctx.store,
             self.client,
             window=s.mqtt.relay_window,
             poll_s=s.mqtt.relay_poll_s,

@@ -23,11 +23,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import text
 
-from edge import audit
-from edge.db import Database, hold_write_lock
-from edge.mqtt import queue
 from edge.mqtt.client import MqttClient
-from edge.timeutil import as_utc, utcnow
+from edge.platform import mqttqueue as queue
+from edge.platform.store import Store
+from edge.platform.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class MqttRelay:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         client: MqttClient,
         *,
         window: int = 500,
@@ -75,7 +74,7 @@ class MqttRelay:
         resend_after_s: float = 15.0,
         min_cycle_s: float = 0.1,
     ) -> None:
-        self.db = db
+        self.store = store
         self.client = client
         self.window = window
         self.poll_s = poll_s
@@ -103,13 +102,13 @@ class MqttRelay:
 
     # --- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
-        queue.add_commit_listener(self.on_commit)
+        self.store.on_mqtt_committed(self.on_commit)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mqtt-relay", daemon=True)
         self._thread.start()
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        queue.remove_commit_listener(self.on_commit)
+        self.store.off_mqtt_committed(self.on_commit)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -217,13 +216,10 @@ class MqttRelay:
             bad = dict(self._unpublishable)
         if not bad:
             return
-        with self.db.session() as s:
-            hold_write_lock(s)  # text() statements bypass the session hooks that take it
+        with self.store.write() as s:
             for seq, row in bad.items():
-                s.execute(text("DELETE FROM mqtt_queue WHERE seq = :seq"), {"seq": seq})
-                audit.record(
-                    s, "system:mqtt-relay", "mqtt.unpublishable", row.event_id, topic=row.topic, reason=row.reason
-                )
+                s.run(text("DELETE FROM mqtt_queue WHERE seq = :seq"), {"seq": seq})
+                s.audit("system:mqtt-relay", "mqtt.unpublishable", row.event_id, topic=row.topic, reason=row.reason)
         with self._lock:
             for seq in bad:
                 self._unpublishable.pop(seq, None)
@@ -250,10 +246,10 @@ class MqttRelay:
             return
         # The delete need not be fsynced: if a power cut undoes it, the message is sent again
         # and receivers drop it by event_id. That keeps the disk for the commits that matter.
-        with self.db.write_conn(durable=False) as conn:
+        with self.store.write(durable=False) as conn:
             for i in range(0, len(acked), 500):
                 marks = ",".join(str(int(s)) for s in acked[i : i + 500])
-                conn.execute(text(f"DELETE FROM mqtt_queue WHERE seq IN ({marks})"))  # noqa: S608 (ints)
+                conn.run(text(f"DELETE FROM mqtt_queue WHERE seq IN ({marks})"))  # noqa: S608 (ints)
         with self._lock:
             for seq in acked:
                 self._inflight.pop(seq, None)
@@ -277,14 +273,14 @@ class MqttRelay:
             return
         self._maybe_unsent = False  # cleared before the read: a commit meanwhile sets it again
         limit = free + len(self._inflight) + len(self._unpublishable)
-        with self.db.engine.connect() as conn:
-            rows = conn.execute(
+        with self.store.read() as conn:
+            rows = conn.run(
                 text("SELECT seq, topic, payload, qos, retain FROM mqtt_queue ORDER BY seq LIMIT :n"), {"n": limit}
             ).all()
         if len(rows) >= limit:
             self._maybe_unsent = True  # more behind this page
         if rows:
-            self.db.wal_sync.sync_all()  # group commit: never publish a row a power cut could undo
+            self.store.sync_committed()  # group commit: never publish a row a power cut could undo
         with self._lock:
             for seq, topic, payload, qos, retain in rows:
                 if not self._send(int(seq), topic, payload, qos, retain):
@@ -293,8 +289,8 @@ class MqttRelay:
 
     def refresh_depth(self) -> None:
         """Count the table now (readyz asks for it; the loop refreshes it at most every sweep)."""
-        with self.db.engine.connect() as conn:
-            row = conn.execute(text("SELECT count(*), min(created_at) FROM mqtt_queue")).one()
+        with self.store.read() as conn:
+            row = conn.run(text("SELECT count(*), min(created_at) FROM mqtt_queue")).one()
         self.depth = int(row[0])
         RELAY_DEPTH.set(self.depth)
         self.oldest_age_s = 0.0

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edge.observability import escape_text
+from edge.platform.observability import escape_text
 from edge.scanning.strategy import Strategy
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from edge.scanning import gs1
+from edge.platform import gs1
 from edge.scanning.decoders import RawRead
 
 REFUSED = Counter("edge_scanning_refused_total", "Codes refused by validation", ["symbology", "reason"])

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.cameras.settings import CameraSettings
-from edge.component import Component, Context
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 from edge.scanning.confirm import Confirmer, ConfirmRule
 from edge.scanning.decoders import zbar_available
 from edge.scanning.motion import GateSettings, MotionGate

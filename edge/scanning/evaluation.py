@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from edge.scanning import gs1
+from edge.platform import gs1
 from edge.scanning.strategy import Strategy
 
 RETAIL = ("EAN-13", "EAN-8", "UPC-A", "UPC-E")

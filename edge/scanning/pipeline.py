@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 from prometheus_client import Counter, Histogram
 
-from edge.observability import escape_text
-from edge.redact import redact_credential
+from edge.platform.observability import escape_text
+from edge.platform.redact import redact_credential
 from edge.scanning.codes import Code
 from edge.scanning.confirm import Confirmer
 from edge.scanning.events import ScanEvent

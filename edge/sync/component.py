@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from edge.component import Component, Context
-from edge.observability import ComponentHealth
+from edge.platform.context import Component, Context
+from edge.platform.observability import ComponentHealth
 from edge.sync.downsync import DownSync
 from edge.sync.service import SyncService
 from edge.sync.uploader import Uploader
@@ -28,10 +28,10 @@ class SyncComponent(Component):
         self.uploader: Uploader | None = None
         self.downsync: DownSync | None = None
         if s.sync.url:
-            self.uploader = Uploader(ctx.db, s.sync, s.store.id, s.store.node, token)
+            self.uploader = Uploader(ctx.store, s.sync, s.store.id, s.store.node, token)
             if s.sync.downsync_enabled:
                 self.downsync = DownSync(ctx, s.sync, token)
-        self.service = SyncService(ctx.db, s.sync, self.uploader, self.downsync)
+        self.service = SyncService(ctx.store, s.sync, self.uploader, self.downsync)
         ctx.provide("sync", self.service)
 
     async def start(self) -> None:

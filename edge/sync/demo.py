@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge.security import SecretStore
+from edge.platform.security import SecretStore
 
 log = logging.getLogger(__name__)
 

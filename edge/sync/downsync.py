@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 
-from edge.component import Context
-from edge.errors import EdgeError
+from edge.platform.context import Context
+from edge.platform.errors import EdgeError
+from edge.platform.timeutil import utcnow
 from edge.sync import metrics, state
 from edge.sync.settings import SyncSettings
-from edge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def checkout_appliers(ctx: Context) -> dict[str, Applier]:
         from edge.checkout.catalog import apply_catalog_version
 
         try:
-            apply_catalog_version(ctx.db, f"cloud-{version}", items, default_currency=currency)
+            apply_catalog_version(ctx.store, f"cloud-{version}", items, default_currency=currency)
         except EdgeError as exc:
             raise VersionRefused(f"{exc.code}: {exc.message}") from exc
 
@@ -67,7 +67,7 @@ def checkout_appliers(ctx: Context) -> dict[str, Applier]:
         from edge.checkout.models import Product
 
         merged: list[dict[str, Any]] = []
-        with ctx.db.session() as s:
+        with ctx.store.read() as s:
             for item in items:
                 if not isinstance(item, dict) or "gtin" not in item:
                     raise VersionRefused("a price row needs a gtin")
@@ -85,7 +85,7 @@ def checkout_appliers(ctx: Context) -> dict[str, Applier]:
                 parse_row(row, currency)
             except EdgeError as exc:
                 raise VersionRefused(f"row {i}: {exc.code}: {exc.message}") from exc
-        report = import_products(ctx.db, merged, default_currency=currency)
+        report = import_products(ctx.store, merged, default_currency=currency)
         if report.refused:  # validated above; only a race could get here
             raise VersionRefused(f"{len(report.refused)} rows refused: {report.refused[0].reason}")
 
@@ -95,10 +95,10 @@ def checkout_appliers(ctx: Context) -> dict[str, Applier]:
         from edge.checkout.catalog import apply_catalog_version
         from edge.checkout.models import Product
 
-        with ctx.db.session() as s:
+        with ctx.store.read() as s:
             rows = [p.model_dump(exclude={"updated_at"}) for p in s.exec(select(Product)).all()]
         try:
-            apply_catalog_version(ctx.db, f"cloud-{version}", rows, promotions=items, default_currency=currency)
+            apply_catalog_version(ctx.store, f"cloud-{version}", rows, promotions=items, default_currency=currency)
         except EdgeError as exc:
             raise VersionRefused(f"{exc.code}: {exc.message}") from exc
 
@@ -185,8 +185,8 @@ class DownSync:
         applied = 0
         store_id = self.ctx.settings.store.id
         while not self._stop.is_set():
-            cursor = int(state.get(self.ctx.db, CURSOR, 0))
-            etag = state.get(self.ctx.db, ETAG)
+            cursor = int(state.get(self.ctx.store, CURSOR, 0))
+            etag = state.get(self.ctx.store, ETAG)
             headers = {"Authorization": f"Bearer {token}"}
             if etag:
                 headers["If-None-Match"] = etag
@@ -213,7 +213,7 @@ class DownSync:
                     return applied
                 applied += outcome == "applied"
             if not changes:
-                with self.ctx.db.session() as s:
+                with self.ctx.store.write() as s:
                     state.put(s, ETAG, new_etag or "")
             if not more:
                 return self._ok(applied)
@@ -234,7 +234,7 @@ class DownSync:
         except VersionRefused as exc:
             refused = str(exc)[:300]
             log.warning("down-sync: version %s (%s) refused: %s", version, kind, refused)
-        with self.ctx.db.session() as s:
+        with self.ctx.store.write() as s:
             if refused:
                 state.put(s, REFUSED, {"version": version, "kind": kind, "reason": refused, "at": utcnow()})
             else:
@@ -247,7 +247,7 @@ class DownSync:
 
     def _ok(self, applied: int) -> int:
         self.last_error = ""
-        with self.ctx.db.session() as s:
+        with self.ctx.store.write() as s:
             state.put(s, LAST_OK, utcnow())
         metrics.DOWNSYNC_AGE.set(0)
         return applied
@@ -261,7 +261,7 @@ class DownSync:
     def status(self) -> dict[str, Any]:
         from edge.sync.store import parse_ts
 
-        values = state.get_all(self.ctx.db, "downsync.")
+        values = state.get_all(self.ctx.store, "downsync.")
         last_ok = parse_ts(values.get(LAST_OK))
         age = (utcnow() - last_ok).total_seconds() if last_ok else None
         if age is not None:

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
 
-from edge.timeutil import utcnow
+from edge.platform.timeutil import utcnow
 
 
 class SyncQuarantine(SQLModel, table=True):

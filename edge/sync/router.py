@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from edge.api.deps import CtxDep, StaffDep
+from edge.platform.web import CtxDep, StaffDep
 from edge.sync.models import QuarantinePage, SyncStatus
 from edge.sync.service import SyncService
 

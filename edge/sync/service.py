@@ -7,31 +7,30 @@ from typing import Any
 from sqlalchemy import func, text
 from sqlmodel import col, select
 
-from edge import audit
-from edge.db import Database
-from edge.errors import NotFound
+from edge.platform.errors import NotFound
+from edge.platform.store import Store
+from edge.platform.timeutil import utcnow
 from edge.sync import metrics
 from edge.sync.downsync import DownSync
 from edge.sync.models import QuarantinedEvent, QuarantinePage, StreamBacklog, SyncQuarantine, SyncStatus
 from edge.sync.settings import SyncSettings
 from edge.sync.store import OutboxStore
 from edge.sync.uploader import Uploader
-from edge.timeutil import utcnow
 
 
 class SyncService:
     def __init__(
-        self, db: Database, settings: SyncSettings, uploader: Uploader | None, downsync: DownSync | None
+        self, store: Store, settings: SyncSettings, uploader: Uploader | None, downsync: DownSync | None
     ) -> None:
-        self.db = db
+        self.store = store
         self.settings = settings
         self.uploader = uploader
         self.downsync = downsync
-        self.store = OutboxStore(db)
+        self.outbox = OutboxStore(store)
 
     def health(self) -> tuple[str, str, dict[str, Any]]:
         """(status, reason, details) for /readyz: degraded with the backlog age when the cloud is away."""
-        backlog = self.uploader.state.backlog if self.uploader else self.store.backlog()
+        backlog = self.uploader.state.backlog if self.uploader else self.outbox.backlog()
         age = backlog.oldest_age_s()
         details: dict[str, Any] = {"backlog": backlog.count, "oldest_unsent_age_s": round(age or 0.0, 1)}
         if not self.settings.url or self.uploader is None:
@@ -60,10 +59,10 @@ class SyncService:
         return "ok", f"{backlog.count} events waiting", details
 
     def status(self) -> SyncStatus:
-        backlog = self.uploader.refresh_stats() if self.uploader else self.store.backlog()
+        backlog = self.uploader.refresh_stats() if self.uploader else self.outbox.backlog()
         st = self.uploader.state if self.uploader else None
         status, reason, _ = self.health()
-        with self.db.session() as s:
+        with self.store.read() as s:
             quarantined = s.exec(select(func.count()).select_from(SyncQuarantine)).one()
         now = utcnow()
         return SyncStatus(
@@ -74,7 +73,7 @@ class SyncService:
             backlog=backlog.count,
             oldest_unsent_age_s=backlog.oldest_age_s(now),
             streams=[
-                StreamBacklog(stream=n, unsent=c, oldest_unsent_at=t) for n, c, t in self.store.backlog_by_stream()
+                StreamBacklog(stream=n, unsent=c, oldest_unsent_at=t) for n, c, t in self.outbox.backlog_by_stream()
             ],
             sent_total=st.sent_total if st else 0,
             send_errors_total=st.errors_total if st else 0,
@@ -89,7 +88,7 @@ class SyncService:
         )
 
     def quarantine(self, limit: int = 50, offset: int = 0, stream: str | None = None) -> QuarantinePage:
-        with self.db.session() as s:
+        with self.store.read() as s:
             q = select(SyncQuarantine)
             count = select(func.count()).select_from(SyncQuarantine)
             if stream:
@@ -104,7 +103,7 @@ class SyncService:
 
     def requeue(self, event_id: str, actor: str) -> None:
         """Put a quarantined event back at the end of its stream (same event id: still idempotent)."""
-        with self.db.session() as s:
+        with self.store.write() as s:
             row = s.get(SyncQuarantine, event_id)
             if row is None:
                 raise NotFound(f"no quarantined event {event_id!r}", code="sync_event_unknown")
@@ -117,15 +116,15 @@ class SyncService:
                 {"id": event_id},
             )
             s.delete(row)
-            audit.record(s, actor, "sync.requeue", event_id, stream=row.stream, kind=row.kind)
+            s.audit(actor, "sync.requeue", event_id, stream=row.stream, kind=row.kind)
         if self.uploader:
             self.uploader.wake()
 
     def discard(self, event_id: str, actor: str) -> None:
         """Drop a quarantined event for good; the audit log keeps who did it and what it was."""
-        with self.db.session() as s:
+        with self.store.write() as s:
             row = s.get(SyncQuarantine, event_id)
             if row is None:
                 raise NotFound(f"no quarantined event {event_id!r}", code="sync_event_unknown")
             s.delete(row)
-            audit.record(s, actor, "sync.discard", event_id, stream=row.stream, kind=row.kind, code=row.code)
+            s.audit(actor, "sync.discard", event_id, stream=row.stream, kind=row.kind, code=row.code)

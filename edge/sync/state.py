@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlmodel import Session
-
-from edge.db import Database
+from edge.platform.store import Store, Tx
+from edge.platform.timeutil import utcnow
 from edge.sync.models import SyncState
-from edge.timeutil import utcnow
 
 
-def get(db: Database, key: str, default: Any = None) -> Any:
-    with db.session() as s:
+def get(store: Store, key: str, default: Any = None) -> Any:
+    with store.read() as s:
         row = s.get(SyncState, key)
         return json.loads(row.value) if row is not None else default
 
 
-def put(session: Session, key: str, value: Any) -> None:
+def put(session: Tx, key: str, value: Any) -> None:
     """Inside the caller's transaction, so state moves together with what it describes."""
     row = session.get(SyncState, key) or SyncState(key=key)
     row.value = json.dumps(value, default=str)
@@ -26,9 +24,9 @@ def put(session: Session, key: str, value: Any) -> None:
     session.add(row)
 
 
-def get_all(db: Database, prefix: str) -> dict[str, Any]:
+def get_all(store: Store, prefix: str) -> dict[str, Any]:
     from sqlmodel import col, select
 
-    with db.session() as s:
+    with store.read() as s:
         rows = s.exec(select(SyncState).where(col(SyncState.key).startswith(prefix))).all()
         return {r.key: json.loads(r.value) for r in rows}

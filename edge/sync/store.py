@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
-from edge.db import Database
-from edge.timeutil import utcnow
+from edge.platform.store import Store
+from edge.platform.timeutil import utcnow
 
 
 def sql_ts(value: datetime) -> str:
@@ -73,16 +72,13 @@ class Backlog:
 class OutboxStore:
     """Every statement the uploader runs against the outbox, each in its own short transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    def _conn(self) -> Connection:
-        return self.db.engine.connect()
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def next_batch(self, max_events: int, max_bytes: int, after_seq: int = 0) -> list[Row]:
         """The oldest unsent rows in seq order, bounded by count and bytes (at least one row)."""
-        with self._conn() as conn:
-            result = conn.execute(
+        with self.store.read() as conn:
+            result = conn.run(
                 text(
                     "SELECT seq, event_id, stream, kind, schema_version, created_at, payload FROM outbox_event "
                     "WHERE sent_at IS NULL AND seq > :after ORDER BY seq LIMIT :n"
@@ -98,15 +94,15 @@ class OutboxStore:
                 rows.append(row)
                 total += row.size
         if rows:
-            self.db.wal_sync.sync_all()  # group commit: what leaves the box must be on disk first
+            self.store.sync_committed()  # group commit: what leaves the box must be on disk first
         return rows
 
     def settle(self, acked: Sequence[int], rejected: Sequence[Rejection]) -> None:
         """Mark acknowledged rows sent and move rejected ones to quarantine, in one transaction."""
         now = sql_ts(utcnow())
-        with self.db.write_conn(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
+        with self.store.write(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
             if acked:
-                conn.execute(
+                conn.run(
                     text(
                         "UPDATE outbox_event SET sent_at = :now, attempts = attempts + 1, last_error = NULL "
                         "WHERE seq IN (SELECT value FROM json_each(:seqs))"
@@ -114,7 +110,7 @@ class OutboxStore:
                     {"now": now, "seqs": _json_ints(acked)},
                 )
             for rej in rejected:
-                conn.execute(
+                conn.run(
                     text(
                         "INSERT OR REPLACE INTO sync_quarantine (event_id, seq, stream, kind, schema_version, "
                         "created_at, payload, quarantined_at, http_status, code, reason) "
@@ -129,12 +125,12 @@ class OutboxStore:
                         "seq": rej.seq,
                     },
                 )
-                conn.execute(text("DELETE FROM outbox_event WHERE seq = :seq"), {"seq": rej.seq})
+                conn.run(text("DELETE FROM outbox_event WHERE seq = :seq"), {"seq": rej.seq})
 
     def record_failure(self, seqs: Sequence[int], error: str, next_attempt: datetime) -> None:
         """Count the attempt on the rows that were in flight (shown on the dashboard)."""
-        with self.db.write_conn(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
-            conn.execute(
+        with self.store.write(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
+            conn.run(
                 text(
                     "UPDATE outbox_event SET attempts = attempts + 1, last_error = :err, next_attempt_at = :next "
                     "WHERE seq IN (SELECT value FROM json_each(:seqs))"
@@ -143,16 +139,16 @@ class OutboxStore:
             )
 
     def backlog(self) -> Backlog:
-        with self._conn() as conn:
-            count = conn.execute(text("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")).scalar_one()
-            oldest = conn.execute(
+        with self.store.read() as conn:
+            count = conn.run(text("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")).scalar_one()
+            oldest = conn.run(
                 text("SELECT created_at FROM outbox_event WHERE sent_at IS NULL ORDER BY seq LIMIT 1")
             ).scalar()
         return Backlog(int(count), parse_ts(oldest))
 
     def backlog_by_stream(self) -> list[tuple[str, int, datetime | None]]:
-        with self._conn() as conn:
-            rows = conn.execute(
+        with self.store.read() as conn:
+            rows = conn.run(
                 text(
                     "SELECT stream, count(*), min(created_at) FROM outbox_event WHERE sent_at IS NULL "
                     "GROUP BY stream ORDER BY stream"
@@ -165,8 +161,8 @@ class OutboxStore:
         cutoff = sql_ts(utcnow() - retention)
         total = 0
         while True:
-            with self.db.write_conn(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
-                n = conn.execute(
+            with self.store.write(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
+                n = conn.run(
                     text(
                         "DELETE FROM outbox_event WHERE seq IN (SELECT seq FROM outbox_event "
                         "WHERE sent_at IS NOT NULL AND sent_at < :cutoff LIMIT :n)"

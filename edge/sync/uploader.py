@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import OperationalError
 
-from edge.db import Database
+from edge.platform.store import Store
+from edge.platform.timeutil import utcnow
 from edge.sync import metrics
 from edge.sync.client import CloudClient, Outcome
 from edge.sync.settings import SyncSettings
 from edge.sync.store import Backlog, OutboxStore, Rejection, Row
-from edge.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 STATS_EVERY_S = 1.0
@@ -67,10 +67,10 @@ class UploaderState:
 
 class Uploader:
     def __init__(
-        self, db: Database, settings: SyncSettings, store_id: str, node: str, token: Callable[[], str | None]
+        self, store: Store, settings: SyncSettings, store_id: str, node: str, token: Callable[[], str | None]
     ) -> None:
         self.settings = settings
-        self.store = OutboxStore(db)
+        self.outbox = OutboxStore(store)
         self.client = CloudClient(settings, store_id, node)
         self.token = token
         self.backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
@@ -139,7 +139,7 @@ class Uploader:
             rows, future, t0 = self._pending
             self._pending = None
         else:
-            rows = self.store.next_batch(self.batch_limit, self.settings.batch_max_bytes)
+            rows = self.outbox.next_batch(self.batch_limit, self.settings.batch_max_bytes)
             if not rows:
                 self.batch_limit = self.settings.batch_size
                 return self.settings.idle_poll_s
@@ -161,7 +161,7 @@ class Uploader:
 
     def _prefetch(self, current: list[Row]) -> tuple[list[Row], bytes] | None:
         try:
-            nxt = self.store.next_batch(self.batch_limit, self.settings.batch_max_bytes, after_seq=current[-1].seq)
+            nxt = self.outbox.next_batch(self.batch_limit, self.settings.batch_max_bytes, after_seq=current[-1].seq)
         except OperationalError:
             return None
         return (nxt, self.client.encode(nxt)) if nxt else None
@@ -174,7 +174,7 @@ class Uploader:
             for e, (code, reason, status) in outcome.rejected.items()
             if e not in outcome.acked
         ]
-        self.store.settle(acked, rejected)
+        self.outbox.settle(acked, rejected)
         for rej in rejected:
             log.warning("sync: event seq=%s quarantined: %s %s", rej.seq, rej.code, rej.reason)
         metrics.SENT.inc(len(acked))
@@ -200,7 +200,7 @@ class Uploader:
             log.info("sync: batch of %d refused (%s); retrying with %d", len(rows), outcome.error, self.batch_limit)
             return 0.0
         code, reason, _ = outcome.rejected.get("*", (f"http_{outcome.http_status}", outcome.error, 0))
-        self.store.settle([], [Rejection(rows[0].seq, outcome.http_status, code, reason or outcome.error)])
+        self.outbox.settle([], [Rejection(rows[0].seq, outcome.http_status, code, reason or outcome.error)])
         log.warning("sync: event seq=%s quarantined: %s", rows[0].seq, outcome.error)
         metrics.QUARANTINED.inc()
         self.state.quarantined_total += 1
@@ -218,7 +218,7 @@ class Uploader:
         metrics.ERRORS.labels(reason=reason).inc()
         if rows:
             try:
-                self.store.record_failure([r.seq for r in rows], error, st.next_attempt_at)
+                self.outbox.record_failure([r.seq for r in rows], error, st.next_attempt_at)
             except OperationalError:
                 log.warning("sync: could not record the failed attempt (database busy or full)")
         if st.consecutive_failures in (1, 10) or st.consecutive_failures % 100 == 0:
@@ -233,13 +233,13 @@ class Uploader:
             self.refresh_stats()
         if now - self._last_prune >= self.settings.prune_interval_s:
             self._last_prune = now
-            pruned = self.store.prune(timedelta(days=self.settings.retention_days))
+            pruned = self.outbox.prune(timedelta(days=self.settings.retention_days))
             if pruned:
                 metrics.PRUNED.inc(pruned)
                 log.info("sync: pruned %d sent events older than %s days", pruned, self.settings.retention_days)
 
     def refresh_stats(self) -> Backlog:
-        backlog = self.store.backlog()
+        backlog = self.outbox.backlog()
         self.state.backlog = backlog
         metrics.BACKLOG.set(backlog.count)
         metrics.OLDEST_AGE.set(backlog.oldest_age_s() or 0.0)

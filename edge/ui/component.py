@@ -8,7 +8,7 @@ import logging
 
 from fastapi import APIRouter
 
-from edge.component import Component, Context
+from edge.platform.context import Component, Context
 from edge.ui.metrics import MetricsRing
 from edge.ui.scans import RecentScans
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import cv2
 
-from edge.errors import NotFound, Unavailable
+from edge.platform.errors import NotFound, Unavailable
 
 PREVIEW_WIDTH = 480
 

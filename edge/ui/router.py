@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from edge import __version__
-from edge.api.deps import CtxDep, KioskDep, PrincipalDep, StaffDep
+from edge.platform.web import CtxDep, KioskDep, PrincipalDep, StaffDep
 from edge.ui.metrics import MetricsRing
 from edge.ui.models_status import models_status
 from edge.ui.preview import face_camera, preview_jpeg
@@ -84,7 +84,7 @@ def transactions(
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Orders, refunds and voids, newest first; receipts via /api/orders/{id}/receipt."""
-    return search_transactions(ctx.db, q, limit)
+    return search_transactions(ctx.store, q, limit)
 
 
 @router.get("/api/admin/users")

@@ -10,7 +10,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from edge.redact import redact_credential
+from edge.platform.redact import redact_credential
 
 MAX_TEXT = 256
 

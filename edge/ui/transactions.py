@@ -11,15 +11,15 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from edge.db import Database
-from edge.timeutil import as_utc
+from edge.platform.store import Store
+from edge.platform.timeutil import as_utc
 
 
-def search(db: Database, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+def search(store: Store, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
     from edge.checkout.models import Order, Refund
 
     q = q.strip()
-    with db.session() as s:
+    with store.read() as s:
         stmt = select(Order).order_by(col(Order.created_at).desc()).limit(limit)
         if q:
             like = f"%{q}%"

@@ -46,7 +46,7 @@ from edge.checkout.promotions import parse_promotion  # noqa: E402
 from edge.checkout.tokens import PASS_PREFIX, Tokens  # noqa: E402
 from edge.config import load_settings  # noqa: E402
 from edge.demo.gtins import GROCERY  # noqa: E402
-from edge.security import SecretStore, Signer  # noqa: E402
+from edge.platform.security import SecretStore, Signer  # noqa: E402
 from tests.support.services import DaemonProcess  # noqa: E402
 
 TARGETS = {"orders": 1000, "errors": 0, "double_charges": 0, "add_item_p99_ms": 25.0, "checkout_p99_ms": 100.0}
@@ -65,7 +65,7 @@ def seed(data_dir: Path, kiosks: int, orders: int) -> dict[str, Any]:
     db = prepare_storage(settings)
     assert not import_products(db, demo_rows(settings.store.currency)).refused
     tokens = Tokens(SecretStore(data_dir))
-    with db.session() as s:
+    with db.write() as s:
         for p in DEMO_PROMOTIONS:
             s.merge(parse_promotion(p))
         members = [Member(phone=f"1380000{n:04d}", name=f"Member {n}") for n in range(kiosks)]

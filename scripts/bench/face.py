@@ -275,7 +275,7 @@ def enrolment_time(model_dir: Path, frames: list[np.ndarray], reps: int = 5) -> 
     from edge.app import prepare_storage
     from edge.config import load_settings
     from edge.facepay.service import build_services
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(None, {"storage": {"data_dir": tmp}, "model_dir": str(model_dir)})

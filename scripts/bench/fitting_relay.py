@@ -245,7 +245,7 @@ def main() -> int:
     daemon.start()
     from edge.config import load_settings
     from edge.fitting.codes import RoomCodes
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     settings = load_settings(None, overrides={**config, "storage": {"data_dir": str(daemon.data_dir)}})
     codes = RoomCodes(settings, SecretStore(daemon.data_dir))

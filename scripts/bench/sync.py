@@ -4,7 +4,7 @@
 Events are written by two processes beside the daemon, on its own database file, through the
 domains' service functions: baskets through the checkout services (session, two items, sandbox
 payment, exit gate: 8 outbox events each, `--orders`), fitting-room calls opened, claimed and
-resolved through the fitting call service (3 events, `--calls`), and audit rows (`audit.record`,
+resolved through the fitting call service (3 events, `--calls`), and audit rows (`tx.audit`,
 4 per transaction) to make up `-n`, because a basket costs tens of milliseconds of CPU here. The
 cloud goes away (connection refused, then 500s), the daemon is killed with SIGKILL while the
 cloud holds a committed, unacknowledged batch, and restarted. At the end the cloud's rows are
@@ -89,19 +89,19 @@ def _settings(data_dir: Path) -> Any:
 
 def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, codes: list[str], out: Any) -> None:
     """One process buying, calling guides and auditing through the domains' own service functions."""
-    from edge import audit
+
     from edge.bus import Bus
     from edge.checkout.component import CheckoutComponent
-    from edge.component import Context
-    from edge.db import Database
     from edge.fitting.component import FittingComponent
     from edge.fitting.models import CallIn
-    from edge.security import SecretStore
+    from edge.platform.context import Context
+    from edge.platform.security import SecretStore
+    from edge.platform.store import Store
 
     data = Path(data_dir)
     settings = _settings(data)
-    db = Database.in_dir(data)
-    ctx = Context(settings=settings, db=db, bus=Bus(), secrets=SecretStore(data))
+    db = Store.in_dir(data)
+    ctx = Context(settings=settings, store=db, bus=Bus(), secrets=SecretStore(data))
     co, fit = CheckoutComponent(ctx).services, FittingComponent(ctx).calls
     rng, kiosk, errors = random.Random(worker), f"kiosk-{worker}", []
     t0 = time.perf_counter()
@@ -122,9 +122,9 @@ def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, co
         except Exception as exc:  # counted and shown; the bench fails on a lost or doubled event, not here
             errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
     for first in range(0, audits, 4):  # staff and device audit rows, 4 per transaction
-        with db.session() as s:
+        with db.write() as s:
             for i in range(first, min(audits, first + 4)):
-                audit.record(s, "kiosk:bench", "bench.audit", f"w{worker}-{i}", n=i)
+                s.audit("kiosk:bench", "bench.audit", f"w{worker}-{i}", n=i)
     out.put((time.perf_counter() - t0, errors))
     db.dispose()
 

@@ -218,7 +218,7 @@ def _provision(config: dict[str, Any]) -> dict[str, str]:
     from edge.app import prepare_storage
     from edge.checkout.demo import seed_catalog
     from edge.config import load_settings
-    from edge.security import SecretStore, Signer
+    from edge.platform.security import SecretStore, Signer
 
     settings = load_settings(None, overrides=config)
     db = prepare_storage(settings)
@@ -278,7 +278,7 @@ def assert_secrets_masked(page: Any, store: Store) -> None:
     ***, and no secret material (a secret's text, a key ring's keys) appears anywhere in clear."""
     from playwright.sync_api import expect
 
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     secrets = SecretStore(Path(store.config["storage"]["data_dir"]))
     names = secrets.names()

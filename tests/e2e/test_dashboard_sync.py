@@ -17,9 +17,8 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from cloud.harness import PostgresUnavailable, Receiver, stored_ids, temp_database
-from edge import audit
-from edge.db import Database
 from edge.demo.gtins import GROCERY
+from edge.platform import store as edge_store
 from tests.e2e.conftest import Pages, Store, _provision, login_dashboard, shot, store_config
 from tests.support.services import DaemonProcess, Mosquitto
 
@@ -73,10 +72,10 @@ def store(
 
 def write_event(store: Store, action: str, subject: str) -> str:
     """A domain-style write (audit row + outbox row in one transaction) on the daemon's own file."""
-    db = Database.in_dir(store.daemon.data_dir)
+    db = edge_store.Store.in_dir(store.daemon.data_dir)
     try:
-        with db.session() as s:
-            audit.record(s, "user:e2e", action, subject)
+        with db.write() as s:
+            s.audit("user:e2e", action, subject)
         with db.engine.connect() as c:
             row = c.execute(
                 text("SELECT event_id FROM outbox_event WHERE kind = :k ORDER BY seq DESC LIMIT 1"), {"k": action}

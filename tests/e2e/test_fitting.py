@@ -17,7 +17,7 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 def room_token(store: Store, room_id: str) -> str:
     from edge.fitting.codes import RoomCodes
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     settings = load_settings(None, overrides=store.config)
     return RoomCodes(settings, SecretStore(Path(store.config["storage"]["data_dir"]))).token(room_id)
@@ -25,7 +25,7 @@ def room_token(store: Store, room_id: str) -> str:
 
 def _rotate_codes(store: Store) -> None:
     from edge.fitting.codes import RoomCodes
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     settings = load_settings(None, overrides=store.config)
     RoomCodes(settings, SecretStore(Path(store.config["storage"]["data_dir"]))).rotate()

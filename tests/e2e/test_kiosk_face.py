@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from edge.checkout.tokens import Tokens
 from edge.demo.gtins import GROCERY
-from edge.security import SecretStore
+from edge.platform.security import SecretStore
 from tests.conftest import shared_path
 from tests.e2e.a11y import assert_contrast, assert_touch_targets
 from tests.e2e.conftest import Pages, Store, shot, start_store, store_config

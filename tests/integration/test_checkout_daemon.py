@@ -21,7 +21,7 @@ from edge.checkout.catalog import import_products
 from edge.checkout.demo import demo_rows
 from edge.checkout.payments import SANDBOX_DB
 from edge.demo.gtins import GROCERY
-from edge.security import SecretStore, Signer
+from edge.platform.security import SecretStore, Signer
 from tests.support.inproc import settings_for
 from tests.support.services import DaemonProcess
 

@@ -21,10 +21,9 @@ from edge.checkout.models import Order, PaymentIntent
 from edge.checkout.payments import SANDBOX_DB, SandboxNetwork
 from edge.checkout.promotions import parse_promotion
 from edge.checkout.router import CART_WRITES
-from edge.checkout.txn import session_lock
 from edge.demo.gtins import GROCERY
-from edge.sync.outbox import OutboxEvent
-from edge.timeutil import utcnow
+from edge.platform.outbox import OutboxEvent
+from edge.platform.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app, staff_headers
 
 TEA = GROCERY[0][0]
@@ -36,9 +35,9 @@ CHOC = GROCERY[4][0]
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One real app (lifespan, SQLite file) for the module; each test opens its own carts."""
     with running_app(Path(tmp_path_factory.mktemp("flow")) / "data") as (client, daemon):
-        report = import_products(daemon.ctx.db, demo_rows("CNY"))
+        report = import_products(daemon.ctx.store, demo_rows("CNY"))
         assert not report.refused
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.write() as s:
             for p in DEMO_PROMOTIONS:
                 s.merge(parse_promotion(p))
         yield {
@@ -60,7 +59,7 @@ def wait_captured(daemon: Daemon, order_id: str) -> None:
     """The capture runs in a worker thread right after the answer."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).one()
             if pay.status == "captured":
                 return
@@ -139,11 +138,11 @@ def test_the_whole_path_from_scan_to_gate(store: dict[str, Any]) -> None:
     assert page.status_code == 200 and "3 for 12.00" in page.text
     for a in discounts + rec["order_discounts"]:  # the printed receipt gives every discount its reason
         assert a["reason"] and html.escape(a["reason"]) in page.text, a
-    db = store["daemon"].ctx.db
-    with db.session() as s:
+    db = store["daemon"].ctx.store
+    with db.read() as s:
         kinds_out = {e.kind for e in s.exec(select(OutboxEvent).where(OutboxEvent.stream == "orders"))}
         assert {"order.paid", "payment.authorized", "payment.captured", "exit_pass.used"} <= kinds_out
-        from edge.mqtt.queue import MqttQueued
+        from edge.platform.mqttqueue import MqttQueued
 
         assert s.exec(select(MqttQueued)).first().topic == "retail/test-store/gate/gate-1/cmd"  # type: ignore[union-attr]
 
@@ -179,7 +178,7 @@ def test_scale_labels_price_the_line_and_belong_to_weighed_items(store: dict[str
         {"gtin": plain_weighed, "name": "Pick-and-mix (weighed)", "price_minor": 500, "weighed": True},
         {"gtin": not_weighed, "name": "Boxed ham", "price_minor": 900},
     ]
-    assert import_products(store["daemon"].ctx.db, rows).accepted == 2
+    assert import_products(store["daemon"].ctx.store, rows).accepted == 2
     sid = open_cart(store)
     r = add(store, sid, variable_code(DELI_HAM, 1234))  # 12.34 printed by the deli scale
     assert r.status_code == 201, r.text
@@ -296,7 +295,7 @@ def test_void_and_partial_refund_by_staff(store: dict[str, Any]) -> None:
     )
     g = c.post("/api/gate/verify", json={"text": out2["exit_pass"]}, headers=store["gate"])
     assert g.status_code == 409 and g.json()["error"]["code"] == "pass_revoked"
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         o = s.get(Order, out2["order_id"])
         assert o is not None and o.status == "voided"
     (ch,) = network(store).charges(sid2)
@@ -337,7 +336,8 @@ def test_a_scan_waits_for_a_busy_write_slot_or_cart_instead_of_failing(store: di
     assert _cart_writes("loop") >= loop_before + 1
     time.sleep(0.1)  # past the loop's back-off, if one was pushed
 
-    for lock_cm in (store["daemon"].ctx.db.write_lock, session_lock(sid)):
+    ctx = store["daemon"].ctx
+    for lock_cm in (ctx.store._write_lock, ctx.require("checkout").sessions.locks.hold(sid)):
         thread_before = _cart_writes("thread")
         holder = _held_for(lock_cm, 0.3)
         t0 = time.monotonic()

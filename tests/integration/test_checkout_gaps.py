@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from edge.audit import AuditEvent
 from edge.checkout.catalog import import_products
 from edge.checkout.demo import demo_rows
 from edge.checkout.models import CouponRedemption, Order, PaymentIntent
 from edge.checkout.payments import SANDBOX_DB, SandboxNetwork
 from edge.checkout.tokens import PASS_PREFIX
 from edge.demo.gtins import GROCERY
-from edge.mqtt.queue import MqttQueued
-from edge.security import KeyRing, Signer
-from edge.sync.outbox import OutboxEvent
+from edge.platform.audit import AuditEvent
+from edge.platform.mqttqueue import MqttQueued
+from edge.platform.outbox import OutboxEvent
+from edge.platform.security import KeyRing, Signer
 from tests.integration.test_checkout_safety import apply, coupon, new_cart, pay
 from tests.integration.test_mqtt_relay import Guide
 from tests.support.inproc import device_headers, running_app, staff_headers
@@ -36,7 +36,7 @@ GATES = [f"gate-{c}" for c in "abcdef"]
 
 
 def _shop(client: Any, daemon: Any) -> dict[str, Any]:
-    assert not import_products(daemon.ctx.db, demo_rows("CNY")).refused
+    assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
     st: dict[str, Any] = {
         "client": client,
         "daemon": daemon,
@@ -62,7 +62,7 @@ def verify(st: dict[str, Any], gate: str, text: str) -> Any:
 
 
 def audit_rows(st: dict[str, Any], action: str, **where: str) -> list[AuditEvent]:
-    with st["daemon"].ctx.db.session() as s:
+    with st["daemon"].ctx.store.read() as s:
         q = select(AuditEvent).where(AuditEvent.action == action)
         for field, value in where.items():
             q = q.where(getattr(AuditEvent, field) == value)
@@ -70,14 +70,14 @@ def audit_rows(st: dict[str, Any], action: str, **where: str) -> list[AuditEvent
 
 
 def gate_commands(st: dict[str, Any], order_id: str) -> list[dict[str, Any]]:
-    with st["daemon"].ctx.db.session() as s:
+    with st["daemon"].ctx.store.read() as s:
         rows = s.exec(select(MqttQueued).where(col(MqttQueued.topic).like("%/gate/%/cmd"))).all()
     msgs = [dict(json.loads(r.payload), _topic=r.topic) for r in rows]
     return [m for m in msgs if m["order_id"] == order_id]
 
 
 def outbox_payloads(st: dict[str, Any], kind: str, order_id: str) -> list[dict[str, Any]]:
-    with st["daemon"].ctx.db.session() as s:
+    with st["daemon"].ctx.store.read() as s:
         rows = s.exec(select(OutboxEvent).where(OutboxEvent.kind == kind)).all()
     return [p for p in (json.loads(r.payload) for r in rows) if p.get("order_id") == order_id]
 
@@ -152,7 +152,7 @@ def test_forged_expired_and_replayed_passes_are_counted_and_audited_by_reason(st
 def _captured(st: dict[str, Any], key: str) -> None:
     deadline = time.monotonic() + 10
     while True:
-        with st["daemon"].ctx.db.session() as s:
+        with st["daemon"].ctx.store.read() as s:
             it = s.get(PaymentIntent, key)
         if it is not None and it.status == "captured":
             return
@@ -211,7 +211,7 @@ def test_two_kiosks_racing_one_single_use_coupon_make_one_redemption_and_release
     assert next(r for r in answers if r.status_code == 409).json()["error"]["code"] == "coupon_used"
 
     coupon_id = store["daemon"].ctx.require("checkout").tokens.coupon_claims(code)["c"]
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         used = s.exec(select(CouponRedemption).where(CouponRedemption.coupon_id == coupon_id)).all()
         assert [u.order_id for u in used] == [win["order_id"]]
         assert s.exec(select(Order).where(Order.session_id == lose_sid)).first() is None

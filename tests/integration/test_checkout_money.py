@@ -26,11 +26,10 @@ from edge.checkout.catalog import import_products
 from edge.checkout.demo import demo_rows
 from edge.checkout.models import Order, OrderLine, PaymentIntent, Refund
 from edge.checkout.payments import SANDBOX_DB, ChargeState, PaymentProvider, PaymentTimeout, SandboxNetwork
-from edge.checkout.sessions import session_lock
 from edge.demo.gtins import GROCERY
-from edge.sync import outbox
-from edge.sync.outbox import OutboxEvent
-from edge.timeutil import utcnow
+from edge.platform import outbox
+from edge.platform.outbox import OutboxEvent
+from edge.platform.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app, staff_headers
 
 TEA = GROCERY[0][0]  # 29.90
@@ -112,7 +111,7 @@ def failing_write(kind: str, exc: Exception) -> Iterator[None]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data = Path(tmp_path_factory.mktemp("money")) / "data"
     with running_app(data, {"checkout": {"orphan_hold_after_s": 60}}) as (client, daemon):
-        assert not import_products(daemon.ctx.db, demo_rows("CNY")).refused
+        assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
         yield {
             "client": client,
             "daemon": daemon,
@@ -155,7 +154,7 @@ def paid_order(st: dict[str, Any], qty: int = 3, captured: bool = True) -> tuple
 
 
 def intent(st: dict[str, Any], key: str) -> PaymentIntent:
-    with st["daemon"].ctx.db.session() as s:
+    with st["daemon"].ctx.store.read() as s:
         it = s.get(PaymentIntent, key)
     assert it is not None
     return it
@@ -166,7 +165,7 @@ def refund(st: dict[str, Any], oid: str, body: dict[str, Any]) -> Any:
 
 
 def outbox_kinds(st: dict[str, Any], kind: str, oid: str) -> int:
-    with st["daemon"].ctx.db.session() as s:
+    with st["daemon"].ctx.store.read() as s:
         rows = s.exec(select(OutboxEvent).where(OutboxEvent.kind == kind)).all()
     return sum(1 for e in rows if oid in e.payload)
 
@@ -183,7 +182,7 @@ def test_a_partial_refund_retried_after_its_record_failed_pays_out_once(store: d
     assert r.status_code == 200, r.text
     assert (r.json()["amount_minor"], r.json()["replayed"], r.json()["status"]) == (2990, True, "partially_refunded")
     assert network(store).query(key).refunded_minor == 2990, "the retry paid out a second time"
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         order = s.get(Order, oid)
         line = s.exec(select(OrderLine).where(OrderLine.order_id == oid)).one()
         assert order is not None and order.refunded_minor == 2990 and line.refunded_qty == 1
@@ -212,7 +211,7 @@ def test_a_refund_whose_answer_is_lost_stays_pending_and_is_never_paid_twice(sto
     assert (r.json()["amount_minor"], r.json()["status"], r.json()["replayed"]) == (5980, "refunded", True)
     assert network(store).query(key).refunded_minor == 5980
     assert len(network(store).reversals(key)) == 1
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         order = s.get(Order, oid)
         assert order is not None and (order.status, order.refunded_minor) == ("refunded", 5980)
     assert refund(store, oid, {}).json()["error"]["code"] == "nothing_to_refund"
@@ -225,7 +224,7 @@ def test_a_refund_the_network_refused_is_failed_and_can_be_done_again(store: dic
     with flaky(store["daemon"], Faults(reverse_before=PaymentFailed("refused", code="refund_refused"))):
         r = refund(store, oid, {})
     assert (r.status_code, r.json()["error"]["code"]) == (502, "refund_refused")
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         assert [x.status for x in s.exec(select(Refund).where(Refund.order_id == oid))] == ["failed"]
     assert refund(store, oid, {}).json()["amount_minor"] == 2990
     assert network(store).query(key).refunded_minor == 2990
@@ -254,7 +253,7 @@ def test_pending_refunds_are_finished_at_startup(tmp_path: Path) -> None:
     """A refund whose answer was lost, and one that never reached the network: a restart settles both, once."""
     data = tmp_path / "data"
     with running_app(data) as (client, daemon):
-        assert not import_products(daemon.ctx.db, demo_rows("CNY")).refused
+        assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
         st = {
             "client": client,
             "daemon": daemon,
@@ -271,7 +270,7 @@ def test_pending_refunds_are_finished_at_startup(tmp_path: Path) -> None:
     with running_app(data) as (_client, daemon):  # the box restarts
         comp = next(c for c in daemon.components if c.name == "checkout")
         assert comp.recovered["refunds"] == 2  # type: ignore[attr-defined]
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             assert {r.status for r in s.exec(select(Refund))} == {"done"}
             assert s.get(Order, lost).refunded_minor == 2990  # type: ignore[union-attr]
             assert s.get(Order, unsent).status == "refunded"  # type: ignore[union-attr]
@@ -310,7 +309,9 @@ def test_when_the_network_cannot_be_asked_the_shopper_is_not_told_nothing_was_ch
     assert charge["status"] == "authorized"
     assert intent(store, charge["key"]).status == "authorizing"  # left for recovery, not marked failed
     capturer = store["daemon"].ctx.require("checkout").checkout.capturer
-    with session_lock(sid):  # a checkout of this cart in flight: recovery keeps its hands off
+    with (
+        store["daemon"].ctx.require("checkout").sessions.locks.hold(sid)
+    ):  # a checkout of this cart in flight: recovery keeps its hands off
         assert capturer.recover(False, 0, orphan_age_s=0)["reversed"] == 0
     assert capturer.recover(False, 0, orphan_age_s=0)["reversed"] == 1
     assert network(store).charges(sid)[0]["status"] == "reversed"
@@ -330,7 +331,7 @@ def test_a_failed_order_commit_releases_the_hold(store: dict[str, Any], exc: Exc
     (charge,) = network(store).charges(sid)
     assert charge["status"] == "reversed"
     assert intent(store, charge["key"]).status == "reversed"
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         assert s.exec(select(Order).where(Order.session_id == sid)).first() is None
     assert checkout(store, sid).status_code == 200  # the shopper pays again, once
 
@@ -349,7 +350,7 @@ def test_a_hold_left_by_a_failed_commit_is_released_by_housekeeping_without_a_re
     assert charge["status"] == "authorized"
     comp = next(c for c in store["daemon"].components if c.name == "checkout")
     assert comp.housekeeping()["reversed"] == 0  # type: ignore[attr-defined]  # too young (in flight?)
-    with store["daemon"].ctx.db.session() as s:  # two minutes later (checkout.orphan_hold_after_s = 60)
+    with store["daemon"].ctx.store.write() as s:  # two minutes later (checkout.orphan_hold_after_s = 60)
         it = s.get(PaymentIntent, charge["key"])
         assert it is not None
         it.updated_at = utcnow() - timedelta(minutes=2)

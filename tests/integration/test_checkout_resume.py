@@ -35,7 +35,7 @@ def test_page_resumes_the_cart_the_camera_started_and_pays_with_the_scanned_wall
     app_client: tuple[TestClient, Daemon],
 ) -> None:
     client, daemon = app_client
-    import_products(daemon.ctx.db, [{"gtin": TEA, "name": NAME, "price_minor": PRICE}])
+    import_products(daemon.ctx.store, [{"gtin": TEA, "name": NAME, "price_minor": PRICE}])
     kiosk = device_headers(daemon, "kiosk-1", "kiosk")
 
     _scan(daemon, TEA, "0" + TEA)  # the shopper puts tea under the camera before the page is up

@@ -18,8 +18,8 @@ from edge.checkout.gtin import check_digit
 from edge.checkout.models import ExitPass, KioskSession
 from edge.checkout.tokens import PASS_PREFIX
 from edge.demo.gtins import GROCERY
+from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
-from edge.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app, staff_headers
 
 TEA = GROCERY[0][0]
@@ -29,7 +29,7 @@ MILK = GROCERY[1][0]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with running_app(Path(tmp_path_factory.mktemp("checkout")) / "data") as (client, daemon):
-        assert not import_products(daemon.ctx.db, demo_rows("CNY")).refused
+        assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
         yield {
             "client": client,
             "daemon": daemon,
@@ -118,7 +118,7 @@ def test_tampered_forged_expired_and_replayed_passes_are_refused(store: dict[str
     signer = store["daemon"].ctx.require("checkout").tokens.exit_pass
     claims = signer.verify(token[len(PASS_PREFIX) :])
     expired = PASS_PREFIX + signer.sign({"o": claims["o"], "p": claims["p"], "exp": int(time.time()) - 5})
-    from edge.security import KeyRing, Signer
+    from edge.platform.security import KeyRing, Signer
 
     stranger = Signer("exit_pass", KeyRing(Path(store["daemon"].settings.storage.data_dir) / "other.keys.json"))
     forged = PASS_PREFIX + stranger.sign({"o": claims["o"], "p": claims["p"]}, ttl_s=600)
@@ -136,9 +136,9 @@ def test_tampered_forged_expired_and_replayed_passes_are_refused(store: dict[str
     r = c.post("/api/gate/verify", json={"text": token}, headers=gate)
     assert r.json()["error"]["code"] == "pass_used"
     assert c.post("/api/gate/verify", json={"text": token}, headers=store["kiosk"]).status_code == 403
-    from edge.audit import AuditEvent
+    from edge.platform.audit import AuditEvent
 
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.read() as s:
         refusals = s.exec(select(AuditEvent).where(AuditEvent.action == "checkout.pass_refused")).all()
         assert len(refusals) >= 5
 
@@ -150,7 +150,7 @@ def test_a_pass_lives_about_15_minutes_and_the_gate_trusts_the_database_over_the
     signer = store["daemon"].ctx.require("checkout").tokens.exit_pass
     claims = signer.verify(out["exit_pass"][len(PASS_PREFIX) :])
     assert 880 <= claims["exp"] - time.time() <= 900  # the shipped lifetime: 15 minutes
-    with store["daemon"].ctx.db.session() as s:
+    with store["daemon"].ctx.store.write() as s:
         xp = s.exec(select(ExitPass).where(ExitPass.order_id == out["order_id"])).one()
         xp.expires_at = utcnow() - timedelta(seconds=1)
         s.add(xp)
@@ -166,7 +166,7 @@ def test_a_huge_cart_stops_at_the_line_limit(store: dict[str, Any]) -> None:
     for n in range(205):
         body = f"6990000{n:05d}"
         rows.append({"gtin": body + check_digit(body), "name": f"Item {n}", "price_minor": 100})
-    assert import_products(store["daemon"].ctx.db, rows).accepted == 205
+    assert import_products(store["daemon"].ctx.store, rows).accepted == 205
     sid = new_cart(store)
     c, k = store["client"], store["kiosk"]
     for row in rows[:200]:
@@ -178,8 +178,8 @@ def test_a_huge_cart_stops_at_the_line_limit(store: dict[str, Any]) -> None:
 
 def test_an_abandoned_session_expires(store: dict[str, Any]) -> None:
     sid = new_cart(store, TEA)
-    db = store["daemon"].ctx.db
-    with db.session() as s:
+    db = store["daemon"].ctx.store
+    with db.write() as s:
         ks = s.get(KioskSession, sid)
         assert ks is not None
         ks.updated_at = utcnow() - timedelta(hours=1)
@@ -224,7 +224,7 @@ def test_camera_scans_fill_the_kiosk_cart_and_open_the_gate(store: dict[str, Any
     )
 
     def used() -> bool:
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             row = s.exec(select(ExitPass).where(ExitPass.order_id == out["order_id"])).one()
             return row.used_at is not None and row.gate_id == "gate-9"
 
@@ -239,7 +239,7 @@ def test_face_pay_uses_the_real_face_pay_authorisation(store: dict[str, Any]) ->
     sid = new_cart(store, MILK)
     total = c.get(f"/api/kiosk/sessions/{sid}", headers=k).json()["total_minor"]
     # a verification that passed leaves this row (the face models are not needed to consume it)
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.write() as s:
         auth = FaceAuthorizationRow(
             member_id="m-1",
             kiosk_id="kiosk-9",

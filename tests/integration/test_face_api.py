@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from edge.app import Daemon
 from edge.checkout.tokens import Tokens
 from edge.facepay.align import align_face
-from edge.observability import JsonFormatter
+from edge.platform.observability import JsonFormatter
 from tests.conftest import shared_path
 from tests.integration.test_face_service import SimulatedFaceCamera, frame_720p
 from tests.support.inproc import device_headers, running_app, staff_headers
@@ -180,7 +180,7 @@ def test_no_face_image_reaches_disk_db_outbox_or_logs(
     fy, fx = int(det.box[1] + det.box[3] / 2), int(det.box[0])
     needles.append(frame[fy, fx : fx + 32].tobytes())
     needles += [crop[56, 20:52].tobytes(), crop[70, 30:62].tobytes()]
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         from sqlmodel import select
 
         from edge.facepay.gallery import open_template

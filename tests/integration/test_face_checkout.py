@@ -16,11 +16,11 @@ import pytest
 from sqlmodel import select
 
 from edge.app import Daemon
-from edge.audit import AuditEvent
 from edge.checkout.catalog import import_products
 from edge.checkout.demo import demo_rows
 from edge.checkout.models import Order
 from edge.demo.gtins import GROCERY
+from edge.platform.audit import AuditEvent
 from tests.conftest import shared_path
 from tests.integration.test_face_api import b64, wait_models
 from tests.integration.test_face_service import SimulatedFaceCamera, frame_720p
@@ -36,7 +36,7 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
     overrides = {"model_dir": str(shared_path("models")), "facepay": {"attempts_per_kiosk_per_min": 50}}
     with running_app(tmp_path / "data", overrides) as (client, daemon):
         assert wait_models(client)["status"] == "ok"
-        assert not import_products(daemon.ctx.db, demo_rows("CNY")).refused
+        assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
         staff = staff_headers(daemon)
         members = {}
         for who, phone, faces in (("a", "13800001111", FACE_A), ("b", "13900002222", FACE_B)):
@@ -99,7 +99,7 @@ def test_member_b_face_cannot_pay_a_cart_holding_member_a_qr(shop: dict[str, Any
     refused = pay(shop, sid2, auth_b)
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "face_member_mismatch")
     daemon: Daemon = shop["daemon"]
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         assert s.exec(select(Order).where(Order.session_id == sid2)).first() is None
         audits = [e for e in s.exec(select(AuditEvent)).all() if e.action == "face.auth_refused"]
     assert [json.loads(e.detail)["cart_member_id"] for e in audits] == [a["member_id"]]
@@ -116,7 +116,7 @@ def test_a_cart_member_pays_1_to_1_and_is_recorded_with_the_payment(shop: dict[s
     assert out.status_code == 200, out.text
     payment_id = out.json()["payment"]["id"]
     daemon: Daemon = shop["daemon"]
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         order = s.exec(select(Order).where(Order.session_id == sid)).one()
         used = [e for e in s.exec(select(AuditEvent)).all() if e.action == "face.auth_used"]
     assert order.member_id == a["member_id"]

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from edge.app import Daemon
-from edge.audit import AuditEvent
 from edge.checkout.tokens import Tokens
-from edge.errors import EdgeError
 from edge.facepay.models import FaceTemplate
+from edge.platform.audit import AuditEvent
+from edge.platform.errors import EdgeError
 from tests.conftest import shared_path
 from tests.integration.test_face_api import b64, wait_models
 from tests.integration.test_face_service import SimulatedFaceCamera, Store, enroll, frame_720p, make_store
@@ -40,7 +40,7 @@ def app(tmp_path: Path) -> Iterator[tuple[TestClient, Daemon]]:
 def store(tmp_path: Path) -> Iterator[Store]:
     st = make_store(tmp_path)
     yield st
-    st.svc.enrolment.db.dispose()
+    st.svc.enrolment.store.dispose()
 
 
 def body(member_id: str, names: tuple[str, ...], code: str | None = None) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def body(member_id: str, names: tuple[str, ...], code: str | None = None) -> dic
 
 
 def templates(daemon: Daemon) -> dict[str, str]:
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         return {t.member_id: t.id for t in s.exec(select(FaceTemplate)).all()}
 
 
@@ -100,7 +100,7 @@ def test_a_kiosk_cannot_replace_a_members_face_with_another(app: tuple[TestClien
     assert v["decision"] == "no_match"  # the intruder's face pays for nobody
     v = client.post("/api/face/verify", json={"images_b64": [b64("img9")]}, headers=kiosk).json()
     assert (v["decision"], v["member_id"]) == ("match", "m-02")  # the member still pays
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         refused = s.exec(select(AuditEvent).where(AuditEvent.action == "face.enroll_refused")).all()
     assert [(a.subject, a.actor) for a in refused] == [("m-02", "device:kiosk-1")]
 

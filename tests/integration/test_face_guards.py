@@ -16,11 +16,11 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from edge.cli import app as cli_app
-from edge.errors import EdgeError, RateLimited
 from edge.facepay import gallery as gallery_module
 from edge.facepay.manifest import PROJECT_MANIFEST
 from edge.facepay.models import FaceTemplate
-from edge.timeutil import utcnow
+from edge.platform.errors import EdgeError, RateLimited
+from edge.platform.timeutil import utcnow
 from tests.conftest import shared_path
 from tests.integration.test_face_api import wait_models
 from tests.integration.test_face_service import ID02, Store, code, enroll, make_store, photo
@@ -31,7 +31,7 @@ from tests.support.inproc import running_app, staff_headers
 def store(tmp_path: Path) -> Iterator[Store]:
     st = make_store(tmp_path)
     yield st
-    st.svc.enrolment.db.dispose()
+    st.svc.enrolment.store.dispose()
 
 
 def test_the_member_budget_holds_across_kiosks(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_the_member_budget_holds_across_kiosks(tmp_path: Path) -> None:
 
 
 def _expire(st: Store, member: str) -> None:
-    with st.svc.enrolment.db.session() as s:
+    with st.svc.enrolment.store.write() as s:
         for row in s.exec(select(FaceTemplate).where(FaceTemplate.member_id == member)):
             row.expires_at = utcnow() - timedelta(seconds=1)
             s.add(row)
@@ -75,7 +75,7 @@ def test_the_daemon_sweeps_expired_templates_at_startup(tmp_path: Path) -> None:
     enroll(st, "m-02", ID02)
     enroll(st, "m-06", ["img29", "img30", "img31"])
     _expire(st, "m-02")
-    st.svc.enrolment.db.dispose()
+    st.svc.enrolment.store.dispose()
     with running_app(tmp_path / "data", {"model_dir": str(shared_path("models"))}) as (client, daemon):
         assert wait_models(client)["status"] == "ok"
         counts = client.get("/api/face/counts", headers=staff_headers(daemon)).json()
@@ -85,7 +85,7 @@ def test_the_daemon_sweeps_expired_templates_at_startup(tmp_path: Path) -> None:
 def test_templates_of_another_embedder_version_are_not_loaded(tmp_path: Path) -> None:
     st = make_store(tmp_path)
     enroll(st, "m-02", ID02)
-    st.svc.enrolment.db.dispose()
+    st.svc.enrolment.store.dispose()
     text = PROJECT_MANIFEST.read_text()
     entry = text[text.index("[models.mobilefacenet]") :].split("\n\n")[0]
     swapped = entry.replace("[models.mobilefacenet]", "[models.mobilefacenet_b]").replace(

@@ -20,14 +20,14 @@ import pytest
 from sqlmodel import select
 
 from edge.app import prepare_storage
-from edge.audit import AuditEvent
 from edge.checkout.tokens import Tokens
-from edge.errors import EdgeError, RateLimited
 from edge.facepay.models import FaceAttempt, FaceConsent, FaceMember, FaceTemplate
 from edge.facepay.service import FaceServices, build_services
-from edge.security import SecretStore
-from edge.sync.outbox import OutboxEvent
-from edge.timeutil import utcnow
+from edge.platform.audit import AuditEvent
+from edge.platform.errors import EdgeError, RateLimited
+from edge.platform.outbox import OutboxEvent
+from edge.platform.security import SecretStore
+from edge.platform.timeutil import utcnow
 from tests.conftest import shared_path
 from tests.support.inproc import settings_for
 
@@ -71,7 +71,7 @@ class Store:
     camera: dict[str, Any]
 
     def db_rows(self, model: Any) -> list[Any]:
-        with self.svc.enrolment.db.session() as s:
+        with self.svc.enrolment.store.read() as s:
             return list(s.exec(select(model)).all())
 
 
@@ -96,7 +96,7 @@ def make_store(tmp_path: Path, **facepay: Any) -> Store:
 def store(tmp_path: Path) -> Iterator[Store]:
     st = make_store(tmp_path)
     yield st
-    st.svc.enrolment.db.dispose()
+    st.svc.enrolment.store.dispose()
 
 
 def code(st: Store, member: str) -> str:
@@ -198,7 +198,7 @@ def test_expired_authorisation_is_refused(tmp_path: Path) -> None:
     )["authorization"]
     from edge.facepay.models import FaceAuthorizationRow
 
-    with st.svc.enrolment.db.session() as s:
+    with st.svc.enrolment.store.write() as s:
         row = s.get(FaceAuthorizationRow, auth.auth_id)
         assert row is not None
         row.expires_at = utcnow() - timedelta(seconds=1)

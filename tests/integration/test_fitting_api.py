@@ -9,12 +9,12 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from edge.audit import AuditEvent
 from edge.checkout.catalog import import_products
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingCall, FittingVisit
-from edge.mqtt.queue import MqttQueued
-from edge.sync.outbox import OutboxEvent
+from edge.platform.audit import AuditEvent
+from edge.platform.mqttqueue import MqttQueued
+from edge.platform.outbox import OutboxEvent
 from tests.support.inproc import device_headers, running_app
 
 ROOMS = {"rooms": [{"id": "room-1", "name": "Room 1", "zone": "women"}, {"id": "room-2", "zone": "men"}]}
@@ -26,7 +26,7 @@ def _seed(daemon) -> None:  # type: ignore[no-untyped-def]
         {"gtin": g, "name": n, "price_minor": p, "style": st, "size": sz, "colour": c, "stock": k}
         for g, st, n, sz, c, p, k in FASHION
     ]
-    report = import_products(daemon.ctx.db, rows)
+    report = import_products(daemon.ctx.store, rows)
     assert report.accepted == len(FASHION)
 
 
@@ -35,7 +35,7 @@ def _token(daemon, room: str = "room-1") -> str:  # type: ignore[no-untyped-def]
 
 
 def _queued(daemon) -> list[dict]:  # type: ignore[no-untyped-def]
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         rows = s.exec(select(MqttQueued).order_by(MqttQueued.seq)).all()  # type: ignore[arg-type]
     return [dict(json.loads(r.payload), _topic=r.topic, _retain=r.retain) for r in rows]
 
@@ -86,7 +86,7 @@ def test_call_lifecycle_claim_resolve_release(tmp_path: Path) -> None:
         done = client.post(f"/api/fitting/calls/{call['id']}/resolve", headers=guide, json={"release": True})
         assert done.status_code == 200 and done.json()["state"] == "resolved"
 
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             visit = s.exec(select(FittingVisit)).one()
             kinds = [e.kind for e in s.exec(select(OutboxEvent).where(OutboxEvent.stream == "fitting")).all()]
         assert visit.end_reason == "released" and visit.ended_at is not None
@@ -114,7 +114,7 @@ def test_phone_needs_a_valid_room_code_and_guides_a_device(tmp_path: Path) -> No
             assert "<html lang=zh-CN>" in zh.text and bad not in zh.text
             api = client.post(f"/api/fitting/rooms/{bad}/calls", json={"kind": "help"})
             assert api.status_code == 403 and api.json()["error"]["code"] == "bad_room_code"
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             refusals = s.exec(select(AuditEvent).where(AuditEvent.action == "fitting.room_code_refused")).all()
         assert len(refusals) == 9  # each refused page (English and Chinese) and API call is audited
         assert client.get("/api/fitting/calls").status_code == 401
@@ -150,7 +150,7 @@ def test_duplicates_merge_retries_dedupe_and_phones_are_rate_limited(tmp_path: P
             headers={"X-Phone-Id": "phone-bbbbbbbb"},
         )
         assert other.status_code == 201
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             assert len(s.exec(select(FittingCall)).all()) == 4
 
 
@@ -174,7 +174,7 @@ def test_hostile_note_is_neutralised(tmp_path: Path) -> None:
         assert [c["note"] for c in client.get("/api/fitting/calls", headers=guide).json()] == [stored]
         assert [c["note"] for c in client.get(f"/api/fitting/rooms/{tok}").json()["calls"]] == [stored]
         assert _queued(daemon)[0]["note"] == stored
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             [row] = s.exec(select(OutboxEvent).where(OutboxEvent.kind == "call.open")).all()
         assert json.loads(row.payload)["note"] == stored
         # No server-rendered HTML carries it: the phone page is static and puts notes in textContent.
@@ -226,5 +226,5 @@ def test_shopper_can_cancel_and_bad_requests_get_typed_errors(tmp_path: Path) ->
             r = client.post(f"/api/fitting/rooms/{t1}/calls", json=body)
             assert r.status_code in (400, 422) and r.json()["error"]["code"] == code, (body, r.text)
         assert client.post(f"/api/fitting/rooms/{t1}/items", json={"code": "abc"}).json()["error"]["code"] == "bad_gtin"
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             assert len(s.exec(select(FittingCall)).all()) == 1  # nothing half-written by the refusals

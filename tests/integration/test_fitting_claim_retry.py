@@ -18,8 +18,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlmodel import col, select
 
-from edge.audit import AuditEvent
-from edge.db import Database
+from edge.platform.audit import AuditEvent
+from edge.platform.store import Store
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg
 from tests.support.inproc import device_headers, running_app
 from tests.support.services import Mosquitto
@@ -40,17 +40,17 @@ def _until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
     return pred()
 
 
-def _short_busy_timeout(db: Database) -> None:
+def _short_busy_timeout(db: Store) -> None:
     def fast(dbapi_conn: Any, _rec: object) -> None:
         dbapi_conn.execute("PRAGMA busy_timeout=100")
 
-    for engine in (db.engine, db.relaxed_engine):
+    for engine in (db.engine, db.schema_engine):
         event.listen(engine, "connect", fast)
         engine.dispose()  # pooled connections reopen with the short timeout
 
 
 @contextmanager
-def write_locked(db: Database) -> Iterator[None]:
+def write_locked(db: Store) -> Iterator[None]:
     """Another connection holds SQLite's write lock: the daemon's writes fail 'database is locked'."""
     holder = sqlite3.connect(db.path, isolation_level=None, timeout=5)
     try:
@@ -79,11 +79,11 @@ def test_claim_during_a_database_lock_is_retried_and_applied_once(tmp_path: Path
     try:
         with running_app(tmp_path / "data", _cfg(mosquitto)) as (client, daemon):
             tok, token, call_id = _open_call(client, daemon, guide)
-            _short_busy_timeout(daemon.ctx.db)
+            _short_busy_timeout(daemon.ctx.store)
             retries = _metric("edge_fitting_inbound_retries_total")
             failed = _metric("edge_fitting_inbound_total", action="claim", result="failed")
             claim = {"event_id": "evt-locked-claim", "call_id": call_id, "action": "claim", "device_token": token}
-            with write_locked(daemon.ctx.db):
+            with write_locked(daemon.ctx.store):
                 guide.publish(CLAIMS, claim).wait_for_publish(5)
                 assert _until(lambda: _metric("edge_fitting_inbound_retries_total") > retries)  # it did fail
                 assert not _states(guide, call_id, "claimed")
@@ -109,15 +109,15 @@ def test_claim_that_never_applies_is_acked_audited_and_does_not_block(tmp_path: 
     try:
         with running_app(tmp_path / "data", cfg) as (client, daemon):
             tok, token, call_id = _open_call(client, daemon, guide)
-            _short_busy_timeout(daemon.ctx.db)
+            _short_busy_timeout(daemon.ctx.store)
             failed = _metric("edge_fitting_inbound_total", action="claim", result="failed")
             claim = {"event_id": "evt-never-applied", "call_id": call_id, "action": "claim", "device_token": token}
-            with write_locked(daemon.ctx.db):
+            with write_locked(daemon.ctx.store):
                 guide.publish(CLAIMS, claim).wait_for_publish(5)
                 assert _until(lambda: _metric("edge_fitting_inbound_total", action="claim", result="failed") > failed)
 
             def audited() -> list[AuditEvent]:
-                with daemon.ctx.db.session() as s:
+                with daemon.ctx.store.read() as s:
                     return list(s.exec(select(AuditEvent).where(col(AuditEvent.action) == "fitting.claim_failed")))
 
             assert _until(lambda: len(audited()) == 1)  # written once the database works again

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingInbound
-from edge.sync.outbox import OutboxEvent
+from edge.platform.outbox import OutboxEvent
 from tests.integration.test_fitting_api import ROOMS, _queued, _seed, _token
 from tests.integration.test_fitting_live import _frames
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg
@@ -73,7 +73,7 @@ def test_bring_me_this_too_reaches_the_guides_and_is_pushed_to_the_phone(tmp_pat
             # the guide is told what to bring by name and size, not by a bare GTIN
             item = {"name": FASHION[4][2], "size": FASHION[4][3], "colour": FASHION[4][4]}
             assert call["item"] == item and got[0]["item"] == item and pushed["item"] == item
-            with daemon.ctx.db.session() as s:
+            with daemon.ctx.store.read() as s:
                 kinds = [e.kind for e in s.exec(select(OutboxEvent).where(OutboxEvent.stream == "fitting")).all()]
             assert kinds == ["call.open"]
     finally:
@@ -119,7 +119,7 @@ def test_a_repeated_http_claim_with_the_same_event_id_is_applied_once(tmp_path: 
 
         states = [m["state"] for m in _queued(daemon) if m["_topic"].endswith("/room-1/call")]
         assert states == ["open", "claimed", "resolved"]
-        with daemon.ctx.db.session() as s:
+        with daemon.ctx.store.read() as s:
             seen = s.exec(select(FittingInbound).where(col(FittingInbound.event_id).startswith("http-"))).all()
             kinds = [e.kind for e in s.exec(select(OutboxEvent).where(OutboxEvent.stream == "fitting")).all()]
         assert sorted((r.event_id, r.source) for r in seen) == [

@@ -13,8 +13,8 @@ from sqlmodel import select
 from edge.checkout.catalog import import_products
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingVisit
+from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
-from edge.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app
 
 ROOMS = {"rooms": [{"id": "room-1", "name": "Room 1"}, {"id": "room-2", "name": "Room 2"}]}
@@ -94,7 +94,7 @@ def test_room_camera_scans_fill_the_visit_and_idle_visits_end(tmp_path: Path) ->
             {"gtin": g, "name": n, "price_minor": p, "style": st, "size": sz, "colour": c, "stock": k}
             for g, st, n, sz, c, p, k in FASHION
         ]
-        import_products(daemon.ctx.db, rows)
+        import_products(daemon.ctx.store, rows)
         jeans = FASHION[4][0]
         tok = daemon.ctx.require("fitting").codes.token("room-2")
 
@@ -122,7 +122,7 @@ def test_room_camera_scans_fill_the_visit_and_idle_visits_end(tmp_path: Path) ->
         )
 
         svc = daemon.ctx.require("fitting")
-        with daemon.ctx.db.session() as s:  # the shopper left 31 minutes ago
+        with daemon.ctx.store.write() as s:  # the shopper left 31 minutes ago
             visit = s.exec(select(FittingVisit).where(FittingVisit.room_id == "room-2")).one()
             visit.last_activity_at = utcnow() - timedelta(minutes=31)
             s.add(visit)

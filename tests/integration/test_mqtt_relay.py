@@ -16,7 +16,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlmodel import func, select
 
-from edge.mqtt.queue import MqttQueued
+from edge.platform.mqttqueue import MqttQueued
 from tests.support.inproc import device_headers, running_app
 from tests.support.services import Mosquitto
 
@@ -118,7 +118,7 @@ def _cfg(broker: Mosquitto) -> dict:
 
 
 def _depth(daemon) -> int:  # type: ignore[no-untyped-def]
-    with daemon.ctx.db.session() as s:
+    with daemon.ctx.store.read() as s:
         return int(s.exec(select(func.count()).select_from(MqttQueued)).one())
 
 
@@ -205,7 +205,7 @@ def test_daemon_kill9_with_queued_calls_delivers_all_after_restart_and_lwt_says_
 ) -> None:
     from edge.config import load_settings
     from edge.fitting.codes import RoomCodes
-    from edge.security import SecretStore
+    from edge.platform.security import SecretStore
 
     cfg = _cfg(mosquitto)
     config = {"store": {"id": "test-store", "node": "edge-7"}, **cfg, "mqtt": {**cfg["mqtt"], "keepalive_s": 5}}

@@ -15,7 +15,7 @@ import httpx
 
 from edge.config import load_settings
 from edge.fitting.codes import RoomCodes
-from edge.security import SecretStore
+from edge.platform.security import SecretStore
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg
 from tests.support.services import DaemonProcess, Mosquitto
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
-from edge.audit import AuditEvent
-from edge.ids import new_id
-from edge.mqtt.queue import MqttQueued
+from edge.platform.audit import AuditEvent
+from edge.platform.ids import new_id
+from edge.platform.mqttqueue import MqttQueued
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg, _depth
 from tests.support.inproc import running_app, staff_headers
 from tests.support.services import Mosquitto
@@ -39,7 +39,7 @@ def test_unpublishable_rows_are_dropped_and_the_queue_keeps_flowing(tmp_path: Pa
                 _row(good, 5),
             ]
             bad_ids = {rows[1].event_id, rows[3].event_id}
-            with daemon.ctx.db.session() as s:
+            with daemon.ctx.store.write() as s:
                 s.add_all(rows)
             daemon.ctx.require("mqtt_relay").kick()
 
@@ -62,7 +62,7 @@ def test_unpublishable_rows_are_dropped_and_the_queue_keeps_flowing(tmp_path: Pa
             assert ready["status"] == "ok"
             assert ready["details"]["unpublishable_dropped"] == 2
             assert "wildcard" in ready["details"]["last_unpublishable"]
-            with daemon.ctx.db.session() as s:
+            with daemon.ctx.store.read() as s:
                 audited = s.exec(select(AuditEvent).where(col(AuditEvent.action) == "mqtt.unpublishable")).all()
             assert {a.subject for a in audited} == bad_ids
             assert all("/gate/" in json.loads(a.detail)["topic"] for a in audited)

@@ -12,9 +12,8 @@ import pytest
 from sqlmodel import col, select
 
 from cloud.harness import PostgresUnavailable, Receiver, stored_ids, temp_database
-from edge import audit
-from edge.db import Database
-from edge.sync import outbox
+from edge.platform import outbox
+from edge.platform.store import Store
 from edge.sync.models import SyncQuarantine
 from edge.sync.service import SyncService
 from edge.sync.settings import SyncSettings
@@ -44,13 +43,13 @@ def rx(cloud: tuple[Receiver, str]) -> Receiver:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    d = Database(tmp_path / "edge.db")
+def db(tmp_path: Path) -> Store:
+    d = Store(tmp_path / "edge.db")
     d.migrate()
     return d
 
 
-def make_uploader(db: Database, url: str, **overrides: Any) -> Uploader:
+def make_uploader(db: Store, url: str, **overrides: Any) -> Uploader:
     cfg = SyncSettings(**{"url": url, "backoff_initial_s": 0.05, "backoff_max_s": 2.0, **overrides})
     return Uploader(db, cfg, STORE, "edge-1", lambda: TOKEN)
 
@@ -58,25 +57,25 @@ def make_uploader(db: Database, url: str, **overrides: Any) -> Uploader:
 def drain(up: Uploader, max_steps: int = 500) -> list[float]:
     delays: list[float] = []
     for _ in range(max_steps):
-        if up.store.backlog().count == 0:
+        if up.outbox.backlog().count == 0:
             return delays
         delays.append(up.step())
-    raise AssertionError(f"backlog not drained: {up.store.backlog()} last error {up.state.last_error}")
+    raise AssertionError(f"backlog not drained: {up.outbox.backlog()} last error {up.state.last_error}")
 
 
-def test_order_within_each_stream_is_kept_and_every_event_lands_once(rx: Receiver, cloud: Any, db: Database) -> None:
+def test_order_within_each_stream_is_kept_and_every_event_lands_once(rx: Receiver, cloud: Any, db: Store) -> None:
     ids: dict[str, list[str]] = {"orders": [], "fitting": [], "audit": []}
     for i in range(300):
-        with db.session() as s:
+        with db.write() as s:
             stream = ("orders", "fitting", "audit")[i % 3]
             if stream == "audit":
-                audit.record(s, "user:it", "test.action", f"s{i}", n=i)
+                s.audit("user:it", "test.action", f"s{i}", n=i)
                 # audit.record returns the audit row id; the outbox event id is the last one written
                 last = s.exec(select(outbox.OutboxEvent).order_by(col(outbox.OutboxEvent.seq).desc())).first()
                 assert last is not None, "audit.record wrote no outbox event"
                 ids[stream].append(last.event_id)
             else:
-                ids[stream].append(outbox.add(s, stream, f"{stream}.changed", {"n": i}))
+                ids[stream].append(s.outbox(stream, f"{stream}.changed", {"n": i}))
     up = make_uploader(db, rx.url, batch_size=37)
     drain(up)
     with psycopg.connect(cloud[1]) as conn:
@@ -93,14 +92,14 @@ def test_order_within_each_stream_is_kept_and_every_event_lands_once(rx: Receive
     assert up.state.sent_total == 300
 
 
-def test_permanent_4xx_goes_to_quarantine_and_the_stream_continues(rx: Receiver, cloud: Any, db: Database) -> None:
+def test_permanent_4xx_goes_to_quarantine_and_the_stream_continues(rx: Receiver, cloud: Any, db: Store) -> None:
     rx.faults(mode="ok", reject_kinds=["order.poison"])
-    with db.session() as s:
-        before = outbox.add(s, "orders", "order.paid", {"order": 1})
-    with db.session() as s:
-        poison = outbox.add(s, "orders", "order.poison", {"order": 2})
-    with db.session() as s:
-        after = outbox.add(s, "orders", "order.paid", {"order": 3})
+    with db.write() as s:
+        before = s.outbox("orders", "order.paid", {"order": 1})
+    with db.write() as s:
+        poison = s.outbox("orders", "order.poison", {"order": 2})
+    with db.write() as s:
+        after = s.outbox("orders", "order.paid", {"order": 3})
     up = make_uploader(db, rx.url)
     drain(up)
     assert {before, after} <= stored_ids(cloud[1])
@@ -115,18 +114,18 @@ def test_permanent_4xx_goes_to_quarantine_and_the_stream_continues(rx: Receiver,
     svc.requeue(poison, actor="user:it")
     drain(up)
     assert poison in stored_ids(cloud[1])
-    with db.session() as s:
-        assert s.exec(select(SyncQuarantine)).all() == []
+    with db.read() as r:
+        assert r.exec(select(SyncQuarantine)).all() == []
 
 
-def test_one_bad_event_inside_an_accepted_batch_is_quarantined_alone(rx: Receiver, cloud: Any, db: Database) -> None:
+def test_one_bad_event_inside_an_accepted_batch_is_quarantined_alone(rx: Receiver, cloud: Any, db: Store) -> None:
     """The receiver refuses one event inside a 200: only that one is quarantined, with a 422."""
     good = []
-    with db.session() as s:
+    with db.write() as s:
         for i in range(6):
-            good.append(outbox.add(s, "fitting", "call.created", {"i": i}))
+            good.append(s.outbox("fitting", "call.created", {"i": i}))
     up = make_uploader(db, rx.url)
-    rows = up.store.next_batch(100, 1 << 20)
+    rows = up.outbox.next_batch(100, 1 << 20)
     # Make the receiver refuse any batch holding the 4th event's kind as a whole: simulate with a payload
     # that is not an object by corrupting that row on disk (what a buggy writer could leave behind).
     with db.engine.begin() as conn:
@@ -137,8 +136,8 @@ def test_one_bad_event_inside_an_accepted_batch_is_quarantined_alone(rx: Receive
     stored = stored_ids(cloud[1])
     assert set(good) - {rows[3].event_id} <= stored
     assert rows[3].event_id not in stored
-    with db.session() as s:
-        q = s.exec(select(SyncQuarantine)).one()
+    with db.read() as r:
+        q = r.exec(select(SyncQuarantine)).one()
     assert (q.code, q.http_status) == ("invalid_payload", 422)
 
 
@@ -152,14 +151,14 @@ def _arrival_order(dsn: str, ids: list[str]) -> list[str]:
         ]
 
 
-def test_whole_batch_refused_is_narrowed_to_the_bad_event(rx: Receiver, cloud: Any, db: Database) -> None:
+def test_whole_batch_refused_is_narrowed_to_the_bad_event(rx: Receiver, cloud: Any, db: Store) -> None:
     """A 400 for a whole batch: halve until the one bad event is alone, quarantine it, send the rest in order."""
     from sqlalchemy import text
 
-    with db.session() as s:
-        ids = [outbox.add(s, "fitting", "call.created", {"i": i}) for i in range(6)]
+    with db.write() as s:
+        ids = [s.outbox("fitting", "call.created", {"i": i}) for i in range(6)]
     up = make_uploader(db, rx.url)
-    rows = up.store.next_batch(100, 1 << 20)
+    rows = up.outbox.next_batch(100, 1 << 20)
     bad = rows[3]
     # A row a buggy writer left as broken JSON makes the whole body unreadable: 400 invalid_json.
     with db.engine.begin() as conn:
@@ -176,33 +175,33 @@ def test_whole_batch_refused_is_narrowed_to_the_bad_event(rx: Receiver, cloud: A
     assert sizes[0] == 6 and sizes.count(1) >= 1 and max(sizes[1:]) < 6, f"the batch was not narrowed: {sizes}"
     good = [e for e in ids if e != bad.event_id]
     assert _arrival_order(cloud[1], ids) == good, "the other five must all arrive, in seq order"
-    with db.session() as s:
-        q = s.exec(select(SyncQuarantine)).one()
+    with db.read() as r:
+        q = r.exec(select(SyncQuarantine)).one()
     assert (q.event_id, q.http_status, q.code) == (bad.event_id, 400, "invalid_json")
     assert up.state.quarantined_total == 1
 
 
-def test_retry_after_is_honoured_and_nothing_is_marked_before_the_ack(rx: Receiver, db: Database) -> None:
+def test_retry_after_is_honoured_and_nothing_is_marked_before_the_ack(rx: Receiver, db: Store) -> None:
     rx.faults(mode="unavailable", retry_after=1, remaining=2)
-    with db.session() as s:
-        outbox.add(s, "orders", "order.paid", {"n": 1})
+    with db.write() as s:
+        s.outbox("orders", "order.paid", {"n": 1})
     up = make_uploader(db, rx.url)
     d1 = up.step()
     assert d1 >= 1.0, "Retry-After: 1 must hold the next attempt at least a second"
-    assert up.store.backlog().count == 1
+    assert up.outbox.backlog().count == 1
     svc = SyncService(db, up.settings, up, None)
     status, reason, details = svc.health()
     assert status == "degraded" and "cloud answered 503" in reason and details["backlog"] == 1
     up.step()
     assert up.state.consecutive_failures == 2
     up.step()
-    assert up.store.backlog().count == 0
+    assert up.outbox.backlog().count == 0
     assert svc.health()[0] == "ok"
 
 
-def test_cloud_down_backs_off_exponentially_and_keeps_rows(db: Database) -> None:
-    with db.session() as s:
-        outbox.add(s, "orders", "order.paid", {"n": 1})
+def test_cloud_down_backs_off_exponentially_and_keeps_rows(db: Store) -> None:
+    with db.write() as s:
+        s.outbox("orders", "order.paid", {"n": 1})
     up = make_uploader(db, "http://127.0.0.1:9", backoff_initial_s=0.1, backoff_max_s=10)
     delays = [up.step() for _ in range(6)]
     assert all(b > a for a, b in zip(delays[1:3], delays[2:4], strict=True)), delays
@@ -215,32 +214,32 @@ def test_cloud_down_backs_off_exponentially_and_keeps_rows(db: Database) -> None
     assert row[0] == 6 and "unreachable" in row[1] and row[2] is None
 
 
-def test_slow_cloud_keeps_one_request_in_flight(rx: Receiver, db: Database) -> None:
+def test_slow_cloud_keeps_one_request_in_flight(rx: Receiver, db: Store) -> None:
     rx.faults(mode="slow", delay_s=0.3)
-    with db.session() as s:
+    with db.write() as s:
         for i in range(30):
-            outbox.add(s, "orders", "order.paid", {"n": i})
+            s.outbox("orders", "order.paid", {"n": i})
     up = make_uploader(db, rx.url, batch_size=10)
     up.start()
     try:
         deadline = time.monotonic() + 10
-        while up.store.backlog().count and time.monotonic() < deadline:
+        while up.outbox.backlog().count and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         up.stop()
-    assert up.store.backlog().count == 0
+    assert up.outbox.backlog().count == 0
     assert rx.stats()["max_in_flight"] == 1
 
 
-def test_a_cloud_that_never_answers_times_out_and_the_rows_stay(rx: Receiver, db: Database) -> None:
+def test_a_cloud_that_never_answers_times_out_and_the_rows_stay(rx: Receiver, db: Store) -> None:
     rx.faults(mode="timeout", delay_s=5, remaining=1)
-    with db.session() as s:
-        outbox.add(s, "orders", "order.paid", {"n": 1})
+    with db.write() as s:
+        s.outbox("orders", "order.paid", {"n": 1})
     up = make_uploader(db, rx.url, request_timeout_s=0.5)
     t0 = time.monotonic()
     up.step()
     assert time.monotonic() - t0 < 3, "the read timeout bounds how long one attempt can take"
-    assert "timeout" in up.state.last_error and up.store.backlog().count == 1
+    assert "timeout" in up.state.last_error and up.outbox.backlog().count == 1
     drain(up)
 
 
@@ -250,11 +249,11 @@ def _metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_metrics_move_with_sends_failures_and_the_backlog(rx: Receiver, db: Database) -> None:
+def test_metrics_move_with_sends_failures_and_the_backlog(rx: Receiver, db: Store) -> None:
     """What a Prometheus alert reads: the backlog gauges rise and fall, sent and error counters count."""
-    with db.session() as s:
+    with db.write() as s:
         for i in range(5):
-            outbox.add(s, "orders", "order.paid", {"n": i})
+            s.outbox("orders", "order.paid", {"n": i})
     sent0 = _metric("edge_sync_sent_events_total")
     down0 = _metric("edge_sync_send_errors_total", reason="network")
     http0 = _metric("edge_sync_send_errors_total", reason="http_503")

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from cloud.harness import PostgresUnavailable, Receiver, event_counts, out_of_order, temp_database
-from edge import audit
-from edge.db import Database
+from edge.platform.store import Store
 from tests.support.services import DaemonProcess
 
 STORE, TOKEN = "store-d", "tok-store-d"
@@ -55,18 +54,18 @@ def start_daemon(factory: type[DaemonProcess], data: Path, url: str, **sync: Any
 
 def write_audit_events(data: Path, n: int, per_tx: int = 1, pad: int = 0) -> None:
     """Domain writes from another process on the daemon's own SQLite file (WAL allows it)."""
-    db = Database.in_dir(data)
+    db = Store.in_dir(data)
     try:
         for start in range(0, n, per_tx):
-            with db.session() as s:
+            with db.write() as s:
                 for i in range(start, min(n, start + per_tx)):
-                    audit.record(s, "user:test", "test.event", f"e{i}", n=i, pad="x" * pad)
+                    s.audit("user:test", "test.event", f"e{i}", n=i, pad="x" * pad)
     finally:
         db.dispose()
 
 
 def unsent(data: Path) -> int:
-    db = Database.in_dir(data)
+    db = Store.in_dir(data)
     try:
         with db.engine.connect() as c:
             return int(c.execute(text("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")).scalar_one())
@@ -89,7 +88,7 @@ def test_kill9_between_send_and_ack_is_resent_and_the_receiver_dedupes(
     rx, dsn = cloud
     data = tmp_path / "data"
     data.mkdir(parents=True)
-    pre = Database.in_dir(data)
+    pre = Store.in_dir(data)
     pre.migrate()
     pre.dispose()
     write_audit_events(data, 250, per_tx=10)

@@ -10,17 +10,18 @@ import pytest
 from sqlmodel import select
 
 from edge.bus import Bus
-from edge.component import Context
-from edge.db import Database
-from edge.security import SecretStore
+from edge.platform import outbox as platform_outbox
+from edge.platform.context import Context
+from edge.platform.security import SecretStore
+from edge.platform.store import Store
 from edge.sync.downsync import DownSync
 from tests.integration.test_sync_cloud import STORE, TOKEN, Receiver, cloud, db, rx  # noqa: F401 (fixtures)
 from tests.support.inproc import settings_for
 
 
-def _ctx(tmp_path: Path, db: Database, url: str) -> Context:
+def _ctx(tmp_path: Path, db: Store, url: str) -> Context:
     settings = settings_for(tmp_path / "data", {"sync": {"url": url}})
-    return Context(settings=settings, db=db, bus=Bus(), secrets=SecretStore(tmp_path / "data"))
+    return Context(settings=settings, store=db, bus=Bus(), secrets=SecretStore(tmp_path / "data"))
 
 
 def _products(n: int, price: int = 1000, prefix: str = "") -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ def _products(n: int, price: int = 1000, prefix: str = "") -> list[dict[str, Any
     return out
 
 
-def test_downsync_applies_a_version_whole_and_never_a_cut_one(rx: Receiver, tmp_path: Path, db: Database) -> None:
+def test_downsync_applies_a_version_whole_and_never_a_cut_one(rx: Receiver, tmp_path: Path, db: Store) -> None:
     from edge.checkout.catalog import Catalog
 
     ctx = _ctx(tmp_path, db, rx.url)
@@ -72,12 +73,11 @@ def test_downsync_applies_a_version_whole_and_never_a_cut_one(rx: Receiver, tmp_
 
 
 def test_a_version_that_fails_inside_its_transaction_leaves_the_old_catalog(
-    rx: Receiver, tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+    rx: Receiver, tmp_path: Path, db: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The apply dies after the old rows are deleted: carts meanwhile see the old catalog, and so after."""
     import threading
 
-    from edge.checkout import catalog as catalog_mod
     from edge.checkout.catalog import Catalog
 
     ctx = _ctx(tmp_path, db, rx.url)
@@ -91,7 +91,7 @@ def test_a_version_that_fails_inside_its_transaction_leaves_the_old_catalog(
     cursor = ds.status()["cursor"]
     rx.publish("catalog", _products(30, price=900, prefix="New "), store_id=STORE)
     seen_by_cart: list[tuple[int, str]] = []
-    real_add = catalog_mod.outbox.add
+    real_add = platform_outbox.add
 
     def add_then_fail(s: Any, stream: str, kind: str, payload: dict[str, Any], *a: Any) -> str:
         real_add(s, stream, kind, payload, *a)
@@ -107,7 +107,7 @@ def test_a_version_that_fails_inside_its_transaction_leaves_the_old_catalog(
             raise OSError("disk I/O error")
         return ""
 
-    monkeypatch.setattr(catalog_mod.outbox, "add", add_then_fail)
+    monkeypatch.setattr(platform_outbox, "add", add_then_fail)
     with pytest.raises(OSError, match="disk I/O"):
         ds.poll()
     assert seen_by_cart == [(20, "Old Product 0")], "a cart saw half of the new version"
@@ -123,10 +123,10 @@ def test_a_version_that_fails_inside_its_transaction_leaves_the_old_catalog(
     ds.http.close()
 
 
-def _all_products(db: Database) -> list[Any]:
+def _all_products(db: Store) -> list[Any]:
     from edge.checkout.models import Product
 
-    with db.session() as s:
+    with db.read() as s:
         return list(s.exec(select(Product)).all())
 
 
@@ -136,21 +136,21 @@ def _enrolment(ctx: Context, tmp_path: Path, members: list[str]) -> Any:
     from edge.facepay.service import build_services
     from edge.facepay.settings import FacepaySettings
 
-    with ctx.db.session() as s:
+    with ctx.store.write() as s:
         for m in members:
             s.add(FaceMember(member_id=m, phone_hash=f"hash-{m}"))
             s.add(FaceConsent(member_id=m, consent_version="v1", kiosk_id="k1", actor="kiosk:k1"))
-    return build_services(FacepaySettings(enabled=False), tmp_path / "models", ctx.db, ctx.secrets).enrolment
+    return build_services(FacepaySettings(enabled=False), tmp_path / "models", ctx.store, ctx.secrets).enrolment
 
 
-def _members(db: Database) -> set[str]:
+def _members(db: Store) -> set[str]:
     from edge.facepay.models import FaceMember
 
-    with db.session() as s:
+    with db.read() as s:
         return {m.member_id for m in s.exec(select(FaceMember)).all()}
 
 
-def test_member_erasures_wait_for_face_pay_and_then_apply_in_order(rx: Receiver, tmp_path: Path, db: Database) -> None:
+def test_member_erasures_wait_for_face_pay_and_then_apply_in_order(rx: Receiver, tmp_path: Path, db: Store) -> None:
     ctx = _ctx(tmp_path, db, rx.url)
     ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
     enrolment = _enrolment(ctx, tmp_path, ["m-1", "m-2", "m-keep"])
@@ -169,7 +169,7 @@ def test_member_erasures_wait_for_face_pay_and_then_apply_in_order(rx: Receiver,
 
 
 def test_an_erasure_version_that_fails_part_way_erases_no_one(
-    rx: Receiver, tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+    rx: Receiver, tmp_path: Path, db: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One version, one transaction: an error on the second member leaves the first one enrolled too."""
     from edge.facepay import enrolment as enrolment_mod

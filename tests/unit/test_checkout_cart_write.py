@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge.checkout import router
-from edge.db import WriteBusy
+from edge.platform.store import WriteBusy
 
 
 class FakeChange:

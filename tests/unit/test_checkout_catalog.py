@@ -13,20 +13,20 @@ from edge.app import prepare_storage
 from edge.checkout import gtin as gtins
 from edge.checkout.catalog import Catalog, apply_catalog_version, import_products
 from edge.checkout.demo import LOOSE_APPLES, RICE_WINE, seed_catalog
-from edge.db import Database
 from edge.demo.gtins import FASHION, GROCERY
-from edge.errors import InvalidInput
+from edge.platform.errors import InvalidInput
+from edge.platform.store import Store
 from edge.scanning.settings import ScanningSettings
 from tests.support.inproc import settings_for
 from tests.support.services import ROOT
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
+def db(tmp_path: Path) -> Store:
     return prepare_storage(settings_for(tmp_path / "data"))
 
 
-def test_import_accepts_good_rows_and_says_why_bad_ones_are_refused(db: Database) -> None:
+def test_import_accepts_good_rows_and_says_why_bad_ones_are_refused(db: Store) -> None:
     good = GROCERY[0][0]
     bad_check = good[:-1] + str((int(good[-1]) + 1) % 10)
     rows = [
@@ -55,7 +55,7 @@ def test_import_accepts_good_rows_and_says_why_bad_ones_are_refused(db: Database
     assert catalog.get(GROCERY[1][0]) is None
 
 
-def test_lookup_normalises_any_gtin_length_and_variants_share_a_style(db: Database) -> None:
+def test_lookup_normalises_any_gtin_length_and_variants_share_a_style(db: Store) -> None:
     report = import_products(
         db,
         [
@@ -78,7 +78,7 @@ def test_lookup_normalises_any_gtin_length_and_variants_share_a_style(db: Databa
     assert catalog.get("not a code") is None
 
 
-def test_reimport_updates_in_place(db: Database) -> None:
+def test_reimport_updates_in_place(db: Store) -> None:
     g = GROCERY[0][0]
     import_products(db, [{"gtin": g, "name": "Tea", "price_minor": 2990, "stock": 3}])
     import_products(db, [{"gtin": g, "name": "Tea", "price_minor": 3190, "stock": "7"}])
@@ -86,7 +86,7 @@ def test_reimport_updates_in_place(db: Database) -> None:
     assert p is not None and (p.price_minor, p.stock) == (3190, 7)
 
 
-def test_a_catalog_version_with_one_bad_row_changes_nothing(db: Database) -> None:
+def test_a_catalog_version_with_one_bad_row_changes_nothing(db: Store) -> None:
     g0, g1 = GROCERY[0][0], GROCERY[1][0]
     apply_catalog_version(db, "v1", [{"gtin": g0, "name": "Tea", "price_minor": 100}])
     with pytest.raises(InvalidInput) as err:

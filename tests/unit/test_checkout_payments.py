@@ -17,7 +17,7 @@ from edge.checkout.payments import (
     Simulation,
 )
 from edge.checkout.providers import QrProvider, SandboxProvider, is_payment_code
-from edge.errors import EdgeError
+from edge.platform.errors import EdgeError
 from tests.support.inproc import settings_for
 
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from edge.facepay.gallery import Gallery, decide_many, decide_one, open_template, seal_template
-from edge.security import Sealer, SecretStore
+from edge.platform.security import Sealer, SecretStore
 
 
 def _unit(rng: np.random.Generator, dim: int = 128) -> np.ndarray:

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.errors import EdgeError
 from edge.facepay.images import decode_b64, decode_image
+from edge.platform.errors import EdgeError
 
 LIMITS = {"max_bytes": 200_000, "max_pixels": 4_000_000}
 

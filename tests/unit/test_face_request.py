@@ -9,9 +9,9 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 
-from edge.errors import EdgeError
 from edge.facepay.models import VerifyIn
 from edge.facepay.router import read_json
+from edge.platform.errors import EdgeError
 
 CHUNK = b"A" * 65_536
 

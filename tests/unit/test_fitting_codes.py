@@ -11,10 +11,10 @@ import zxingcpp
 from typer.testing import CliRunner
 
 from edge.config import load_settings
-from edge.errors import Forbidden
 from edge.fitting.codes import RoomCodes
 from edge.fitting.sheet import write_sheet
-from edge.security import SecretStore
+from edge.platform.errors import Forbidden
+from edge.platform.security import SecretStore
 
 ROOMS = [{"id": "room-1", "name": "Room <1>", "zone": "women"}, {"id": "room-2", "zone": "men"}]
 

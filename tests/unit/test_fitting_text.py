@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edge.errors import InvalidInput
 from edge.fitting.text import clean_note, normalize_gtin, note_key
 from edge.fitting.topics import room_of_claim_topic
+from edge.platform.errors import InvalidInput
 
 
 def test_clean_note_strips_controls_and_bidi_but_keeps_text() -> None:

@@ -14,9 +14,9 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from edge.bus import Bus, Event
-from edge.ids import uuid7
-from edge.observability import escape_text
-from edge.security import Sealer, SecretStore, Signer, TokenError, mask_secrets
+from edge.platform.ids import uuid7
+from edge.platform.observability import escape_text
+from edge.platform.security import Sealer, SecretStore, Signer, TokenError, mask_secrets
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,19 +9,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
-from edge.db import Database
-from edge.groupcommit import DiskFailed
-from edge.mqtt import queue
-from edge.sync import outbox
+from edge.platform import mqttqueue as queue
+from edge.platform import outbox
+from edge.platform.groupcommit import DiskFailed
+from edge.platform.store import Store
 from edge.sync.store import OutboxStore
 
 
 class DiskSpy:
     """Wraps os.fdatasync: records which files were synced, and can hold a sync until released."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Store) -> None:
         self.db = db
         self.real = os.fdatasync
         self.synced: list[str] = []
@@ -34,7 +35,7 @@ class DiskSpy:
     def __call__(self, fd: int) -> None:
         self.entered.set()
         self.synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        self.lock_free_during_sync.append(_free_elsewhere(self.db.write_lock))
+        self.lock_free_during_sync.append(_free_elsewhere(self.db._write_lock))
         assert self.hold.wait(10)
         if self.fail_next:
             self.fail_next = False
@@ -59,36 +60,36 @@ def _free_elsewhere(lock: threading.RLock) -> bool:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database.in_dir(tmp_path)
+def db(tmp_path: Path) -> Iterator[Store]:
+    d = Store.in_dir(tmp_path)
     d.migrate()
     yield d
     d.dispose()
 
 
 @pytest.fixture
-def disk(db: Database, monkeypatch: pytest.MonkeyPatch) -> DiskSpy:
+def disk(db: Store, monkeypatch: pytest.MonkeyPatch) -> DiskSpy:
     spy = DiskSpy(db)
     monkeypatch.setattr(os, "fdatasync", spy)
     return spy
 
 
-def _write(db: Database, n: int, durable: bool = True) -> None:
-    with db.session(durable=durable) as s:
-        outbox.add(s, "audit", "w", {"n": n})
+def _write(db: Store, n: int, durable: bool = True) -> None:
+    with db.write(durable=durable) as s:
+        s.outbox("audit", "w", {"n": n})
 
 
-def test_durable_commit_syncs_the_wal_outside_the_write_lock(db: Database, disk: DiskSpy) -> None:
+def test_durable_commit_syncs_the_wal_outside_the_write_lock(db: Store, disk: DiskSpy) -> None:
     _write(db, 1)
     assert disk.synced == [str(db.path) + "-wal"]
     assert disk.lock_free_during_sync == [True]
     _write(db, 2, durable=False)  # a cart line: no fsync
-    with db.session() as s:  # a read-only session has nothing to make durable
+    with db.read() as s:  # a read-only session has nothing to make durable
         list(s.exec(select(outbox.OutboxEvent)))
     assert len(disk.synced) == 1
 
 
-def test_commits_during_one_fsync_share_the_next(db: Database, disk: DiskSpy) -> None:
+def test_commits_during_one_fsync_share_the_next(db: Store, disk: DiskSpy) -> None:
     disk.hold.clear()
     first = threading.Thread(target=_write, args=(db, 1))
     first.start()
@@ -114,18 +115,16 @@ def test_commits_during_one_fsync_share_the_next(db: Database, disk: DiskSpy) ->
         t.join(10)
     assert sorted(done) == [3, 4]
     assert len(disk.synced) == 2, "commits 3 and 4 should share one fsync"
-    with db.session() as s:
+    with db.read() as s:
         assert len(list(s.exec(select(outbox.OutboxEvent)))) == 4
 
 
-def _rows(db: Database) -> int:
-    with db.session(durable=False) as s:
+def _rows(db: Store) -> int:
+    with db.write(durable=False) as s:
         return len(list(s.exec(select(outbox.OutboxEvent))))
 
 
-def test_a_failed_fsync_fails_every_waiter_and_refuses_durable_writes_until_restart(
-    db: Database, disk: DiskSpy
-) -> None:
+def test_a_failed_fsync_fails_every_waiter_and_refuses_durable_writes_until_restart(db: Store, disk: DiskSpy) -> None:
     disk.hold.clear()
     disk.fail_next = True
     errors: list[BaseException] = []
@@ -160,35 +159,37 @@ def test_a_failed_fsync_fails_every_waiter_and_refuses_durable_writes_until_rest
     assert len(disk.synced) == 1
 
 
-def test_write_conn_durable_waits_for_an_fsync(db: Database, disk: DiskSpy) -> None:
-    with db.write_conn(durable=False) as conn:
-        conn.exec_driver_sql("DELETE FROM outbox_event")
+def test_a_bulk_write_waits_for_its_fsync_only_when_durable(db: Store, disk: DiskSpy) -> None:
+    _write(db, 1, durable=False)
+    with db.write(durable=False) as tx:
+        tx.run(text("DELETE FROM outbox_event"))
     assert disk.synced == []
-    with db.write_conn() as conn:
-        conn.exec_driver_sql("DELETE FROM outbox_event")
+    _write(db, 2, durable=False)
+    with db.write() as tx:
+        tx.run(text("DELETE FROM outbox_event"))
     assert len(disk.synced) == 1 and disk.lock_free_during_sync == [True]
 
 
-def test_mqtt_listeners_hear_of_a_commit_only_after_its_fsync(db: Database, disk: DiskSpy) -> None:
+def test_mqtt_listeners_hear_of_a_commit_only_after_its_fsync(db: Store, disk: DiskSpy) -> None:
     heard: list[int] = []
 
     def listener(rows: list[queue.Committed]) -> None:
         heard.append(len(disk.synced))
 
-    queue.add_commit_listener(listener)
+    db.on_mqtt_committed(listener)
     try:
-        with db.session() as s:
-            queue.enqueue(s, "retail/s1/fitting/r1/call", {"state": "open"})
+        with db.write() as s:
+            s.mqtt("retail/s1/fitting/r1/call", {"state": "open"})
         # A message queued in a durable=False session (the age-check alert with a cart line)
         # makes that transaction durable: it leaves the box, so it must be on disk first.
-        with db.session(durable=False) as s:
-            queue.enqueue(s, "retail/s1/checkout/k1/alert", {"type": "checkout.age_check"})
+        with db.write(durable=False) as s:
+            s.mqtt("retail/s1/checkout/k1/alert", {"type": "checkout.age_check"})
     finally:
-        queue.remove_commit_listener(listener)
+        db.off_mqtt_committed(listener)
     assert heard == [1, 2]
 
 
-def test_the_uploader_reads_nothing_it_could_send_before_an_fsync(db: Database, disk: DiskSpy) -> None:
+def test_the_uploader_reads_nothing_it_could_send_before_an_fsync(db: Store, disk: DiskSpy) -> None:
     _write(db, 1, durable=False)
     assert disk.synced == []
     rows = OutboxStore(db).next_batch(10, 1 << 20)

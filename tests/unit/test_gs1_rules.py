@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.scanning import gs1
+from edge.platform import gs1
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=1)
 bodies = st.sampled_from([7, 11, 12, 13]).flatmap(lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n))

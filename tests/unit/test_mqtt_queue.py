@@ -10,63 +10,63 @@ from pydantic import ValidationError
 from sqlmodel import select
 
 from edge.cameras.settings import CameraSettings
-from edge.db import Database
-from edge.errors import InvalidInput
-from edge.mqtt import queue
-from edge.mqtt.queue import MqttQueued
+from edge.platform import mqttqueue as queue
+from edge.platform.errors import InvalidInput
+from edge.platform.mqttqueue import MqttQueued
+from edge.platform.store import Store
 
 
 @pytest.fixture
 def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    d = Database.in_dir(tmp_path)
+    d = Store.in_dir(tmp_path)
     d.migrate()
     yield d
     d.dispose()
 
 
-def test_commit_wakes_listener_and_rollback_leaves_nothing(db: Database) -> None:
+def test_commit_wakes_listener_and_rollback_leaves_nothing(db: Store) -> None:
     kicks: list[list[queue.Committed]] = []
 
     def kick(rows: list[queue.Committed]) -> None:
         kicks.append(rows)
 
-    queue.add_commit_listener(kick)
+    db.on_mqtt_committed(kick)
     try:
-        with db.session() as s:
-            eid = queue.enqueue(s, "retail/s1/fitting/r1/call", {"state": "open"})
+        with db.write() as s:
+            eid = s.mqtt("retail/s1/fitting/r1/call", {"state": "open"})
         assert [[(r.topic, json.loads(r.payload)["event_id"]) for r in rows] for rows in kicks] == [
             [("retail/s1/fitting/r1/call", eid)]
         ]
-        with pytest.raises(RuntimeError), db.session() as s:
-            queue.enqueue(s, "retail/s1/fitting/r1/call", {"state": "claimed"})
+        with pytest.raises(RuntimeError), db.write() as s:
+            s.mqtt("retail/s1/fitting/r1/call", {"state": "claimed"})
             raise RuntimeError("the state change failed")
-        with db.session() as s:
+        with db.write() as s:
             s.add(MqttQueued(event_id="x" * 8, topic="t", payload="{}"))  # no enqueue(): no kick
         assert len(kicks) == 1
-        with db.session() as s:
-            rows = s.exec(select(MqttQueued).order_by(MqttQueued.seq)).all()  # type: ignore[arg-type]
+        with db.read() as r:
+            rows = r.exec(select(MqttQueued).order_by(MqttQueued.seq)).all()  # type: ignore[arg-type]
         assert [r.event_id for r in rows] == [eid, "x" * 8]
         assert json.loads(rows[0].payload) == {"state": "open", "event_id": eid}
     finally:
-        queue.remove_commit_listener(kick)
+        db.off_mqtt_committed(kick)
 
 
-def test_given_event_id_is_kept(db: Database) -> None:
-    with db.session() as s:
-        eid = queue.enqueue(s, "retail/s1/gate/g1/cmd", {"event_id": "cmd-123456", "cmd": "open"}, retain=False)
+def test_given_event_id_is_kept(db: Store) -> None:
+    with db.write() as s:
+        eid = s.mqtt("retail/s1/gate/g1/cmd", {"event_id": "cmd-123456", "cmd": "open"}, retain=False)
     assert eid == "cmd-123456"
 
 
 @pytest.mark.parametrize(
     "topic", ["retail/s1/gate/a+b/cmd", "retail/s1/gate/#/cmd", "", "retail/s1/gate/\x00/cmd", "t" * 256]
 )
-def test_unpublishable_topic_is_refused_and_the_transaction_rolls_back(db: Database, topic: str) -> None:
-    with pytest.raises(InvalidInput) as err, db.session() as s:
+def test_unpublishable_topic_is_refused_and_the_transaction_rolls_back(db: Store, topic: str) -> None:
+    with pytest.raises(InvalidInput) as err, db.write() as s:
         s.add(MqttQueued(event_id="same-txn-row", topic="retail/s1/fitting/r1/call", payload="{}"))
-        queue.enqueue(s, topic, {"cmd": "open"})
+        s.mqtt(topic, {"cmd": "open"})
     assert err.value.code == "mqtt_topic_invalid"
-    with db.session() as s:
-        assert s.exec(select(MqttQueued)).all() == []  # nothing half-written
+    with db.read() as r:
+        assert r.exec(select(MqttQueued)).all() == []  # nothing half-written
 
 
 @pytest.mark.parametrize("target", ["gate+1", "#", "gate/1", "", "g" * 65])

@@ -12,8 +12,8 @@ import segno
 import zxingcpp
 
 from edge.cameras.settings import CameraSettings
+from edge.platform import gs1
 from edge.scanning import decoders as dec
-from edge.scanning import gs1
 from edge.scanning.codes import REFUSED, validate
 from edge.scanning.component import make_processor
 from edge.scanning.decoders import RawRead

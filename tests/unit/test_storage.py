@@ -9,20 +9,22 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
 import edge.models_registry  # noqa: F401
-from edge.db import Database, check_data_dir
-from edge.errors import StartupRefused
-from edge.sync import outbox
+from edge.platform import outbox
+from edge.platform.errors import StartupRefused
+from edge.platform.schema import check_data_dir
+from edge.platform.store import Store
 
 
 def test_migrations_run_from_empty_then_are_a_noop(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     applied = db.migrate()
     assert applied, "first run applies the schema"
-    _current, heads = db.pending()
-    assert db.current_revisions() == heads
+    _current, heads = db.schema.pending()
+    assert db.schema.current_revisions() == heads
     assert db.migrate() == []  # second run: nothing to do
     assert not (tmp_path / "backups").exists(), "no backup when nothing changes"
     with sqlite3.connect(tmp_path / "edge.db") as conn:
@@ -30,20 +32,20 @@ def test_migrations_run_from_empty_then_are_a_noop(tmp_path: Path) -> None:
 
 
 def test_migrations_match_the_table_models(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
-def _behind(tmp_path: Path) -> Database:
+def _behind(tmp_path: Path) -> Store:
     """A database with data whose schema marker says nothing is applied: the next start migrates.
     A real upgrade from an older version looks the same to the backup step."""
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
-    with db.session() as s:
-        outbox.add(s, "audit", "before.upgrade", {"n": 1})
+    with db.write() as s:
+        s.outbox("audit", "before.upgrade", {"n": 1})
     with sqlite3.connect(tmp_path / "edge.db") as conn:
         conn.execute("CREATE TABLE old_outbox AS SELECT * FROM outbox_event")
         conn.execute("DELETE FROM alembic_version")
@@ -51,7 +53,7 @@ def _behind(tmp_path: Path) -> Database:
             if name not in ("alembic_version", "old_outbox") and not name.startswith("sqlite_"):
                 conn.execute(f'DROP TABLE "{name}"')
     db.dispose()
-    return Database.in_dir(tmp_path)
+    return Store.in_dir(tmp_path)
 
 
 def test_migrate_backs_up_when_schema_is_behind(tmp_path: Path) -> None:
@@ -75,12 +77,12 @@ def test_too_little_disk_for_the_backup_is_refused_before_anything_is_touched(
 ) -> None:
     db = _behind(tmp_path)
     size = (tmp_path / "edge.db").stat().st_size
-    monkeypatch.setattr("edge.db.free_bytes", lambda _p: size)  # the copy alone would not fit
+    monkeypatch.setattr("edge.platform.schema.free_bytes", lambda _p: size)  # the copy alone would not fit
     with pytest.raises(StartupRefused, match="not enough free disk to back up") as err:
         db.migrate()
     assert "MB needed" in str(err.value)
     assert not list(tmp_path.glob("backups/edge-*.db"))
-    assert db.current_revisions() == set(), "no migration ran without its backup"
+    assert db.schema.current_revisions() == set(), "no migration ran without its backup"
 
 
 def test_a_failing_backup_write_is_a_refusal_not_a_traceback(tmp_path: Path) -> None:
@@ -89,11 +91,11 @@ def test_a_failing_backup_write_is_a_refusal_not_a_traceback(tmp_path: Path) -> 
     with pytest.raises(StartupRefused, match="cannot back up .* before migrating") as err:
         db.migrate()
     assert "the database was not changed" in str(err.value)
-    assert db.current_revisions() == set()
+    assert db.schema.current_revisions() == set()
 
 
 def test_newer_schema_is_refused_with_a_sentence(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
     with sqlite3.connect(tmp_path / "edge.db") as conn:
         conn.execute("INSERT INTO alembic_version VALUES ('9999_future')")
@@ -113,35 +115,35 @@ def test_unwritable_or_full_data_dir_is_refused(tmp_path: Path) -> None:
 
 
 def test_outbox_row_commits_and_rolls_back_with_its_transaction(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
-    with db.session() as s:
-        eid = outbox.add(s, "orders", "order.created", {"total_minor": 1250, "currency": "CNY"})
-    with pytest.raises(RuntimeError), db.session() as s:
-        outbox.add(s, "orders", "order.created", {"n": 2})
+    with db.write() as s:
+        eid = s.outbox("orders", "order.created", {"total_minor": 1250, "currency": "CNY"})
+    with pytest.raises(RuntimeError), db.write() as s:
+        s.outbox("orders", "order.created", {"n": 2})
         raise RuntimeError("domain change failed")
-    with db.session() as s:
-        rows = list(s.exec(select(outbox.OutboxEvent)))
+    with db.read() as r:
+        rows = list(r.exec(select(outbox.OutboxEvent)))
     assert [r.event_id for r in rows] == [eid]
     assert rows[0].stream == "orders" and rows[0].schema_version == 1 and rows[0].created_at.tzinfo is not None
-    with db.engine.connect() as conn:
+    with db.schema_engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
 def test_outbox_refuses_oversized_payloads(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
-    with pytest.raises(ValueError, match="exceeds"), db.session() as s:
-        outbox.add(s, "audit", "huge", {"blob": "x" * (300 * 1024)})
+    with pytest.raises(ValueError, match="exceeds"), db.write() as s:
+        s.outbox("audit", "huge", {"blob": "x" * (300 * 1024)})
 
 
 def test_relaxed_sessions_skip_fsync_and_writers_queue_on_one_lock(tmp_path: Path) -> None:
     import threading
 
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
-    with db.session(durable=False) as s:
-        assert s.connection().exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    with db.write(durable=False) as s:
+        assert s.run(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
     # durable sessions commit the same way and then wait for a group fsync: test_group_commit
 
     # Many threads writing at once: none waits on SQLite's sleeping busy handler, none fails.
@@ -150,8 +152,8 @@ def test_relaxed_sessions_skip_fsync_and_writers_queue_on_one_lock(tmp_path: Pat
     def writer(n: int) -> None:
         try:
             for i in range(20):
-                with db.session(durable=n % 2 == 0) as s:
-                    outbox.add(s, "audit", "w", {"n": n, "i": i})
+                with db.write(durable=n % 2 == 0) as s:
+                    s.outbox("audit", "w", {"n": n, "i": i})
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -161,13 +163,13 @@ def test_relaxed_sessions_skip_fsync_and_writers_queue_on_one_lock(tmp_path: Pat
     for t in threads:
         t.join()
     assert errors == []
-    with db.session() as s:
-        assert len(list(s.exec(select(outbox.OutboxEvent)))) == 160
-    assert db.write_lock.acquire(blocking=False), "the lock is released after every transaction"
-    db.write_lock.release()
+    with db.read() as r:
+        assert len(list(r.exec(select(outbox.OutboxEvent)))) == 160
+    assert db._write_lock.acquire(blocking=False), "the lock is released after every transaction"
+    db._write_lock.release()
 
 
-def _fill(db: Database, commits: int) -> None:
+def _fill(db: Store, commits: int) -> None:
     """~4 MB through the WAL, in commits the size of a busy store's."""
     with db.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, blob TEXT)")
@@ -177,9 +179,9 @@ def _fill(db: Database, commits: int) -> None:
 
 
 def test_the_daemon_checkpoints_the_wal_in_the_background_not_inside_commits(tmp_path: Path) -> None:
-    from edge.checkpoint import WalCheckpointer
+    from edge.platform.checkpoint import WalCheckpointer
 
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
     db.set_background_checkpoints(True)
     with db.engine.connect() as conn:

@@ -6,17 +6,17 @@ from typing import Any
 
 from sqlmodel import select
 
-from edge.sync import outbox
+from edge.platform import outbox
 from edge.sync.store import OutboxStore, Rejection
 from tests.support.inproc import device_headers, staff_headers
 
 
 def test_sync_status_and_quarantine_for_store_it(app_client: Any) -> None:
     client, daemon = app_client
-    db = daemon.ctx.db
-    with db.session() as s:
-        outbox.add(s, "orders", "order.paid", {"order": "A1"})
-        bad = outbox.add(s, "orders", "order.weird", {"order": "A2"})
+    db = daemon.ctx.store
+    with db.write() as s:
+        s.outbox("orders", "order.paid", {"order": "A1"})
+        bad = s.outbox("orders", "order.weird", {"order": "A2"})
     seq = db.engine.connect().exec_driver_sql(f"SELECT seq FROM outbox_event WHERE event_id='{bad}'").scalar_one()
     OutboxStore(db).settle([], [Rejection(seq, 422, "unsupported_kind", "cloud refuses order.weird")])
 
@@ -34,7 +34,7 @@ def test_sync_status_and_quarantine_for_store_it(app_client: Any) -> None:
     assert q["total"] == 1 and q["items"][0]["reason"] == "cloud refuses order.weird"
     assert client.post(f"/api/sync/quarantine/{bad}/requeue", headers=staff).status_code == 204
     assert client.get("/api/sync/quarantine", headers=staff).json()["total"] == 0
-    with db.session() as s:
+    with db.read() as s:
         row = s.exec(select(outbox.OutboxEvent).where(outbox.OutboxEvent.event_id == bad)).one()
     assert row.sent_at is None and row.seq > seq, "requeued at the end of its stream, same event id"
     missing = client.post("/api/sync/quarantine/nope/discard", headers=staff)
@@ -45,8 +45,8 @@ def test_sync_status_and_quarantine_for_store_it(app_client: Any) -> None:
     samples = _samples(client.get("/metrics").text)
     assert samples["edge_sync_backlog_events"] == ready["details"]["backlog"], "the gauge must show the backlog"
     assert samples["edge_sync_oldest_unsent_age_seconds"] >= 0
-    with db.session() as s:
-        outbox.add(s, "orders", "order.paid", {"order": "A3"})
+    with db.write() as s:
+        s.outbox("orders", "order.paid", {"order": "A3"})
     client.get("/readyz")
     assert _samples(client.get("/metrics").text)["edge_sync_backlog_events"] == ready["details"]["backlog"] + 1
 

@@ -13,63 +13,62 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
-from edge import audit
-from edge.db import Database
-from edge.sync import outbox
+from edge.platform import audit, outbox
+from edge.platform.store import Store
+from edge.platform.timeutil import utcnow
 from edge.sync.client import encode_batch, retry_after_seconds
 from edge.sync.store import OutboxStore, sql_ts
 from edge.sync.uploader import Backoff
-from edge.timeutil import utcnow
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    d = Database(tmp_path / "edge.db")
+def db(tmp_path: Path) -> Store:
+    d = Store(tmp_path / "edge.db")
     d.migrate()
     return d
 
 
-def counts(db: Database) -> tuple[int, int]:
-    with db.session() as s:
+def counts(db: Store) -> tuple[int, int]:
+    with db.read() as s:
         a = s.exec(select(func.count()).select_from(audit.AuditEvent)).one()
         o = s.exec(select(func.count()).select_from(outbox.OutboxEvent)).one()
     return int(a), int(o)
 
 
-def test_outbox_row_commits_and_rolls_back_with_the_domain_change(db: Database) -> None:
-    with db.session() as s:
-        audit.record(s, "user:it", "price.override", "4006381333931", new=199)
+def test_outbox_row_commits_and_rolls_back_with_the_domain_change(db: Store) -> None:
+    with db.write() as s:
+        s.audit("user:it", "price.override", "4006381333931", new=199)
     assert counts(db) == (1, 1)
-    with pytest.raises(RuntimeError), db.session() as s:
-        audit.record(s, "user:it", "price.override", "4006381333931", new=299)
+    with pytest.raises(RuntimeError), db.write() as s:
+        s.audit("user:it", "price.override", "4006381333931", new=299)
         s.flush()  # both rows are written to the transaction...
         raise RuntimeError("the sale failed after writing")  # ...and both go away
     assert counts(db) == (1, 1)
-    with db.session() as s:
+    with db.read() as s:
         row = s.exec(select(outbox.OutboxEvent)).one()
     assert row.stream == "audit" and json.loads(row.payload)["detail"] == {"new": 199}
 
 
-def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_outbox_intact(db: Database) -> None:
+def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_outbox_intact(db: Store) -> None:
     """SQLITE_FULL for real: the database is capped at its current size plus a few pages."""
     for i in range(20):
-        with db.session() as s:
-            audit.record(s, "user:it", "door.open", f"d{i}", n=i)
+        with db.write() as s:
+            s.audit("user:it", "door.open", f"d{i}", n=i)
     with db.engine.connect() as c:
         pages = int(c.execute(text("PRAGMA page_count")).scalar_one())
-    capped = Database(db.path)
+    capped = Store(db.path)
 
     def _cap(dbapi_conn: Any, _rec: Any) -> None:
         dbapi_conn.execute(f"PRAGMA max_page_count={pages + 3}")
 
-    for engine in (capped.engine, capped.relaxed_engine):  # sessions write on the relaxed one
+    for engine in (capped.engine, capped.schema_engine):
         event.listen(engine, "connect", _cap)
 
     written = 0
     with pytest.raises(OperationalError, match="full"):
         for i in range(10_000):
-            with capped.session() as s:
-                audit.record(s, "user:it", "bulk", f"b{i}", blob="y" * 3000)
+            with capped.write() as s:
+                s.audit("user:it", "bulk", f"b{i}", blob="y" * 3000)
             written += 1
     a, o = counts(db)
     assert a == o == 20 + written, "an audit row without its outbox row (or the reverse) was left behind"
@@ -81,10 +80,10 @@ def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_outbox_intact(db: Da
     capped.dispose()
 
 
-def test_batches_are_bounded_by_count_and_bytes_and_resume_in_order(db: Database) -> None:
-    with db.session() as s:
+def test_batches_are_bounded_by_count_and_bytes_and_resume_in_order(db: Store) -> None:
+    with db.write() as s:
         for i in range(50):
-            outbox.add(s, "orders", "order.paid", {"i": i, "pad": "z" * 1000})
+            s.outbox("orders", "order.paid", {"i": i, "pad": "z" * 1000})
     store = OutboxStore(db)
     assert len(store.next_batch(20, 1 << 20)) == 20
     by_bytes = store.next_batch(1000, 10_000)
@@ -99,10 +98,10 @@ def test_batches_are_bounded_by_count_and_bytes_and_resume_in_order(db: Database
     assert body["events"][0]["created_at"].endswith("Z")
 
 
-def test_sent_rows_are_pruned_after_retention_and_unsent_rows_never(db: Database) -> None:
-    with db.session() as s:
+def test_sent_rows_are_pruned_after_retention_and_unsent_rows_never(db: Store) -> None:
+    with db.write() as s:
         for i in range(30):
-            outbox.add(s, "fitting", "call.created", {"i": i})
+            s.outbox("fitting", "call.created", {"i": i})
     store = OutboxStore(db)
     rows = store.next_batch(100, 1 << 20)
     store.settle([r.seq for r in rows[:20]], [])

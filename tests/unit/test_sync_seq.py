@@ -8,22 +8,21 @@ from pathlib import Path
 
 from alembic import command
 
-from edge.db import Database
-from edge.sync import outbox
+from edge.platform.store import Store
 from edge.sync.store import OutboxStore, Rejection
 
 
-def _add(db: Database, n: int, stream: str = "orders") -> list[int]:
+def _add(db: Store, n: int, stream: str = "orders") -> list[int]:
     ids = []
-    with db.session() as s:
+    with db.write() as s:
         for i in range(n):
-            ids.append(outbox.add(s, stream, "order.paid", {"order_id": f"o{i}"}))
+            ids.append(s.outbox(stream, "order.paid", {"order_id": f"o{i}"}))
     with db.engine.connect() as c:
         return [c.exec_driver_sql("SELECT seq FROM outbox_event WHERE event_id = ?", (e,)).scalar_one() for e in ids]
 
 
 def test_quarantining_or_pruning_the_newest_row_never_hands_its_seq_out_again(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     db.migrate()
     store = OutboxStore(db)
     seqs = _add(db, 3)
@@ -39,8 +38,8 @@ def test_quarantining_or_pruning_the_newest_row_never_hands_its_seq_out_again(tm
 
 
 def test_the_upgrade_keeps_rows_and_indexes_and_starts_above_every_used_seq(tmp_path: Path) -> None:
-    db = Database.in_dir(tmp_path)
-    command.upgrade(db.alembic_config(), "0006")  # the schema before seqs were made unique for good
+    db = Store.in_dir(tmp_path)
+    command.upgrade(db.schema.alembic_config(), "0006")  # the schema before seqs were made unique for good
     with sqlite3.connect(tmp_path / "edge.db") as conn:
         for seq in (1, 2, 3):
             conn.execute(
@@ -56,7 +55,7 @@ def test_the_upgrade_keeps_rows_and_indexes_and_starts_above_every_used_seq(tmp_
             "'x', 'y')"
         )
     db.dispose()
-    db = Database.in_dir(tmp_path)
+    db = Store.in_dir(tmp_path)
     assert "0006b" in db.migrate()
     backups = list((tmp_path / "backups").glob("edge-*.db"))
     assert len(backups) == 1, "the rebuild runs only after a backup"

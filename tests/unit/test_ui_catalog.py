@@ -12,7 +12,7 @@ from typing import get_args
 import pytest
 
 from edge.fitting.models import ACTIVE_STATES
-from edge.observability import Status
+from edge.platform.observability import Status
 from edge.scanning.pipeline import Stats
 
 ROOT = Path(__file__).resolve().parents[2]

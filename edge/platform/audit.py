@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Text
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, SQLModel
 
-from edge.db import hold_write_lock
-from edge.ids import new_id
-from edge.sync import outbox
-from edge.timeutil import utcnow
+from edge.platform import outbox
+from edge.platform.ids import new_id
+from edge.platform.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from edge.platform.store import Tx
 
 
 class AuditEvent(SQLModel, table=True):
@@ -29,13 +31,12 @@ class AuditEvent(SQLModel, table=True):
 _INSERT = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
 
 
-def record(session: Session, actor: str, action: str, subject: str = "", **detail: Any) -> str:
+def record(session: Tx, actor: str, action: str, subject: str = "", **detail: Any) -> str:
     """Audit inside the caller's transaction (never a face image, never a secret).
 
     A Core insert like outbox.add: this runs inside nearly every write a shopper waits on."""
     row_id, actor, subject = new_id(), actor[:80], subject[:120]
-    hold_write_lock(session)
-    session.connection().execute(
+    session.run(
         _INSERT,
         {"id": row_id, "ts": utcnow(), "actor": actor, "action": action[:64], "subject": subject,
          "detail": json.dumps(detail, default=str)},

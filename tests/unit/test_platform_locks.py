@@ -1,18 +1,19 @@
-"""Per-cart locks: a checkout in flight on one cart never holds up a scan on another."""
+"""Keyed locks (one per cart): a checkout in flight on one cart never holds up a scan on another."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from edge.checkout import txn
+from edge.platform.locks import KeyedLocks
 
 
 def test_a_held_cart_blocks_only_itself_and_its_lock_is_forgotten_after() -> None:
+    locks = KeyedLocks()
     held, release = threading.Event(), threading.Event()
 
     def checkout() -> None:
-        with txn.session_lock("cart-a"):
+        with locks.hold("cart-a"):
             held.set()
             release.wait(5)
 
@@ -23,14 +24,14 @@ def test_a_held_cart_blocks_only_itself_and_its_lock_is_forgotten_after() -> Non
         # every other cart goes straight through (64 striped locks made ~1 in 64 wait here)
         for n in range(500):
             t0 = time.monotonic()
-            with txn.session_lock(f"cart-{n}"):
+            with locks.hold(f"cart-{n}"):
                 pass
             assert time.monotonic() - t0 < 0.5
-        with txn.session_lock_if_free("cart-a") as free:
+        with locks.hold_if_free("cart-a") as free:
             assert not free  # recovery sees the payment in flight
     finally:
         release.set()
         t.join(5)
-    with txn.session_lock_if_free("cart-a") as free:
+    with locks.hold_if_free("cart-a") as free:
         assert free
-    assert txn._LOCKS._locks == {}  # nothing kept for carts nobody holds
+    assert locks.held() == 0  # nothing kept for carts nobody holds

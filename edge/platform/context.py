@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from edge.bus import Bus
 from edge.config import Settings
-from edge.db import Database
-from edge.observability import ComponentHealth
-from edge.security import SecretStore
+from edge.platform.observability import ComponentHealth
+from edge.platform.security import SecretStore
+from edge.platform.store import Store
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -25,7 +25,7 @@ class Context:
     """
 
     settings: Settings
-    db: Database
+    store: Store
     bus: Bus
     secrets: SecretStore
     services: dict[str, Any] = field(default_factory=dict)

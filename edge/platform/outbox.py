@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Index, Text, text
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, SQLModel
 
-from edge.db import hold_write_lock
-from edge.ids import new_id
-from edge.timeutil import utcnow
+from edge.platform.ids import new_id
+from edge.platform.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from edge.platform.store import Tx
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -50,7 +52,7 @@ class OutboxEvent(SQLModel, table=True):
 _INSERT = OutboxEvent.__table__.insert()  # type: ignore[attr-defined]
 
 
-def add(session: Session, stream: str, kind: str, payload: dict[str, Any], schema_version: int = 1) -> str:
+def add(session: Tx, stream: str, kind: str, payload: dict[str, Any], schema_version: int = 1) -> str:
     """Queue one event for the cloud inside the caller's transaction; returns its event id."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
     if len(body.encode()) > MAX_PAYLOAD_BYTES:
@@ -58,8 +60,7 @@ def add(session: Session, stream: str, kind: str, payload: dict[str, Any], schem
     event_id = new_id()
     # A Core insert on the session's own connection: same transaction, a fifth of the ORM's cost
     # (building and flushing a SQLModel object), and this runs inside every money and call write.
-    hold_write_lock(session)
-    session.connection().execute(
+    session.run(
         _INSERT,
         {"event_id": event_id, "stream": stream, "kind": kind, "schema_version": schema_version,
          "created_at": utcnow(), "payload": body, "attempts": 0},

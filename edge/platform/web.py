@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from edge.access.models import Principal
 from edge.access.service import AccessService
-from edge.component import Context
-from edge.errors import Forbidden
+from edge.platform.context import Context
+from edge.platform.errors import Forbidden
 
 SESSION_COOKIE = "re_session"
 

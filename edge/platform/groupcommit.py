@@ -31,7 +31,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Histogram
 
-from edge.errors import Unavailable
+from edge.platform.errors import Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from edge.timeutil import utcnow
+from edge.platform.timeutil import utcnow
 
 Status = Literal["ok", "degraded", "down"]
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}

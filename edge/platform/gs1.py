@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from edge.errors import InvalidInput
+from edge.platform.errors import InvalidInput
 
 GS = "\x1d"  # FNC1 as transmitted inside an element string
 _DIGITS = re.compile(r"^[0-9]+$")
