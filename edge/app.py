@@ -9,18 +9,16 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from fastapi import FastAPI
 
-from edge.access.service import AccessService
 from edge.bus import Bus
 from edge.config import Settings
 from edge.platform.checkpoint import WalCheckpointer
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth, sd_notify, watchdog_interval_s
 from edge.platform.schema import check_data_dir
-from edge.platform.security import SecretStore, Signer
+from edge.platform.security import SecretStore
 from edge.platform.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,14 +60,14 @@ def prepare_storage(settings: Settings) -> Store:
 
 
 def build_context(settings: Settings, store: Store) -> Context:
-    secrets = SecretStore(settings.storage.data_dir)
-    ctx = Context(settings=settings, store=store, bus=Bus(), secrets=secrets)
-    ctx.provide("access", AccessService(store, Signer("session", secrets.keyring("session"))))
-    return ctx
+    return Context(settings=settings, store=store, bus=Bus(), secrets=SecretStore(settings.storage.data_dir))
 
 
 def build_components(ctx: Context) -> list[Component]:
-    """Start order: storage, messaging, sensors, then the domains that consume them."""
+    """Build order is start order: storage, access, messaging and sync (whose registry slots the
+    domains after them fill or read), the domains, and last the sensors that feed them, so
+    every consumer is subscribed on the bus before the first scan arrives."""
+    from edge.access.component import build as access
     from edge.cameras.component import build as cameras
     from edge.checkout.component import build as checkout
     from edge.facepay.component import build as facepay
@@ -80,7 +78,7 @@ def build_components(ctx: Context) -> list[Component]:
     from edge.ui.component import build as ui
 
     comps: list[Component] = [DatabaseComponent(ctx.store)]
-    for factory in (mqtt, sync, facepay, checkout, fitting, scanning, cameras, ui):
+    for factory in (access, mqtt, sync, facepay, checkout, fitting, scanning, cameras, ui):
         comps.append(factory(ctx))
     return comps
 
@@ -213,7 +211,3 @@ class _Server:
     async def serve(self) -> None:
         await self._server.serve()
         self.startup_failed = not self._server.started
-
-
-def ui_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "kiosk_ui"

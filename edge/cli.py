@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from edge.config import ConfigError, Settings, config_path_from_env, describe, load_settings
+from edge.platform.cli import ConfigOpt, fail
 from edge.platform.errors import EdgeError, StartupRefused
 from edge.platform.observability import setup_logging
 from edge.platform.security import SecretStore, mask_secrets
@@ -28,16 +29,6 @@ app.add_typer(users_app, name="users")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (or RETAIL_EDGE_CONFIG).", show_default=False),
-]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
 
 def settings_or_exit(config: Path | None) -> Settings:
     try:
@@ -54,6 +45,22 @@ def open_storage(settings: Settings) -> Store:
         return prepare_storage(settings)
     except StartupRefused as exc:
         raise fail(str(exc), code=3) from None
+
+
+class _RootEnv:
+    """The CliEnv domain sub-commands get (edge.platform.cli)."""
+
+    def settings(self, config: Path | None) -> Settings:
+        return settings_or_exit(config)
+
+    def open_store(self, settings: Settings) -> Store:
+        return open_storage(settings)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """retail-edge: the in-store edge daemon (scan-and-go, face-pay, fitting room, cloud sync)."""
+    ctx.obj = _RootEnv()
 
 
 @app.command()

@@ -11,7 +11,7 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5
   fi
 fi
 # The tests and the demo's cloud connect as postgres without a password (cloud/harness.py,
-# edge/sync/demo.py). Debian's fresh cluster asks
+# edge/demo/cloud.py). Debian's fresh cluster asks
 # for one over TCP (scram-sha-256), so trust loopback in that cluster's pg_hba.conf and reload.
 # Only a local Debian cluster on 5432 is touched, only when that connection fails; run twice, same file.
 if command -v pg_lsclusters >/dev/null 2>&1 && command -v psql >/dev/null 2>&1 \

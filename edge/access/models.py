@@ -38,18 +38,6 @@ class Device(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None)
 
 
-class Principal(BaseModel):
-    """Who is calling: a store-IT user or a device."""
-
-    kind: Literal["user", "device"]
-    id: str
-    role: str
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.id}"
-
-
 class LoginIn(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)

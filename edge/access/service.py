@@ -10,8 +10,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import select
 
-from edge.access.models import DEVICE_ROLES, Device, DevicePublic, Principal, UserAccount
+from edge.access.models import DEVICE_ROLES, Device, DevicePublic, UserAccount
 from edge.platform.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
+from edge.platform.identity import Principal
 from edge.platform.security import Signer, TokenError, hash_token, new_device_token
 from edge.platform.store import Store
 from edge.platform.timeutil import utcnow

@@ -14,10 +14,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge import __version__
-from edge.api import access_router, health_router
+from edge.api import admin_router, health_router
 from edge.api.headers import HeadersAndMetrics
 from edge.api.limits import BodyLimit
 from edge.platform.errors import EdgeError
+from edge.platform.paths import ui_dir
 
 if TYPE_CHECKING:
     from edge.app import Daemon
@@ -75,12 +76,10 @@ def create_app(daemon: Daemon) -> FastAPI:
     app.add_middleware(BodyLimit, prefixes={"/api/face/": face_cap})
 
     app.include_router(health_router.router)
-    app.include_router(access_router.router)
+    app.include_router(admin_router.router)
     for comp in daemon.components:
         for router in comp.routers():
             app.include_router(router)
-
-    from edge.app import ui_dir
 
     ui = ui_dir()
     if ui.is_dir():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge.cameras.service import CameraService
 from edge.platform.context import Component, Context
@@ -17,8 +17,12 @@ class CamerasComponent(Component):
     name = "cameras"
 
     def __init__(self, ctx: Context) -> None:
-        self.service = CameraService(list(ctx.settings.cameras), bus=ctx.bus)
-        ctx.provide("cameras", self.service)
+        def decode_stats(camera_id: str) -> dict[str, Any]:
+            scanning = ctx.services.scanning
+            return scanning.camera_stats(camera_id) if scanning is not None else {}
+
+        self.service = ctx.keep(CameraService(list(ctx.settings.cameras), bus=ctx.bus, decode_stats=decode_stats))
+        ctx.services.cameras = self.service
 
     async def start(self) -> None:
         # Opening happens in the capture threads: a camera that never opens never blocks startup.

@@ -14,8 +14,7 @@ _ID = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 def _svc(ctx: CtxDep) -> CameraService:
-    svc: CameraService = ctx.require("cameras")
-    return svc
+    return ctx.own(CameraService)
 
 
 @router.get("", response_model=list[CameraPublic])

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from edge.bus import Bus
+from edge.cameras.contract import CameraInfo
 from edge.cameras.events import CameraStatusEvent
 from edge.cameras.settings import CameraSettings
 from edge.cameras.sources import describe, open_source
@@ -34,6 +35,7 @@ class CameraService:
         bus: Bus | None = None,
         watchdog: WatchdogSettings | None = None,
         opener: Opener = open_source,
+        decode_stats: Callable[[str], dict[str, Any]] | None = None,
     ) -> None:
         self.bus = bus
         self.configs = {c.id: c for c in cameras}
@@ -42,7 +44,7 @@ class CameraService:
         }
         self._stop = threading.Event()
         self._tick: threading.Thread | None = None
-        self.decode_stats: Callable[[str], dict[str, Any]] | None = None  # filled in by scanning
+        self.decode_stats = decode_stats  # scanning's per-camera figures, shown in the camera list
 
     # ------------------------------------------------------------ lifecycle
 
@@ -75,6 +77,9 @@ class CameraService:
             self.bus.publish(CameraStatusEvent(camera_id=camera_id, status=status, reason=reason[:200]))
 
     # ------------------------------------------------------------ FrameSource
+
+    def cameras(self) -> list[CameraInfo]:
+        return [CameraInfo(w.cfg.id, w.cfg.role, w.cfg.target, w.cfg.roi) for w in self.workers.values()]
 
     def camera_for(self, role: str, target: str | None) -> str | None:
         for cid, worker in self.workers.items():

@@ -17,8 +17,8 @@ from edge.checkout.pricing import money
 from edge.checkout.refunds import Refunds
 from edge.checkout.schemas import CouponIssueIn
 from edge.checkout.sessions import member_view
-from edge.checkout.tokens import Tokens
-from edge.config import Settings
+from edge.checkout.settings import CheckoutConfig
+from edge.platform.codes import Codes
 from edge.platform.errors import Conflict, InvalidInput, NotFound
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store
@@ -41,12 +41,17 @@ class AfterSale(Refunds):
     """Void and refund (see refunds.py), receipts, members and coupon issuing."""
 
     def __init__(
-        self, settings: Settings, store: Store, tokens: Tokens, providers: dict[str, PaymentProvider], locks: KeyedLocks
+        self,
+        settings: CheckoutConfig,
+        store: Store,
+        codes: Codes,
+        providers: dict[str, PaymentProvider],
+        locks: KeyedLocks,
     ) -> None:
         self.settings = settings
         self.store = store
         self.locks = locks
-        self.tokens = tokens
+        self.codes = codes
         self.providers = providers
 
     # --- receipts ---------------------------------------------------------------------------
@@ -148,7 +153,7 @@ class AfterSale(Refunds):
             m = Member(phone=digits, name=name.strip()[:80])
             s.add(m)
             s.audit(staff, "checkout.member_added", m.id)
-        return {"member_id": m.id, "name": m.name, "member_code": self.tokens.member_code(m.id)}
+        return {"member_id": m.id, "name": m.name, "member_code": self.codes.member_code(m.id)}
 
     def issue_coupons(self, req: CouponIssueIn, staff: str) -> dict[str, Any]:
         if req.kind == "percent" and not 1 <= req.value <= 90:
@@ -176,7 +181,7 @@ class AfterSale(Refunds):
                 "lim": req.per_member_limit,
                 "n": req.name or (f"{req.value}% off" if req.kind == "percent" else f"{money(req.value)} off"),
             }
-            codes.append(self.tokens.coupon_code(claims))
+            codes.append(self.codes.coupon_code(claims))
         with self.store.write() as s:
             s.audit(staff, "checkout.coupons_issued", cid, count=req.count, kind=req.kind, value=req.value)
         return {"coupon_id": cid, "codes": codes}

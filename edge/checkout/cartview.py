@@ -16,7 +16,7 @@ from edge.checkout.models import KioskSession
 from edge.checkout.pricing import CouponSpec, PricedCart, PriceItem, price_cart, round_half_up
 from edge.checkout.promotions import load_rules
 from edge.checkout.schemas import CartView
-from edge.config import Settings
+from edge.checkout.settings import CheckoutConfig
 from edge.platform.store import ReadTx
 from edge.platform.timeutil import as_utc, utcnow
 
@@ -38,7 +38,7 @@ def member_view(m: Any, via: str) -> dict[str, Any] | None:
     return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
 
 
-def price(s: ReadTx, ks: AnySession, settings: Settings) -> tuple[PricedCart, dict[int, CartRow]]:
+def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCart, dict[int, CartRow]]:
     """One read of lines with their products, and the rules: never two catalog versions at once."""
     cfg = settings.checkout
     rows = read_cart(s, ks.id)
@@ -95,7 +95,7 @@ def _measure(ln: CartRow) -> dict[str, Any]:
     return {}
 
 
-def view_of(s: ReadTx, ks: AnySession, settings: Settings) -> CartView:
+def view_of(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> CartView:
     priced, rows = price(s, ks, settings)
     out_lines = []
     needs_age = False

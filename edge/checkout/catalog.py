@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import delete, func
 from sqlmodel import select
 
-from edge.checkout import gtin as gtins
 from edge.checkout.contract import ProductView
 from edge.checkout.models import CatalogState, Product, Promotion
+from edge.platform import gs1
 from edge.platform.errors import InvalidInput
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import utcnow
@@ -96,7 +96,7 @@ def parse_row(row: dict[str, Any], default_currency: str) -> Product:
     """One input row -> a Product, or InvalidInput naming what is wrong."""
     if not isinstance(row, dict):
         raise InvalidInput("a row must be an object", code="bad_row")
-    gtin = gtins.normalise(str(row.get("gtin", "")))
+    gtin = gs1.normalise_gtin(str(row.get("gtin", "")))
     name = _text(row, "name", 200)
     if not name:
         raise InvalidInput("name is required", code="missing_name")
@@ -261,7 +261,7 @@ class Catalog:
 
     def get(self, gtin: str) -> ProductView | None:
         try:
-            key = gtins.normalise(gtin)
+            key = gs1.normalise_gtin(gtin)
         except InvalidInput:
             return None
         with self.store.read() as s:
@@ -270,7 +270,7 @@ class Catalog:
 
     def variants(self, gtin: str) -> list[ProductView]:
         try:
-            key = gtins.normalise(gtin)
+            key = gs1.normalise_gtin(gtin)
         except InvalidInput:
             return []
         with self.store.read() as s:

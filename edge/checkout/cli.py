@@ -9,26 +9,23 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Product catalog: import, show.", no_args_is_help=True)
+from edge.platform.cli import ConfigOpt, env, fail
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (or RETAIL_EDGE_CONFIG).", show_default=False),
-]
+app = typer.Typer(help="Product catalog: import, show.", no_args_is_help=True)
 
 
 @app.command("import")
 def import_cmd(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A .csv (header row) or .json product file.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Import products (upsert by GTIN); refused rows are listed with the reason."""
     from edge.checkout.catalog import import_products, read_file
-    from edge.cli import fail, open_storage, settings_or_exit
     from edge.platform.errors import EdgeError
 
-    settings = settings_or_exit(config)
+    settings = env(ctx).settings(config)
     if not file.is_file():
         raise fail(f"{file} is not a file")
     try:
@@ -37,7 +34,7 @@ def import_cmd(
         raise fail(exc.message) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read {file}: {exc}") from None
-    db = open_storage(settings)
+    db = env(ctx).open_store(settings)
     with typer.progressbar(length=len(rows), label="importing", hidden=json_out, file=sys.stderr) as bar:
         report = import_products(db, rows, default_currency=settings.store.currency, progress=bar.update)
     if json_out:
@@ -55,14 +52,14 @@ def import_cmd(
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     gtin: Annotated[str | None, typer.Argument(help="Show one product (and its variants).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Show catalog counts, or one product."""
     from edge.checkout.catalog import Catalog
-    from edge.cli import fail, open_storage, settings_or_exit
 
-    db = open_storage(settings_or_exit(config))
+    db = env(ctx).open_store(env(ctx).settings(config))
     catalog = Catalog(db)
     if gtin is None:
         typer.echo(json.dumps(catalog.counts()))

@@ -5,39 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from edge.checkout.aftersale import AfterSale
 from edge.checkout.catalog import Catalog
+from edge.checkout.downsync import catalog_appliers
+from edge.checkout.ledger import Ledger
 from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
 from edge.checkout.payments import SANDBOX_DB, PaymentProvider, SandboxNetwork
 from edge.checkout.providers import FaceProvider, QrProvider, SandboxProvider
 from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
-from edge.checkout.tokens import Tokens
+from edge.checkout.settings import CheckoutConfig
+from edge.platform.codes import Codes
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
+from edge.scanning.events import ScanEvent
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
 log = logging.getLogger(__name__)
-
-
-class _LazyFacepay:
-    """Face-pay is looked up at payment time, so start order between domains does not matter."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    def __getattr__(self, name: str) -> Any:
-        facepay = self.ctx.optional("facepay")
-        if facepay is None:
-            from edge.platform.errors import Unavailable
-
-            raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
-        return getattr(facepay, name)
 
 
 class CheckoutComponent(Component):
@@ -46,32 +35,37 @@ class CheckoutComponent(Component):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         cfg = ctx.settings.checkout
+        conf = CheckoutConfig(store=ctx.settings.store, checkout=cfg)
+        reg = ctx.services
         self.catalog = Catalog(ctx.store)
-        ctx.provide("catalog", self.catalog)
-        tokens = Tokens(ctx.secrets)
+        codes = Codes(ctx.secrets)
+        sessions = Sessions(conf, ctx.store, ctx.bus, self.catalog, codes, lambda: reg.codes)
         network = SandboxNetwork(ctx.settings.storage.data_dir / SANDBOX_DB) if cfg.mode == "sandbox" else None
         providers: dict[str, PaymentProvider] = {
             "sandbox": SandboxProvider(network),
             "qr": QrProvider(network if cfg.qr_acquirer == "sandbox" else None),
-            "face": FaceProvider(network, _LazyFacepay(ctx)),
+            "face": FaceProvider(network, lambda: reg.facepay, sessions),
         }
-        sessions = Sessions(ctx.settings, ctx.store, ctx.bus, self.catalog, tokens)
-        self.services = CheckoutServices(
-            ctx=ctx,
-            catalog=self.catalog,
-            tokens=tokens,
-            sessions=sessions,
-            checkout=Checkout(ctx.settings, ctx.store, ctx.bus, sessions, tokens, providers),
-            gate=Gate(ctx.settings, ctx.store, ctx.bus, tokens),
-            aftersale=AfterSale(ctx.settings, ctx.store, tokens, providers, sessions.locks),
+        self.services = ctx.keep(
+            CheckoutServices(
+                store=ctx.store,
+                services=reg,
+                catalog=self.catalog,
+                codes=codes,
+                sessions=sessions,
+                checkout=Checkout(conf, ctx.store, ctx.bus, sessions, codes, providers),
+                gate=Gate(conf, ctx.store, ctx.bus, codes),
+                aftersale=AfterSale(conf, ctx.store, codes, providers, sessions.locks),
+            )
         )
-        ctx.provide("checkout", self.services)
+        reg.catalog, reg.carts, reg.sales = self.catalog, sessions, Ledger(ctx.store)
+        if reg.downsync is not None:  # the catalog, prices and promotions the cloud sends down
+            for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
+                reg.downsync.register(kind, applier)
         self._expiry: asyncio.Task[None] | None = None
         self.recovered: dict[str, int] = {}
 
     async def start(self) -> None:
-        from edge.scanning.events import ScanEvent
-
         self.recovered = await asyncio.to_thread(self.services.checkout.capturer.recover)
         self.recovered["refunds"] = await asyncio.to_thread(self.services.aftersale.recover_pending)
         self.services.checkout.capturer.start()
@@ -80,9 +74,9 @@ class CheckoutComponent(Component):
         self.ctx.bus.subscribe(ScanEvent, self._on_scan)
         self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
 
-    async def _on_scan(self, ev: Any) -> None:
+    async def _on_scan(self, ev: ScanEvent) -> None:
         if ev.role == "kiosk" and ev.target:
-            await asyncio.to_thread(self.services.on_kiosk_scan, ev.target, ev.text, ev.gtin)
+            await asyncio.to_thread(self.services.on_kiosk_scan, ev.target, ev.text, ev.gs1)
         elif ev.role == "exit_gate" and ev.target:
             await asyncio.to_thread(self.services.on_gate_scan, ev.target, ev.text)
 
@@ -105,8 +99,6 @@ class CheckoutComponent(Component):
         return {"expired": expired, **done, "refunds": refunds}
 
     async def stop(self) -> None:
-        from edge.scanning.events import ScanEvent
-
         self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
         await asyncio.to_thread(self.services.checkout.capturer.stop)
         if self._expiry:

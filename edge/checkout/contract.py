@@ -1,11 +1,13 @@
-"""What other domains may ask of the catalog (provided as ctx.require("catalog")).
+"""What other domains may ask of checkout: the catalog (`catalog` slot), the member attached to
+a cart (`carts`), and the transaction search (`sales`).
 
 Fashion SKUs: every size/colour variant has its own GTIN; variants of one garment share `style`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -32,3 +34,19 @@ class CatalogReader(Protocol):
 
     def variants(self, gtin: str) -> list[ProductView]:
         """All variants of the same style (including this one), with stock; [] if unknown."""
+
+
+@dataclass(frozen=True)
+class AttachedMember:
+    member_id: str
+    via: str  # "code": a signed member QR (proves who it is); "phone": typed digits (does not)
+
+
+class CartMembers(Protocol):
+    def attached_member(self, session_id: str) -> AttachedMember | None:
+        """The member attached to this kiosk cart, and how; None when there is none (or no cart)."""
+
+
+class SalesLedger(Protocol):
+    def transactions(self, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        """Orders, refunds and voids, newest first (the dashboard's transaction search)."""

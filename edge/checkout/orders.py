@@ -48,8 +48,8 @@ from edge.checkout.payments import (
 )
 from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
-from edge.checkout.tokens import Tokens
-from edge.config import Settings
+from edge.checkout.settings import CheckoutConfig
+from edge.platform.codes import Codes
 from edge.platform.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
 from edge.platform.groupcommit import DiskFailed
 from edge.platform.store import ReadTx, Store
@@ -68,18 +68,18 @@ class OrderNotSaved(EdgeError):
 class Checkout:
     def __init__(
         self,
-        settings: Settings,
+        settings: CheckoutConfig,
         store: Store,
         bus: Bus,
         sessions: Sessions,
-        tokens: Tokens,
+        codes: Codes,
         providers: dict[str, PaymentProvider],
     ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
         self.sessions = sessions
-        self.tokens = tokens
+        self.codes = codes
         self.providers = providers
         self.rng = random.SystemRandom()
         self.capturer = Capturer(store, providers, self._mark, sessions.locks)
@@ -368,7 +368,7 @@ class Checkout:
         pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
         assert xp is not None and pay is not None
         ttl = max(1, int((xp.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()))
-        token = self.tokens.pass_code(order_id, xp.id, ttl) if not xp.used_at and not xp.revoked else ""
+        token = self.codes.pass_code(order_id, xp.id, ttl) if not xp.used_at and not xp.revoked else ""
         return CheckoutOut(
             order_id=order.id,
             status=order.status,

@@ -16,8 +16,8 @@ from edge.bus import Bus
 from edge.checkout.events import GateOpenEvent, PassRefused
 from edge.checkout.models import ExitPass, Order
 from edge.checkout.schemas import GateOut
-from edge.checkout.tokens import PassRefusal, Tokens, verify_pass
-from edge.config import Settings
+from edge.checkout.settings import CheckoutConfig
+from edge.platform.codes import Codes, PassRefusal
 from edge.platform.errors import Conflict, EdgeError, Forbidden, Gone, InvalidInput
 from edge.platform.observability import escape_text
 from edge.platform.store import Store
@@ -61,16 +61,16 @@ _SENTENCES = {
 
 
 class Gate:
-    def __init__(self, settings: Settings, store: Store, bus: Bus, tokens: Tokens) -> None:
+    def __init__(self, settings: CheckoutConfig, store: Store, bus: Bus, codes: Codes) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
-        self.tokens = tokens
+        self.codes = codes
 
     def verify(self, gate_id: str, text: str) -> GateOut:
         """Open the gate for a genuine, unexpired, unused pass; raise a typed refusal otherwise."""
         try:
-            claims = verify_pass(self.tokens.exit_pass, text)
+            claims = self.codes.pass_claims(text)
             pass_id, order_id = claims["p"], claims["o"]
             with self.store.write() as s:
                 xp = s.run(_PASS, {"id": pass_id}).first()

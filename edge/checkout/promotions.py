@@ -54,7 +54,7 @@ def _dt(value: Any) -> datetime | None:
 
 def parse_promotion(data: dict[str, Any]) -> Promotion:
     """Validate one promotion definition into its table row (raises InvalidInput)."""
-    from edge.checkout import gtin as gtins
+    from edge.platform import gs1
 
     if not isinstance(data, dict):
         raise InvalidInput("a promotion is an object", code="bad_promotion")
@@ -67,7 +67,7 @@ def parse_promotion(data: dict[str, Any]) -> Promotion:
         if kind == "multibuy":
             buy = int(data["buy"])
             rule = {
-                "gtins": sorted(gtins.normalise(str(g)) for g in data.get("gtins", [])),
+                "gtins": sorted(gs1.normalise_gtin(str(g)) for g in data.get("gtins", [])),
                 "category": str(data.get("category", "")),
                 "buy": buy,
             }

@@ -7,9 +7,11 @@ Each checks its credential, then moves money on the payment network through one 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
 
+from edge.checkout.contract import CartMembers
 from edge.checkout.payments import ChargeState, SandboxNetwork, Simulation
+from edge.facepay.contract import FacePayer
 from edge.platform.errors import InvalidInput, Unavailable
 
 
@@ -102,33 +104,28 @@ class FaceProvider(_NetworkProvider):
 
     name = "face"
 
-    def __init__(self, network: SandboxNetwork | None, facepay: Any | None, store: Any | None = None) -> None:
+    def __init__(
+        self, network: SandboxNetwork | None, facepay: Callable[[], FacePayer | None], carts: CartMembers
+    ) -> None:
         super().__init__(network)
-        self.facepay = facepay
-        self.store = store  # default: the face-pay service's database (the daemon has one)
-
-    def _cart_member(self, order_ref: str) -> str | None:
-        """The member attached to the cart being paid (the order reference is the session id)."""
-        from edge.checkout.models import KioskSession
-
-        store = self.store if self.store is not None else self.facepay.store  # type: ignore[union-attr]
-        with store.read() as s:
-            ks = s.get(KioskSession, order_ref)
-            return ks.member_id if ks is not None else None
+        self.facepay = facepay  # looked up at payment time: start order between domains does not matter
+        self.carts = carts
 
     def _consume(
         self, credential: str | None, key: str | None, *, order_ref: str, amount_minor: int, currency: str
     ) -> None:
-        if self.facepay is None:
+        facepay = self.facepay()
+        if facepay is None:
             raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
         if not credential:
             raise InvalidInput("verify your face first, then pay", code="face_authorization_required")
-        self.facepay.consume_authorization(
+        attached = self.carts.attached_member(order_ref)  # the order reference is the session id
+        facepay.consume_authorization(
             credential,
             order_ref=order_ref,
             amount_minor=amount_minor,
             currency=currency,
-            member_id=self._cart_member(order_ref),
+            member_id=attached.member_id if attached is not None else None,
             payment_ref=key,
         )
 

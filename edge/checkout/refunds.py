@@ -29,7 +29,7 @@ from sqlmodel import col, select
 from edge.checkout.models import CouponRedemption, ExitPass, Order, OrderLine, PaymentIntent, Refund
 from edge.checkout.payments import ChargeState, PaymentProvider, PaymentTimeout
 from edge.checkout.pricing import round_half_up
-from edge.config import Settings
+from edge.checkout.settings import CheckoutConfig
 from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store
@@ -53,7 +53,7 @@ def _plan_key(lines: list[dict[str, Any]]) -> list[tuple[int, int]] | None:
 
 
 class Refunds:
-    settings: Settings
+    settings: CheckoutConfig
     store: Store
     locks: KeyedLocks  # "order:<id>" while a void or refund of it runs
     providers: dict[str, PaymentProvider]

@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import segno
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
-from prometheus_client import Counter
 from starlette.concurrency import run_in_threadpool
 
-from edge.access.models import Principal
 from edge.checkout.events import CartChanged
 from edge.checkout.payments import Simulation
 from edge.checkout.schemas import (
@@ -37,59 +34,25 @@ from edge.checkout.schemas import (
     VoidIn,
 )
 from edge.checkout.service import CheckoutServices
+from edge.platform.context import Context
 from edge.platform.errors import InvalidInput
-from edge.platform.store import WriteBusy
+from edge.platform.identity import Principal
 from edge.platform.web import CtxDep, GateDep, KioskDep, StaffDep
-
-T = TypeVar("T")
-CART_LOOP_LOCK_WAIT_S = 0.005
-CART_LOOP_BACKOFF_S = 0.05
-_loop_backoff = {"until": 0.0, "last_busy": -1.0}  # event-loop state only: no lock needed
-CART_WRITES = Counter(
-    "edge_checkout_cart_writes_total", "Kiosk cart changes by where they ran (the event loop, or a thread)", ["where"]
-)
 
 kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
 gate = APIRouter(prefix="/api/gate", tags=["gate"])
 staff = APIRouter(prefix="/api/checkout", tags=["checkout staff"])
 receipts = APIRouter(prefix="/api/orders", tags=["receipts"])
+T = TypeVar("T")
 
 
 def _svc(ctx: CtxDep) -> CheckoutServices:
-    svc: CheckoutServices = ctx.require("checkout")
-    return svc
+    return ctx.own(CheckoutServices)
 
 
-async def _cart_write(change: Callable[..., T], *args: Any) -> T:
-    """Run a cart change on the event loop, not in a worker thread, unless it must wait long.
-
-    A cart change is a ~1 ms write that is not fsynced. In a worker thread (where every scan ran
-    before) it paid two hops, the call and the response check, each queueing for the interpreter
-    lock on a busy box, and then queued for the write slot behind payment threads. On the loop it
-    runs at once; if the write slot or its cart is taken, it waits for it at most
-    CART_LOOP_LOCK_WAIT_S (a write holds the slot for a millisecond or two, and a loop blocked on
-    a lock leaves the interpreter to the holder). Past that it has done nothing (WriteBusy) and
-    runs again in a worker thread, where waiting is fine: a cart whose checkout is paying, or a
-    write slot held by something slow. Durable writes stay in threads; the one fsync the loop
-    waits for is an age-restricted scan's, whose staff alert must be on disk before it is sent.
-    """
-    now = time.monotonic()
-    if now >= _loop_backoff["until"]:
-        try:
-            result = change(*args, lock_wait_s=CART_LOOP_LOCK_WAIT_S)
-        except WriteBusy:
-            # Two timeouts within CART_LOOP_BACKOFF_S: something holds the slot for long (a
-            # catalog import, a slow disk). The next scans go straight to threads for a while
-            # rather than each stalling the loop 5 ms. One timeout alone (about 1 scan in 300 at
-            # a busy hour) does not: backing off on it cost 2-3 ms of add-item p99.
-            if now - _loop_backoff["last_busy"] < CART_LOOP_BACKOFF_S:
-                _loop_backoff["until"] = now + CART_LOOP_BACKOFF_S
-            _loop_backoff["last_busy"] = now
-        else:
-            CART_WRITES.labels("loop").inc()
-            return result
-    CART_WRITES.labels("thread").inc()
-    return await run_in_threadpool(change, *args)
+async def _cart_write(ctx: Context, change: Callable[..., T], *args: Any) -> T:
+    """A cart change on the loop when the write slot is free at once (edge.platform.loopwrite)."""
+    return await _svc(ctx).cart_writes.run(change, *args)
 
 
 def _kiosk_id(p: Principal) -> str | None:
@@ -105,7 +68,7 @@ async def open_session(body: OpenSessionIn, p: KioskDep, ctx: CtxDep) -> CartVie
     sessions = _svc(ctx).sessions
     if body.resume:
         return await run_in_threadpool(sessions.resume, kiosk_id)
-    return await _cart_write(sessions.open, kiosk_id)
+    return await _cart_write(ctx, sessions.open, kiosk_id)
 
 
 @kiosk.get("/sessions/{session_id}")
@@ -116,28 +79,28 @@ def get_session(session_id: str, p: KioskDep, ctx: CtxDep) -> CartView:
 @kiosk.post("/sessions/{session_id}/items", status_code=201)
 async def add_item(session_id: str, body: AddItemIn, p: KioskDep, ctx: CtxDep) -> ItemAdded:
     sessions = _svc(ctx).sessions
-    result: ItemAdded = await _cart_write(sessions.add_code, session_id, _kiosk_id(p), body.code, body.qty)
+    result: ItemAdded = await _cart_write(ctx, sessions.add_code, session_id, _kiosk_id(p), body.code, body.qty)
     return result
 
 
 @kiosk.patch("/sessions/{session_id}/lines/{line_id}")
 async def set_qty(session_id: str, line_id: int, body: SetQtyIn, p: KioskDep, ctx: CtxDep) -> CartView:
-    return await _cart_write(_svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, body.qty)
+    return await _cart_write(ctx, _svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, body.qty)
 
 
 @kiosk.delete("/sessions/{session_id}/lines/{line_id}")
 async def remove_line(session_id: str, line_id: int, p: KioskDep, ctx: CtxDep) -> CartView:
-    return await _cart_write(_svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, 0)
+    return await _cart_write(ctx, _svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, 0)
 
 
 @kiosk.post("/sessions/{session_id}/member")
 async def attach_member(session_id: str, body: MemberIn, p: KioskDep, ctx: CtxDep) -> CartView:
-    return await _cart_write(_svc(ctx).sessions.attach_member, session_id, _kiosk_id(p), body.code, body.phone)
+    return await _cart_write(ctx, _svc(ctx).sessions.attach_member, session_id, _kiosk_id(p), body.code, body.phone)
 
 
 @kiosk.post("/sessions/{session_id}/coupons")
 async def apply_coupon(session_id: str, body: CouponIn, p: KioskDep, ctx: CtxDep) -> CartView:
-    return await _cart_write(_svc(ctx).sessions.apply_coupon, session_id, _kiosk_id(p), body.code)
+    return await _cart_write(ctx, _svc(ctx).sessions.apply_coupon, session_id, _kiosk_id(p), body.code)
 
 
 @kiosk.post("/sessions/{session_id}/face-verify")

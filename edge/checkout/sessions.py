@@ -16,33 +16,44 @@ from sqlmodel import col, select
 
 from edge.bus import Bus
 from edge.checkout import cartrows, cartview
-from edge.checkout import gtin as gtins
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
+from edge.checkout.contract import AttachedMember
 from edge.checkout.events import CartChanged
 from edge.checkout.models import KioskSession
 from edge.checkout.pricing import PricedCart
 from edge.checkout.schemas import CartView
-from edge.checkout.settings import CheckoutSettings
-from edge.checkout.tokens import Tokens
-from edge.config import Settings
+from edge.checkout.settings import CheckoutConfig, CheckoutSettings
+from edge.platform.codes import Codes
+from edge.platform.context import need
 from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
+from edge.platform.gs1 import Facts
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
+from edge.scanning.contract import CodeReader
 
 __all__ = ["Sessions", "member_view"]
 
 
 class Sessions:
-    def __init__(self, settings: Settings, store: Store, bus: Bus, catalog: Catalog, tokens: Tokens) -> None:
+    def __init__(
+        self,
+        settings: CheckoutConfig,
+        store: Store,
+        bus: Bus,
+        catalog: Catalog,
+        codes: Codes,
+        reader: Callable[[], CodeReader | None],
+    ) -> None:
         self.settings = settings
         self.cfg: CheckoutSettings = settings.checkout
         self.store = store
         self.bus = bus
         self.catalog = catalog
-        self.tokens = tokens
+        self.codes = codes
+        self.reader = reader  # what a typed code means: scanning owns the store's GS1 layout
         self.locks = KeyedLocks()  # one per cart; shared with the checkout, capture and refunds
 
     # --- lifecycle ----------------------------------------------------------------
@@ -63,6 +74,14 @@ class Sessions:
         current = self.current_for_kiosk(kiosk_id, create=True)
         assert current is not None
         return self.view(current, kiosk_id)
+
+    def attached_member(self, session_id: str) -> AttachedMember | None:
+        """The `carts` contract: the member attached to this cart, and how."""
+        with self.store.read() as s:
+            ks = cartrows.session(s, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
+        if ks is None or not ks.member_id:
+            return None
+        return AttachedMember(ks.member_id, ks.member_via or "")
 
     def current_for_kiosk(self, kiosk_id: str, create: bool = True) -> str | None:
         with self.store.read() as s:
@@ -144,20 +163,35 @@ class Sessions:
         source: str = "typed",
         lock_wait_s: float | None = None,
     ) -> Any:
+        """A code typed at the kiosk (or sent by a client): read under the store's GS1 layout."""
+        facts = need(self.reader(), "scanning").read_typed(code)
+        return self.add_item(session_id, kiosk_id, facts, qty, source, lock_wait_s)
+
+    def add_item(
+        self,
+        session_id: str,
+        kiosk_id: str | None,
+        facts: Facts,
+        qty: int = 1,
+        source: str = "camera",
+        lock_wait_s: float | None = None,
+    ) -> Any:
         """The hot path (every scan): prebuilt Core statements, one short write, then the new cart.
+        `facts` are the GS1 facts scanning parsed (or add_code read): nothing is parsed again.
 
         With lock_wait_s (the HTTP handler, on the event loop) it raises WriteBusy, having done
-        nothing, when the cart's lock or the write slot stays taken that long; see router._cart_write."""
+        nothing, when the cart's lock or the write slot stays taken that long (see
+        edge.platform.loopwrite)."""
         from edge.checkout.schemas import ItemAdded
 
         if not isinstance(qty, int) or not 1 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
-        key, kind, value = self.parse_code(code)
+        key, kind, value = self.check_measure(facts)
         alerts: list[dict[str, str]] = []
         with self.locks.hold(session_id, lock_wait_s):
             with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
-                product = self.resolve(s, key, kind, value)
+                product = self.resolve(s, facts)
                 line = cartrows.line_by_code(s, ks.id, key)
                 if line is None:
                     if cartrows.line_count(s, ks.id) >= self.cfg.max_lines:
@@ -198,26 +232,20 @@ class Sessions:
              "session_id": ks.id, "gtin": product.gtin, "name": product.name, "at": utcnow().isoformat()},
         )  # fmt: skip
 
-    def parse_code(self, code: str) -> tuple[str, str, int]:
-        """Scanned or typed text -> (cart key GTIN-14, measure kind, value); typed errors for bad codes."""
-        key = gtins.normalise(code)
-        vm = gtins.variable_measure(key, self.settings.scanning)
-        if vm is None:
-            return key, "", 0
-        if vm.kind == "price" and not 0 < vm.value <= self.cfg.max_weighed_price_minor:
+    def check_measure(self, facts: Facts) -> tuple[str, str, int]:
+        """(cart key GTIN-14, measure kind, value) of a code; typed errors for an embedded price or
+        weight out of bounds."""
+        kind, value = facts.measure, facts.value
+        if kind == "price" and not 0 < value <= self.cfg.max_weighed_price_minor:
             raise Unprocessable("the price on this label is not valid; ask staff", code="bad_embedded_price")
-        if vm.kind == "weight" and not 0 < vm.value <= self.cfg.max_weighed_grams:
+        if kind == "weight" and not 0 < value <= self.cfg.max_weighed_grams:
             raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
-        return key, vm.kind, vm.value
+        return facts.gtin, kind, value
 
-    def resolve(self, s: ReadTx, key: str, kind: str, value: int) -> cartrows.ProductRow:
-        """The catalog item behind a parsed code (a variable-measure code's item has the value zeroed)."""
-        lookup = key
-        if kind:
-            vm = gtins.variable_measure(key, self.settings.scanning)
-            assert vm is not None
-            lookup = vm.lookup_gtin
-        product = cartrows.product(s, lookup)
+    def resolve(self, s: ReadTx, facts: Facts) -> cartrows.ProductRow:
+        """The catalog item behind a code (a variable-measure code's item has the value zeroed)."""
+        kind = facts.measure
+        product = cartrows.product(s, facts.lookup_gtin)
         if product is None:
             raise NotFound("this item is not in the catalog; ask staff for help", code="unknown_product")
         if not kind and product.weighed:
@@ -251,7 +279,7 @@ class Sessions:
         lock_wait_s: float | None = None,
     ) -> CartView:
         if code:
-            member_id: str | None = self.tokens.member_id(code.strip())
+            member_id: str | None = self.codes.member_id(code.strip())
         elif phone:
             digits = "".join(ch for ch in phone if ch.isdigit())
             if not 6 <= len(digits) <= 15:
@@ -271,7 +299,7 @@ class Sessions:
     def apply_coupon(
         self, session_id: str, kiosk_id: str | None, code: str, lock_wait_s: float | None = None
     ) -> CartView:
-        claims = self.tokens.coupon_claims(code.strip())
+        claims = self.codes.coupon_claims(code.strip())
 
         def change(s: ReadTx, ks: cartrows.SessionRow) -> None:
             held = json.loads(ks.coupons)

@@ -1,8 +1,11 @@
 """Checkout configuration (payments, passes, pricing)."""
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from edge.platform.settings import StoreSettings
 
 
 class CheckoutSettings(BaseModel):
@@ -49,3 +52,11 @@ class CheckoutSettings(BaseModel):
         description="Where payment-code (QR) charges go; only the sandbox simulator exists on this box. "
         "'none' refuses QR payment.",
     )
+
+
+@dataclass(frozen=True)
+class CheckoutConfig:
+    """The settings checkout's services read: its own section and who this store is."""
+
+    store: StoreSettings
+    checkout: CheckoutSettings

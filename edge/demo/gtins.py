@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-
-def _check_digit(body: str) -> str:
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
+from edge.platform.gs1 import check_digit
 
 
 def ean13(body12: str) -> str:
-    return body12 + _check_digit(body12)
+    return body12 + check_digit(body12)
 
 
 # Grocery items for the kiosk clip (GTIN-13, prefix 690-695 = China).

@@ -106,7 +106,7 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     media = ensure_media(data_dir / "media")
     config = demo_config(data_dir, host, port, mqtt_url, media)
     # The demo's cloud: the reference receiver on a local PostgreSQL, when there is one.
-    from edge.sync.demo import start_demo_receiver
+    from edge.demo.cloud import start_demo_receiver
 
     sync_url = start_demo_receiver(data_dir, config["store"]["id"])
     if sync_url:

@@ -9,40 +9,34 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
 
+from edge.platform.cli import ConfigOpt, env, fail
 from edge.platform.errors import EdgeError
+from edge.platform.security import SecretStore
+
+if TYPE_CHECKING:  # the models load onnxruntime: only the commands that need them import it
+    from edge.facepay.runtime import FaceRuntime
+    from edge.facepay.service import FaceServices
 
 face_app = typer.Typer(help="Face-pay: compare, liveness, enroll, erase, list.", no_args_is_help=True)
 models_app = typer.Typer(help="Face models: verify sha256, show versions.", no_args_is_help=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (or RETAIL_EDGE_CONFIG).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 MAX_FILE_BYTES = 25_000_000
 
 
-def _settings(config: Path | None):  # type: ignore[no-untyped-def]
-    from edge.cli import settings_or_exit
-
-    return settings_or_exit(config)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code)
-
-
-def _runtime(config: Path | None):  # type: ignore[no-untyped-def]
+def _runtime(ctx: typer.Context, config: Path | None) -> FaceRuntime:
     from edge.facepay.runtime import FaceRuntime
 
-    settings = _settings(config)
+    settings = env(ctx).settings(config)
     rt = FaceRuntime(settings.facepay, settings.model_dir)
     rt.load()
     if rt.status != "ok":
-        raise _fail(f"face models unavailable: {rt.reason}", 3)
+        raise fail(f"face models unavailable: {rt.reason}", 3)
     return rt
 
 
@@ -74,6 +68,7 @@ def _r(x: float | None) -> float | None:
 
 @face_app.command("compare")
 def face_compare(
+    ctx: typer.Context,
     images: Annotated[list[Path] | None, typer.Argument(help="A.jpg B.jpg")] = None,
     pairs: Annotated[Path | None, typer.Option("--pairs", help="CSV with columns a,b (a batch).")] = None,
     as_json: JsonOpt = False,
@@ -86,14 +81,14 @@ def face_compare(
             with pairs.open(newline="") as fh:
                 todo = [(row["a"], row["b"]) for row in csv.DictReader(fh)]
         except (OSError, KeyError) as exc:
-            raise _fail(f"cannot read pairs from {pairs}: it needs columns a,b ({exc})") from None
+            raise fail(f"cannot read pairs from {pairs}: it needs columns a,b ({exc})") from None
         base = pairs.parent
     else:
         if not images or len(images) != 2:
-            raise _fail("give two images (A.jpg B.jpg) or --pairs PAIRS.csv")
+            raise fail("give two images (A.jpg B.jpg) or --pairs PAIRS.csv")
         todo = [(str(images[0]), str(images[1]))]
         base = Path.cwd()
-    rt = _runtime(config)
+    rt = _runtime(ctx, config)
     cache: dict[str, dict[str, Any]] = {}
 
     def probe(name: str) -> dict[str, Any]:
@@ -127,12 +122,13 @@ def face_compare(
 
 @face_app.command("liveness")
 def face_liveness(
+    ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Images to judge.")],
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Liveness of each still image, judged with the single-frame rule."""
-    rt = _runtime(config)
+    rt = _runtime(ctx, config)
     need = rt.cfg.liveness_single_threshold
     for path in images:
         p = _probe(rt, path)
@@ -153,19 +149,17 @@ def face_liveness(
             )
 
 
-def _services(config: Path | None):  # type: ignore[no-untyped-def]
-    from edge.cli import open_storage
+def _services(ctx: typer.Context, config: Path | None) -> FaceServices:
     from edge.facepay.service import build_services
-    from edge.platform.security import SecretStore
 
-    settings = _settings(config)
-    db = open_storage(settings)
-    svc = build_services(settings.facepay, settings.model_dir, db, SecretStore(settings.storage.data_dir))
-    return settings, svc
+    settings = env(ctx).settings(config)
+    store = env(ctx).open_store(settings)
+    return build_services(settings.facepay, settings.model_dir, store, SecretStore(settings.storage.data_dir))
 
 
 @face_app.command("enroll")
 def face_enroll(
+    ctx: typer.Context,
     images: Annotated[list[Path], typer.Argument(help="Photos of the member (each must pass the gates).")],
     member: Annotated[str, typer.Option("--member", help="Member id.")],
     consent_version: Annotated[str, typer.Option("--consent-version", help="Consent text version signed.")] = "v1",
@@ -177,10 +171,10 @@ def face_enroll(
     config: ConfigOpt = None,
 ) -> None:
     """Enrol a member from photos (staff), recording the consent."""
-    _settings_obj, svc = _services(config)
+    svc = _services(ctx, config)
     svc.runtime.load(on_loaded=svc.enrolment.load_gallery)
     if svc.runtime.status != "ok":
-        raise _fail(f"face models unavailable: {svc.runtime.reason}", 3)
+        raise fail(f"face models unavailable: {svc.runtime.reason}", 3)
     try:
         frames = [_read(p) for p in images]
         out = svc.enrolment.enroll(
@@ -195,40 +189,42 @@ def face_enroll(
             by_staff=True,  # an operator on the box itself
         )
     except EdgeError as exc:
-        raise _fail(f"{exc.code}: {exc.message} {json.dumps(exc.details) if exc.details else ''}".strip()) from None
+        raise fail(f"{exc.code}: {exc.message} {json.dumps(exc.details) if exc.details else ''}".strip()) from None
     typer.echo(json.dumps(out.model_dump(mode="json")))
 
 
 @face_app.command("erase")
 def face_erase(
+    ctx: typer.Context,
     member: Annotated[str, typer.Option("--member", help="Member id.")],
     config: ConfigOpt = None,
 ) -> None:
     """Erase a member's template (queues the erasure event for the cloud)."""
-    _s, svc = _services(config)
+    svc = _services(ctx, config)
     try:
         svc.enrolment.erase(member, "cli:staff")
     except EdgeError as exc:
-        raise _fail(f"{exc.code}: {exc.message}") from None
+        raise fail(f"{exc.code}: {exc.message}") from None
     typer.echo(f"erased face enrolment of {member}")
 
 
 @face_app.command("reseal")
 def face_reseal(
+    ctx: typer.Context,
     retire_old: Annotated[bool, typer.Option(help="Then drop the older template keys.")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Re-encrypt all templates under the active `templates` key (run after `keys rotate templates`)."""
-    _s, svc = _services(config)
+    svc = _services(ctx, config)
     done, kid = svc.enrolment.reseal()
     gone = svc.enrolment.sealer.ring.retire_all_but_active() if retire_old else []
     typer.echo(f"re-sealed {done} templates under key {kid}" + (f"; retired {', '.join(gone)}" if gone else ""))
 
 
 @face_app.command("list")
-def face_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
+def face_list(ctx: typer.Context, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Count enrolled members (no biometric data)."""
-    _s, svc = _services(config)
+    svc = _services(ctx, config)
     counts = svc.enrolment.counts()
     counts.pop("gallery_loaded", None)
     if as_json:
@@ -239,17 +235,17 @@ def face_list(as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
 
 
 @models_app.command("verify")
-def models_verify(config: ConfigOpt = None) -> None:
+def models_verify(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Verify every model file against the manifest's sha256 (exit 1 if a selected one fails)."""
     from edge.facepay.manifest import ModelError, load_manifest, resolve_manifest, verify_all
     from edge.facepay.runtime import resolve_model_dir
 
-    settings = _settings(config)
+    settings = env(ctx).settings(config)
     model_dir = resolve_model_dir(settings.model_dir)
     try:
         manifest = load_manifest(resolve_manifest(model_dir, settings.facepay.manifest))
     except ModelError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     status = verify_all(manifest, model_dir)
     selected = {s.name for s in manifest.selected()}
     bad = False
@@ -264,15 +260,15 @@ def models_verify(config: ConfigOpt = None) -> None:
 
 
 @models_app.command("list")
-def models_list(config: ConfigOpt = None) -> None:
+def models_list(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """The manifest's models: role, version, licence and source (no hashing)."""
     from edge.facepay.manifest import ModelError, load_manifest, resolve_manifest
     from edge.facepay.runtime import resolve_model_dir
 
-    settings = _settings(config)
+    settings = env(ctx).settings(config)
     try:
         manifest = load_manifest(resolve_manifest(resolve_model_dir(settings.model_dir), settings.facepay.manifest))
     except ModelError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for spec in manifest.models.values():
         typer.echo(f"{spec.name}: {spec.role}, {spec.version}, {spec.licence}\n    {spec.file} <- {spec.source}")

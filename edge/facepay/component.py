@@ -12,7 +12,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from edge.facepay.metrics import TEMPLATES
-from edge.facepay.service import FaceServices, build_services
+from edge.facepay.modelstatus import ModelStatus
+from edge.facepay.service import FaceBackOffice, FaceServices, build_services
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
 
@@ -28,11 +29,23 @@ class FacepayComponent(Component):
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.services: FaceServices = build_services(
-            ctx.settings.facepay, ctx.settings.model_dir, ctx.store, ctx.secrets, lambda: ctx.optional("cameras")
+        reg = ctx.services
+        self.services: FaceServices = ctx.keep(
+            build_services(
+                ctx.settings.facepay,
+                ctx.settings.model_dir,
+                ctx.store,
+                ctx.secrets,
+                cameras=lambda: reg.cameras,
+                carts=lambda: reg.carts,
+            )
         )
-        ctx.provide("facepay", self.services.verification)
-        ctx.provide("facepay_enrolment", self.services.enrolment)
+        ctx.keep(self.services.enrolment)
+        ctx.keep(self.services.verification)
+        self.admin = FaceBackOffice(self.services.enrolment, ModelStatus(ctx.settings.model_dir))
+        reg.facepay, reg.faces = self.services.verification, self.admin
+        if reg.downsync is not None:
+            reg.downsync.register("member_erasure", self.admin.apply_erasures)
         rt = self.services.runtime
         TEMPLATES.set_function(lambda: float(len(rt.gallery)) if rt.gallery is not None else 0.0)
         self._retention: asyncio.Task[None] | None = None

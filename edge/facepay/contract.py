@@ -1,4 +1,5 @@
-"""What checkout may ask of face-pay (provided as ctx.require("facepay")).
+"""What other domains may ask of face-pay: paying (the registry's `facepay` slot) and the back
+office's erasures and model status (`faces`).
 
 A verification for a checkout yields a single-use authorisation bound to the order reference
 (the kiosk session id), the amount and the member. Checkout's `face` payment provider consumes it.
@@ -54,3 +55,13 @@ class FacePayer(Protocol):
         `member_id`: the member attached to the cart; an authorisation for another face is refused
         (403 face_member_mismatch). `payment_ref`: the payment's id, recorded with the use.
         """
+
+
+class FaceAdmin(Protocol):
+    """What the store's back office (down-sync, the dashboard) may ask of face-pay."""
+
+    def erase_all(self, requests: list[tuple[str, str]], actor: str) -> list[str]:
+        """Erase several members (member_id, reason) in one transaction; returns those erased."""
+
+    def models_status(self) -> dict[str, Any]:
+        """The face models: manifest, version and sha256 check of each file (for the dashboard)."""

@@ -1,20 +1,20 @@
 """Who may enrol a face for a member: proof that the person at the kiosk is that member.
 
-A kiosk must present the member's signed QR code (`RM1:`, issued by checkout); its signature is
-checked by checkout's own `Tokens.member_id`, so the crypto lives in one place. A store-IT
+A kiosk must present the member's signed QR code (`RM1:`); its signature is checked by the
+platform's signed codes (edge.platform.codes), so the crypto lives in one place. A store-IT
 login (staff at the back office or standing at the kiosk) vouches for the member instead.
 """
 
 from __future__ import annotations
 
-from edge.checkout.tokens import Tokens
+from edge.platform.codes import Codes
 from edge.platform.errors import Forbidden
 from edge.platform.security import SecretStore
 
 
 def member_from_code(secrets: SecretStore, code: str) -> str:
     """The member id in a signed member QR code; member_code_invalid (400) / member_expired (410)."""
-    return Tokens(secrets).member_id(code.strip())
+    return Codes(secrets).member_id(code.strip())
 
 
 def check_enrol_proof(secrets: SecretStore, *, by_staff: bool, member_id: str, member_code: str | None) -> None:

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from edge.access.models import Principal
 from edge.facepay.capture import grab_frames
 from edge.facepay.enrolment import EnrolmentService
 from edge.facepay.images import LazyFrames, TooLarge
@@ -32,6 +31,7 @@ from edge.facepay.models import (
 from edge.facepay.proof import check_enrol_proof
 from edge.facepay.verification import VerificationService
 from edge.platform.errors import InvalidInput
+from edge.platform.identity import Principal
 from edge.platform.web import CtxDep, KioskDep, StaffDep
 
 router = APIRouter(prefix="/api/face", tags=["face-pay"])
@@ -47,13 +47,11 @@ def _kiosk(who: Principal, given: str | None) -> str:
 
 
 def _enrolment(ctx: CtxDep) -> EnrolmentService:
-    svc: EnrolmentService = ctx.require("facepay_enrolment")
-    return svc
+    return ctx.own(EnrolmentService)
 
 
 def _verifier(ctx: CtxDep) -> VerificationService:
-    svc: VerificationService = ctx.require("facepay")
-    return svc
+    return ctx.own(VerificationService)
 
 
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
@@ -124,7 +122,7 @@ def enroll_camera(body: EnrollCameraIn, who: KioskDep, ctx: CtxDep) -> EnrollOut
     check_enrol_proof(ctx.secrets, by_staff=by_staff, member_id=body.member_id, member_code=body.member_code)
     kiosk = _kiosk(who, body.kiosk_id)
     cfg = ctx.settings.facepay
-    frames = grab_frames(ctx.optional("cameras"), kiosk, cfg.enroll_frames, cfg.capture_window_s * 2)
+    frames = grab_frames(ctx.services.cameras, kiosk, cfg.enroll_frames, cfg.capture_window_s * 2)
     return _enrolment(ctx).enroll(
         member_id=body.member_id,
         frames=frames,

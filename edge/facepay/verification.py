@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import select
 
-from edge.checkout.tokens import MEMBER_PREFIX
+from edge.checkout.contract import CartMembers
 from edge.facepay.capture import grab_frames
 from edge.facepay.contract import FaceAuthorization
 from edge.facepay.enrolment import STREAM, EnrolmentService
@@ -26,6 +26,7 @@ from edge.facepay.models import FaceAttempt, FaceAuthorizationRow, FaceMember
 from edge.facepay.pipeline import Frames
 from edge.facepay.proof import member_from_code
 from edge.facepay.runtime import FaceRuntime
+from edge.platform.codes import MEMBER_PREFIX
 from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, RateLimited, Unavailable
 from edge.platform.security import SecretStore
 from edge.platform.store import Store
@@ -48,6 +49,7 @@ class VerificationService:
         enrolment: EnrolmentService,
         cameras: Callable[[], Any] = lambda: None,
         secrets: SecretStore | None = None,
+        carts: Callable[[], CartMembers | None] = lambda: None,
     ) -> None:
         self.store = store
         self.secrets = secrets  # checks signed member codes (a claimed identity for 1:1)
@@ -55,15 +57,21 @@ class VerificationService:
         self.cfg = runtime.cfg
         self.enrolment = enrolment
         self.cameras = cameras  # looked up per call: the camera component is built after this one
+        self.carts = carts  # the member attached to the cart being paid (checkout's contract)
 
     # --- the claimed identity -----------------------------------------------------------------
-    def _resolve_hint(self, hint: str | None) -> tuple[str | None, set[str] | None, str | None]:
+    def _resolve_hint(
+        self, hint: str | None, attached: str | None = None
+    ) -> tuple[str | None, set[str] | None, str | None]:
         """(claimed member for 1:1, candidate set for 1:N, member whose attempt budget is used).
 
         Only a signed member QR code (`RM1:...`) proves a claimed identity, so only it runs 1:1
-        (threshold alone). `phone:<digits>` proves nothing: it narrows the candidates, and the
-        margin rule still applies among them. A bare member id is refused.
+        (threshold alone): read here, or attached to the cart by one (`attached`, from checkout's
+        contract). `phone:<digits>` proves nothing: it narrows the candidates, and the margin rule
+        still applies among them. A bare member id is refused.
         """
+        if attached is not None:
+            return self._enrolled(attached), {attached}, attached
         if not hint:
             return None, None, None
         if hint.startswith("phone:"):
@@ -79,11 +87,14 @@ class VerificationService:
             )
         if self.secrets is None:
             raise Unavailable("member codes cannot be checked on this box", code="face_unavailable")
-        member_id = member_from_code(self.secrets, hint)
+        member_id = self._enrolled(member_from_code(self.secrets, hint))
+        return member_id, {member_id}, member_id
+
+    def _enrolled(self, member_id: str) -> str:
         with self.store.read() as s:
             if s.get(FaceMember, member_id) is None:
                 raise NotFound("this member has not enrolled for face-pay", code="face_member_unknown")
-        return member_id, {member_id}, member_id
+        return member_id
 
     def verify(
         self,
@@ -94,10 +105,11 @@ class VerificationService:
         frames: Frames | None = None,
         stills: bool = False,
         payment: dict[str, Any] | None = None,
+        attached: str | None = None,
     ) -> dict[str, Any]:
         """One attempt: limits, capture, pipeline, decision, audit (+ authorisation if paying)."""
         pipeline, gallery, models = self.rt.ready()
-        claimed, candidates, budget = self._resolve_hint(member_hint)
+        claimed, candidates, budget = self._resolve_hint(member_hint, attached)
         now = utcnow()
         try:
             with self.store.read() as s:
@@ -260,12 +272,15 @@ class VerificationService:
         if not order_ref or len(order_ref) > 64:
             raise InvalidInput("an order reference of 1..64 characters is needed", code="face_bad_order_ref")
         payment = {"order_ref": order_ref, "amount_minor": amount_minor, "currency": currency}
+        carts = self.carts()
+        member = carts.attached_member(order_ref) if carts is not None else None  # the order ref is the cart
         return self.verify(
             kiosk_id=kiosk_id,
             actor=f"kiosk:{kiosk_id}",
             member_hint=member_hint,
             frames=frames,
             payment=payment,
+            attached=member.member_id if member is not None and member.via == "code" else None,
         )
 
     def consume_authorization(

@@ -25,9 +25,10 @@ from edge.fitting.callrows import CallRow
 from edge.fitting.events import CallChanged
 from edge.fitting.models import ACTIVE_STATES, CallIn, CallPublic, FittingCall, FittingInbound
 from edge.fitting.settings import FittingSettings, RoomSettings
-from edge.fitting.text import clean_note, normalize_gtin, note_key
+from edge.fitting.text import clean_note, note_key
 from edge.fitting.visits import VisitService
 from edge.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from edge.platform.gs1 import normalise_gtin
 from edge.platform.observability import escape_text
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
@@ -97,8 +98,8 @@ class CallService:
 
     # --- the shopper -----------------------------------------------------------------
     def open_call(self, room: RoomSettings, body: CallIn, phone_id: str) -> tuple[CallPublic, bool]:
-        gtin = normalize_gtin(body.gtin) if body.gtin else None
-        want = normalize_gtin(body.want_gtin) if body.want_gtin else None
+        gtin = normalise_gtin(body.gtin) if body.gtin else None
+        want = normalise_gtin(body.want_gtin) if body.want_gtin else None
         note = clean_note(body.note)
         self._check_call(body.kind, gtin, want)
         key = f"{body.kind}|{gtin or ''}|{want or ''}|{note_key(note)}"

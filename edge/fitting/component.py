@@ -14,7 +14,8 @@ from edge.fitting.codes import RoomCodes
 from edge.fitting.inbound import ClaimListener
 from edge.fitting.service import FittingService
 from edge.fitting.visits import VisitService
-from edge.platform.context import Component, Context
+from edge.platform.codes import Codes
+from edge.platform.context import Component, Context, need
 from edge.platform.observability import ComponentHealth
 from edge.scanning.events import ScanEvent
 
@@ -34,29 +35,28 @@ class FittingComponent(Component):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         s = ctx.settings
-        self.codes = RoomCodes(s, ctx.secrets)
+        self.codes = RoomCodes(s.fitting.rooms, s.store.id, s.http, Codes(ctx.secrets))
         self.visits = VisitService(ctx.store, ctx.bus, s.fitting, self._catalog)
         self.calls = CallService(ctx.store, ctx.bus, s.store.id, s.fitting, self.visits, self._catalog)
         self.service = FittingService(ctx.store, self.codes, self.visits, self.calls, s.store.name)
         self.listener: ClaimListener | None = None
-        client = ctx.optional("mqtt")
+        client = ctx.services.messaging
         if client is not None:
             self.listener = ClaimListener(
                 s.store.id,
                 self.calls,
-                ctx.require("access"),
+                need(ctx.services.access, "access"),
                 client,
                 attempts=s.fitting.claim_attempts,
                 backoff_s=s.fitting.claim_retry_backoff_s,
             )
         self._task: asyncio.Task[None] | None = None
         self._sweep_error = ""
-        ctx.provide("fitting", self.service)
+        ctx.keep(self.service)
 
     def _catalog(self) -> CatalogReader | None:
         # Optional: without the checkout catalog, items show by code and variant calls are not checked.
-        catalog: CatalogReader | None = self.ctx.optional("catalog")
-        return catalog
+        return self.ctx.services.catalog
 
     async def start(self) -> None:
         self.ctx.bus.subscribe(ScanEvent, self._on_scan)

@@ -20,15 +20,14 @@ import queue
 import threading
 from typing import Any, Literal
 
-import paho.mqtt.client as mqtt
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edge.access.service import AccessService
 from edge.fitting import topics
 from edge.fitting.calls import CallService
-from edge.mqtt.client import MqttClient
+from edge.mqtt.contract import Ack, Messaging
 from edge.platform.errors import EdgeError
+from edge.platform.identity import Authenticator
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +61,8 @@ class ClaimListener:
         self,
         store_id: str,
         calls: CallService,
-        access: AccessService,
-        client: MqttClient,
+        access: Authenticator,
+        client: Messaging,
         *,
         attempts: int = 5,
         backoff_s: float = 0.2,
@@ -76,7 +75,7 @@ class ClaimListener:
         self.backoff_s = backoff_s
         self.failed = 0  # messages given up on since start
         self._unrecorded: list[dict[str, Any]] = []  # failures whose audit record is not written yet
-        self._q: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._q: queue.Queue[tuple[str, bytes, Ack] | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         client.subscribe(topics.claim_filter(store_id), self._on_message, qos=1, deferred_ack=True)
@@ -93,8 +92,8 @@ class ClaimListener:
             self._thread.join(timeout_s)
             self._thread = None
 
-    def _on_message(self, _topic: str, _payload: bytes, msg: mqtt.MQTTMessage) -> None:
-        self._q.put(msg)
+    def _on_message(self, topic: str, payload: bytes, ack: Ack) -> None:
+        self._q.put((topic, payload, ack))
 
     def _run(self) -> None:
         while True:
@@ -107,9 +106,10 @@ class ClaimListener:
                 if self._unrecorded:
                     self._record_failures()  # last chance; each failure was logged already
                 return
-            if self._apply(msg.topic, bytes(msg.payload)) is None:
+            topic, payload, ack = msg
+            if self._apply(topic, payload) is None:
                 return  # stopping mid-retry: unacked, so the broker redelivers it after we reconnect
-            self.client.ack(msg)
+            ack()
             if self._unrecorded:
                 self._record_failures()
 

@@ -25,6 +25,7 @@ from edge.fitting.settings import RoomSettings
 from edge.fitting.sse import call_stream
 from edge.fitting.stats import guide_stats
 from edge.platform.errors import Forbidden
+from edge.platform.paths import ui_dir
 from edge.platform.web import CtxDep, GuideDep
 
 router = APIRouter(tags=["fitting"])
@@ -33,8 +34,7 @@ _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 async def _svc(ctx: CtxDep) -> FittingService:
-    svc: FittingService = ctx.require("fitting")
-    return svc
+    return ctx.own(FittingService)
 
 
 SvcDep = Annotated[FittingService, Depends(_svc)]
@@ -66,8 +66,6 @@ def _phone(request: Request) -> str:
 # --- the phone page ---------------------------------------------------------------------
 @router.get("/fit/{token}", include_in_schema=False, response_model=None)
 def phone_page(token: str, request: Request, svc: SvcDep) -> Response:
-    from edge.app import ui_dir
-
     try:
         room = svc.room_for(token, _source(request), "/fit")
     except Forbidden as exc:

@@ -23,8 +23,8 @@ from edge.fitting.models import (
     VariantPublic,
 )
 from edge.fitting.settings import FittingSettings
-from edge.fitting.text import normalize_gtin
 from edge.platform.errors import Conflict, NotFound
+from edge.platform.gs1 import normalise_gtin
 from edge.platform.observability import escape_text
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
@@ -144,7 +144,7 @@ class VisitService:
     # --- items -----------------------------------------------------------------------
     def add_item(self, room_id: str, code: str, source: str) -> ItemPublic:
         """Add a garment to the room's current visit (idempotent per visit and GTIN)."""
-        gtin = normalize_gtin(code)
+        gtin = normalise_gtin(code)
         catalog = self.catalog()
         product = catalog.get(gtin) if catalog is not None else None
         if catalog is not None and product is None:
@@ -176,7 +176,7 @@ class VisitService:
             self.add_item(room_id, code, "scan")
         except (NotFound, Conflict) as exc:
             log.info("fitting: scan %s in %s not added: %s", escape_text(code, 40), room_id, exc.code)
-        except Exception as exc:  # a typed InvalidInput from normalize_gtin, or the DB
+        except Exception as exc:  # a typed InvalidInput from normalise_gtin, or the DB
             log.warning("fitting: scan in %s not added: %s", room_id, escape_text(exc, 200))
 
     def items(self, s: ReadTx, visit_id: str) -> list[ItemPublic]:

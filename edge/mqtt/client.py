@@ -23,6 +23,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import Counter, Gauge
 
+from edge.mqtt.contract import Handler as MessageHandler
 from edge.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ MQTT_CONNECTED = Gauge("edge_mqtt_connected", "1 while connected to the store br
 MQTT_CONNECTS = Counter("edge_mqtt_connects_total", "Successful connections to the broker")
 MQTT_DISCONNECTS = Counter("edge_mqtt_disconnects_total", "Unexpected disconnections from the broker")
 
-MessageHandler = Callable[[str, bytes, mqtt.MQTTMessage], None]
 PublishHook = Callable[[int, ReasonCode], None]
 
 
@@ -117,8 +117,8 @@ class MqttClient:
         """Route messages matching `topic` to `handler` (on paho's thread, so keep it quick).
 
         Subscribe before start(): a persistent session delivers queued messages right after
-        CONNACK. With deferred_ack the handler must call ack(msg) once the message is safely
-        handled; otherwise the PUBACK goes when the handler returns."""
+        CONNACK. With deferred_ack the handler must call the `ack()` it was given once the
+        message is safely handled; otherwise the PUBACK goes when the handler returns."""
         with self._lock:
             self._subs[topic] = (qos, handler, deferred_ack)
         if self.connected:
@@ -173,10 +173,14 @@ class MqttClient:
         with self._lock:
             subs = list(self._subs.items())
         deferred = False
+
+        def ack() -> None:
+            self.ack(msg)
+
         for pattern, (_q, handler, defer) in subs:
             if mqtt.topic_matches_sub(pattern, msg.topic):
                 try:
-                    handler(msg.topic, bytes(msg.payload), msg)
+                    handler(msg.topic, bytes(msg.payload), ack)
                     deferred = deferred or defer
                 except Exception:
                     log.exception("mqtt handler for %s failed", pattern)

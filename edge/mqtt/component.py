@@ -39,8 +39,8 @@ class MqttComponent(Component):
             poll_s=s.mqtt.relay_poll_s,
             resend_after_s=s.mqtt.resend_after_s,
         )
-        ctx.provide("mqtt", self.client)
-        ctx.provide("mqtt_relay", self.relay)
+        ctx.services.messaging = ctx.keep(self.client)
+        ctx.keep(self.relay)
 
     async def start(self) -> None:
         self.client.start()

@@ -1,47 +1,85 @@
-"""The shape every domain takes in the composition root, and the shared context it gets."""
+"""What the composition root hands every domain, and the shape each domain takes in it.
+
+Domains find each other's services in a typed registry, one slot per contract Protocol (the
+owner fills its slot when it is built; others read it when they start or on each call), never
+by importing each other's internals. A domain keeps its own services with `ctx.keep(obj)` and
+its routers find them with `ctx.own(Type)`: typed, keyed by class, not by a string.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge.bus import Bus
-from edge.config import Settings
+from edge.platform.errors import Unavailable
+from edge.platform.identity import Authenticator
 from edge.platform.observability import ComponentHealth
 from edge.platform.security import SecretStore
 from edge.platform.store import Store
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the platform never imports a domain at run time
     from fastapi import APIRouter
+
+    from edge.cameras.contract import FrameSource
+    from edge.checkout.contract import CartMembers, CatalogReader, SalesLedger
+    from edge.config import Settings
+    from edge.facepay.contract import FaceAdmin, FacePayer
+    from edge.mqtt.contract import Messaging
+    from edge.scanning.contract import CodeReader, ScanStats
+    from edge.sync.contract import DownSyncAppliers
+
+T = TypeVar("T")
+
+
+@dataclass
+class Registry:
+    """One typed slot per contract (see each domain's contract.py). None: not on this box."""
+
+    access: Authenticator | None = None
+    cameras: FrameSource | None = None
+    scanning: ScanStats | None = None
+    codes: CodeReader | None = None
+    catalog: CatalogReader | None = None
+    carts: CartMembers | None = None
+    sales: SalesLedger | None = None
+    facepay: FacePayer | None = None
+    faces: FaceAdmin | None = None
+    messaging: Messaging | None = None
+    downsync: DownSyncAppliers | None = None
+
+
+def need(service: T | None, what: str) -> T:
+    """The service, or a typed 503 saying which part of the box is missing."""
+    if service is None:
+        raise Unavailable(f"{what} is not available on this box", code=f"{what.replace(' ', '_')}_unavailable")
+    return service
 
 
 @dataclass
 class Context:
-    """What the composition root hands every domain: settings, storage, bus, secrets, services.
-
-    Domains find each other's services by name (`provide` / `require`) through small
-    protocols in each domain's contract module, never by importing each other's internals.
-    """
+    """Settings, storage, bus, secrets and the registry: everything a domain is built from."""
 
     settings: Settings
     store: Store
     bus: Bus
     secrets: SecretStore
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Registry = field(default_factory=Registry)
     loop: asyncio.AbstractEventLoop | None = None
+    _own: dict[type, Any] = field(default_factory=dict)
 
-    def provide(self, name: str, service: Any) -> None:
-        self.services[name] = service
+    def keep(self, service: T) -> T:
+        """Keep a domain's own service object for its routers (`own(type(service))`)."""
+        self._own[type(service)] = service
+        return service
 
-    def require(self, name: str) -> Any:
+    def own(self, cls: type[T]) -> T:
         try:
-            return self.services[name]
+            found: T = self._own[cls]
         except KeyError:
-            raise LookupError(f"service {name!r} is not available (is its component built?)") from None
-
-    def optional(self, name: str) -> Any | None:
-        return self.services.get(name)
+            raise Unavailable(f"{cls.__name__} is not running on this box", code="service_unavailable") from None
+        return found
 
 
 class Component:

@@ -1,9 +1,12 @@
-"""GS1 rules as pure functions: GTIN check digits, UPC-E expansion, variable-measure codes,
-Application Identifier element strings (GS1-128, GS1 DataMatrix/QR) and GS1 Digital Link URIs.
+"""The one GS1 library: GTIN check digits and normalisation, UPC-E expansion, variable-measure
+codes, Application Identifier element strings (GS1-128, GS1 DataMatrix/QR), GS1 Digital Link
+URIs, and `Facts`, what a code says, parsed once where it is read and carried on from there.
 
 Everything here raises `GS1Error` (a typed `InvalidInput` with a machine-readable code) on bad
 input, including input of the wrong type (a number, None, bytes), so a hostile or damaged code
 never escapes as a bare exception into a frame loop. `is_valid_gtin` answers False instead.
+`normalise_gtin` is the shopper-facing door: its two error codes (`invalid_gtin`,
+`bad_check_digit`) are what every page and API shows for a mistyped product code.
 """
 
 from __future__ import annotations
@@ -62,6 +65,22 @@ def gtin14(code: str) -> str:
     if check_digit(code[:-1]) != code[-1]:
         raise GS1Error("the GTIN's check digit is wrong", code="gtin_bad_check_digit")
     return code.zfill(14)
+
+
+def normalise_gtin(text: str) -> str:
+    """Typed or scanned GTIN-8/12/13/14 (spaces and hyphens allowed) as GTIN-14.
+
+    The one shopper-facing normaliser: raises InvalidInput `invalid_gtin` (not 8, 12, 13 or 14
+    digits) or `bad_check_digit`."""
+    digits = text.strip().replace(" ", "").replace("-", "") if isinstance(text, str) else ""
+    try:
+        return gtin14(digits)
+    except GS1Error as exc:
+        if exc.code == "gtin_bad_check_digit":
+            raise InvalidInput(
+                "the product code's check digit is wrong; scan or type it again", code="bad_check_digit"
+            ) from None
+        raise InvalidInput("a product code is 8, 12, 13 or 14 digits", code="invalid_gtin") from None
 
 
 def gtin13(code: str) -> str:
@@ -152,6 +171,14 @@ def variable_measure(
     kind = "weight" if prefix in (weight_prefixes or []) else "price"
     body = prefix + item + "0" * value_digits
     return VariableMeasure(prefix, item, kind, value, body + check_digit(body))
+
+
+def variable_measure_code(item_gtin13: str, value: int) -> str:
+    """The EAN-13 a scale prints for this catalog item (its value digits zeroed) and value."""
+    if not 0 <= value <= 99999:
+        raise GS1Error("value must fit five digits", code="vm_bad_value")
+    body = item_gtin13[:7] + f"{value:05d}"
+    return body + check_digit(body)
 
 
 # ---------------------------------------------------------------- Application Identifiers
@@ -274,7 +301,7 @@ def parse_date(value: str) -> date:
 def decimal_value(ai: str, value: str) -> tuple[int, int]:
     """(integer, decimals) for a measure or price AI such as (3103) or (3922): the last AI digit
     says where the decimal point goes. (3103)001250 is 1.250 kg -> (1250, 3)."""
-    if len(_text(ai, "an AI")) != 4 or not _text(value, "a value") or not ai[3].isdigit() or not _DIGITS.match(value):
+    if len(_text(ai, "an AI")) != 4 or not _text(value, "a value") or not _DIGITS.match(ai) or not _DIGITS.match(value):
         raise GS1Error(f"AI ({ai}) has no decimal value", code="gs1_not_decimal")
     if ai.startswith(("391", "393")):
         value = value[3:]  # ISO 4217 currency code first
@@ -327,3 +354,41 @@ def parse_digital_link(uri: str) -> DigitalLink:
             attrs.append((key, value))
     _validated([("01", gtin), *attrs])
     return DigitalLink(gtin=gtin, attributes=attrs)
+
+
+# ---------------------------------------------------------------- what a code means at a till
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The store's in-store numbering: EAN-13 prefixes that carry a value, and which of them
+    carry grams (the others a price in minor units). Countries differ, so it comes from config."""
+
+    prefixes: tuple[str, ...] = ()
+    weight_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a product code says, parsed once where it was read (scanning or a typed entry) and
+    handed on as is: nobody downstream parses the text again."""
+
+    gtin: str  # GTIN-14 of the code itself
+    lookup_gtin: str  # how the catalog lists the item: a variable-measure code's value zeroed
+    measure: str = ""  # "" | "weight" (grams) | "price" (minor units)
+    value: int = 0
+    ais: tuple[tuple[str, str], ...] = ()  # further Application Identifiers, e.g. (("10", "LOT1"),)
+
+
+def facts(gtin: str, layout: Layout = Layout(), ais: tuple[tuple[str, str], ...] = ()) -> Facts:
+    """Facts of a verified GTIN-14 (and any AIs that came with it) under the store's layout."""
+    full = gtin14(gtin)
+    vm = variable_measure(full, list(layout.prefixes), list(layout.weight_prefixes)) if layout.prefixes else None
+    if vm is None:
+        return Facts(full, full, ais=ais)
+    return Facts(full, vm.lookup_gtin.zfill(14), vm.kind, vm.value, ais)
+
+
+def typed_facts(text: str, layout: Layout = Layout()) -> Facts:
+    """Facts of a code a person typed: `normalise_gtin`'s errors for a mistyped code."""
+    return facts(normalise_gtin(text), layout)

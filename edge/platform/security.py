@@ -84,31 +84,49 @@ class SecretStore:
 
 
 class KeyRing:
-    """32-byte keys by key id; the active one signs, all known ones verify. Created on first use."""
+    """32-byte keys by key id; the active one signs, all known ones verify. Created on first use.
+
+    Re-read when its file changes (one stat per use), so a rotation by the CLI, another
+    process, reaches a running daemon at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data: dict[str, Any] | None = None
+        self._stamp: int | None = None
+
+    def _file_stamp(self) -> int | None:
+        try:
+            return self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
 
     def _load(self) -> dict[str, Any]:
-        if self._data is None:
-            if self.path.exists():
-                self._data = json.loads(self.path.read_text())
-            else:
-                self._data = {"active": "", "keys": {}}
-                self.rotate()
+        stamp = self._file_stamp()
+        if stamp is None:  # first use: a ring with one key
+            self._data = {"active": "", "keys": {}}
+            self._add_key(self._data)
+        elif self._data is None or stamp != self._stamp:
+            self._data = json.loads(self.path.read_text())
+            self._stamp = stamp
+        assert self._data is not None
         return self._data
 
     def rotate(self) -> str:
         """Add a new key and make it active; older keys still verify until retired."""
-        data = self._data if self._data is not None else self._load()
+        return self._add_key(self._load())
+
+    def _add_key(self, data: dict[str, Any]) -> str:
         kid = f"k{len(data['keys']) + 1}"
         while kid in data["keys"]:
             kid += "x"
         data["keys"][kid] = b64e(secrets.token_bytes(32))
         data["active"] = kid
-        _write_private(self.path, json.dumps(data).encode())
+        self._save(data)
         return kid
+
+    def _save(self, data: dict[str, Any]) -> None:
+        _write_private(self.path, json.dumps(data).encode())
+        self._data, self._stamp = data, self._file_stamp()
 
     def retire_all_but_active(self) -> list[str]:
         """Drop every key but the active one: tokens signed with them stop verifying."""
@@ -116,7 +134,7 @@ class KeyRing:
         gone = [k for k in data["keys"] if k != data["active"]]
         for k in gone:
             del data["keys"][k]
-        _write_private(self.path, json.dumps(data).encode())
+        self._save(data)
         return gone
 
     def active(self) -> tuple[str, bytes]:

@@ -1,4 +1,4 @@
-"""Shared FastAPI dependencies: the context, and who is calling (staff user or device)."""
+"""Shared FastAPI dependencies for every domain's router: the context, and who is calling."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from edge.access.models import Principal
-from edge.access.service import AccessService
-from edge.platform.context import Context
+from edge.platform.context import Context, need
 from edge.platform.errors import Forbidden
+from edge.platform.identity import Principal
 
 SESSION_COOKIE = "re_session"
 
@@ -36,7 +35,7 @@ def _token(request: Request) -> str:
 async def current_principal(request: Request, ctx: CtxDep) -> Principal:
     """A device seen in the last minute is answered from memory on the loop; anything else (a
     first request, a staff session) reads the database on a worker thread."""
-    access: AccessService = ctx.require("access")
+    access = need(ctx.services.access, "access")
     token = _token(request)
     cached = access.cached_device(token)
     return cached if cached is not None else await run_in_threadpool(access.authenticate, token)

@@ -9,22 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
+from edge.platform.cli import env
 from edge.platform.observability import escape_text
 from edge.scanning.strategy import Strategy
 
 
-def _strategy() -> Strategy:
+def _strategy(ctx: typer.Context) -> Strategy:
     """The configured strategy (RETAIL_EDGE_CONFIG and RETAIL_EDGE_* env), the defaults without a
-    config; a broken config is an error, never a silent fall-back to defaults."""
-    from edge.config import ConfigError, config_path_from_env, load_settings
+    config; a broken config is an error (exit 2), never a silent fall-back to defaults."""
     from edge.scanning.component import make_strategy
 
-    try:
-        settings = load_settings(config_path_from_env(None)).scanning
-    except ConfigError as exc:
-        typer.secho(f"config error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    return make_strategy(settings)
+    return make_strategy(env(ctx).settings(None).scanning)
 
 
 def decode_file(strategy: Strategy, image: str) -> dict[str, Any]:
@@ -49,11 +44,12 @@ def decode_file(strategy: Strategy, image: str) -> dict[str, Any]:
 
 
 def decode(
+    ctx: typer.Context,
     images: Annotated[list[str], typer.Argument(help="Still images to decode.")],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
 ) -> None:
     """Decode barcodes in still images with the cameras' strategy (exit 1 if any image was unreadable)."""
-    strategy = _strategy()
+    strategy = _strategy(ctx)
     failed = 0
     for image in images:
         result = decode_file(strategy, image)

@@ -31,10 +31,11 @@ class Code:
     symbology: str
     text: str
     gtin: str | None = None  # GTIN-14
-    attributes: tuple[tuple[str, str], ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()  # GS1 Application Identifiers, e.g. (("10", "LOT1"),)
     raw: bytes = b""
     decoders: frozenset[str] = field(default_factory=frozenset)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    facts: gs1.Facts | None = None  # what the code means at a till; None when it names no product
 
     @property
     def key(self) -> str:
@@ -60,8 +61,9 @@ def validate(
 ) -> Code | None:
     """The validated code for a raw read, or None (refused and counted). Variable-measure EAN-13
     in `variable_prefixes` carry a weight (grams) when their prefix is in `weight_prefixes`, else
-    a price (minor units)."""
+    a price (minor units): `Code.facts` says which."""
     text = read.text
+    layout = gs1.Layout(tuple(variable_prefixes or ()), tuple(weight_prefixes or ()))
     if len(text) > MAX_TEXT or len(read.raw) > MAX_TEXT:
         REFUSED.labels(read.symbology, "too_long").inc()
         return None
@@ -71,13 +73,9 @@ def validate(
         except gs1.GS1Error as exc:
             REFUSED.labels(read.symbology, exc.code).inc()
             return None
-        attrs: tuple[tuple[str, str], ...] = ()
-        if variable_prefixes and read.symbology == "EAN-13":
-            vm = gs1.variable_measure(gtin[1:] if gtin[0] == "0" else gtin, variable_prefixes, weight_prefixes)
-            if vm is not None:
-                attrs = (("vm_item", vm.item_reference), (f"vm_{vm.kind}", str(vm.value)))
-                attrs += (("vm_lookup_gtin", vm.lookup_gtin.zfill(14)),)
-        return Code(read.symbology, text, gtin, attrs, read.raw, frozenset({read.decoder}), read.box)
+        # In-store numbering (a weight or a price in the code) lives in EAN-13 only.
+        facts = gs1.facts(gtin, layout if read.symbology == "EAN-13" else gs1.Layout())
+        return Code(read.symbology, text, gtin, (), read.raw, frozenset({read.decoder}), read.box, facts)
     gtin_ = None
     attributes: tuple[tuple[str, str], ...] = ()
     if read.gs1:
@@ -93,4 +91,5 @@ def validate(
             gtin_, attributes = link.gtin, tuple(link.attributes)
         except gs1.GS1Error as exc:
             REFUSED.labels(read.symbology, exc.code).inc()
-    return Code(read.symbology, text, gtin_, attributes, read.raw, frozenset({read.decoder}), read.box)
+    found = gs1.Facts(gtin_, gtin_, ais=attributes) if gtin_ else None
+    return Code(read.symbology, text, gtin_, attributes, read.raw, frozenset({read.decoder}), read.box, found)

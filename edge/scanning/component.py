@@ -8,7 +8,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from edge.cameras.settings import CameraSettings
+from edge.cameras.contract import CameraInfo
+from edge.platform import gs1
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
 from edge.scanning.confirm import Confirmer, ConfirmRule
@@ -54,7 +55,7 @@ def role_strategy(settings: ScanningSettings, role: str) -> Strategy:
     return _strategy(settings, wanted)
 
 
-def make_processor(settings: ScanningSettings, cam: CameraSettings, strategy: Strategy | None = None) -> FrameProcessor:
+def make_processor(settings: ScanningSettings, cam: CameraInfo, strategy: Strategy | None = None) -> FrameProcessor:
     m = settings.motion
     strategy = strategy or role_strategy(settings, cam.role)
     gate = MotionGate(GateSettings(pixel_delta=m.pixel_delta, min_changed=m.min_changed, settle_s=m.settle_s))
@@ -66,14 +67,19 @@ def make_processor(settings: ScanningSettings, cam: CameraSettings, strategy: St
 
 
 class ScanningService:
-    """What other parts may ask of scanning: per-camera decode figures (for the cameras list)."""
+    """Implements the scanning contract: per-camera decode figures (for the cameras list), and
+    what a typed code means under the store's GS1 layout."""
 
-    def __init__(self, workers: dict[str, ScanWorker]) -> None:
+    def __init__(self, workers: dict[str, ScanWorker], layout: gs1.Layout) -> None:
         self.workers = workers
+        self.layout = layout
 
     def camera_stats(self, camera_id: str) -> dict[str, Any]:
         worker = self.workers.get(camera_id)
         return worker.p.stats.as_dict() if worker else {}
+
+    def read_typed(self, text: str) -> gs1.Facts:
+        return gs1.typed_facts(text, self.layout)
 
 
 class ScanningComponent(Component):
@@ -82,24 +88,23 @@ class ScanningComponent(Component):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._strategies: dict[str, Strategy] = {}
-        self.cameras = [c for c in ctx.settings.cameras if c.enabled and c.role in SCAN_ROLES]
+        self.cameras: list[CameraInfo] = []
         self.workers: dict[str, ScanWorker] = {}
-        self.service = ScanningService(self.workers)
-        ctx.provide("scanning", self.service)
+        self.service = ScanningService(self.workers, ctx.settings.scanning.layout())
+        ctx.services.scanning = ctx.services.codes = ctx.keep(self.service)
 
     async def start(self) -> None:
-        feed = self.ctx.optional("cameras")
-        if feed is None or not hasattr(feed, "wait_frame"):
+        feed = self.ctx.services.cameras
+        if feed is None:
             log.warning("scanning: no camera service, nothing to scan")
             return
         settings = self.ctx.settings.scanning
+        self.cameras = [c for c in feed.cameras() if c.role in SCAN_ROLES]
         for cam in self.cameras:
             strategy = self._strategies.setdefault(cam.role, role_strategy(settings, cam.role))
             worker = ScanWorker(make_processor(settings, cam, strategy), feed, self.ctx.bus.publish)
             self.workers[cam.id] = worker
             worker.start()
-        if hasattr(feed, "decode_stats"):
-            feed.decode_stats = self.service.camera_stats
 
     async def stop(self) -> None:
         def stop_all() -> None:

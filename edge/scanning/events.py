@@ -5,15 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.bus import Event
+from edge.platform.gs1 import Facts
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScanEvent(Event):
     """A confirmed code seen by a camera. `text` is untrusted: escape it wherever it is shown.
 
-    `gtin` is the normalised GTIN-14 for EAN/UPC, GS1 codes with an (01) and GS1 Digital Link
-    QR codes, else None. Variable-measure EAN-13 (in-store prefixes) carry `vm_item`,
-    `vm_weight` (grams) or `vm_price` (minor units) and `vm_lookup_gtin` in `attributes`.
+    `gs1` is what the code says as a product (GTIN-14, the catalog's lookup GTIN, an embedded
+    weight or price, further AIs), parsed once by scanning for EAN/UPC, GS1 codes with an (01)
+    and GS1 Digital Link QR codes; None for anything else (an exit pass, a member QR).
     """
 
     camera_id: str
@@ -21,6 +22,9 @@ class ScanEvent(Event):
     target: str | None  # kiosk id, room id or gate id the camera is bound to
     symbology: str  # EAN-13, EAN-8, UPC-A, UPC-E, Code128, QRCode, DataMatrix
     text: str
-    gtin: str | None = None
-    attributes: tuple[tuple[str, str], ...] = ()  # GS1 AIs, e.g. (("10", "LOT1"), ("17", "261231"))
+    gs1: Facts | None = None
     decoders: tuple[str, ...] = ()  # which decoders read it in the confirming frame (zxing, zbar, ...)
+
+    @property
+    def gtin(self) -> str | None:
+        return self.gs1.gtin if self.gs1 is not None else None

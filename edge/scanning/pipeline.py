@@ -138,8 +138,7 @@ class FrameProcessor:
             target=self.target,
             symbology=code.symbology,
             text=code.text,
-            gtin=code.gtin,
-            attributes=code.attributes,
+            gs1=code.facts,
             decoders=tuple(sorted(code.decoders)),
         )
 

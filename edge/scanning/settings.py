@@ -1,8 +1,10 @@
-"""Scanning configuration (decoder strategy, motion gate, confirmation)."""
+"""Scanning configuration (decoder strategy, motion gate, confirmation, in-store numbering)."""
 
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from edge.platform.gs1 import Layout
 
 Symbology = Literal["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix"]
 ALL_SYMBOLOGIES: list[Symbology] = ["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix"]
@@ -95,3 +97,7 @@ class ScanningSettings(BaseModel):
         default_factory=_roles,
         description="Confirmation and debounce per camera role (kiosk, fitting_room, exit_gate).",
     )
+
+    def layout(self) -> Layout:
+        """The store's in-store numbering for the GS1 library."""
+        return Layout(tuple(self.variable_measure_prefixes), tuple(self.variable_measure_weight_prefixes))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from prometheus_client import Counter
@@ -183,7 +183,7 @@ class Strategy:
 
 
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:
-    return Code(code.symbology, code.text, code.gtin, code.attributes, code.raw, decoders, code.box)
+    return replace(code, decoders=decoders)
 
 
 def _map_box(read: RawRead, inverse: np.ndarray) -> RawRead:

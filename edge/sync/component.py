@@ -31,8 +31,8 @@ class SyncComponent(Component):
             self.uploader = Uploader(ctx.store, s.sync, s.store.id, s.store.node, token)
             if s.sync.downsync_enabled:
                 self.downsync = DownSync(ctx, s.sync, token)
-        self.service = SyncService(ctx.store, s.sync, self.uploader, self.downsync)
-        ctx.provide("sync", self.service)
+        self.service = ctx.keep(SyncService(ctx.store, s.sync, self.uploader, self.downsync))
+        ctx.services.downsync = self.downsync
 
     async def start(self) -> None:
         # Threads, not tasks: SQLite and HTTP calls here block, and must never stall the loop.

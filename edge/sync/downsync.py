@@ -21,108 +21,26 @@ from typing import Any
 import httpx
 
 from edge.platform.context import Context
-from edge.platform.errors import EdgeError
 from edge.platform.timeutil import utcnow
 from edge.sync import metrics, state
+from edge.sync.contract import Applier, NotReady, VersionRefused
 from edge.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
 
-Applier = Callable[[int, list[Any]], None]  # (version, items) -> applied in one transaction, or raises
 CURSOR = "downsync.cursor"
 ETAG = "downsync.etag"
 LAST_OK = "downsync.last_ok_at"
 APPLIED = "downsync.applied."
 REFUSED = "downsync.refused"
-
-
-class VersionRefused(Exception):
-    """A version that will never apply (bad rows): recorded, shown, and skipped."""
-
-
-class NotReady(Exception):
-    """The domain that applies this kind is not running: keep the cursor and try later."""
+# The kinds the cloud contract defines (docs/cloud-api.yaml). One with no applier registered
+# waits (its owner is not running on this box); any other kind is refused and skipped.
+KNOWN_KINDS = ("catalog", "prices", "promotions", "member_erasure")
 
 
 def digest(items: Any) -> str:
     canon = json.dumps(items, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canon.encode()).hexdigest()
-
-
-def checkout_appliers(ctx: Context) -> dict[str, Applier]:
-    """Catalog, prices and promotions through the checkout catalog's own atomic functions."""
-    currency = ctx.settings.store.currency
-
-    def catalog(version: int, items: list[Any]) -> None:
-        from edge.checkout.catalog import apply_catalog_version
-
-        try:
-            apply_catalog_version(ctx.store, f"cloud-{version}", items, default_currency=currency)
-        except EdgeError as exc:
-            raise VersionRefused(f"{exc.code}: {exc.message}") from exc
-
-    def prices(version: int, items: list[Any]) -> None:
-        """Partial updates (gtin + fields) merged onto current rows; any bad row refuses the version."""
-        from edge.checkout.catalog import import_products, parse_row
-        from edge.checkout.models import Product
-
-        merged: list[dict[str, Any]] = []
-        with ctx.store.read() as s:
-            for item in items:
-                if not isinstance(item, dict) or "gtin" not in item:
-                    raise VersionRefused("a price row needs a gtin")
-                from edge.checkout import gtin as gtins
-
-                try:
-                    key = gtins.normalise(str(item["gtin"]))
-                except EdgeError as exc:
-                    raise VersionRefused(f"{exc.code}: {exc.message}") from exc
-                current = s.get(Product, key)
-                base = current.model_dump(exclude={"updated_at"}) if current is not None else {}
-                merged.append({**base, **item, "gtin": key})
-        for i, row in enumerate(merged, start=1):
-            try:
-                parse_row(row, currency)
-            except EdgeError as exc:
-                raise VersionRefused(f"row {i}: {exc.code}: {exc.message}") from exc
-        report = import_products(ctx.store, merged, default_currency=currency)
-        if report.refused:  # validated above; only a race could get here
-            raise VersionRefused(f"{len(report.refused)} rows refused: {report.refused[0].reason}")
-
-    def promotions(version: int, items: list[Any]) -> None:
-        from sqlmodel import select
-
-        from edge.checkout.catalog import apply_catalog_version
-        from edge.checkout.models import Product
-
-        with ctx.store.read() as s:
-            rows = [p.model_dump(exclude={"updated_at"}) for p in s.exec(select(Product)).all()]
-        try:
-            apply_catalog_version(ctx.store, f"cloud-{version}", rows, promotions=items, default_currency=currency)
-        except EdgeError as exc:
-            raise VersionRefused(f"{exc.code}: {exc.message}") from exc
-
-    return {"catalog": catalog, "prices": prices, "promotions": promotions}
-
-
-def erasure_applier(ctx: Context) -> Applier:
-    """Member erasures go to face-pay's enrolment service (templates, phone hash, consent), the
-    whole version in one transaction: a crash or an error part way erases none of it, and the
-    version is applied again from the start."""
-
-    def erase(version: int, items: list[Any]) -> None:
-        svc = ctx.optional("facepay_enrolment")
-        if svc is None or not hasattr(svc, "erase_all"):
-            raise NotReady("face-pay is not running, so member erasures cannot be applied yet")
-        requests: list[tuple[str, str]] = []
-        for item in items:
-            member_id = str(item.get("member_id", "")) if isinstance(item, dict) else ""
-            if not member_id:
-                raise VersionRefused("an erasure needs a member_id")
-            requests.append((member_id, str(item.get("reason", "cloud_erasure"))[:64]))
-        svc.erase_all(requests, actor="cloud:downsync")  # members never enrolled here are skipped
-
-    return erase
 
 
 class DownSync:
@@ -133,14 +51,11 @@ class DownSync:
         ctx: Context,
         settings: SyncSettings,
         token: Callable[[], str | None],
-        appliers: dict[str, Applier] | None = None,
     ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.token = token
-        self.appliers = (
-            appliers if appliers is not None else {**checkout_appliers(ctx), "member_erasure": erasure_applier(ctx)}
-        )
+        self.appliers: dict[str, Applier] = {}  # each kind's owner registers its own (edge.sync.contract)
         verify: Any = str(settings.ca_file) if settings.ca_file else True
         self.http = httpx.Client(
             base_url=(settings.url or "").rstrip("/"),
@@ -151,6 +66,9 @@ class DownSync:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def register(self, kind: str, applier: Applier) -> None:
+        self.appliers[kind] = applier
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="sync-downsync", daemon=True)
@@ -225,6 +143,8 @@ class DownSync:
         fn = self.appliers.get(kind)
         refused = ""
         try:
+            if fn is None and kind in KNOWN_KINDS:
+                raise NotReady(f"the part of the box that applies {kind} versions is not running; they wait")
             if fn is None:
                 raise VersionRefused(f"unknown version kind {kind!r}")
             fn(version, items)

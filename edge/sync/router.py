@@ -14,8 +14,7 @@ router = APIRouter(prefix="/api/sync", tags=["sync"])
 
 
 def _svc(ctx: CtxDep) -> SyncService:
-    svc: SyncService = ctx.require("sync")
-    return svc
+    return ctx.own(SyncService)
 
 
 @router.get("/status", response_model=SyncStatus)

@@ -9,13 +9,10 @@ import logging
 from fastapi import APIRouter
 
 from edge.platform.context import Component, Context
-from edge.ui.metrics import MetricsRing
-from edge.ui.scans import RecentScans
+from edge.scanning.events import ScanEvent
+from edge.ui.state import UiState
 
 log = logging.getLogger(__name__)
-
-SAMPLE_INTERVAL_S = 2.0
-RING_SIZE = 900  # 30 minutes at 2 s
 
 
 class UiComponent(Component):
@@ -23,18 +20,12 @@ class UiComponent(Component):
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.ring = MetricsRing(SAMPLE_INTERVAL_S, RING_SIZE)
-        self.stopping = asyncio.Event()
+        self.state = ctx.keep(UiState())
+        self.ring, self.scans, self.stopping = self.state.ring, self.state.scans, self.state.stopping
         self._task: asyncio.Task[None] | None = None
-        ctx.provide("ui.metrics", self.ring)
-        ctx.provide("ui.stopping", self.stopping)
-        self.scans = RecentScans()
-        ctx.provide("ui.scans", self.scans)
 
     async def start(self) -> None:
         self.stopping.clear()
-        from edge.scanning.events import ScanEvent
-
         self.ctx.bus.subscribe(ScanEvent, self.scans.add)
         self.ring.sample()  # prime the counters so the first interval has rates
         self._task = asyncio.get_running_loop().create_task(self._sampler())
@@ -50,8 +41,6 @@ class UiComponent(Component):
                 log.exception("metrics sample failed")
 
     async def stop(self) -> None:
-        from edge.scanning.events import ScanEvent
-
         self.ctx.bus.unsubscribe(ScanEvent, self.scans.add)
         self.stopping.set()
         if self._task is not None:

@@ -6,23 +6,21 @@ kiosk the camera is bound to can read them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 
+from edge.cameras.contract import FrameSource
 from edge.platform.errors import NotFound, Unavailable
 
 PREVIEW_WIDTH = 480
 
 
-def face_camera(cameras: Any | None, kiosk_id: str) -> str | None:
+def face_camera(cameras: FrameSource | None, kiosk_id: str) -> str | None:
     if cameras is None:
         return None
-    camera_id: str | None = cameras.camera_for("face", kiosk_id)
-    return camera_id
+    return cameras.camera_for("face", kiosk_id)
 
 
-def preview_jpeg(cameras: Any | None, kiosk_id: str) -> bytes:
+def preview_jpeg(cameras: FrameSource | None, kiosk_id: str) -> bytes:
     camera_id = face_camera(cameras, kiosk_id)
     if camera_id is None:
         raise NotFound("this kiosk has no face camera", code="no_face_camera")

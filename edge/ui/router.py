@@ -13,13 +13,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from edge import __version__
+from edge.platform.context import need
+from edge.platform.paths import ui_dir
 from edge.platform.web import CtxDep, KioskDep, PrincipalDep, StaffDep
 from edge.ui.metrics import MetricsRing
-from edge.ui.models_status import models_status
 from edge.ui.preview import face_camera, preview_jpeg
 from edge.ui.qr import qr_svg
-from edge.ui.scans import RecentScans
-from edge.ui.transactions import search as search_transactions
+from edge.ui.state import UiState
 
 router = APIRouter(tags=["ui"])
 
@@ -27,15 +27,12 @@ LANGUAGES = ("zh-CN", "en")
 
 
 def _ring(ctx: CtxDep) -> MetricsRing:
-    ring: MetricsRing = ctx.require("ui.metrics")
-    return ring
+    return ctx.own(UiState).ring
 
 
 @router.get("/favicon.ico", include_in_schema=False)
 def favicon() -> FileResponse:
     """Pages served outside /ui (the room-code refusal page) still get an icon, not a 404."""
-    from edge.app import ui_dir
-
     return FileResponse(ui_dir() / "common" / "icon.svg", media_type="image/svg+xml")
 
 
@@ -84,27 +81,13 @@ def transactions(
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Orders, refunds and voids, newest first; receipts via /api/orders/{id}/receipt."""
-    return search_transactions(ctx.store, q, limit)
-
-
-@router.get("/api/admin/users")
-def users(_staff: StaffDep, ctx: CtxDep) -> list[dict[str, Any]]:
-    """Store-IT accounts (never their password hashes)."""
-    return [
-        {
-            "username": u.username,
-            "role": u.role,
-            "disabled": u.disabled,
-            "created_at": u.created_at.isoformat(),
-        }
-        for u in ctx.require("access").list_users()
-    ]
+    return need(ctx.services.sales, "checkout").transactions(q, limit)
 
 
 @router.get("/api/admin/models")
 def models(_staff: StaffDep, ctx: CtxDep) -> dict[str, Any]:
     """Face models: version and sha256 check against the manifest (cached per file)."""
-    return models_status(ctx.settings.model_dir)
+    return need(ctx.services.faces, "face-pay").models_status()
 
 
 @router.get("/api/admin/scans/recent")
@@ -112,20 +95,19 @@ def recent_scans(
     _staff: StaffDep, ctx: CtxDep, camera: str | None = Query(default=None, max_length=64)
 ) -> list[dict[str, Any]]:
     """The last codes the cameras read (untrusted text, shown with textContent)."""
-    scans: RecentScans = ctx.require("ui.scans")
-    return scans.recent(camera)
+    return ctx.own(UiState).scans.recent(camera)
 
 
 @router.get("/api/ui/kiosk/face-camera")
 def kiosk_face_camera(who: KioskDep, ctx: CtxDep) -> dict[str, Any]:
     """Whether this kiosk has a face camera (so the page offers face-pay and a preview)."""
-    camera_id = face_camera(ctx.optional("cameras"), who.id)
+    camera_id = face_camera(ctx.services.cameras, who.id)
     return {"available": camera_id is not None, "camera_id": camera_id}
 
 
 @router.get("/api/ui/kiosk/face-preview.jpg")
 def kiosk_face_preview(who: KioskDep, ctx: CtxDep) -> Response:
-    jpeg = preview_jpeg(ctx.optional("cameras"), who.id)
+    jpeg = preview_jpeg(ctx.services.cameras, who.id)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -144,7 +126,7 @@ def history(
 async def stream(_staff: StaffDep, ctx: CtxDep, request: Request) -> StreamingResponse:
     """Server-sent events: one `sample` event per new sample, pings between, until the daemon stops."""
     ring = _ring(ctx)
-    stopping: asyncio.Event = ctx.require("ui.stopping")
+    stopping = ctx.own(UiState).stopping
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"

@@ -39,13 +39,13 @@ sys.path.insert(0, str(ROOT))
 from edge.access.service import AccessService  # noqa: E402
 from edge.app import prepare_storage  # noqa: E402
 from edge.checkout.catalog import import_products  # noqa: E402
-from edge.checkout.demo import DEMO_PROMOTIONS, demo_rows  # noqa: E402
 from edge.checkout.models import Member  # noqa: E402
 from edge.checkout.payments import SANDBOX_DB  # noqa: E402
 from edge.checkout.promotions import parse_promotion  # noqa: E402
-from edge.checkout.tokens import PASS_PREFIX, Tokens  # noqa: E402
 from edge.config import load_settings  # noqa: E402
+from edge.demo.catalog import DEMO_PROMOTIONS, demo_rows  # noqa: E402
 from edge.demo.gtins import GROCERY  # noqa: E402
+from edge.platform.codes import PASS_PREFIX, Codes  # noqa: E402
 from edge.platform.security import SecretStore, Signer  # noqa: E402
 from tests.support.services import DaemonProcess  # noqa: E402
 
@@ -64,7 +64,7 @@ def seed(data_dir: Path, kiosks: int, orders: int) -> dict[str, Any]:
     settings = load_settings(None, overrides={"storage": {"data_dir": str(data_dir)}})
     db = prepare_storage(settings)
     assert not import_products(db, demo_rows(settings.store.currency)).refused
-    tokens = Tokens(SecretStore(data_dir))
+    tokens = Codes(SecretStore(data_dir))
     with db.write() as s:
         for p in DEMO_PROMOTIONS:
             s.merge(parse_promotion(p))

@@ -30,7 +30,7 @@ import numpy as np
 import zxingcpp
 
 from edge.bus import Bus
-from edge.cameras.settings import CameraSettings
+from edge.cameras.contract import CameraInfo
 from edge.demo.media import background, clip_frames, place, product_pack
 from edge.scanning.component import make_processor, role_strategy
 from edge.scanning.evaluation import load, measure, run_ours, run_zbar, run_zxing
@@ -111,7 +111,7 @@ def timed(fn: Any, repeat: int) -> float:
 
 def processor(strategy: Strategy, cam: str = "bench") -> FrameProcessor:
     """A kiosk camera's processor, exactly as the daemon builds it (default settings)."""
-    return make_processor(ScanningSettings(), CameraSettings(id=cam, source="0", role="kiosk", target="k"), strategy)
+    return make_processor(ScanningSettings(), CameraInfo(id=cam, role="kiosk", target="k"), strategy)
 
 
 def frame_figures(strategy: Strategy, repeat: int) -> dict[str, Any]:

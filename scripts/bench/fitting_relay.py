@@ -244,11 +244,10 @@ def main() -> int:
     tokens = [daemon.cli("devices", "add", f"guide-{i}", "--role", "guide").stdout.strip() for i in range(args.guides)]
     daemon.start()
     from edge.config import load_settings
-    from edge.fitting.codes import RoomCodes
-    from edge.platform.security import SecretStore
+    from tests.support.inproc import room_codes
 
     settings = load_settings(None, overrides={**config, "storage": {"data_dir": str(daemon.data_dir)}})
-    codes = RoomCodes(settings, SecretStore(daemon.data_dir))
+    codes = room_codes(settings, daemon.data_dir)
     room_tokens = [codes.token(r["id"]) for r in rooms]
     fleet = FleetProcess(broker.port, tokens)
     time.sleep(1.0)

@@ -167,7 +167,7 @@ def seed_checkout(data_dir: Path) -> list[str]:
     """Demo catalog, written before the daemon starts; returns the codes a basket picks from."""
     from edge.app import prepare_storage
     from edge.checkout.catalog import import_products
-    from edge.checkout.demo import demo_rows
+    from edge.demo.catalog import demo_rows
     from edge.demo.gtins import GROCERY
 
     settings = _settings(data_dir)

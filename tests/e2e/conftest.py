@@ -216,8 +216,8 @@ def _provision(config: dict[str, Any]) -> dict[str, str]:
     """Migrate, add the staff user and devices, and seed the demo catalog, in-process (fast)."""
     from edge.access.service import AccessService
     from edge.app import prepare_storage
-    from edge.checkout.demo import seed_catalog
     from edge.config import load_settings
+    from edge.demo.catalog import seed_catalog
     from edge.platform.security import SecretStore, Signer
 
     settings = load_settings(None, overrides=config)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from edge.checkout.demo import CRACKERS, WATER
+from edge.demo.catalog import CRACKERS, WATER
 from tests.conftest import shared_path
 from tests.e2e.a11y import assert_contrast
 from tests.e2e.conftest import (

@@ -16,19 +16,17 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 
 def room_token(store: Store, room_id: str) -> str:
-    from edge.fitting.codes import RoomCodes
-    from edge.platform.security import SecretStore
+    from tests.support.inproc import room_codes
 
     settings = load_settings(None, overrides=store.config)
-    return RoomCodes(settings, SecretStore(Path(store.config["storage"]["data_dir"]))).token(room_id)
+    return room_codes(settings, Path(store.config["storage"]["data_dir"])).token(room_id)
 
 
 def _rotate_codes(store: Store) -> None:
-    from edge.fitting.codes import RoomCodes
-    from edge.platform.security import SecretStore
+    from tests.support.inproc import room_codes
 
     settings = load_settings(None, overrides=store.config)
-    RoomCodes(settings, SecretStore(Path(store.config["storage"]["data_dir"]))).rotate()
+    room_codes(settings, Path(store.config["storage"]["data_dir"])).rotate()
 
 
 def test_call_flow_between_phone_and_guide(pages: Pages, store: Store) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import zxingcpp
 from playwright.sync_api import expect
 
-from edge.checkout.demo import RICE_WINE
+from edge.demo.catalog import RICE_WINE
 from edge.demo.gtins import GROCERY, ean13
 from tests.e2e.conftest import HOSTILE_SCAN, Pages, Store, login_dashboard, shot
 

@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from edge.checkout.tokens import Tokens
 from edge.demo.gtins import GROCERY
+from edge.platform.codes import Codes
 from edge.platform.security import SecretStore
 from tests.conftest import shared_path
 from tests.e2e.a11y import assert_contrast, assert_touch_targets
@@ -87,7 +87,7 @@ def face_store(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[Daemon
 def _enrol(store: Store, member_id: str, names: tuple[str, ...]) -> dict[str, Any]:
     images = [base64.b64encode(shared_path(FACES.format(n)).read_bytes()).decode() for n in names]
     # the member shows their QR card at the kiosk: it proves who is enrolling
-    code = Tokens(SecretStore(Path(store.config["storage"]["data_dir"]))).member_code(member_id)
+    code = Codes(SecretStore(Path(store.config["storage"]["data_dir"]))).member_code(member_id)
     body = {"member_id": member_id, "member_code": code, "consent_version": "v1", "consent": True, "images_b64": images}
     headers = {"Authorization": f"Bearer {store.tokens['kiosk-1']}"}
     r = httpx.post(f"{store.url}/api/face/enroll", json=body, headers=headers, timeout=60)

@@ -10,8 +10,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from edge.checkout.demo import CRACKERS, LOOSE_APPLES, WATER
-from edge.checkout.gtin import variable_code
+from edge.demo.catalog import CRACKERS, LOOSE_APPLES, WATER
+from edge.platform.gs1 import variable_measure_code as variable_code
 from tests.e2e.a11y import assert_contrast, assert_touch_targets
 from tests.e2e.conftest import Pages, Store, shot, staff_client
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from edge.access.service import AccessService
 from edge.app import Daemon
 from tests.support.inproc import STAFF_PASSWORD, device_headers, staff_headers
 
@@ -27,7 +28,7 @@ def test_admin_api_refuses_anonymous_and_bad_tokens(app_client: tuple[TestClient
 
 def test_staff_login_works_by_cookie_and_bearer(app_client: tuple[TestClient, Daemon]) -> None:
     client, daemon = app_client
-    daemon.ctx.require("access").add_user("store-it", STAFF_PASSWORD)
+    daemon.ctx.own(AccessService).add_user("store-it", STAFF_PASSWORD)
     r = client.post("/api/auth/login", json={"username": "store-it", "password": "wrong password!"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "bad_credentials"
     r = client.post("/api/auth/login", json={"username": "nobody", "password": STAFF_PASSWORD})
@@ -54,7 +55,7 @@ def test_device_tokens_identify_devices_but_do_not_open_the_dashboard(app_client
     assert me.json() == {"kind": "device", "id": "kiosk-9", "role": "kiosk"}
     r = client.get("/api/admin/config", headers=headers)
     assert r.status_code == 403 and r.json()["error"]["code"] == "staff_only"
-    daemon.ctx.require("access").revoke_device("kiosk-9")
+    daemon.ctx.own(AccessService).revoke_device("kiosk-9")
     assert client.get("/api/auth/me", headers=headers).status_code == 401
 
 
@@ -92,7 +93,7 @@ def test_secrets_are_created_0600_on_first_start(app_client: tuple[TestClient, D
 
 def test_logout_and_disabling_end_sessions_everywhere(app_client: tuple[TestClient, Daemon]) -> None:
     client, daemon = app_client
-    access = daemon.ctx.require("access")
+    access = daemon.ctx.own(AccessService)
     access.add_user("store-it", STAFF_PASSWORD)
     first = client.post("/api/auth/login", json={"username": "store-it", "password": STAFF_PASSWORD}).json()["token"]
     client.cookies.clear()
@@ -115,7 +116,7 @@ def test_password_guessing_is_throttled_before_hashing(app_client: tuple[TestCli
     import sqlite3
 
     client, daemon = app_client
-    daemon.ctx.require("access").add_user("store-it", STAFF_PASSWORD)
+    daemon.ctx.own(AccessService).add_user("store-it", STAFF_PASSWORD)
     codes = [
         client.post("/api/auth/login", json={"username": "store-it", "password": f"guess-{i}"}).status_code
         for i in range(8)

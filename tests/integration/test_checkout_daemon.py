@@ -18,8 +18,8 @@ import pytest
 from edge.access.service import AccessService
 from edge.app import prepare_storage
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import demo_rows
 from edge.checkout.payments import SANDBOX_DB
+from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
 from edge.platform.security import SecretStore, Signer
 from tests.support.inproc import settings_for

@@ -15,13 +15,14 @@ from sqlmodel import select
 
 from edge.app import Daemon
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import CRACKERS, DELI_HAM, DEMO_PROMOTIONS, LOOSE_APPLES, RICE_WINE, WATER, demo_rows
-from edge.checkout.gtin import check_digit, variable_code
 from edge.checkout.models import Order, PaymentIntent
 from edge.checkout.payments import SANDBOX_DB, SandboxNetwork
 from edge.checkout.promotions import parse_promotion
-from edge.checkout.router import CART_WRITES
+from edge.checkout.service import CART_WRITES, CheckoutServices
+from edge.demo.catalog import CRACKERS, DELI_HAM, DEMO_PROMOTIONS, LOOSE_APPLES, RICE_WINE, WATER, demo_rows
 from edge.demo.gtins import GROCERY
+from edge.platform.gs1 import check_digit
+from edge.platform.gs1 import variable_measure_code as variable_code
 from edge.platform.outbox import OutboxEvent
 from edge.platform.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app, staff_headers
@@ -337,7 +338,7 @@ def test_a_scan_waits_for_a_busy_write_slot_or_cart_instead_of_failing(store: di
     time.sleep(0.1)  # past the loop's back-off, if one was pushed
 
     ctx = store["daemon"].ctx
-    for lock_cm in (ctx.store._write_lock, ctx.require("checkout").sessions.locks.hold(sid)):
+    for lock_cm in (ctx.store._write_lock, ctx.own(CheckoutServices).sessions.locks.hold(sid)):
         thread_before = _cart_writes("thread")
         holder = _held_for(lock_cm, 0.3)
         t0 = time.monotonic()

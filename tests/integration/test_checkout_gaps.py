@@ -17,12 +17,14 @@ import pytest
 from sqlmodel import col, select
 
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import demo_rows
 from edge.checkout.models import CouponRedemption, Order, PaymentIntent
 from edge.checkout.payments import SANDBOX_DB, SandboxNetwork
-from edge.checkout.tokens import PASS_PREFIX
+from edge.checkout.service import CheckoutServices
+from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
+from edge.mqtt.client import MqttClient
 from edge.platform.audit import AuditEvent
+from edge.platform.codes import PASS_PREFIX
 from edge.platform.mqttqueue import MqttQueued
 from edge.platform.outbox import OutboxEvent
 from edge.platform.security import KeyRing, Signer
@@ -109,7 +111,7 @@ def test_every_pass_is_flagged_with_share_one_and_the_gate_hears_it_on_a_real_br
     try:
         with running_app(tmp_path / "data", cfg) as (client, daemon):
             st = _shop(client, daemon)
-            assert daemon.ctx.require("mqtt").wait_connected(10)
+            assert daemon.ctx.own(MqttClient).wait_connected(10)
             out = pay(st, new_cart(st, TEA)).json()
             r = verify(st, "gate-c", out["exit_pass"])
             assert r.status_code == 200 and r.json() == {"open": True, "order_id": out["order_id"], "audit": True}
@@ -132,7 +134,7 @@ def test_every_pass_is_flagged_with_share_one_and_the_gate_hears_it_on_a_real_br
 
 def test_forged_expired_and_replayed_passes_are_counted_and_audited_by_reason(store: dict[str, Any]) -> None:
     out = pay(store, new_cart(store, TEA)).json()
-    signer = store["daemon"].ctx.require("checkout").tokens.exit_pass
+    signer = store["daemon"].ctx.own(CheckoutServices).tokens.exit_pass
     claims = signer.verify(out["exit_pass"][len(PASS_PREFIX) :])
     stranger = Signer("exit_pass", KeyRing(Path(store["data"]) / "stranger.keys.json"))
     forged = PASS_PREFIX + stranger.sign({"o": claims["o"], "p": claims["p"]}, ttl_s=600)
@@ -210,7 +212,7 @@ def test_two_kiosks_racing_one_single_use_coupon_make_one_redemption_and_release
     lose_sid = next(sid for (sid, _k), r in zip(carts, answers, strict=True) if r.status_code == 409)
     assert next(r for r in answers if r.status_code == 409).json()["error"]["code"] == "coupon_used"
 
-    coupon_id = store["daemon"].ctx.require("checkout").tokens.coupon_claims(code)["c"]
+    coupon_id = store["daemon"].ctx.own(CheckoutServices).tokens.coupon_claims(code)["c"]
     with store["daemon"].ctx.store.read() as s:
         used = s.exec(select(CouponRedemption).where(CouponRedemption.coupon_id == coupon_id)).all()
         assert [u.order_id for u in used] == [win["order_id"]]

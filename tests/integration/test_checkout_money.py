@@ -23,9 +23,10 @@ from sqlmodel import select
 
 from edge.app import Daemon
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import demo_rows
 from edge.checkout.models import Order, OrderLine, PaymentIntent, Refund
 from edge.checkout.payments import SANDBOX_DB, ChargeState, PaymentProvider, PaymentTimeout, SandboxNetwork
+from edge.checkout.service import CheckoutServices
+from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
 from edge.platform import outbox
 from edge.platform.outbox import OutboxEvent
@@ -81,7 +82,7 @@ class Flaky:
 
 @contextmanager
 def flaky(daemon: Daemon, faults: Faults) -> Iterator[None]:
-    providers = daemon.ctx.require("checkout").checkout.providers  # one dict: checkout, capture, refunds
+    providers = daemon.ctx.own(CheckoutServices).checkout.providers  # one dict: checkout, capture, refunds
     real = providers["sandbox"]
     providers["sandbox"] = Flaky(real, faults)
     try:
@@ -308,9 +309,9 @@ def test_when_the_network_cannot_be_asked_the_shopper_is_not_told_nothing_was_ch
     (charge,) = network(store).charges(sid)
     assert charge["status"] == "authorized"
     assert intent(store, charge["key"]).status == "authorizing"  # left for recovery, not marked failed
-    capturer = store["daemon"].ctx.require("checkout").checkout.capturer
+    capturer = store["daemon"].ctx.own(CheckoutServices).checkout.capturer
     with (
-        store["daemon"].ctx.require("checkout").sessions.locks.hold(sid)
+        store["daemon"].ctx.own(CheckoutServices).sessions.locks.hold(sid)
     ):  # a checkout of this cart in flight: recovery keeps its hands off
         assert capturer.recover(False, 0, orphan_age_s=0)["reversed"] == 0
     assert capturer.recover(False, 0, orphan_age_s=0)["reversed"] == 1

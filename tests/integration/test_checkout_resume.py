@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 
 from edge.app import Daemon
 from edge.checkout.catalog import import_products
+from edge.checkout.service import CheckoutServices
 from edge.demo.gtins import GROCERY
+from edge.platform.gs1 import facts
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers
 
@@ -17,9 +19,11 @@ TEA, NAME, PRICE, _ = GROCERY[0]
 
 
 def _scan(daemon: Daemon, text: str, gtin: str | None = None) -> None:
-    daemon.ctx.bus.publish(
-        ScanEvent(camera_id="kiosk-1-cam", role="kiosk", target="kiosk-1", symbology="EAN-13", text=text, gtin=gtin)
-    )
+    ev = ScanEvent(
+        camera_id="kiosk-1-cam", role="kiosk", target="kiosk-1", symbology="EAN-13", text=text,
+        gs1=facts(gtin) if gtin else None,
+    )  # fmt: skip
+    daemon.ctx.bus.publish(ev)
 
 
 def _wait_for(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -41,7 +45,7 @@ def test_page_resumes_the_cart_the_camera_started_and_pays_with_the_scanned_wall
     _scan(daemon, TEA, "0" + TEA)  # the shopper puts tea under the camera before the page is up
 
     def camera_session() -> str | None:
-        return daemon.ctx.require("checkout").sessions.current_for_kiosk("kiosk-1", create=False)
+        return daemon.ctx.own(CheckoutServices).sessions.current_for_kiosk("kiosk-1", create=False)
 
     _wait_for(lambda: camera_session() is not None)
     sid = camera_session()

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from edge.checkout import service as checkout_service
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import demo_rows
-from edge.checkout.gtin import check_digit
 from edge.checkout.models import ExitPass, KioskSession
-from edge.checkout.tokens import PASS_PREFIX
+from edge.checkout.service import CheckoutServices
+from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
+from edge.platform.codes import PASS_PREFIX
+from edge.platform.gs1 import check_digit, facts
 from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers, running_app, staff_headers
@@ -115,7 +115,7 @@ def test_tampered_forged_expired_and_replayed_passes_are_refused(store: dict[str
     token: str = out["exit_pass"]
     kid, body, mac = token[len(PASS_PREFIX) :].split(".")
     tampered = f"{PASS_PREFIX}{kid}.{body[:-2]}{'AA' if body[-2:] != 'AA' else 'BB'}.{mac}"
-    signer = store["daemon"].ctx.require("checkout").tokens.exit_pass
+    signer = store["daemon"].ctx.own(CheckoutServices).tokens.exit_pass
     claims = signer.verify(token[len(PASS_PREFIX) :])
     expired = PASS_PREFIX + signer.sign({"o": claims["o"], "p": claims["p"], "exp": int(time.time()) - 5})
     from edge.platform.security import KeyRing, Signer
@@ -147,7 +147,7 @@ def test_a_pass_lives_about_15_minutes_and_the_gate_trusts_the_database_over_the
     """The token's signed expiry is checked first, then the pass row's: the database has the last word."""
     c, gate = store["client"], store["gate"]
     out = pay(store, new_cart(store, MILK)).json()
-    signer = store["daemon"].ctx.require("checkout").tokens.exit_pass
+    signer = store["daemon"].ctx.own(CheckoutServices).tokens.exit_pass
     claims = signer.verify(out["exit_pass"][len(PASS_PREFIX) :])
     assert 880 <= claims["exp"] - time.time() <= 900  # the shipped lifetime: 15 minutes
     with store["daemon"].ctx.store.write() as s:
@@ -184,7 +184,7 @@ def test_an_abandoned_session_expires(store: dict[str, Any]) -> None:
         assert ks is not None
         ks.updated_at = utcnow() - timedelta(hours=1)
         s.add(ks)
-    assert store["daemon"].ctx.require("checkout").sessions.expire_idle() >= 1
+    assert store["daemon"].ctx.own(CheckoutServices).sessions.expire_idle() >= 1
     r = store["client"].post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEA}, headers=store["kiosk"])
     assert (r.status_code, r.json()["error"]["code"]) == (410, "session_expired")
     assert pay(store, sid).json()["error"]["code"] == "session_expired"
@@ -205,10 +205,10 @@ def test_camera_scans_fill_the_kiosk_cart_and_open_the_gate(store: dict[str, Any
     bus = daemon.ctx.bus
     sid = new_cart(store)
     bus.publish(
-        ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="EAN-13", text=TEA, gtin="0" + TEA)
+        ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="EAN-13", text=TEA, gs1=facts(TEA))
     )
     bus.publish(
-        ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="EAN-13", text=TEA, gtin="0" + TEA)
+        ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="EAN-13", text=TEA, gs1=facts(TEA))
     )
     view = wait_for(
         lambda: (
@@ -235,7 +235,7 @@ def test_face_pay_uses_the_real_face_pay_authorisation(store: dict[str, Any]) ->
     from edge.facepay.models import FaceAuthorizationRow
 
     daemon, c, k = store["daemon"], store["client"], store["kiosk"]
-    assert daemon.ctx.optional("facepay") is not None  # the real FacePayer is in the tree
+    assert daemon.ctx.services.facepay is not None  # the real FacePayer is in the tree
     sid = new_cart(store, MILK)
     total = c.get(f"/api/kiosk/sessions/{sid}", headers=k).json()["total_minor"]
     # a verification that passed leaves this row (the face models are not needed to consume it)
@@ -290,8 +290,8 @@ def test_a_wallet_code_read_by_the_kiosk_camera_pays_once(store: dict[str, Any])
     bus.publish(
         ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="QRCode", text="134567890123456789")
     )
-    services = store["daemon"].ctx.require("checkout")
-    wait_for(lambda: sid in checkout_service._HELD)  # the scan is handled off the request path
+    services = store["daemon"].ctx.own(CheckoutServices)
+    wait_for(lambda: sid in services._held)  # the scan is handled off the request path
     r = c.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "qr"}, headers=k)
     assert r.status_code == 200 and r.json()["payment"]["provider"] == "qr"
     assert services.take_payment_code(sid) is None  # used once, then forgotten

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from edge.demo.gtins import GROCERY
+from edge.mqtt.client import MqttClient
 from tests.integration.test_checkout_gaps import _shop, audit_rows
 from tests.integration.test_mqtt_relay import Guide
 from tests.support.inproc import running_app
@@ -22,7 +23,7 @@ def test_an_age_restricted_item_reaches_the_floor_manager_once(tmp_path: Path, m
     try:
         with running_app(tmp_path / "data", cfg) as (client, daemon):
             st = _shop(client, daemon)
-            assert daemon.ctx.require("mqtt").wait_connected(10)
+            assert daemon.ctx.own(MqttClient).wait_connected(10)
             sid = client.post("/api/kiosk/sessions", json={}, headers=st["kiosk"]).json()["session_id"]
             for code in (TEA, WINE, WINE):  # the second bottle is the same line: no second alert
                 r = client.post(f"/api/kiosk/sessions/{sid}/items", json={"code": code}, headers=st["kiosk"])

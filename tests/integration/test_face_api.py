@@ -18,8 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge.app import Daemon
-from edge.checkout.tokens import Tokens
 from edge.facepay.align import align_face
+from edge.facepay.enrolment import EnrolmentService
+from edge.facepay.verification import VerificationService
+from edge.platform.codes import Codes
 from edge.platform.observability import JsonFormatter
 from tests.conftest import shared_path
 from tests.integration.test_face_service import SimulatedFaceCamera, frame_720p
@@ -38,7 +40,7 @@ def b64(name: str) -> str:
 
 def member_code(daemon: Daemon, member_id: str) -> str:
     """The member's signed QR code, as checkout issues it (a kiosk enrolment needs it)."""
-    return Tokens(daemon.ctx.secrets).member_code(member_id)
+    return Codes(daemon.ctx.secrets).member_code(member_id)
 
 
 def wait_models(client: TestClient, timeout: float = 30) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def test_enrol_verify_count_and_erase_over_http(app: tuple[TestClient, Daemon]) 
     v = client.post("/api/face/verify", json={"images_b64": [b64("img9")]}, headers=kiosk).json()
     assert v["decision"] == "no_match"
     # enrolment and verification from the kiosk's face camera (simulated device, real frames)
-    daemon.ctx.provide("cameras", SimulatedFaceCamera(frame_720p("img38")))
+    daemon.ctx.services.cameras = SimulatedFaceCamera(frame_720p("img38"))
     body = {"member_id": "m-07", "consent_version": "v1", "consent": True, "member_code": member_code(daemon, "m-07")}
     r = client.post("/api/face/enroll/camera", json=body, headers=kiosk)
     assert r.status_code == 201, r.text
@@ -161,18 +163,21 @@ def test_no_face_image_reaches_disk_db_outbox_or_logs(
     }
     assert client.post("/api/face/enroll", json=body, headers=kiosk).status_code == 201
     frame = frame_720p("img50")
-    daemon.ctx.provide("cameras", SimulatedFaceCamera(frame))
-    payer = daemon.ctx.require("facepay")
+    daemon.ctx.services.cameras = SimulatedFaceCamera(frame)
+    payer = daemon.ctx.own(VerificationService)
     result = payer.verify_for_payment(kiosk_id="kiosk-1", order_ref="ks-9", amount_minor=1200, currency="CNY")
     assert result["decision"] == "match"
     payer.consume_authorization(result["authorization"].auth_id, order_ref="ks-9", amount_minor=1200, currency="CNY")
 
     # What would betray an image: image file signatures, any slice of an uploaded JPEG, a row of
     # raw pixels of the camera frame or of the aligned face crop, or the plaintext embedding.
-    rt = daemon.ctx.require("facepay").rt
+    rt = daemon.ctx.own(VerificationService).rt
+    assert rt.models is not None and rt.gallery is not None and rt.pipeline is not None
     det = rt.models.detector.detect(frame, 320, 0.6)[0]
     crop = align_face(frame, det.landmarks)
-    template = rt.gallery.top2(rt.pipeline.analyse(frame).embedding)
+    embedding = rt.pipeline.analyse(frame).embedding
+    assert embedding is not None
+    template = rt.gallery.top2(embedding)
     assert template and template[0][0] == "m-02"
     needles = [b"\xff\xd8\xff", b"\x89PNG", b"JFIF", b"Exif"]
     for data in uploads.values():
@@ -187,7 +192,7 @@ def test_no_face_image_reaches_disk_db_outbox_or_logs(
         from edge.facepay.models import FaceTemplate
 
         row = s.exec(select(FaceTemplate)).one()
-    svc = daemon.ctx.require("facepay_enrolment")
+    svc = daemon.ctx.own(EnrolmentService)
     emb = open_template(svc.sealer, row.key_id, row.blob, row.id, row.member_id, row.dim)
     needles.append(emb.astype("<f4").tobytes()[:16])
 

@@ -17,8 +17,8 @@ from sqlmodel import select
 
 from edge.app import Daemon
 from edge.checkout.catalog import import_products
-from edge.checkout.demo import demo_rows
 from edge.checkout.models import Order
+from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
 from edge.platform.audit import AuditEvent
 from tests.conftest import shared_path

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from edge.app import Daemon
-from edge.checkout.tokens import Tokens
 from edge.facepay.models import FaceTemplate
 from edge.platform.audit import AuditEvent
+from edge.platform.codes import Codes
 from edge.platform.errors import EdgeError
 from tests.conftest import shared_path
 from tests.integration.test_face_api import b64, wait_models
@@ -59,7 +59,7 @@ def templates(daemon: Daemon) -> dict[str, str]:
 def test_a_kiosk_enrols_only_the_member_whose_qr_code_it_scanned(app: tuple[TestClient, Daemon]) -> None:
     client, daemon = app
     kiosk = device_headers(daemon, "kiosk-1", "kiosk")
-    codes = Tokens(daemon.ctx.secrets)
+    codes = Codes(daemon.ctx.secrets)
     refusals = [
         (body("m-02", ID02), 403, "face_member_proof_required"),
         (body("m-02", ID02, codes.member_code("m-03")), 403, "face_member_proof_mismatch"),
@@ -69,7 +69,7 @@ def test_a_kiosk_enrols_only_the_member_whose_qr_code_it_scanned(app: tuple[Test
     for b, status, code in refusals:
         r = client.post("/api/face/enroll", json=b, headers=kiosk)
         assert (r.status_code, r.json()["error"]["code"]) == (status, code), r.text
-    daemon.ctx.provide("cameras", SimulatedFaceCamera(frame_720p("img38")))
+    daemon.ctx.services.cameras = SimulatedFaceCamera(frame_720p("img38"))
     cam = {"member_id": "m-07", "consent_version": "v1", "consent": True}
     r = client.post("/api/face/enroll/camera", json=cam, headers=kiosk)
     assert (r.status_code, r.json()["error"]["code"]) == (403, "face_member_proof_required")
@@ -88,7 +88,7 @@ def test_a_kiosk_enrols_only_the_member_whose_qr_code_it_scanned(app: tuple[Test
 def test_a_kiosk_cannot_replace_a_members_face_with_another(app: tuple[TestClient, Daemon]) -> None:
     client, daemon = app
     kiosk = device_headers(daemon, "kiosk-1", "kiosk")
-    code = Tokens(daemon.ctx.secrets).member_code("m-02")
+    code = Codes(daemon.ctx.secrets).member_code("m-02")
     assert client.post("/api/face/enroll", json=body("m-02", ID02, code), headers=kiosk).status_code == 201
     before = templates(daemon)
 

@@ -20,10 +20,11 @@ import pytest
 from sqlmodel import select
 
 from edge.app import prepare_storage
-from edge.checkout.tokens import Tokens
+from edge.cameras.contract import CameraInfo
 from edge.facepay.models import FaceAttempt, FaceConsent, FaceMember, FaceTemplate
 from edge.facepay.service import FaceServices, build_services
 from edge.platform.audit import AuditEvent
+from edge.platform.codes import Codes
 from edge.platform.errors import EdgeError, RateLimited
 from edge.platform.outbox import OutboxEvent
 from edge.platform.security import SecretStore
@@ -63,6 +64,12 @@ class SimulatedFaceCamera:
     def latest_frame(self, camera_id: str) -> tuple[np.ndarray, float] | None:
         return self.frame, time.monotonic()
 
+    def cameras(self) -> list[CameraInfo]:
+        return [CameraInfo("cam-face-1", "face", self.kiosk)]
+
+    def wait_frame(self, camera_id: str, after_seq: int, timeout: float) -> tuple[np.ndarray, float, int] | None:
+        return self.frame, time.monotonic(), after_seq + 1
+
 
 @dataclass
 class Store:
@@ -101,7 +108,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def code(st: Store, member: str) -> str:
     """The member's signed QR code (a claimed identity for 1:1 must be signed)."""
-    return Tokens(SecretStore(st.data_dir)).member_code(member)
+    return Codes(SecretStore(st.data_dir)).member_code(member)
 
 
 def enroll(st: Store, member: str, names: list[str], **kw: Any) -> Any:

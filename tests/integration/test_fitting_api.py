@@ -12,6 +12,7 @@ from sqlmodel import select
 from edge.checkout.catalog import import_products
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingCall, FittingVisit
+from edge.fitting.service import FittingService
 from edge.platform.audit import AuditEvent
 from edge.platform.mqttqueue import MqttQueued
 from edge.platform.outbox import OutboxEvent
@@ -31,7 +32,7 @@ def _seed(daemon) -> None:  # type: ignore[no-untyped-def]
 
 
 def _token(daemon, room: str = "room-1") -> str:  # type: ignore[no-untyped-def]
-    return daemon.ctx.require("fitting").codes.token(room)
+    return daemon.ctx.own(FittingService).codes.token(room)
 
 
 def _queued(daemon) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -219,12 +220,13 @@ def test_shopper_can_cancel_and_bad_requests_get_typed_errors(tmp_path: Path) ->
             ({"kind": "variant", "gtin": "4006381333931"}, "variant_required"),
             ({"kind": "bring"}, "item_required"),
             ({"kind": "help", "want_gtin": "4006381333931"}, "unexpected_variant"),
-            ({"kind": "bring", "gtin": "12345"}, "bad_gtin"),
+            ({"kind": "bring", "gtin": "12345"}, "invalid_gtin"),
             ({"kind": "shout"}, "invalid_request"),
             ({"kind": "help", "note": "x" * 281}, "invalid_request"),
         ):
             r = client.post(f"/api/fitting/rooms/{t1}/calls", json=body)
             assert r.status_code in (400, 422) and r.json()["error"]["code"] == code, (body, r.text)
-        assert client.post(f"/api/fitting/rooms/{t1}/items", json={"code": "abc"}).json()["error"]["code"] == "bad_gtin"
+        bad_item = client.post(f"/api/fitting/rooms/{t1}/items", json={"code": "abc"})
+        assert bad_item.json()["error"]["code"] == "invalid_gtin"
         with daemon.ctx.store.read() as s:
             assert len(s.exec(select(FittingCall)).all()) == 1  # nothing half-written by the refusals

@@ -18,6 +18,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlmodel import col, select
 
+from edge.fitting.service import FittingService
+from edge.mqtt.client import MqttClient
 from edge.platform.audit import AuditEvent
 from edge.platform.store import Store
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg
@@ -62,8 +64,8 @@ def write_locked(db: Store) -> Iterator[None]:
 
 
 def _open_call(client: Any, daemon: Any, guide: Guide) -> tuple[str, str, str]:
-    assert daemon.ctx.require("mqtt").wait_connected(10)
-    tok = daemon.ctx.require("fitting").codes.token("room-1")
+    assert daemon.ctx.own(MqttClient).wait_connected(10)
+    tok = daemon.ctx.own(FittingService).codes.token("room-1")
     token = device_headers(daemon, "guide-1", "guide")["Authorization"][7:]
     call_id = client.post(f"/api/fitting/rooms/{tok}/calls", json={"kind": "help"}).json()["call"]["id"]
     assert guide.wait_for(lambda m: m.get("id") == call_id and m.get("state") == "open")
@@ -126,7 +128,7 @@ def test_claim_that_never_applies_is_acked_audited_and_does_not_block(tmp_path: 
             assert client.get(f"/api/fitting/rooms/{tok}").json()["calls"][0]["state"] == "open"
 
             # It was acknowledged: after a broker restart nothing is redelivered and applied.
-            mqtt_client = daemon.ctx.require("mqtt")
+            mqtt_client = daemon.ctx.own(MqttClient)
             mosquitto.stop()
             assert _until(lambda: not mqtt_client.connected)
             mosquitto.start()

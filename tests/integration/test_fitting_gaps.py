@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingInbound
+from edge.mqtt.client import MqttClient
 from edge.platform.outbox import OutboxEvent
 from tests.integration.test_fitting_api import ROOMS, _queued, _seed, _token
 from tests.integration.test_fitting_live import _frames
@@ -33,7 +34,7 @@ def test_bring_me_this_too_reaches_the_guides_and_is_pushed_to_the_phone(tmp_pat
     try:
         with running_app(tmp_path / "data", _cfg(mosquitto)) as (client, daemon):
             _seed(daemon)
-            assert daemon.ctx.require("mqtt").wait_connected(10)
+            assert daemon.ctx.own(MqttClient).wait_connected(10)
             tok = _token(daemon, "room-2")
             answer: dict[str, Any] = {}
 

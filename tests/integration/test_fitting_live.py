@@ -13,6 +13,8 @@ from sqlmodel import select
 from edge.checkout.catalog import import_products
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingVisit
+from edge.fitting.service import FittingService
+from edge.platform.gs1 import facts
 from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers, running_app
@@ -34,7 +36,7 @@ def _frames(response, want: int, timeout: float = 10.0) -> list[dict]:  # type: 
 
 def test_phone_stream_replays_then_pushes_only_its_room(tmp_path: Path) -> None:
     with running_app(tmp_path / "data", {"fitting": ROOMS}) as (client, daemon):
-        codes = daemon.ctx.require("fitting").codes
+        codes = daemon.ctx.own(FittingService).codes
         t1, t2 = codes.token("room-1"), codes.token("room-2")
         first = client.post(f"/api/fitting/rooms/{t1}/calls", json={"kind": "help"}).json()["call"]
         guide = device_headers(daemon, "guide-1", "guide")
@@ -59,7 +61,7 @@ def test_phone_stream_replays_then_pushes_only_its_room(tmp_path: Path) -> None:
 
 def test_guide_stream_sees_every_room(tmp_path: Path) -> None:
     with running_app(tmp_path / "data", {"fitting": ROOMS}) as (client, daemon):
-        codes = daemon.ctx.require("fitting").codes
+        codes = daemon.ctx.own(FittingService).codes
         guide = device_headers(daemon, "guide-1", "guide")
 
         def later() -> None:
@@ -96,11 +98,11 @@ def test_room_camera_scans_fill_the_visit_and_idle_visits_end(tmp_path: Path) ->
         ]
         import_products(daemon.ctx.store, rows)
         jeans = FASHION[4][0]
-        tok = daemon.ctx.require("fitting").codes.token("room-2")
+        tok = daemon.ctx.own(FittingService).codes.token("room-2")
 
         def scan(target: str, gtin: str | None, role: str = "fitting_room") -> None:
             ev = ScanEvent(camera_id="cam-fit", role=role, target=target, symbology="EAN-13", text=gtin or "x",
-                           gtin=gtin.zfill(14) if gtin else None)  # fmt: skip
+                           gs1=facts(gtin) if gtin else None)  # fmt: skip
             daemon.ctx.bus.publish(ev)
 
         scan("room-2", jeans)
@@ -117,11 +119,11 @@ def test_room_camera_scans_fill_the_visit_and_idle_visits_end(tmp_path: Path) ->
         assert [(i["name"], i["size"], i["source"]) for i in view["items"]] == [("Slim jeans", "30", "scan")]
         assert {v["size"]: v["stock"] for v in view["items"][0]["variants"]} == {"30": 2, "32": 5, "34": 0}
         assert (
-            client.get(f"/api/fitting/rooms/{daemon.ctx.require('fitting').codes.token('room-1')}").json()["visit_id"]
+            client.get(f"/api/fitting/rooms/{daemon.ctx.own(FittingService).codes.token('room-1')}").json()["visit_id"]
             is None
         )
 
-        svc = daemon.ctx.require("fitting")
+        svc = daemon.ctx.own(FittingService)
         with daemon.ctx.store.write() as s:  # the shopper left 31 minutes ago
             visit = s.exec(select(FittingVisit).where(FittingVisit.room_id == "room-2")).one()
             visit.last_activity_at = utcnow() - timedelta(minutes=31)

@@ -16,6 +16,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlmodel import func, select
 
+from edge.fitting.service import FittingService
+from edge.mqtt.client import MqttClient
 from edge.platform.mqttqueue import MqttQueued
 from tests.support.inproc import device_headers, running_app
 from tests.support.services import Mosquitto
@@ -126,8 +128,8 @@ def test_call_reaches_guide_and_mqtt_claim_flows_back(tmp_path: Path, mosquitto:
     guide = Guide(mosquitto.port, "guide-hh-1", [CALLS])
     try:
         with running_app(tmp_path / "data", _cfg(mosquitto)) as (client, daemon):
-            assert daemon.ctx.require("mqtt").wait_connected(10)
-            tok = daemon.ctx.require("fitting").codes.token("room-1")
+            assert daemon.ctx.own(MqttClient).wait_connected(10)
+            tok = daemon.ctx.own(FittingService).codes.token("room-1")
             token = device_headers(daemon, "guide-1", "guide")["Authorization"][7:]
             r = client.post(f"/api/fitting/rooms/{tok}/calls", json={"kind": "help", "note": "zip"})
             call_id = r.json()["call"]["id"]
@@ -165,7 +167,7 @@ def test_call_reaches_guide_and_mqtt_claim_flows_back(tmp_path: Path, mosquitto:
                 time.sleep(0.05)
             assert _depth(daemon) == 0  # every queued row was deleted once its PUBACK came
             # applied claim ids are kept for dedupe, then pruned (claim + resolve here)
-            assert daemon.ctx.require("fitting").calls.prune_inbound(keep_days=0) == 2
+            assert daemon.ctx.own(FittingService).calls.prune_inbound(keep_days=0) == 2
     finally:
         guide.close()
 
@@ -174,8 +176,8 @@ def test_broker_restart_loses_no_call(tmp_path: Path, mosquitto: Mosquitto) -> N
     guide = Guide(mosquitto.port, "guide-hh-2", [CALLS])
     try:
         with running_app(tmp_path / "data", _cfg(mosquitto)) as (client, daemon):
-            assert daemon.ctx.require("mqtt").wait_connected(10)
-            tok = daemon.ctx.require("fitting").codes.token("room-2")
+            assert daemon.ctx.own(MqttClient).wait_connected(10)
+            tok = daemon.ctx.own(FittingService).codes.token("room-2")
             ids = []
             for i in range(30):
                 if i == 10:
@@ -204,8 +206,7 @@ def test_daemon_kill9_with_queued_calls_delivers_all_after_restart_and_lwt_says_
     tmp_path: Path, mosquitto: Mosquitto, daemon_factory
 ) -> None:
     from edge.config import load_settings
-    from edge.fitting.codes import RoomCodes
-    from edge.platform.security import SecretStore
+    from tests.support.inproc import room_codes
 
     cfg = _cfg(mosquitto)
     config = {"store": {"id": "test-store", "node": "edge-7"}, **cfg, "mqtt": {**cfg["mqtt"], "keepalive_s": 5}}
@@ -215,7 +216,7 @@ def test_daemon_kill9_with_queued_calls_delivers_all_after_restart_and_lwt_says_
     try:
         d.start()
         settings = load_settings(None, overrides={**config, "storage": {"data_dir": str(d.data_dir)}})
-        tok = RoomCodes(settings, SecretStore(d.data_dir)).token("room-1")
+        tok = room_codes(settings, d.data_dir).token("room-1")
         ids = []
         for i in range(12):
             r = httpx.post(f"{d.url}/api/fitting/rooms/{tok}/calls", json={"kind": "help", "note": f"n{i}"}, timeout=10)

@@ -14,9 +14,8 @@ from typing import Any
 import httpx
 
 from edge.config import load_settings
-from edge.fitting.codes import RoomCodes
-from edge.platform.security import SecretStore
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg
+from tests.support.inproc import room_codes
 from tests.support.services import DaemonProcess, Mosquitto
 
 AVAILABLE = "retail/test-store/edge/edge-s1/available"
@@ -45,7 +44,7 @@ def test_claim_sent_while_the_daemon_is_down_is_applied_once_after_restart(  # t
         d.start()
         _wait_more(guide, online, 0)  # the daemon is connected and has subscribed to claims
         settings = load_settings(None, overrides={**config, "storage": {"data_dir": str(d.data_dir)}})
-        room = RoomCodes(settings, SecretStore(d.data_dir)).token("room-1")
+        room = room_codes(settings, d.data_dir).token("room-1")
         r = httpx.post(f"{d.url}/api/fitting/rooms/{room}/calls", json={"kind": "help"}, timeout=10)
         assert r.status_code == 201, r.text
         call_id = r.json()["call"]["id"]

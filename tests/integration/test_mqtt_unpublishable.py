@@ -9,6 +9,9 @@ from pathlib import Path
 
 from sqlmodel import col, select
 
+from edge.fitting.service import FittingService
+from edge.mqtt.client import MqttClient
+from edge.mqtt.relay import MqttRelay
 from edge.platform.audit import AuditEvent
 from edge.platform.ids import new_id
 from edge.platform.mqttqueue import MqttQueued
@@ -29,7 +32,7 @@ def test_unpublishable_rows_are_dropped_and_the_queue_keeps_flowing(tmp_path: Pa
     guide = Guide(mosquitto.port, "gate-watch-1", [GATES, CALLS])
     try:
         with running_app(tmp_path / "data", _cfg(mosquitto)) as (client, daemon):
-            assert daemon.ctx.require("mqtt").wait_connected(10)
+            assert daemon.ctx.own(MqttClient).wait_connected(10)
             good = "retail/test-store/gate/gate-1/cmd"
             rows = [
                 _row(good, 1),
@@ -41,13 +44,13 @@ def test_unpublishable_rows_are_dropped_and_the_queue_keeps_flowing(tmp_path: Pa
             bad_ids = {rows[1].event_id, rows[3].event_id}
             with daemon.ctx.store.write() as s:
                 s.add_all(rows)
-            daemon.ctx.require("mqtt_relay").kick()
+            daemon.ctx.own(MqttRelay).kick()
 
             assert guide.wait_count(lambda m: m.get("cmd") == "open", 3, timeout=10) == 3
             assert sorted(m["n"] for m in guide.received if m.get("cmd") == "open") == [1, 3, 5]
 
             # a guide call made afterwards still goes out at once (commit-listener path)
-            tok = daemon.ctx.require("fitting").codes.token("room-1")
+            tok = daemon.ctx.own(FittingService).codes.token("room-1")
             r = client.post(f"/api/fitting/rooms/{tok}/calls", json={"kind": "help", "note": "after"})
             assert r.status_code == 201
             call_id = r.json()["call"]["id"]

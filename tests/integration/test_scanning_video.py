@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from edge.access.service import AccessService
 from edge.app import Daemon
 from edge.demo.gtins import GROCERY
 from edge.demo.media import ensure_media
+from edge.scanning.component import ScanningService
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import running_app, staff_headers
 
@@ -60,7 +62,7 @@ def test_video_camera_scans_products_once_onto_the_bus(store: tuple[TestClient, 
     assert {(e.camera_id, e.role, e.target, e.symbology) for e in events} == {
         ("kiosk-1-cam", "kiosk", "kiosk-1", "EAN-13")
     }
-    stats = daemon.ctx.require("scanning").camera_stats("kiosk-1-cam")
+    stats = daemon.ctx.own(ScanningService).camera_stats("kiosk-1-cam")
     assert stats["events"] >= 3 and stats["frame_to_event_ms_median"] is not None  # timings: the benchmark
 
 
@@ -84,7 +86,7 @@ def test_camera_api_for_store_it(store: tuple[TestClient, Daemon, list[ScanEvent
     assert client.get("/api/cameras/nope/snapshot.jpg", headers=headers).json()["error"]["code"] == "camera_not_found"
     no_frame = client.get("/api/cameras/gone-cam/snapshot.jpg", headers=headers)
     assert no_frame.status_code == 503 and no_frame.json()["error"]["code"] == "camera_no_frame"
-    kiosk_token = {"Authorization": "Bearer " + daemon.ctx.require("access").add_device("k-1", "kiosk")}
+    kiosk_token = {"Authorization": "Bearer " + daemon.ctx.own(AccessService).add_device("k-1", "kiosk")}
     assert client.get("/api/cameras", headers=kiosk_token).status_code == 403
 
 

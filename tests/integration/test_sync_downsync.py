@@ -10,6 +10,9 @@ import pytest
 from sqlmodel import select
 
 from edge.bus import Bus
+from edge.checkout.downsync import catalog_appliers
+from edge.facepay.service import FaceBackOffice
+from edge.platform import gs1
 from edge.platform import outbox as platform_outbox
 from edge.platform.context import Context
 from edge.platform.security import SecretStore
@@ -19,20 +22,29 @@ from tests.integration.test_sync_cloud import STORE, TOKEN, Receiver, cloud, db,
 from tests.support.inproc import settings_for
 
 
+def _downsync(ctx: Context, enrolment: Any = None) -> DownSync:
+    """Down-sync with the appliers the daemon's owners register: checkout's catalog kinds, and
+    face-pay's member erasures when an enrolment service is given."""
+    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
+    for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
+        ds.register(kind, applier)
+    if enrolment is not None:
+        ds.register("member_erasure", FaceBackOffice(enrolment, dict).apply_erasures)
+    return ds
+
+
 def _ctx(tmp_path: Path, db: Store, url: str) -> Context:
     settings = settings_for(tmp_path / "data", {"sync": {"url": url}})
     return Context(settings=settings, store=db, bus=Bus(), secrets=SecretStore(tmp_path / "data"))
 
 
 def _products(n: int, price: int = 1000, prefix: str = "") -> list[dict[str, Any]]:
-    from edge.checkout import gtin as gtins
-
     out = []
     for i in range(n):
         body = f"400638133{i:03d}"
         out.append(
             {
-                "gtin": body + str(gtins.check_digit(body)) if hasattr(gtins, "check_digit") else body,
+                "gtin": body + gs1.check_digit(body),
                 "name": f"{prefix}Product {i}",
                 "price_minor": price + i,
                 "currency": "CNY",
@@ -45,7 +57,7 @@ def test_downsync_applies_a_version_whole_and_never_a_cut_one(rx: Receiver, tmp_
     from edge.checkout.catalog import Catalog
 
     ctx = _ctx(tmp_path, db, rx.url)
-    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
+    ds = _downsync(ctx)
     items = _products(50)
     rx.publish("catalog", items, store_id=STORE)
     rx.faults(mode="drop", paths=[f"/v1/stores/{STORE}/changes"], remaining=1)
@@ -81,8 +93,7 @@ def test_a_version_that_fails_inside_its_transaction_leaves_the_old_catalog(
     from edge.checkout.catalog import Catalog
 
     ctx = _ctx(tmp_path, db, rx.url)
-    ctx.provide("facepay_enrolment", _enrolment(ctx, tmp_path, []))  # erasures other tests published
-    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
+    ds = _downsync(ctx, _enrolment(ctx, tmp_path, []))  # erasures other tests published
     statuses: list[int] = []
     ds.http.event_hooks["response"].append(lambda r: statuses.append(r.status_code))
     old = _products(20, price=500, prefix="Old ")
@@ -152,16 +163,15 @@ def _members(db: Store) -> set[str]:
 
 def test_member_erasures_wait_for_face_pay_and_then_apply_in_order(rx: Receiver, tmp_path: Path, db: Store) -> None:
     ctx = _ctx(tmp_path, db, rx.url)
-    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
     enrolment = _enrolment(ctx, tmp_path, ["m-1", "m-2", "m-keep"])
-    ctx.provide("facepay_enrolment", enrolment)
+    ds = _downsync(ctx, enrolment)
     ds.poll()  # skip versions other tests published
-    ctx.services.pop("facepay_enrolment")
+    erase = ds.appliers.pop("member_erasure")  # face-pay stops
     v = rx.publish("member_erasure", [{"member_id": "m-1"}, {"member_id": "never-enrolled"}], store_id=STORE)
     assert ds.poll() == 0
-    assert "face-pay is not running" in ds.last_error
+    assert "member_erasure versions is not running" in ds.last_error
     assert ds.status()["cursor"] == v - 1, "an erasure is held, never skipped, while face-pay is down"
-    ctx.provide("facepay_enrolment", enrolment)
+    ds.register("member_erasure", erase)  # face-pay is back
     assert ds.poll() == 1
     assert _members(db) == {"m-2", "m-keep"}
     assert ds.status()["cursor"] == v
@@ -175,9 +185,8 @@ def test_an_erasure_version_that_fails_part_way_erases_no_one(
     from edge.facepay import enrolment as enrolment_mod
 
     ctx = _ctx(tmp_path, db, rx.url)
-    ds = DownSync(ctx, ctx.settings.sync, lambda: TOKEN)
     svc = _enrolment(ctx, tmp_path, ["m-a", "m-b", "m-c"])
-    ctx.provide("facepay_enrolment", svc)
+    ds = _downsync(ctx, svc)
     ds.poll()  # skip versions other tests published
     v = rx.publish("member_erasure", [{"member_id": "m-a"}, {"member_id": "m-b"}], store_id=STORE)
     real = enrolment_mod.EnrolmentService._erase_in

@@ -9,8 +9,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from edge.access.service import AccessService
 from edge.app import Daemon
-from edge.config import load_settings
+from edge.config import Settings, load_settings
+from edge.fitting.codes import RoomCodes
+from edge.platform.codes import Codes
+from edge.platform.security import SecretStore
 
 STAFF_PASSWORD = "correct horse battery"
 
@@ -32,12 +36,18 @@ def running_app(data_dir: Path, overrides: dict[str, Any] | None = None) -> Iter
 
 
 def staff_headers(daemon: Daemon, username: str = "it-admin") -> dict[str, str]:
-    access = daemon.ctx.require("access")
+    access = daemon.ctx.own(AccessService)
     if username not in {u.username for u in access.list_users()}:
         access.add_user(username, STAFF_PASSWORD)
     return {"Authorization": f"Bearer {access.login(username, STAFF_PASSWORD)}"}
 
 
 def device_headers(daemon: Daemon, device_id: str, role: str) -> dict[str, str]:
-    access = daemon.ctx.require("access")
+    access = daemon.ctx.own(AccessService)
     return {"Authorization": f"Bearer {access.add_device(device_id, role)}"}
+
+
+def room_codes(settings: Settings, data_dir: Path | None = None) -> RoomCodes:
+    """The room codes a daemon with these settings signs (its key rings under data_dir)."""
+    secrets = SecretStore(data_dir or settings.storage.data_dir)
+    return RoomCodes(settings.fitting.rooms, settings.store.id, settings.http, Codes(secrets))

@@ -14,7 +14,7 @@ from edge.config import load_settings
 from edge.fitting.codes import RoomCodes
 from edge.fitting.sheet import write_sheet
 from edge.platform.errors import Forbidden
-from edge.platform.security import SecretStore
+from tests.support.inproc import room_codes
 
 ROOMS = [{"id": "room-1", "name": "Room <1>", "zone": "women"}, {"id": "room-2", "zone": "men"}]
 
@@ -39,7 +39,7 @@ def _reason(codes: RoomCodes, token: str) -> str:
 
 
 def test_token_round_trip_and_refusals(tmp_path: Path) -> None:
-    codes = RoomCodes(_settings(tmp_path), SecretStore(tmp_path))
+    codes = room_codes(_settings(tmp_path), tmp_path)
     tok = codes.token("room-2")
     assert codes.verify(tok).id == "room-2"
     assert codes.url("room-1").startswith("http://box.local:8080/fit/")
@@ -49,13 +49,13 @@ def test_token_round_trip_and_refusals(tmp_path: Path) -> None:
     assert _reason(codes, "garbage") == "malformed"
     assert _reason(codes, f"k99.{body}.{mac}") == "unknown_key"
     # a valid code of another store (same key file) is not for this store
-    foreign = RoomCodes(_settings(tmp_path, store="s2"), SecretStore(tmp_path)).token("room-1")
+    foreign = room_codes(_settings(tmp_path, store="s2"), tmp_path).token("room-1")
     assert _reason(codes, foreign) == "unknown_room"
 
 
 def test_rotation_by_the_cli_invalidates_printed_codes_in_a_running_verifier(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     settings = _settings(tmp_path)
-    running = RoomCodes(settings, SecretStore(tmp_path))  # the daemon's verifier
+    running = room_codes(settings, tmp_path)  # the daemon's verifier
     old = running.token("room-1")
     cfg = tmp_path / "edge.toml"
     cfg.write_text(
@@ -74,7 +74,7 @@ def test_rotation_by_the_cli_invalidates_printed_codes_in_a_running_verifier(tmp
 
 
 def test_printable_sheet_decodes_to_room_urls(tmp_path: Path) -> None:
-    codes = RoomCodes(_settings(tmp_path), SecretStore(tmp_path))
+    codes = room_codes(_settings(tmp_path), tmp_path)
     made = write_sheet(codes, tmp_path / "sheet", store_name="Shop & Co")
     assert [c.room_id for c in made] == ["room-1", "room-2"]
     for c in made:
@@ -105,10 +105,10 @@ def test_codes_cli_writes_the_sheet(tmp_path: Path) -> None:
 
 
 def test_demo_room_urls_open_their_rooms(tmp_path: Path) -> None:
-    from edge.fitting.demo import room_urls
+    from edge.demo.seed import room_urls
 
     settings = _settings(tmp_path)
     urls = room_urls(settings)
-    codes = RoomCodes(settings, SecretStore(tmp_path))
+    codes = room_codes(settings, tmp_path)
     assert [codes.verify(u.rsplit("/", 1)[1]).id for u in urls] == ["room-1", "room-2"]
     assert all(u.startswith("http://box.local:8080/fit/") for u in urls)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from edge.fitting.text import clean_note, normalize_gtin, note_key
+from edge.fitting.text import clean_note, note_key
 from edge.fitting.topics import room_of_claim_topic
 from edge.platform.errors import InvalidInput
+from edge.platform.gs1 import normalise_gtin
 
 
 def test_clean_note_strips_controls_and_bidi_but_keeps_text() -> None:
@@ -26,15 +27,25 @@ def test_note_key_merges_trivial_differences_only() -> None:
     ("code", "gtin"),
     [("4006381333931", "04006381333931"), ("96385074", "00000096385074"), ("036000291452", "00036000291452")],
 )
-def test_normalize_gtin(code: str, gtin: str) -> None:
-    assert normalize_gtin(code) == gtin
+def test_normalise_gtin(code: str, gtin: str) -> None:
+    assert normalise_gtin(code) == gtin
+    assert normalise_gtin(f" {code[:4]}-{code[4:]} ") == gtin  # spaces and hyphens as people type them
 
 
-@pytest.mark.parametrize("code", ["4006381333932", "abc", "12345", "４００６３８１３３３９３１", ""])
-def test_bad_codes_are_typed_errors(code: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("4006381333932", "bad_check_digit"),
+        ("abc", "invalid_gtin"),
+        ("12345", "invalid_gtin"),
+        ("４００６３８１３３３９３１", "invalid_gtin"),
+        ("", "invalid_gtin"),
+    ],
+)
+def test_bad_codes_are_typed_errors_with_one_vocabulary(code: str, error: str) -> None:
     with pytest.raises(InvalidInput) as err:
-        normalize_gtin(code)
-    assert err.value.code == "bad_gtin"
+        normalise_gtin(code)
+    assert err.value.code == error
 
 
 def test_claim_topic_parsing() -> None:

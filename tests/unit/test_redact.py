@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from edge.checkout import tokens
+from edge.platform import codes as tokens
 from edge.platform.redact import CREDENTIAL_PREFIXES, redact_credential
 from edge.scanning.events import ScanEvent
 from edge.ui.scans import RecentScans

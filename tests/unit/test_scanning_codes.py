@@ -11,7 +11,7 @@ import pytest
 import segno
 import zxingcpp
 
-from edge.cameras.settings import CameraSettings
+from edge.cameras.contract import CameraInfo
 from edge.platform import gs1
 from edge.scanning import decoders as dec
 from edge.scanning.codes import REFUSED, validate
@@ -34,7 +34,7 @@ def ean13(body12: str) -> str:
 
 def kiosk_events(image: np.ndarray, settings: ScanningSettings) -> list[ScanEvent]:
     """The ScanEvents a kiosk camera built as the daemon builds it emits for this image held still."""
-    cam = CameraSettings(id="k-cam", source="0", role="kiosk", target="kiosk-1")
+    cam = CameraInfo(id="k-cam", role="kiosk", target="kiosk-1")
     proc = make_processor(settings, cam)
     frame = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return [e for t in (0.0, 0.1, 0.2) for e in proc.process(frame, t)]
@@ -42,20 +42,18 @@ def kiosk_events(image: np.ndarray, settings: ScanningSettings) -> list[ScanEven
 
 @pytest.mark.parametrize(
     ("body", "kind", "value"),
-    [("211234500599", "vm_price", "599"), ("281234501250", "vm_weight", "1250")],
+    [("211234500599", "price", 599), ("281234501250", "weight", 1250)],
     ids=["price-prefix-21", "weight-prefix-28"],
 )
-def test_variable_measure_event_says_weight_or_price(body: str, kind: str, value: str) -> None:
+def test_variable_measure_event_says_weight_or_price(body: str, kind: str, value: int) -> None:
     code = ean13(body)
     settings = ScanningSettings(motion=MotionSettings(enabled=False))  # default prefixes: 20-29, weight 28/29
     (event,) = kiosk_events(label(zxingcpp.BarcodeFormat.EAN13, code), settings)
-    attrs = dict(event.attributes)
-    assert event.gtin == "0" + code
-    assert attrs["vm_item"] == "12345"
-    assert attrs[kind] == value
-    assert {"vm_price", "vm_weight"} & set(attrs) == {kind}  # one or the other, never both
+    facts = event.gs1
+    assert facts is not None and event.gtin == facts.gtin == "0" + code
+    assert (facts.measure, facts.value) == (kind, value)  # the facts checkout uses as they are
     lookup = body[:7] + "00000"
-    assert attrs["vm_lookup_gtin"] == "0" + lookup + gs1.check_digit(lookup)
+    assert facts.lookup_gtin == "0" + lookup + gs1.check_digit(lookup)
 
 
 def test_weight_prefixes_come_from_the_config() -> None:
@@ -63,7 +61,7 @@ def test_weight_prefixes_come_from_the_config() -> None:
     code = ean13("281234501250")
     settings = ScanningSettings(motion=MotionSettings(enabled=False), variable_measure_weight_prefixes=["29"])
     (event,) = kiosk_events(label(zxingcpp.BarcodeFormat.EAN13, code), settings)
-    assert dict(event.attributes)["vm_price"] == "1250" and "vm_weight" not in dict(event.attributes)
+    assert event.gs1 is not None and (event.gs1.measure, event.gs1.value) == ("price", 1250)
 
 
 def _count(counter: object, *labels: str) -> float:

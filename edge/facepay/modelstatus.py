@@ -10,33 +10,38 @@ import threading
 from pathlib import Path
 from typing import Any
 
-_cache: dict[tuple[str, int, int], str] = {}
-_lock = threading.Lock()
+from edge.facepay.manifest import ModelError, load_manifest, resolve_manifest, sha256_file
 
 
-def _digest(path: Path) -> str | None:
-    from edge.facepay.manifest import sha256_file
+class ModelStatus:
+    """The `models_status` half of the FaceAdmin contract; one per daemon (its cache with it)."""
 
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-    digest = sha256_file(path)
-    with _lock:
-        _cache[key] = digest
-    return digest
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+        self._cache: dict[tuple[str, int, int], str] = {}
+        self._lock = threading.Lock()
+
+    def _digest(self, path: Path) -> str | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        digest = sha256_file(path)
+        with self._lock:
+            self._cache[key] = digest
+        return digest
+
+    def __call__(self) -> dict[str, Any]:
+        return models_status(self.model_dir, self._digest)
 
 
-def models_status(model_dir: Path) -> dict[str, Any]:
+def models_status(model_dir: Path, digest_of: Any = None) -> dict[str, Any]:
     """{"manifest": path, "models": [{name, role, version, sha256, status, reason, selected}]}."""
-    try:
-        from edge.facepay.manifest import ModelError, load_manifest, resolve_manifest
-    except ImportError:
-        return {"manifest": None, "models": [], "reason": "face-pay is not installed in this build"}
+    digest_of = digest_of or (lambda p: sha256_file(p) if p.exists() else None)
     try:
         manifest = load_manifest(resolve_manifest(model_dir))
     except ModelError as exc:
@@ -44,7 +49,7 @@ def models_status(model_dir: Path) -> dict[str, Any]:
     selected = {s.name for s in manifest.selected()}
     rows: list[dict[str, Any]] = []
     for name, spec in sorted(manifest.models.items()):
-        digest = _digest(model_dir / spec.file)
+        digest = digest_of(model_dir / spec.file)
         if digest is None:
             status, reason = "missing", f"{spec.file} is not in {model_dir}"
         elif digest != spec.sha256:

@@ -1,14 +1,13 @@
-"""Where a kiosk cart change runs: on the event loop, in a thread when the write slot is busy,
-and straight to threads for a moment once the slot has been busy twice in a row."""
+"""Where a short write a person waits on runs (a kiosk cart change): on the event loop, in a
+thread when the write slot is busy, and straight to threads for a moment once the slot has been
+busy twice in a row."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-import pytest
-
-from edge.checkout import router
+from edge.platform.loopwrite import LOOP_LOCK_WAIT_S, LoopFirst
 from edge.platform.store import WriteBusy
 
 
@@ -26,28 +25,25 @@ class FakeChange:
         return "done"
 
 
-@pytest.fixture(autouse=True)
-def fresh_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(router, "_loop_backoff", {"until": 0.0, "last_busy": -1.0})
-
-
 def test_a_free_slot_runs_on_the_loop_and_a_busy_one_in_a_thread() -> None:
-    change = FakeChange()
-    assert asyncio.run(router._cart_write(change, "s1")) == "done"
-    assert change.calls == [router.CART_LOOP_LOCK_WAIT_S]
+    ran: list[str] = []
+    change, where = FakeChange(), LoopFirst(ran.append)
+    assert asyncio.run(where.run(change, "s1")) == "done"
+    assert change.calls == [LOOP_LOCK_WAIT_S]
     change.busy, change.calls = True, []
-    assert asyncio.run(router._cart_write(change, "s1")) == "done"
-    assert change.calls == [router.CART_LOOP_LOCK_WAIT_S, None], "tried on the loop, then waited in a thread"
+    assert asyncio.run(where.run(change, "s1")) == "done"
+    assert change.calls == [LOOP_LOCK_WAIT_S, None], "tried on the loop, then waited in a thread"
+    assert ran == ["loop", "thread"]
 
 
 def test_two_timeouts_in_a_row_send_the_next_scans_straight_to_threads() -> None:
-    change = FakeChange()
+    change, where = FakeChange(), LoopFirst()
     change.busy = True
 
     async def three() -> None:
         for _ in range(3):
-            await router._cart_write(change, "s1")
+            await where.run(change, "s1")
 
     asyncio.run(three())
     # 1st and 2nd tried the loop first; the 3rd, within the back-off, went straight to a thread.
-    assert change.calls == [router.CART_LOOP_LOCK_WAIT_S, None, router.CART_LOOP_LOCK_WAIT_S, None, None]
+    assert change.calls == [LOOP_LOCK_WAIT_S, None, LOOP_LOCK_WAIT_S, None, None]

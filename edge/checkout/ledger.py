@@ -1,8 +1,5 @@
-"""Read-only transaction search for the dashboard: orders, refunds and voids, newest first.
-
-It reads checkout's tables and writes nothing; the receipts themselves come from checkout's
-own receipt endpoint. (Candidate to move into checkout's staff router.)
-"""
+"""Read-only transaction search for the dashboard (the `sales` contract): orders, refunds and
+voids, newest first. The receipts themselves come from checkout's own receipt endpoint."""
 
 from __future__ import annotations
 
@@ -11,13 +8,22 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import col, select
 
+from edge.checkout.models import Order, Refund
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc
 
 
-def search(store: Store, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
-    from edge.checkout.models import Order, Refund
+class Ledger:
+    """Implements edge.checkout.contract.SalesLedger."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def transactions(self, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
+        return search(self.store, q, limit)
+
+
+def search(store: Store, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
     q = q.strip()
     with store.read() as s:
         stmt = select(Order).order_by(col(Order.created_at).desc()).limit(limit)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.checkout.gtin import check_digit
 from edge.config import Settings
 from edge.demo.gtins import FASHION, GROCERY
+from edge.platform.gs1 import check_digit
 
 # Variable-measure items (value zeroed; the scale prints the real value into the code).
 LOOSE_APPLES = "2800001" + "00000"

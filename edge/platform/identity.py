@@ -1,0 +1,29 @@
+"""Who is calling: a store-IT user or a device. The access domain proves it; everyone reads it."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+
+class Principal(BaseModel):
+    """A logged-in store-IT user or a device with a token (kiosk, guide, gate, manager)."""
+
+    kind: Literal["user", "device"]
+    id: str
+    role: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+class Authenticator(Protocol):
+    """What the HTTP layer asks of the access domain (edge.access implements it)."""
+
+    def cached_device(self, token: str) -> Principal | None:
+        """A device token seen in the last moments, answered from memory (no database read)."""
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal behind a session or device token; raises Unauthorized."""
