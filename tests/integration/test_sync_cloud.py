@@ -19,6 +19,7 @@ from edge.sync.models import SyncQuarantine
 from edge.sync.service import SyncService
 from edge.sync.settings import SyncSettings
 from edge.sync.uploader import Uploader
+from tests.support.waits import wait_for
 
 STORE, TOKEN = "test-store", "tok-test-store"
 
@@ -223,9 +224,7 @@ def test_slow_cloud_keeps_one_request_in_flight(rx: Receiver, db: Database) -> N
     up = make_uploader(db, rx.url, batch_size=10)
     up.start()
     try:
-        deadline = time.monotonic() + 10
-        while up.store.backlog().count and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: up.store.backlog().count, 20, "the backlog to drain", until=lambda n: n == 0)
     finally:
         up.stop()
     assert up.store.backlog().count == 0
