@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import edge.models_registry  # noqa: F401
 from edge.db import Database, check_data_dir
 from edge.errors import StartupRefused
 from edge.sync import outbox
+from tests.support.waits import wait_for
 
 
 def test_migrations_run_from_empty_then_are_a_noop(tmp_path: Path) -> None:
@@ -192,12 +192,10 @@ def test_the_daemon_checkpoints_the_wal_in_the_background_not_inside_commits(tmp
     cp = WalCheckpointer(db.path, interval_s=0.05)
     cp.start()
     try:
-        deadline = time.monotonic() + 10
-        while (tmp_path / "edge.db").stat().st_size < before + 3_000_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: (tmp_path / "edge.db").stat().st_size, 20, "the checkpointer to copy the WAL back",
+                 until=lambda size: size >= before + 3_000_000)  # fmt: skip
     finally:
         cp.stop()
-    assert (tmp_path / "edge.db").stat().st_size >= before + 3_000_000
     assert cp.last_error == ""
     db.set_background_checkpoints(False)
     with db.engine.connect() as conn:
