@@ -157,7 +157,7 @@ def test_a_slow_cloud_does_not_grow_the_daemons_memory(
 
     # The RSS is sampled while the daemon works through the backlog: five batches stored.
     wait_for(sampled_five_batches, 30, "five more batches to reach the slow cloud", until=lambda n: n >= 5,
-             interval=0.1)  # fmt: skip
+             interval=0.1, max_interval=0.1)  # fmt: skip
     assert unsent(data) > 1_000, "the slow cloud should still be draining"
     assert (peak - base) < 20_000, f"daemon RSS grew {(peak - base) // 1024} MB with a slow cloud"
     assert rx.stats()["max_in_flight"] == 1, "requests piled up at the slow cloud"

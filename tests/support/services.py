@@ -104,7 +104,7 @@ def wait_healthy(
 
     try:
         wait_for(healthz, timeout, f"{what} to answer 200 on /healthz", until=lambda code: code == 200,
-                 interval=0.05, ignore=(httpx.HTTPError,))  # fmt: skip
+                 ignore=(httpx.HTTPError,))  # fmt: skip
     except AssertionError as exc:
         raise TimeoutError(f"{exc}:\n{log_tail()}") from None
 

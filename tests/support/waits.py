@@ -13,8 +13,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-POLL_S = 0.02
-
 
 def wait_for(
     probe: Callable[[], T],
@@ -22,12 +20,17 @@ def wait_for(
     what: str = "the condition",
     *,
     until: Callable[[T], Any] = bool,
-    interval: float = POLL_S,
+    interval: float = 0.01,
+    max_interval: float = 0.2,
     ignore: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Call `probe` until `until(value)` holds (by default: until the value is truthy) and return
     that value. After `timeout` seconds, raise an AssertionError that says `what` was awaited and
     the last value seen.
+
+    The pause between probes starts at `interval` and grows by half each time up to
+    `max_interval`: a quick event is seen at once, and a slow one is not polled so often that
+    the probes (HTTP requests, database connections) load the box the test runs on.
 
     Exceptions from `probe` propagate at once (a child process that died fails the wait), except
     those listed in `ignore`, which count as "not yet" (a port that refuses, a locked database).
@@ -45,4 +48,5 @@ def wait_for(
             last = value
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last value seen: {last!r}")
-        time.sleep(interval)  # the polling interval: the only sleep that waits for an event
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))  # the only sleep that waits
+        interval = min(interval * 1.5, max_interval)
