@@ -64,7 +64,11 @@ class Guide:
         if rc.is_failure:
             return
         self.subscribed.clear()
-        self._pending = {client.subscribe(t, qos=1)[1]: t for t in self.topics}
+        self._pending = {}
+        for t in self.topics:
+            _rc, mid = client.subscribe(t, qos=1)
+            assert mid is not None, f"paho did not send SUBSCRIBE {t}"
+            self._pending[mid] = t
         self.connected.set()
 
     def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, reason_codes: list[Any], _p: object) -> None:
