@@ -9,9 +9,7 @@ bash scripts/local_pg.sh
 
 mkdir -p test-artifacts
 set +e
-# Real brokers, databases, browsers and camera threads on a shared 2-core box: a test that fails
-# is run once more and reported as RERUN in the summary; failing twice fails the run.
-.venv/bin/python -m pytest -p no:cacheprovider -rfER --reruns 1 --reruns-delay 2 "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -rfE "$@"
 code=$?
 set -e
 if [ $code -eq 5 ]; then

@@ -6,7 +6,6 @@ good shown with the cloud's reason, then requeued or discarded through the page.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from edge.demo.gtins import GROCERY
 from edge.platform import store as edge_store
 from tests.e2e.conftest import Pages, Store, _provision, login_dashboard, shot, store_config
 from tests.support.services import DaemonProcess, Mosquitto
+from tests.support.waits import wait_for
 
 STORE_ID, TOKEN = "e2e-store", "e2e-sync-token"  # store_config's store id; a test-only token
 # the kind this cloud refuses for good (a permanent 422 per event); hostile, since the cloud's reason
@@ -94,15 +94,6 @@ def cloud_kinds(dsn: str, subject: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def wait_until(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_sync_tab_shows_refused_events_with_reason_and_requeue_discard_work(
     pages: Pages, store: Store, cloud: tuple[Receiver, str]
 ) -> None:
@@ -123,7 +114,7 @@ def test_sync_tab_shows_refused_events_with_reason_and_requeue_discard_work(
     expect(row).to_contain_text(POISON)
     expect(row).to_contain_text("audit")
     assert row.locator("img").count() == 0 and page.evaluate("window.__pwned") is None
-    wait_until(lambda: cloud_kinds(dsn, "after") == ["e2e.ok"], 20, "the event after the refused one to arrive")
+    wait_for(lambda: cloud_kinds(dsn, "after") == ["e2e.ok"], 20, "the event after the refused one to arrive")
     assert poison not in stored_ids(dsn)
 
     # upload state: healthy, nothing waiting, a last success; down-sync applied the published prices
@@ -158,7 +149,7 @@ def test_sync_tab_shows_refused_events_with_reason_and_requeue_discard_work(
     rx.start(faults={"reject_kinds": [POISON]})
     expect(page.locator("#sync-backlog")).to_have_attribute("data-value", "0", timeout=20_000)
     expect(page.locator("#sync-upload")).to_contain_text(re.compile(r"Next attempt\s*—"))
-    wait_until(lambda: cloud_kinds(dsn, "during-outage") == ["e2e.ok"], 20, "the backlog to drain")
+    wait_for(lambda: cloud_kinds(dsn, "during-outage") == ["e2e.ok"], 20, "the backlog to drain")
     page.get_by_role("button", name="Check for updates now").click()
     expect(page.locator("#sync-down-state")).to_have_attribute("data-state", "fresh", timeout=10_000)
     expect(page.locator("#sync-state")).to_have_attribute("data-state", "ok")
@@ -170,7 +161,7 @@ def test_sync_tab_shows_refused_events_with_reason_and_requeue_discard_work(
     expect(page.locator("#sync-notice")).to_be_focused()
     expect(row).to_have_count(0)
     expect(page.locator("#sync-q-rows")).to_contain_text("The cloud has refused no events.")
-    wait_until(lambda: poison in stored_ids(dsn), 20, "the requeued event to reach the cloud")
+    wait_for(lambda: poison in stored_ids(dsn), 20, "the requeued event to reach the cloud")
 
     # discard: asks first (Escape keeps it), then drops it for good; the audit trail reaches the cloud
     rx.faults(mode="ok", reject_kinds=[POISON])
@@ -192,7 +183,7 @@ def test_sync_tab_shows_refused_events_with_reason_and_requeue_discard_work(
     dialog.get_by_role("button", name="Discard").click()
     expect(page.locator("#sync-notice")).to_contain_text(f"Event {doomed} was discarded")
     expect(row).to_have_count(0)
-    wait_until(lambda: "sync.discard" in cloud_kinds(dsn, doomed), 20, "the discard's audit event in the cloud")
+    wait_for(lambda: "sync.discard" in cloud_kinds(dsn, doomed), 20, "the discard's audit event in the cloud")
     assert doomed not in stored_ids(dsn)
     assert page.evaluate("window.__pwned") is None
     shot(page, "dashboard-sync-after")

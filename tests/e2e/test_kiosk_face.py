@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.conftest import shared_path
 from tests.e2e.a11y import assert_contrast, assert_touch_targets
 from tests.e2e.conftest import Pages, Store, shot, start_store, store_config
 from tests.support.services import DaemonProcess, Mosquitto
+from tests.support.waits import wait_for
 
 FACES = "data/faces/images/deepface__{}.jpg"
 WATER = GROCERY[3]
@@ -56,15 +56,16 @@ def _camera_sees(store: Store, dark: bool, timeout: float = 20.0) -> None:
     """Until the kiosk's face camera delivers the new picture, as the kiosk's own preview shows it
     (a busy box reads the folder late, and a verify started before that judges the old one)."""
     headers = {"Authorization": f"Bearer {store.tokens['kiosk-1']}"}
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def preview_dark() -> bool | str:
         r = httpx.get(f"{store.url}/api/ui/kiosk/face-preview.jpg", headers=headers, timeout=5)
-        if r.status_code == 200:
-            img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
-            if img is not None and (float(img.mean()) < 5) == dark:
-                return
-        assert time.monotonic() < deadline, f"the face camera never showed the new picture ({r.status_code})"
-        time.sleep(0.1)
+        if r.status_code != 200:
+            return f"HTTP {r.status_code}"
+        img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+        return "not an image" if img is None else float(img.mean()) < 5
+
+    wait_for(preview_dark, timeout, f"the face camera to show the new {'dark' if dark else 'lit'} picture",
+             until=lambda seen: seen is dark)  # fmt: skip
 
 
 @pytest.fixture
@@ -77,10 +78,8 @@ def face_store(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[Daemon
     config["model_dir"] = str(shared_path("models"))
     config["cameras"] = [{"id": "kiosk-1-face", "role": "face", "target": "kiosk-1", "source": str(folder), "fps": 8.0}]
     store = start_store(data_dir, config, mosquitto, daemon_factory)
-    deadline = time.monotonic() + 60
-    while httpx.get(f"{store.url}/readyz").json()["components"]["models"]["status"] != "ok":
-        assert time.monotonic() < deadline, "face models did not load"
-        time.sleep(0.2)
+    wait_for(lambda: httpx.get(f"{store.url}/readyz").json()["components"]["models"], 60, "the face models to load",
+             until=lambda models: models["status"] == "ok")  # fmt: skip
     yield store
 
 

@@ -7,7 +7,6 @@ disappear. It must go from online to stalled, be retried, and leave everything e
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.services import DaemonProcess
+from tests.support.waits import wait_for
 
 
 def samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -32,15 +32,6 @@ def samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
 
 def status_of(url: str, camera: str) -> dict[str, float]:
     return {dict(k)["status"]: v for k, v in samples(url, "edge_cameras_status").items() if dict(k)["camera"] == camera}
-
-
-def wait_for(cond: Callable[[], Any], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return bool(cond())
 
 
 def test_daemon_stays_up_with_broken_and_stalling_cameras(tmp_path: Path, daemon_factory: type[DaemonProcess]) -> None:
@@ -62,24 +53,27 @@ def test_daemon_stays_up_with_broken_and_stalling_cameras(tmp_path: Path, daemon
     def cameras() -> dict[str, Any]:
         return httpx.get(d.url + "/readyz", timeout=5).json()["components"]["cameras"]  # type: ignore[no-any-return]
 
-    assert wait_for(lambda: cameras()["details"].get("share-cam") == "online", 15), cameras()
+    wait_for(cameras, 20, "share-cam online on /readyz", until=lambda c: c["details"].get("share-cam") == "online")
     # the metrics follow on the watchdog's next tick (0.5 s)
-    assert wait_for(lambda: status_of(d.url, "share-cam") == {"online": 1.0, "stalled": 0.0, "offline": 0.0}, 3)
+    online = {"online": 1.0, "stalled": 0.0, "offline": 0.0}
+    wait_for(lambda: status_of(d.url, "share-cam"), 10, "share-cam online in /metrics", until=lambda s: s == online)
     for cid in ("file-cam", "usb-cam", "ip-cam"):  # never opened, yet each has its series
         assert status_of(d.url, cid) == {"online": 0.0, "stalled": 0.0, "offline": 1.0}
         assert f"{cid} offline" in cameras()["reason"]
 
     for image in share.iterdir():  # the share goes away under the running camera
         image.unlink()
-    assert wait_for(lambda: cameras()["details"].get("share-cam") == "stalled", 10), cameras()
+    wait_for(cameras, 20, "share-cam stalled on /readyz", until=lambda c: c["details"].get("share-cam") == "stalled")
     health = cameras()
     assert health["status"] == "degraded" and "share-cam stalled" in health["reason"]
-    assert wait_for(lambda: status_of(d.url, "share-cam") == {"online": 0.0, "stalled": 1.0, "offline": 0.0}, 3)
+    stalled = {"online": 0.0, "stalled": 1.0, "offline": 0.0}
+    wait_for(lambda: status_of(d.url, "share-cam"), 10, "share-cam stalled in /metrics", until=lambda s: s == stalled)
     assert samples(d.url, "edge_cameras_fps")[(("camera", "share-cam"),)] == 0.0
     assert samples(d.url, "edge_cameras_stalls_total")[(("camera", "share-cam"),)] >= 1
     reconnects = samples(d.url, "edge_cameras_reconnects_total")
     # the first reconnect follows the stall after a backoff, so its series may not exist yet
-    assert wait_for(lambda: samples(d.url, "edge_cameras_reconnects_total").get((("camera", "share-cam"),), 0) >= 2, 8)
+    wait_for(lambda: samples(d.url, "edge_cameras_reconnects_total").get((("camera", "share-cam"),), 0), 15,
+             "two reconnects of share-cam in /metrics", until=lambda n: n >= 2)  # fmt: skip
     assert reconnects[(("camera", "usb-cam"),)] >= 1
 
     assert httpx.get(d.url + "/healthz", timeout=5).status_code == 200  # the daemon is still up

@@ -6,7 +6,6 @@ import contextlib
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +23,7 @@ from edge.demo.gtins import GROCERY
 from edge.platform.security import SecretStore, Signer
 from tests.support.inproc import settings_for
 from tests.support.services import DaemonProcess
+from tests.support.waits import wait_for
 
 TEA, MILK, WATER = GROCERY[0][0], GROCERY[1][0], GROCERY[3][0]
 
@@ -85,16 +85,14 @@ def test_concurrent_double_checkout_makes_one_order_and_one_charge(shop: dict[st
     assert all(r.status_code == 200 for r in results), [r.text for r in results]
     assert len({r.json()["order_id"] for r in results}) == 1
     assert sum(1 for r in results if not r.json()["replayed"]) == 1
-    deadline = time.monotonic() + 5  # the capture follows the answer in a worker thread
-    while True:
+
+    def charges() -> tuple[int, int]:
         with sqlite3.connect(d.data_dir / SANDBOX_DB) as conn:
-            row = conn.execute(
-                "SELECT count(*), sum(captures) FROM sandbox_charge WHERE order_ref=?", (sid,)
-            ).fetchone()
-        if row == (1, 1) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert row == (1, 1)
+            q = "SELECT count(*), sum(captures) FROM sandbox_charge WHERE order_ref=?"
+            return tuple(conn.execute(q, (sid,)).fetchone())  # type: ignore[return-value]
+
+    # the capture follows the answer in a worker thread: one charge, captured once
+    wait_for(charges, 10, "the one charge to be captured", until=lambda row: row == (1, 1))
 
 
 def test_cart_changes_are_pushed_to_the_kiosk_page(shop: dict[str, Any]) -> None:
@@ -156,19 +154,23 @@ def test_kill_9_during_checkout_leaves_whole_orders_or_none_and_no_orphan_charge
     # worker records them in batches), and recovery must then capture those after the crash
     marks = ",".join("?" * len(slow))
     slow_held = f"SELECT count(*) FROM sandbox_charge WHERE status='authorized' AND order_ref IN ({marks})"
-    deadline, holding = time.monotonic() + 15, 0
-    while time.monotonic() < deadline:  # wait until the network holds all five (each reply is 20 s late)
-        with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(acquirer, timeout=1) as conn:
-            holding = conn.execute(slow_held, slow).fetchone()[0]
-        if holding == 5:
-            break
-        time.sleep(0.05)
-    d.kill9()
+
+    def holding() -> int:
+        with sqlite3.connect(acquirer, timeout=1) as conn:
+            return int(conn.execute(slow_held, slow).fetchone()[0])
+
+    # until the network holds all five (each reply is 20 s late); killed either way, so the
+    # shoppers' threads end
+    try:
+        wait_for(holding, 15, "the network to hold all five slow payments", until=lambda n: n == 5,
+                 ignore=(sqlite3.OperationalError,))  # fmt: skip
+    finally:
+        d.kill9()
     for t in threads:
         t.join()
     with sqlite3.connect(acquirer) as conn:
         held = conn.execute(slow_held, slow).fetchone()[0]
-    assert held == 5, f"the crash must land while the money is held ({holding} held)\n" + d.log_tail(30)
+    assert held == 5, "the crash must land while the money is held\n" + d.log_tail(30)
     d.start()  # recovery runs at start
     with sqlite3.connect(db) as conn:
         conn.execute("ATTACH DATABASE ? AS acq", (str(acquirer),))

@@ -26,6 +26,7 @@ from edge.platform.gs1 import variable_measure_code as variable_code
 from edge.platform.outbox import OutboxEvent
 from edge.platform.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.waits import wait_for
 
 TEA = GROCERY[0][0]
 MILK = GROCERY[1][0]
@@ -58,14 +59,12 @@ def network(st: dict[str, Any]) -> SandboxNetwork:
 
 def wait_captured(daemon: Daemon, order_id: str) -> None:
     """The capture runs in a worker thread right after the answer."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def status() -> str:
         with daemon.ctx.store.read() as s:
-            pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).one()
-            if pay.status == "captured":
-                return
-        time.sleep(0.02)
-    raise AssertionError("payment not captured")
+            return s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).one().status
+
+    wait_for(status, 10, f"the payment of order {order_id} to be captured", until=lambda st: st == "captured")
 
 
 def open_cart(st: dict[str, Any]) -> str:
@@ -313,7 +312,7 @@ def _held_for(lock_cm: Any, seconds: float) -> threading.Thread:
     def hold() -> None:
         with lock_cm:
             held.set()
-            time.sleep(seconds)
+            time.sleep(seconds)  # simulated: a slow payment commit (or checkout) holding the lock
 
     t = threading.Thread(target=hold)
     t.start()
@@ -335,7 +334,9 @@ def test_a_scan_waits_for_a_busy_write_slot_or_cart_instead_of_failing(store: di
     assert add(store, sid, CHOC, qty=-1).status_code == 400  # bad_quantity, refused before any lock
     # On a quiet app they run on the loop (a background writer may rarely push one to a thread).
     assert _cart_writes("loop") >= loop_before + 1
-    time.sleep(0.1)  # past the loop's back-off, if one was pushed
+    # If one was pushed to a thread, the loop may be backing off: wait until it tries the loop again.
+    cart_writes = store["daemon"].ctx.own(CheckoutServices).cart_writes
+    wait_for(lambda: time.monotonic() >= cart_writes._until, 10, "the loop's cart-write back-off to end")
 
     ctx = store["daemon"].ctx
     for lock_cm in (ctx.store._write_lock, ctx.own(CheckoutServices).sessions.locks.hold(sid)):

@@ -10,7 +10,6 @@ made to fail the way a full disk or a bug would.
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from edge.platform import outbox
 from edge.platform.outbox import OutboxEvent
 from edge.platform.timeutil import utcnow
 from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.waits import wait_for
 
 TEA = GROCERY[0][0]  # 29.90
 MILK = GROCERY[1][0]
@@ -145,12 +145,10 @@ def paid_order(st: dict[str, Any], qty: int = 3, captured: bool = True) -> tuple
     r = checkout(st, sid)
     assert r.status_code == 200, r.text
     oid, key = r.json()["order_id"], r.json()["payment"]["id"]
-    deadline = time.monotonic() + 5
-    while captured:
-        if network(st).query(key).status == "captured" and intent(st, key).status == "captured":
-            break
-        assert time.monotonic() < deadline, "not captured"
-        time.sleep(0.02)
+    if captured:
+        wait_for(lambda: (network(st).query(key).status, intent(st, key).status), 10,
+                 f"payment {key} captured at the network and on the box",
+                 until=lambda both: both == ("captured", "captured"))  # fmt: skip
     return oid, key
 
 

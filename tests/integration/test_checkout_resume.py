@@ -3,17 +3,19 @@ code read by the kiosk camera pays without being typed."""
 
 from __future__ import annotations
 
-import time
+import threading
 
 from fastapi.testclient import TestClient
 
 from edge.app import Daemon
 from edge.checkout.catalog import import_products
+from edge.checkout.events import CartChanged
 from edge.checkout.service import CheckoutServices
 from edge.demo.gtins import GROCERY
 from edge.platform.gs1 import facts
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers
+from tests.support.waits import wait_for
 
 TEA, NAME, PRICE, _ = GROCERY[0]
 
@@ -24,15 +26,6 @@ def _scan(daemon: Daemon, text: str, gtin: str | None = None) -> None:
         gs1=facts(gtin) if gtin else None,
     )  # fmt: skip
     daemon.ctx.bus.publish(ev)
-
-
-def _wait_for(pred, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_page_resumes_the_cart_the_camera_started_and_pays_with_the_scanned_wallet_code(
@@ -47,10 +40,9 @@ def test_page_resumes_the_cart_the_camera_started_and_pays_with_the_scanned_wall
     def camera_session() -> str | None:
         return daemon.ctx.own(CheckoutServices).sessions.current_for_kiosk("kiosk-1", create=False)
 
-    _wait_for(lambda: camera_session() is not None)
-    sid = camera_session()
-    assert sid
-    _wait_for(lambda: len(client.get(f"/api/kiosk/sessions/{sid}", headers=kiosk).json()["lines"]) == 1)
+    sid = wait_for(camera_session, 10, "the camera's scan to open a kiosk session")
+    wait_for(lambda: client.get(f"/api/kiosk/sessions/{sid}", headers=kiosk).json()["lines"], 10,
+             "the scanned tea in the cart", until=lambda lines: len(lines) == 1)  # fmt: skip
 
     resumed = client.post("/api/kiosk/sessions", json={"resume": True}, headers=kiosk)
     assert resumed.status_code == 201
@@ -58,8 +50,17 @@ def test_page_resumes_the_cart_the_camera_started_and_pays_with_the_scanned_wall
     assert cart["session_id"] == sid and [ln["gtin"] for ln in cart["lines"]] == ["0" + TEA]
 
     # The wallet app's 18-digit code shown to the kiosk camera is held on the box, then used once.
+    # Checkout tells the kiosk page it read one (a CartChanged alert) right after holding it.
+    held = threading.Event()
+
+    def on_cart(ev: CartChanged) -> None:
+        if ev.session_id == sid and ev.alert and ev.alert.get("code") == "payment_code_scanned":
+            held.set()
+
+    daemon.ctx.bus.subscribe(CartChanged, on_cart)
     _scan(daemon, "134567890123456789")
-    time.sleep(0.5)
+    assert held.wait(10), "checkout did not take the scanned wallet code"
+    daemon.ctx.bus.unsubscribe(CartChanged, on_cart)
     paid = client.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "qr"}, headers=kiosk)
     assert paid.status_code == 200, paid.text
     assert paid.json()["order_id"]
@@ -69,6 +70,7 @@ def test_page_resumes_the_cart_the_camera_started_and_pays_with_the_scanned_wall
     # Without resume the page starts over (an abandoned cart is cancelled).
     _scan(daemon, TEA, "0" + TEA)
     again_url = f"/api/kiosk/sessions/{again['session_id']}"
-    _wait_for(lambda: len(client.get(again_url, headers=kiosk).json()["lines"]) == 1)
+    wait_for(lambda: client.get(again_url, headers=kiosk).json()["lines"], 10, "the scanned tea in the new cart",
+             until=lambda lines: len(lines) == 1)  # fmt: skip
     fresh = client.post("/api/kiosk/sessions", json={}, headers=kiosk).json()
     assert fresh["session_id"] != again["session_id"] and fresh["lines"] == []

@@ -21,6 +21,7 @@ from edge.platform.gs1 import check_digit, facts
 from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.waits import wait_for
 
 TEA = GROCERY[0][0]
 MILK = GROCERY[1][0]
@@ -190,16 +191,6 @@ def test_an_abandoned_session_expires(store: dict[str, Any]) -> None:
     assert pay(store, sid).json()["error"]["code"] == "session_expired"
 
 
-def wait_for(cond: Any, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_camera_scans_fill_the_kiosk_cart_and_open_the_gate(store: dict[str, Any]) -> None:
     daemon, c = store["daemon"], store["client"]
     bus = daemon.ctx.bus
@@ -211,11 +202,10 @@ def test_camera_scans_fill_the_kiosk_cart_and_open_the_gate(store: dict[str, Any
         ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="EAN-13", text=TEA, gs1=facts(TEA))
     )
     view = wait_for(
-        lambda: (
-            (v := c.get(f"/api/kiosk/sessions/{sid}", headers=store["kiosk"]).json())["lines"]
-            and v["lines"][0]["qty"] == 2
-            and v
-        )
+        lambda: c.get(f"/api/kiosk/sessions/{sid}", headers=store["kiosk"]).json(),
+        10,
+        "both camera scans of the tea in the cart",
+        until=lambda v: v["lines"] and v["lines"][0]["qty"] == 2,
     )
     assert view["lines"][0]["gtin"] == "0" + TEA
     out = pay(store, sid).json()
@@ -228,7 +218,7 @@ def test_camera_scans_fill_the_kiosk_cart_and_open_the_gate(store: dict[str, Any
             row = s.exec(select(ExitPass).where(ExitPass.order_id == out["order_id"])).one()
             return row.used_at is not None and row.gate_id == "gate-9"
 
-    wait_for(used)  # the gate camera's read used the pass (wait_for fails the test on its timeout)
+    wait_for(used, 10, "the gate camera's read to use the pass")
 
 
 def test_face_pay_uses_the_real_face_pay_authorisation(store: dict[str, Any]) -> None:
@@ -291,7 +281,8 @@ def test_a_wallet_code_read_by_the_kiosk_camera_pays_once(store: dict[str, Any])
         ScanEvent(camera_id="cam-k9", role="kiosk", target="kiosk-9", symbology="QRCode", text="134567890123456789")
     )
     services = store["daemon"].ctx.own(CheckoutServices)
-    wait_for(lambda: sid in services._held)  # the scan is handled off the request path
+    # the scan is handled off the request path
+    wait_for(lambda: sid in services._held, 10, "checkout to hold the scanned wallet code")
     r = c.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "qr"}, headers=k)
     assert r.status_code == 200 and r.json()["payment"]["provider"] == "qr"
     assert services.take_payment_code(sid) is None  # used once, then forgotten

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.services import ROOT, Mosquitto, free_port
+from tests.support.waits import wait_for
 
 
 def test_demo_prints_working_urls_and_stops_cleanly(tmp_path: Path, mosquitto: Mosquitto) -> None:
@@ -60,11 +61,8 @@ def test_demo_prints_working_urls_and_stops_cleanly(tmp_path: Path, mosquitto: M
         assert ready["mqtt"]["status"] == "ok"
         assert ready["db"]["status"] == "ok"
         # the generated clips are decoded: the demo cameras come online
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and ready["cameras"]["status"] != "ok":
-            time.sleep(0.5)
-            ready = httpx.get(f"http://127.0.0.1:{port}/readyz").json()["components"]
-        assert ready["cameras"]["status"] == "ok", ready["cameras"]
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").json()["components"]["cameras"], 30,
+                 "the demo cameras online on /readyz", until=lambda cams: cams["status"] == "ok")  # fmt: skip
         creds = data / "demo-credentials.json"
         assert creds.stat().st_mode & 0o777 == 0o600
     finally:

@@ -8,7 +8,6 @@ import json
 import logging
 import resource
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from edge.platform.observability import JsonFormatter
 from tests.conftest import shared_path
 from tests.integration.test_face_service import SimulatedFaceCamera, frame_720p
 from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.waits import wait_for
 
 FACES = "data/faces/images/deepface__{}.jpg"
 
@@ -43,13 +43,14 @@ def member_code(daemon: Daemon, member_id: str) -> str:
     return Codes(daemon.ctx.secrets).member_code(member_id)
 
 
-def wait_models(client: TestClient, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        entry = client.get("/readyz").json()["components"]["models"]
-        if entry["status"] != "degraded" or time.monotonic() > deadline:
-            return entry
-        time.sleep(0.05)
+def wait_models(client: TestClient, timeout: float = 60) -> dict[str, Any]:
+    """The models entry of /readyz once loading has ended (ok, or down with a reason)."""
+    return wait_for(
+        lambda: dict(client.get("/readyz").json()["components"]["models"]),
+        timeout,
+        "the face models to finish loading",
+        until=lambda entry: entry["status"] != "degraded",
+    )
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ so every MQTT message must still be sitting in the durable queue)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from sqlmodel import select
@@ -17,6 +16,7 @@ from edge.platform.audit import AuditEvent
 from edge.platform.mqttqueue import MqttQueued
 from edge.platform.outbox import OutboxEvent
 from tests.support.inproc import device_headers, running_app
+from tests.support.waits import wait_for
 
 ROOMS = {"rooms": [{"id": "room-1", "name": "Room 1", "zone": "women"}, {"id": "room-2", "zone": "men"}]}
 TEE_S_WHITE, TEE_M_WHITE, TEE_L_WHITE, TEE_M_NAVY = (f[0] for f in FASHION[:4])
@@ -188,12 +188,12 @@ def test_unclaimed_call_escalates_per_zone(tmp_path: Path) -> None:
         r1 = client.post(f"/api/fitting/rooms/{_token(daemon, 'room-1')}/calls", json={"kind": "help"})
         r2 = client.post(f"/api/fitting/rooms/{_token(daemon, 'room-2')}/calls", json={"kind": "help"})
         guide = device_headers(daemon, "guide-1", "guide")
-        deadline = time.monotonic() + 6
-        state = ""
-        while time.monotonic() < deadline and state != "escalated":
-            time.sleep(0.2)
-            state = client.get(f"/api/fitting/calls/{r1.json()['call']['id']}", headers=guide).json()["state"]
-        assert state == "escalated"
+        wait_for(
+            lambda: client.get(f"/api/fitting/calls/{r1.json()['call']['id']}", headers=guide).json()["state"],
+            20,
+            "room 1's call (women: 1 s) to escalate",
+            until=lambda state: state == "escalated",
+        )
         assert client.get(f"/api/fitting/calls/{r2.json()['call']['id']}", headers=guide).json()["state"] == "open"
         topics = [m["_topic"] for m in _queued(daemon) if m.get("state") == "escalated"]
         assert sorted(topics) == [

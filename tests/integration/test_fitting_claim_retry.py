@@ -8,8 +8,7 @@ process would). Only the daemon's busy timeout is shortened (10 s -> 0.1 s) to k
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,13 @@ from edge.platform.store import Store
 from tests.integration.test_mqtt_relay import CALLS, Guide, _cfg
 from tests.support.inproc import device_headers, running_app
 from tests.support.services import Mosquitto
+from tests.support.waits import wait_for
 
 CLAIMS = "retail/test-store/fitting/room-1/claim"
 
 
 def _metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def _until(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def _short_busy_timeout(db: Store) -> None:
@@ -87,9 +78,12 @@ def test_claim_during_a_database_lock_is_retried_and_applied_once(tmp_path: Path
             claim = {"event_id": "evt-locked-claim", "call_id": call_id, "action": "claim", "device_token": token}
             with write_locked(daemon.ctx.store):
                 guide.publish(CLAIMS, claim).wait_for_publish(5)
-                assert _until(lambda: _metric("edge_fitting_inbound_retries_total") > retries)  # it did fail
+                wait_for(lambda: _metric("edge_fitting_inbound_retries_total") - retries, 10,
+                         "the claim to fail on the lock and be retried", until=lambda n: n >= 1)  # fmt: skip
                 assert not _states(guide, call_id, "claimed")
-                time.sleep(0.3)
+                # the lock outlasts more than one attempt: released only after a second retry
+                wait_for(lambda: _metric("edge_fitting_inbound_retries_total") - retries, 10,
+                         "the claim to be retried a second time", until=lambda n: n >= 2)  # fmt: skip
             got = guide.wait_for(lambda m: m.get("id") == call_id and m.get("state") == "claimed", timeout=10)
             assert got and got[0]["guide_id"] == "guide-1" and got[0]["version"] == 2
             assert _metric("edge_fitting_inbound_total", action="claim", result="failed") == failed
@@ -116,13 +110,15 @@ def test_claim_that_never_applies_is_acked_audited_and_does_not_block(tmp_path: 
             claim = {"event_id": "evt-never-applied", "call_id": call_id, "action": "claim", "device_token": token}
             with write_locked(daemon.ctx.store):
                 guide.publish(CLAIMS, claim).wait_for_publish(5)
-                assert _until(lambda: _metric("edge_fitting_inbound_total", action="claim", result="failed") > failed)
+                wait_for(lambda: _metric("edge_fitting_inbound_total", action="claim", result="failed") - failed, 10,
+                         "the claim to be given up", until=lambda n: n >= 1)  # fmt: skip
 
             def audited() -> list[AuditEvent]:
                 with daemon.ctx.store.read() as s:
                     return list(s.exec(select(AuditEvent).where(col(AuditEvent.action) == "fitting.claim_failed")))
 
-            assert _until(lambda: len(audited()) == 1)  # written once the database works again
+            wait_for(audited, 10, "the failure's audit row, written once the database works again",
+                     until=lambda rows: len(rows) == 1)  # fmt: skip
             row = audited()[0]
             assert row.subject == "evt-never-applied" and call_id in row.detail and token not in row.detail
             assert client.get(f"/api/fitting/rooms/{tok}").json()["calls"][0]["state"] == "open"
@@ -130,10 +126,17 @@ def test_claim_that_never_applies_is_acked_audited_and_does_not_block(tmp_path: 
             # It was acknowledged: after a broker restart nothing is redelivered and applied.
             mqtt_client = daemon.ctx.own(MqttClient)
             mosquitto.stop()
-            assert _until(lambda: not mqtt_client.connected)
+            wait_for(lambda: not mqtt_client.connected and not guide.connected.is_set(), 15,
+                     "the daemon and the guide to see the broker go")  # fmt: skip
             mosquitto.start()
-            assert mqtt_client.wait_connected(15) and guide.connected.wait(15)
-            time.sleep(1.5)
+            assert mqtt_client.wait_connected(15) and guide.subscribed.wait(15)
+            # A redelivery would reach the daemon's claim listener right after its reconnect, before
+            # anything published from now on; it applies messages in order. So once a malformed
+            # marker sent now has been counted, a redelivered claim would have been applied.
+            malformed = _metric("edge_fitting_inbound_total", action="unknown", result="malformed")
+            guide.publish(CLAIMS, "not json").wait_for_publish(5)
+            wait_for(lambda: _metric("edge_fitting_inbound_total", action="unknown", result="malformed") - malformed,
+                     15, "the claim listener to count the malformed marker", until=lambda n: n >= 1)  # fmt: skip
             assert client.get(f"/api/fitting/rooms/{tok}").json()["calls"][0]["state"] == "open"
 
             # the guide sends it again (same event_id: the failure was not recorded as applied)

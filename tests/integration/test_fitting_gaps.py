@@ -37,15 +37,16 @@ def test_bring_me_this_too_reaches_the_guides_and_is_pushed_to_the_phone(tmp_pat
             assert daemon.ctx.own(MqttClient).wait_connected(10)
             tok = _token(daemon, "room-2")
             answer: dict[str, Any] = {}
+            opened = threading.Event()
 
             def shopper() -> None:
-                time.sleep(0.3)  # once the phone's stream is open
+                assert opened.wait(10), "the phone's stream did not open"
                 answer["r"] = client.post(f"/api/fitting/rooms/{tok}/calls", json={"kind": "bring", "gtin": JEANS})
 
             helper = threading.Thread(target=shopper, daemon=True)
             helper.start()
             with client.stream("GET", f"/api/fitting/rooms/{tok}/events") as stream:
-                [pushed] = _frames(stream, 1)
+                [pushed] = _frames(stream, 1, opened=opened)
             helper.join(10)
             r = answer["r"]
             assert r.status_code == 201, r.text
@@ -88,6 +89,7 @@ def test_claim_and_resolve_show_in_guide_stats_and_metrics(tmp_path: Path) -> No
         before = {n: _metric(client.get("/metrics").text, n, "women") for n in names}
         assert client.get("/api/fitting/stats", headers=guide).json() == []
         cid = client.post(f"/api/fitting/rooms/{_token(daemon)}/calls", json={"kind": "help"}).json()["call"]["id"]
+        # Simulated: the guide takes 0.2 s to claim and 0.2 s more to resolve; the stats measure it.
         time.sleep(0.2)
         assert client.post(f"/api/fitting/calls/{cid}/claim", headers=guide).status_code == 200
         time.sleep(0.2)

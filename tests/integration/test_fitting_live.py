@@ -17,15 +17,23 @@ from edge.fitting.service import FittingService
 from edge.platform.gs1 import facts
 from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
-from tests.support.inproc import device_headers, running_app
+from tests.support.inproc import device_headers, running_app, settle_bus
+from tests.support.waits import wait_for
 
 ROOMS = {"rooms": [{"id": "room-1", "name": "Room 1"}, {"id": "room-2", "name": "Room 2"}]}
 
 
-def _frames(response, want: int, timeout: float = 10.0) -> list[dict]:  # type: ignore[no-untyped-def]
+def _frames(  # type: ignore[no-untyped-def]
+    response, want: int, timeout: float = 10.0, opened: threading.Event | None = None
+) -> list[dict]:
+    """The first `want` data frames of an SSE call stream. `opened` is set at the stream's first
+    line: the server sends it (`retry:`) only after it has subscribed to call changes, so a change
+    made from then on is pushed."""
     out: list[dict] = []
     deadline = time.monotonic() + timeout
     for line in response.iter_lines():
+        if opened is not None:
+            opened.set()
         if line.startswith("data: "):
             out.append(json.loads(line[6:]))
             if len(out) >= want:
@@ -41,8 +49,10 @@ def test_phone_stream_replays_then_pushes_only_its_room(tmp_path: Path) -> None:
         first = client.post(f"/api/fitting/rooms/{t1}/calls", json={"kind": "help"}).json()["call"]
         guide = device_headers(daemon, "guide-1", "guide")
 
+        opened = threading.Event()
+
         def later() -> None:
-            time.sleep(0.3)
+            assert opened.wait(10), "the phone's stream did not open"
             client.post(f"/api/fitting/rooms/{t2}/calls", json={"kind": "help"})  # another room: not pushed
             client.post(f"/api/fitting/calls/{first['id']}/claim", headers=guide)
 
@@ -50,7 +60,7 @@ def test_phone_stream_replays_then_pushes_only_its_room(tmp_path: Path) -> None:
         helper.start()
         with client.stream("GET", f"/api/fitting/rooms/{t1}/events") as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-            frames = _frames(r, 2)
+            frames = _frames(r, 2, opened=opened)
         assert [(f["id"], f["state"], f["version"]) for f in frames] == [
             (first["id"], "open", 1),
             (first["id"], "claimed", 2),
@@ -64,19 +74,23 @@ def test_guide_stream_sees_every_room(tmp_path: Path) -> None:
         codes = daemon.ctx.own(FittingService).codes
         guide = device_headers(daemon, "guide-1", "guide")
 
+        opened = threading.Event()
+
         def later() -> None:
-            time.sleep(0.3)
+            assert opened.wait(10), "the guide's stream did not open"
             for room in ("room-1", "room-2"):
                 client.post(f"/api/fitting/rooms/{codes.token(room)}/calls", json={"kind": "help"})
 
         helper = threading.Thread(target=later, daemon=True)
         helper.start()
-        # A call made while the stream starts may come twice (in the replay and as a push);
-        # clients keep the highest version per id, so read until both rooms' calls are in.
+        # The calls are made once the stream has subscribed (its first line); one made while it
+        # replays may come twice (in the replay and as a push): clients keep the highest version
+        # per id, so read until both rooms' calls are in.
         latest: dict[str, dict] = {}
         deadline = time.monotonic() + 10
         with client.stream("GET", "/api/fitting/events", headers=guide) as r:
             for line in r.iter_lines():
+                opened.set()  # the server sends its first line (`retry:`) after subscribing
                 assert time.monotonic() < deadline, "SSE frames did not come"
                 if not line.startswith("data: "):
                     continue
@@ -109,12 +123,8 @@ def test_room_camera_scans_fill_the_visit_and_idle_visits_end(tmp_path: Path) ->
         scan("room-2", jeans)  # held in view again: still one item
         scan("room-2", "0000000000000")  # not in the catalog: ignored
         scan("room-1", FASHION[0][0], role="kiosk")  # a kiosk camera is not a fitting-room camera
-        deadline = time.monotonic() + 5
-        items: list[dict] = []
-        while time.monotonic() < deadline and not items:
-            time.sleep(0.1)
-            items = client.get(f"/api/fitting/rooms/{tok}").json()["items"]
-        time.sleep(0.3)
+        wait_for(lambda: client.get(f"/api/fitting/rooms/{tok}").json()["items"], 10, "the scanned jeans in room 2")
+        settle_bus(client, daemon)  # all four scans handled: what did not land will not
         view = client.get(f"/api/fitting/rooms/{tok}").json()
         assert [(i["name"], i["size"], i["source"]) for i in view["items"]] == [("Slim jeans", "30", "scan")]
         assert {v["size"]: v["stock"] for v in view["items"][0]["variants"]} == {"30": 2, "32": 5, "34": 0}

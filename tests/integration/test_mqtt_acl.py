@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.integration.test_mqtt_relay import Guide
 from tests.support.services import ROOT, DaemonProcess, Mosquitto, free_port, wait_port
+from tests.support.waits import wait_for
 
 SHIPPED = ROOT / "systemd" / "mosquitto"
 ACL = SHIPPED / "retail-edge.acl"
@@ -63,20 +63,24 @@ def test_guide_cannot_publish_gate_commands_but_edge_can(tmp_path: Path) -> None
         assert edge.wait_for(lambda m: m.get("event_id") == "claim-1")  # guides may claim
         assert guide.wait_for(lambda m: m.get("event_id") == "call-1")  # and read calls
         assert gate.wait_for(lambda m: m.get("event_id") == "real-open-1")  # the edge commands gates
-        time.sleep(0.5)
+        # The broker had handled the forged command (its PUBACK came) before real-open-1 and call-1
+        # were sent, and Mosquitto delivers to each client in the order it routed: a client that
+        # holds real-open-1 (gate, edge) or call-1 (guide) would hold the forged one by now.
+        assert edge.wait_for(lambda m: m.get("event_id") == "real-open-1")
         everyone = gate.received + edge.received + guide.received
         assert not [m for m in everyone if m.get("event_id") == "forged-open-1"]  # a guide cannot
         assert not [m for m in guide.received if m["_topic"].startswith("retail/s1/gate/")]  # nor read them
 
         # kiosk alerts (an ID check) reach the floor manager, not every guide
-        manager = login("manager", ["retail/s1/checkout/+/alert"])
-        alerts = ["retail/s1/checkout/+/alert"]
-        snoop = Guide(broker.port, "guide-2", alerts, username="guide", password=PASSWORDS["guide"])
+        manager = login("manager", ["retail/s1/checkout/+/alert"])  # a Guide has its SUBACKs
+        # the snoop also reads calls, which a guide may: a call sent after the alert is its marker
+        topics = ["retail/s1/checkout/+/alert", "retail/s1/fitting/+/call"]
+        snoop = Guide(broker.port, "guide-2", topics, username="guide", password=PASSWORDS["guide"])
         clients.append(snoop)
-        time.sleep(0.3)  # both subscribed
         edge.publish("retail/s1/checkout/kiosk-1/alert", {"event_id": "age-1"}).wait_for_publish(5)
+        edge.publish("retail/s1/fitting/room-2/call", {"event_id": "call-2"}).wait_for_publish(5)
         assert manager.wait_for(lambda m: m.get("event_id") == "age-1")
-        time.sleep(0.5)
+        assert snoop.wait_for(lambda m: m.get("event_id") == "call-2")  # delivered after the alert, if any
         assert not [m for m in snoop.received if m.get("event_id") == "age-1"]
     finally:
         for c in clients:
@@ -162,10 +166,7 @@ def test_daemon_logs_in_with_its_secret_password(tmp_path: Path, daemon_factory:
             env={"RETAIL_EDGE_SECRET_MQTT_PASSWORD": PASSWORDS["edge"]},
         )
         d.start()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and _mqtt_status(d) != "ok":
-            time.sleep(0.2)
-        assert _mqtt_status(d) == "ok"
+        wait_for(lambda: _mqtt_status(d), 20, "the daemon's MQTT status to be ok", until=lambda st: st == "ok")
         assert d.stop() == 0
     finally:
         broker.stop()

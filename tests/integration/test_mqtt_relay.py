@@ -21,9 +21,11 @@ from edge.mqtt.client import MqttClient
 from edge.platform.mqttqueue import MqttQueued
 from tests.support.inproc import device_headers, running_app
 from tests.support.services import Mosquitto
+from tests.support.waits import wait_for
 
 
 # A guide handheld: a real paho client with a persistent session that dedupes by event_id.
+# Constructed, it has its SUBACKs: the broker routes to it whatever is published from then on.
 class Guide:
     def __init__(
         self,
@@ -40,26 +42,47 @@ class Guide:
         self.cond = threading.Condition()
         self.topics = topics
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # every topic's SUBACK came since the last CONNACK
+        self.granted: dict[str, list[Any]] = {}  # topic -> reason codes of its last SUBACK
+        self._pending: dict[int, str] = {}  # SUBSCRIBE mid -> topic, until its SUBACK
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         if username:
             c.username_pw_set(username, password)
         c.on_connect = self._on_connect
         c.on_message = self._on_message
-        c.on_disconnect = lambda *_a: self.connected.clear()
+        c.on_subscribe = self._on_subscribe
+        c.on_disconnect = self._on_disconnect
         c.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # paho takes float seconds
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         c.connect_async("127.0.0.1", port, keepalive=10, clean_start=False, properties=props)
         c.loop_start()
         self.client = c
-        assert self.connected.wait(10), "guide could not connect"
+        assert self.subscribed.wait(10), f"guide could not connect and subscribe (SUBACKs: {self.granted})"
 
+    # paho calls these on its network thread, one at a time: a SUBACK is handled only after the
+    # on_connect that sent its SUBSCRIBE has returned.
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         if rc.is_failure:
             return
+        self.subscribed.clear()
+        self._pending = {}
         for t in self.topics:
-            client.subscribe(t, qos=1)
+            _rc, mid = client.subscribe(t, qos=1)
+            assert mid is not None, f"paho did not send SUBSCRIBE {t}"
+            self._pending[mid] = t
         self.connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, reason_codes: list[Any], _p: object) -> None:
+        topic = self._pending.pop(mid, None)
+        if topic is not None:
+            self.granted[topic] = list(reason_codes)
+        if not self._pending:
+            self.subscribed.set()
+
+    def _on_disconnect(self, *_a: object) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self.cond:
@@ -162,10 +185,8 @@ def test_call_reaches_guide_and_mqtt_claim_flows_back(tmp_path: Path, mosquitto:
             guide.publish("retail/test-store/fitting/room-1/claim", resolve)
             done = guide.wait_for(lambda m: m.get("id") == call_id and m.get("state") == "resolved")
             assert done and done[0]["version"] == 3  # nothing in between: the bad messages changed nothing
-            deadline = time.monotonic() + 5
-            while _depth(daemon) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert _depth(daemon) == 0  # every queued row was deleted once its PUBACK came
+            # every queued row is deleted once its PUBACK comes
+            wait_for(lambda: _depth(daemon), 10, "the relay queue to empty", until=lambda n: n == 0)
             # applied claim ids are kept for dedupe, then pruned (claim + resolve here)
             assert daemon.ctx.own(FittingService).calls.prune_inbound(keep_days=0) == 2
     finally:
@@ -193,10 +214,7 @@ def test_broker_restart_loses_no_call(tmp_path: Path, mosquitto: Mosquitto) -> N
             got = guide.wait_count(lambda m: m.get("state") == "open", 30, timeout=30)
             opened = [m["id"] for m in guide.received if m.get("state") == "open"]
             assert got == 30 and sorted(opened) == sorted(ids)  # none lost, none twice after dedupe
-            deadline = time.monotonic() + 10
-            while _depth(daemon) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert _depth(daemon) == 0
+            wait_for(lambda: _depth(daemon), 20, "the relay queue to empty", until=lambda n: n == 0)
             assert client.get("/readyz").json()["components"]["mqtt"]["status"] == "ok"
     finally:
         guide.close()

@@ -7,7 +7,6 @@ subscription when it stopped, the claim would be discarded, and the shopper woul
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ def test_claim_sent_while_the_daemon_is_down_is_applied_once_after_restart(  # t
             info = guide.publish(CLAIMS, claim)
             info.wait_for_publish(5)
             assert info.is_published()  # the broker has it (PUBACK), for the daemon's session
-        time.sleep(0.5)
+        # No wait needed: the only process that could apply it has exited (d.stop() returned 0).
         assert _count(guide, claimed) == 0
 
         back = _count(guide, online)
@@ -72,10 +71,17 @@ def test_claim_sent_while_the_daemon_is_down_is_applied_once_after_restart(  # t
 
         # It was acknowledged: another restart brings no redelivery that changes anything.
         assert d.stop() == 0
+        back = _count(guide, online)
         d.start()
-        time.sleep(1.5)
+        _wait_more(guide, online, back)
+        # A redelivery would come right after the daemon's reconnect, ahead of anything sent from
+        # now on, and the daemon applies claims in order and publishes their changes in order: a
+        # resolve sent now, once its change is out, proves that nothing came before it.
+        resolve = dict(claim, event_id="evt-after-restart-1", action="resolve")
+        guide.publish(CLAIMS, resolve).wait_for_publish(5)
+        assert guide.wait_for(lambda m: m.get("id") == call_id and m.get("state") == "resolved", timeout=20)
         view = httpx.get(f"{d.url}/api/fitting/rooms/{room}", timeout=10).json()
-        assert [(c["state"], c["version"]) for c in view["calls"]] == [("claimed", 2)]
+        assert [(c["state"], c["version"]) for c in view["calls"]] == [("resolved", 3)]  # nothing in between
         assert _count(guide, claimed) == 1
     finally:
         guide.close()

@@ -4,7 +4,6 @@ that leave the daemon up and /readyz saying which camera is wrong."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from edge.demo.media import ensure_media
 from edge.scanning.component import ScanningService
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import running_app, staff_headers
+from tests.support.waits import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +43,12 @@ def store(tmp_path: Path, media: dict[str, Any]) -> Iterator[tuple[TestClient, D
         yield client, daemon, events
 
 
-def wait_for(cond: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
-
-
 def test_video_camera_scans_products_once_onto_the_bus(store: tuple[TestClient, Daemon, list[ScanEvent]]) -> None:
     """The clip shows the products one after another (~2.1 s each); the first three arrive once
     each, in order (the whole clip is checked offline in test_scanning_demo_media)."""
     client, daemon, events = store
     expected = ["0" + g[0] for g in GROCERY][:3]
-    assert wait_for(lambda: len({e.gtin for e in events}) >= 3, 20), [e.gtin for e in events]
+    wait_for(lambda: [e.gtin for e in events], 30, "three products on the bus", until=lambda got: len(set(got)) >= 3)
     assert [e.gtin for e in events][:3] == expected  # each product once, in order, none invented
     assert {(e.camera_id, e.role, e.target, e.symbology) for e in events} == {
         ("kiosk-1-cam", "kiosk", "kiosk-1", "EAN-13")
@@ -75,8 +66,12 @@ def test_camera_api_for_store_it(store: tuple[TestClient, Daemon, list[ScanEvent
     def rows() -> dict[str, Any]:
         return {r["id"]: r for r in client.get("/api/cameras", headers=headers).json()}
 
-    assert wait_for(lambda: rows()["kiosk-1-cam"]["fps"] > 5 and rows()["gone-cam"]["reconnects"] >= 2, 10)
-    cams = rows()
+    cams = wait_for(
+        rows,
+        20,
+        "kiosk-1-cam above 5 fps and two reconnects of gone-cam",
+        until=lambda r: r["kiosk-1-cam"]["fps"] > 5 and r["gone-cam"]["reconnects"] >= 2,
+    )
     assert cams["kiosk-1-cam"]["status"] == "online" and cams["kiosk-1-cam"]["kind"] == "file"
     assert cams["kiosk-1-cam"]["decode"]["decoded"] > 0
     assert cams["gone-cam"]["status"] == "offline" and cams["usb-cam"]["status"] == "offline"

@@ -18,6 +18,7 @@ from edge.sync.models import SyncQuarantine
 from edge.sync.service import SyncService
 from edge.sync.settings import SyncSettings
 from edge.sync.uploader import Uploader
+from tests.support.waits import wait_for
 
 STORE, TOKEN = "test-store", "tok-test-store"
 
@@ -222,9 +223,7 @@ def test_slow_cloud_keeps_one_request_in_flight(rx: Receiver, db: Store) -> None
     up = make_uploader(db, rx.url, batch_size=10)
     up.start()
     try:
-        deadline = time.monotonic() + 10
-        while up.outbox.backlog().count and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: up.outbox.backlog().count, 20, "the backlog to drain", until=lambda n: n == 0)
     finally:
         up.stop()
     assert up.outbox.backlog().count == 0

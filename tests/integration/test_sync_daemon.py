@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import text
 from cloud.harness import PostgresUnavailable, Receiver, event_counts, out_of_order, temp_database
 from edge.platform.store import Store
 from tests.support.services import DaemonProcess
+from tests.support.waits import wait_for
 
 STORE, TOKEN = "store-d", "tok-store-d"
 
@@ -71,15 +71,6 @@ def unsent(data: Path) -> int:
             return int(c.execute(text("SELECT count(*) FROM outbox_event WHERE sent_at IS NULL")).scalar_one())
     finally:
         db.dispose()
-
-
-def wait_for(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_kill9_between_send_and_ack_is_resent_and_the_receiver_dedupes(
@@ -147,14 +138,25 @@ def test_a_slow_cloud_does_not_grow_the_daemons_memory(
     rx.faults(mode="slow", delay_s=0.5)
     d = start_daemon(daemon_factory, data, rx.url, batch_size=50, batch_max_bytes=256 * 1024)
     assert d.proc is not None
-    time.sleep(1.0)
-    base = _rss_kb(d.proc.pid)
+    pid = d.proc.pid
+    # The baseline is taken once the daemon has shipped an event end to end (its upload path and
+    # HTTP client are warm), not after a guessed pause.
+    write_audit_events(data, 1, pad=16_000)
+    wait_for(lambda: unsent(data), 30, "the warm-up event to reach the cloud", until=lambda n: n == 0)
+    base = _rss_kb(pid)
     # 40 MB of backlog (2,500 events of 16 KB) while the cloud takes half a second per batch.
     write_audit_events(data, 2_500, per_tx=250, pad=16_000)
+    first = rx.stats()["committed_batches"]
     peak = base
-    for _ in range(15):
-        peak = max(peak, _rss_kb(d.proc.pid))
-        time.sleep(0.2)
+
+    def sampled_five_batches() -> int:
+        nonlocal peak
+        peak = max(peak, _rss_kb(pid))
+        return int(rx.stats()["committed_batches"]) - first
+
+    # The RSS is sampled while the daemon works through the backlog: five batches stored.
+    wait_for(sampled_five_batches, 30, "five more batches to reach the slow cloud", until=lambda n: n >= 5,
+             interval=0.1, max_interval=0.1)  # fmt: skip
     assert unsent(data) > 1_000, "the slow cloud should still be draining"
     assert (peak - base) < 20_000, f"daemon RSS grew {(peak - base) // 1024} MB with a slow cloud"
     assert rx.stats()["max_in_flight"] == 1, "requests piled up at the slow cloud"

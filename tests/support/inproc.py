@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,3 +52,20 @@ def room_codes(settings: Settings, data_dir: Path | None = None) -> RoomCodes:
     """The room codes a daemon with these settings signs (its key rings under data_dir)."""
     secrets = SecretStore(data_dir or settings.storage.data_dir)
     return RoomCodes(settings.fitting.rooms, settings.store.id, settings.http, Codes(secrets))
+
+
+def settle_bus(client: TestClient, daemon: Daemon, timeout: float = 20.0) -> None:
+    """Return once every bus event published so far (from any thread) has been handled, async
+    handlers included: the proof that the app processed past a point, where a test asserts that
+    something did not happen.
+
+    Events from other threads reach the loop with call_soon_threadsafe, and so does this call,
+    after them: when it runs they are dispatched, and their async handlers are the bus's tasks."""
+    bus = daemon.ctx.bus
+
+    async def handled() -> None:
+        while pending := [t for t in bus._tasks if not t.done()]:
+            await asyncio.wait(pending)
+
+    assert client.portal is not None, "settle_bus needs the TestClient entered (running_app does it)"
+    client.portal.call(asyncio.wait_for, handled(), timeout)

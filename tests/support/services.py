@@ -8,13 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import tomli_w
+
+from tests.support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -27,14 +28,16 @@ def free_port() -> int:
 
 
 def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+    """Until something accepts a TCP connection on host:port."""
+
+    def connects() -> bool:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+
+    try:
+        wait_for(connects, timeout, f"something to listen on {host}:{port}", ignore=(OSError,))
+    except AssertionError as exc:
+        raise TimeoutError(str(exc)) from None
 
 
 class Mosquitto:
@@ -93,17 +96,17 @@ def wait_healthy(
     url: str, proc: subprocess.Popen[bytes] | None, timeout: float, what: str, log_tail: Callable[[], str]
 ) -> None:
     """Until `url`/healthz answers 200; fails at once, with the child's log, if the child died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def healthz() -> int:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log_tail()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{what} not healthy after {timeout}s:\n{log_tail()}")
+        return httpx.get(url + "/healthz", timeout=1).status_code
+
+    try:
+        wait_for(healthz, timeout, f"{what} to answer 200 on /healthz", until=lambda code: code == 200,
+                 ignore=(httpx.HTTPError,))  # fmt: skip
+    except AssertionError as exc:
+        raise TimeoutError(f"{exc}:\n{log_tail()}") from None
 
 
 def write_config(path: Path, data: dict[str, Any]) -> Path:

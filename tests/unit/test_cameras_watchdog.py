@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -23,6 +22,7 @@ from edge.cameras.service import CameraService
 from edge.cameras.settings import CameraSettings
 from edge.cameras.sources import CameraOpenError, describe, open_source
 from edge.cameras.worker import CameraWorker, WatchdogSettings
+from tests.support.waits import wait_for
 
 FAST = WatchdogSettings(stall_after_s=0.3, backoff_min_s=0.05, backoff_max_s=0.4)
 
@@ -37,15 +37,6 @@ def status_series(camera: str) -> dict[str, float | None]:
             ("online", "stalled", "offline")}  # fmt: skip
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
-
-
 class UnpluggedCamera:
     """Simulator of a USB camera that is unplugged after `frames` frames (read() then gives None)."""
 
@@ -57,7 +48,7 @@ class UnpluggedCamera:
         self.left = frames
 
     def read(self) -> np.ndarray | None:
-        time.sleep(0.01)
+        time.sleep(0.01)  # simulated: the device delivers a frame every 10 ms
         if self.left <= 0:
             return None
         self.left -= 1
@@ -95,7 +86,8 @@ def test_a_camera_that_never_opens_retries_with_backoff_and_stops_fast() -> None
             assert status_series(cid) == {"online": 0.0, "stalled": 0.0, "offline": 1.0}
             assert REGISTRY.get_sample_value("edge_cameras_online", {"camera": cid}) == 0.0
         workers = svc.workers
-        assert wait_for(lambda: all(w.reconnects >= 4 for w in workers.values()), 6)
+        wait_for(lambda: {c: w.reconnects for c, w in workers.items()}, 10, "four reconnects of each camera",
+                 until=lambda n: all(r >= 4 for r in n.values()))  # fmt: skip
         for w in workers.values():
             assert w.alive and w.status() == "offline"
             # paced exponential backoff: doubling from the minimum, capped at the maximum
@@ -127,13 +119,14 @@ def test_a_stalled_camera_is_reported_and_reconnected_with_growing_backoff() -> 
     worker = svc.workers["usb"]
     svc.start()
     try:
-        assert wait_for(lambda: worker.fps > 0 and status_series("usb")["online"] == 1.0, 3)
+        wait_for(lambda: worker.fps > 0 and status_series("usb")["online"] == 1.0, 10, "usb online with a frame rate")
         assert REGISTRY.get_sample_value("edge_cameras_online", {"camera": "usb"}) == 1.0
-        assert wait_for(lambda: worker.stalls >= 4 and worker.reconnects >= 4, 8)
+        wait_for(lambda: (worker.stalls, worker.reconnects), 15, "four stalls and four reconnects",
+                 until=lambda sr: min(sr) >= 4)  # fmt: skip
         assert UnpluggedCamera.opens >= 5
         # the first stall came after frames (the backoff starts over), each later one doubles it
         assert worker.backoffs[:4] == [0.05, 0.1, 0.2, 0.4]
-        assert wait_for(lambda: ("usb", "stalled") in events, 3)
+        wait_for(lambda: events, 10, "a stalled event on the bus", until=lambda ev: ("usb", "stalled") in ev)
         assert ("usb", "online") in events
         assert worker.latest() is not None  # the last good frame stays available
         # stalled on /readyz (what health() returns), in the metrics, and no stale frame rate
@@ -161,10 +154,10 @@ class HangingCamera:
         self.hang_s, self.n = hang_s, 0
 
     def read(self) -> np.ndarray | None:
-        time.sleep(0.02)
+        time.sleep(0.02)  # simulated: a frame every 20 ms
         self.n += 1
         if self.n == 40:
-            time.sleep(self.hang_s)
+            time.sleep(self.hang_s)  # simulated: the read blocked in the driver, then giving up
             return None
         return np.full((48, 64, 3), 100, np.uint8)
 
@@ -178,12 +171,12 @@ def test_a_read_blocked_in_the_driver_shows_stalled_and_is_reopened_when_it_retu
     worker = svc.workers["hang"]
     svc.start()
     try:
-        assert wait_for(lambda: worker.status() == "online", 3)
+        wait_for(worker.status, 10, "the camera online", until=lambda st: st == "online")
         # blocked inside read(): no frame for longer than stall_after_s, so /readyz says stalled
-        assert wait_for(lambda: svc.health()[2] == {"hang": "stalled"}, 3)
+        wait_for(lambda: svc.health()[2], 10, "stalled in health()", until=lambda d: d == {"hang": "stalled"})
         assert worker.reconnects == 0 and HangingCamera.opens == 1
         # the read gives up, the watchdog counts a stall, reopens, and frames flow again
-        assert wait_for(lambda: worker.reconnects >= 1 and worker.status() == "online", 5)
+        wait_for(lambda: worker.reconnects >= 1 and worker.status() == "online", 10, "a reopen, online again")
         assert worker.stalls >= 1 and HangingCamera.opens >= 2
     finally:
         svc.stop()
@@ -203,7 +196,7 @@ def test_a_reader_that_raises_does_not_kill_the_thread() -> None:
     worker = CameraWorker(cam("x.avi"), FAST, opener=lambda s, f: Broken())
     worker.start()
     try:
-        assert wait_for(lambda: worker.reconnects >= 2)
+        wait_for(lambda: worker.reconnects, 10, "two reconnects", until=lambda n: n >= 2)
         assert worker.alive
     finally:
         worker.stop()
@@ -216,13 +209,14 @@ def test_folder_source_keeps_only_the_latest_frame(tmp_path: Path) -> None:
     svc.start()
     try:
         w = svc.workers["shelf"]
-        assert wait_for(lambda: (w.latest() or (None, 0, 0))[2] >= 6)  # looped past the 3 images
+        # looped past the 3 images
+        wait_for(lambda: (w.latest() or (None, 0, 0))[2], 10, "frame 6", until=lambda seq: seq >= 6)
         frame, ts = svc.latest_frame("shelf") or (None, 0.0)
         assert frame is not None and frame.shape == (40, 60, 3) and not frame.flags.writeable
         assert time.monotonic() - ts < 1
         assert svc.camera_for("kiosk", "k1") == "shelf" and svc.camera_for("kiosk", "k9") is None
         assert svc.snapshot_jpeg("shelf")[:2] == b"\xff\xd8"
-        assert wait_for(lambda: w.status() == "online" and svc.health()[0] == "ok")
+        wait_for(lambda: w.status() == "online" and svc.health()[0] == "ok", 10, "online and ok in health()")
     finally:
         svc.stop()
 
@@ -237,7 +231,8 @@ def test_video_file_loops(tmp_path: Path) -> None:
     svc.start()
     try:
         w = svc.workers["clip"]
-        assert wait_for(lambda: (w.latest() or (None, 0, 0))[2] >= 12)  # three times round a 4-frame clip
+        # three times round a 4-frame clip
+        wait_for(lambda: (w.latest() or (None, 0, 0))[2], 10, "frame 12", until=lambda seq: seq >= 12)
         assert w.stalls == 0 and w.reconnects == 0
     finally:
         svc.stop()

@@ -56,7 +56,11 @@ def test_bus_delivers_typed_events_from_threads_and_survives_bad_handlers() -> N
         for t in threads:
             t.join()
         bus.publish(Other(text="x"))
-        await asyncio.sleep(0.05)
+        # The threads' events reached the loop with call_soon_threadsafe, which runs callbacks in
+        # the order they came: once a callback handed over after them has run, all are dispatched.
+        flushed = asyncio.Event()
+        asyncio.get_running_loop().call_soon_threadsafe(flushed.set)
+        await asyncio.wait_for(flushed.wait(), 10)
 
     asyncio.run(main())
     assert sorted(got) == list(range(50))
@@ -71,7 +75,7 @@ def test_bus_stream_drops_oldest_for_slow_readers() -> None:
         # subscribed to Ping alone, it yields only Pings.
         stream = cast(AsyncGenerator[Ping, None], bus.stream(Ping, maxsize=3))
         first = asyncio.ensure_future(stream.__anext__())
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # no time passes: one turn of the loop runs `first` up to its subscribe
         for i in range(10):
             bus.publish(Ping(n=i))
         out = [(await first).n]

@@ -17,6 +17,7 @@ from edge.platform import outbox
 from edge.platform.groupcommit import DiskFailed
 from edge.platform.store import Store
 from edge.sync.store import OutboxStore
+from tests.support.waits import wait_for
 
 
 class DiskSpy:
@@ -104,11 +105,8 @@ def test_commits_during_one_fsync_share_the_next(db: Store, disk: DiskSpy) -> No
     later = [threading.Thread(target=durable, args=(n,)) for n in (3, 4)]
     for t in later:
         t.start()
-    for _ in range(200):  # both have committed and wait for a sync that started after them
-        if db.wal_sync._issued == 3:
-            break
-        threading.Event().wait(0.01)
-    assert db.wal_sync._issued == 3
+    # both have committed and wait for a sync that started after them
+    wait_for(lambda: db.wal_sync._issued, 10, "commits 3 and 4 to be issued", until=lambda n: n == 3)
     assert done == [], "a durable commit answered before its data was on disk"
     disk.hold.set()
     for t in [first, *later]:
@@ -140,11 +138,10 @@ def test_a_failed_fsync_fails_every_waiter_and_refuses_durable_writes_until_rest
     assert disk.entered.wait(10)
     second = threading.Thread(target=durable, args=(2,))  # commits during the failing fsync
     second.start()
-    for _ in range(200):
-        if db.wal_sync._issued == 2:
-            break
-        threading.Event().wait(0.01)
-    disk.hold.set()
+    try:  # the second has committed and waits for the sync after the failing one
+        wait_for(lambda: db.wal_sync._issued, 10, "the second commit to be issued", until=lambda n: n == 2)
+    finally:
+        disk.hold.set()
     first.join(10)
     second.join(10)
     assert [type(e) for e in errors] == [DiskFailed, DiskFailed], "no one may be told their write is safe"

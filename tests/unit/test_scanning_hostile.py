@@ -126,7 +126,7 @@ class _OneFrame:
         import time
 
         if self.sent >= 3:
-            time.sleep(timeout)
+            time.sleep(timeout)  # simulated: no new frame, so the camera's wait_frame runs to its timeout
             return None
         self.sent += 1
         return self.frame, time.monotonic(), self.sent

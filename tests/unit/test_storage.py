@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from edge.platform import outbox
 from edge.platform.errors import StartupRefused
 from edge.platform.schema import check_data_dir
 from edge.platform.store import Store
+from tests.support.waits import wait_for
 
 
 def test_migrations_run_from_empty_then_are_a_noop(tmp_path: Path) -> None:
@@ -194,12 +194,10 @@ def test_the_daemon_checkpoints_the_wal_in_the_background_not_inside_commits(tmp
     cp = WalCheckpointer(db.path, interval_s=0.05)
     cp.start()
     try:
-        deadline = time.monotonic() + 10
-        while (tmp_path / "edge.db").stat().st_size < before + 3_000_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: (tmp_path / "edge.db").stat().st_size, 20, "the checkpointer to copy the WAL back",
+                 until=lambda size: size >= before + 3_000_000)  # fmt: skip
     finally:
         cp.stop()
-    assert (tmp_path / "edge.db").stat().st_size >= before + 3_000_000
     assert cp.last_error == ""
     db.set_background_checkpoints(False)
     with db.engine.connect() as conn:
