@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from edge.cameras.settings import CameraSettings
 from edge.cameras.sources import describe, open_source
 from edge.cameras.worker import CameraWorker, Opener, WatchdogSettings
 from edge.platform.errors import NotFound, Unavailable
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class CameraService:
         self.workers: dict[str, CameraWorker] = {
             c.id: CameraWorker(c, watchdog, opener, on_status=self._status_changed) for c in cameras if c.enabled
         }
-        self._stop = threading.Event()
-        self._tick: threading.Thread | None = None
+        self._tick = Worker("camera-watchdog", self._watch)
         self.decode_stats = decode_stats  # scanning's per-camera figures, shown in the camera list
 
     # ------------------------------------------------------------ lifecycle
@@ -51,21 +50,20 @@ class CameraService:
     def start(self) -> None:
         for worker in self.workers.values():
             worker.start()
-        self._tick = threading.Thread(target=self._watch, name="camera-watchdog", daemon=True)
         self._tick.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
+        """Every capture thread is asked to stop first, then each is joined: one deadline for all."""
         deadline = time.monotonic() + timeout
+        self._tick.signal_stop()
         for worker in self.workers.values():
-            worker._stop.set()
+            worker.signal_stop()
         for worker in self.workers.values():
             worker.stop(max(0.05, deadline - time.monotonic()))
-        if self._tick is not None:
-            self._tick.join(max(0.05, deadline - time.monotonic()))
+        self._tick.stop(max(0.05, deadline - time.monotonic()))
 
-    def _watch(self) -> None:
-        while not self._stop.wait(0.5):
+    def _watch(self, w: Worker) -> None:
+        while not w.sleep(0.5):
             for worker in self.workers.values():
                 try:
                     worker.check()

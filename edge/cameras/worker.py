@@ -22,6 +22,7 @@ from prometheus_client import Counter, Gauge
 from edge.cameras.settings import CameraSettings
 from edge.cameras.sources import CameraOpenError, FrameReader, open_source
 from edge.platform.observability import escape_text
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,7 @@ class CameraWorker:
         self._frame: np.ndarray | None = None
         self._frame_ts = 0.0
         self._seq = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker(f"camera-{cfg.id}", self._run)
         self.last_frame_ts: float | None = None
         self.opened = False
         self.stalls = 0
@@ -82,19 +82,21 @@ class CameraWorker:
     def start(self) -> None:
         self._set_status_metrics(self._status)  # every camera has its series from the start, opened or not
         FPS.labels(self.cfg.id).set(0)
-        self._thread = threading.Thread(target=self._run, name=f"camera-{self.cfg.id}", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
+    def signal_stop(self) -> None:
+        """Ask the capture thread to end and wake any reader waiting for a frame (no join)."""
+        self.worker.signal_stop()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.signal_stop()
+        self.worker.stop(timeout)
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.worker.alive
 
     # ------------------------------------------------------------ frames
 
@@ -107,7 +109,7 @@ class CameraWorker:
     def wait_frame(self, after_seq: int, timeout: float) -> tuple[np.ndarray, float, int] | None:
         """Blocks until a frame newer than `after_seq` arrives (or timeout / stop)."""
         with self._cond:
-            if self._seq <= after_seq and not self._stop.is_set():
+            if self._seq <= after_seq and not self.worker.stopping:
                 self._cond.wait(timeout)
             if self._frame is None or self._seq <= after_seq:
                 return None
@@ -151,11 +153,11 @@ class CameraWorker:
         delay = min(self.wd.backoff_max_s, self.wd.backoff_min_s * (2 ** max(0, attempt - 1)))
         self.next_attempt_in = delay
         self.backoffs = [*self.backoffs[-19:], delay]
-        self._stop.wait(delay)
+        self.worker.sleep(delay)
 
-    def _run(self) -> None:
+    def _run(self, w: Worker) -> None:
         attempt = 0
-        while not self._stop.is_set():
+        while not w.stopping:
             reader: FrameReader | None = None
             try:
                 if attempt:
@@ -178,7 +180,7 @@ class CameraWorker:
                         reader.close()
                     except Exception:
                         log.debug("close failed", exc_info=True)
-            if self._stop.is_set():
+            if w.stopping:
                 break
             attempt += 1
             self._sleep_backoff(attempt)
@@ -188,7 +190,7 @@ class CameraWorker:
         got_any = False
         last_ok = time.monotonic()
         window_start, window_frames = last_ok, 0
-        while not self._stop.is_set():
+        while not self.worker.stopping:
             frame = reader.read()
             now = time.monotonic()
             if frame is None:
@@ -198,7 +200,7 @@ class CameraWorker:
                     self.last_error = "no frame for %.1f s" % (now - last_ok)
                     self._reset_fps()
                     return got_any
-                self._stop.wait(0.02)
+                self.worker.sleep(0.02)
                 continue
             frame.flags.writeable = False  # shared with readers: nobody may draw on it
             with self._cond:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,6 +25,7 @@ from edge.platform.errors import EdgeError
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Capturer:
         self.providers = providers
         self._mark = mark
         self._captures: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
+        self._worker: Worker | None = None
 
     def submit(self, intent_id: str, order_id: str) -> None:
         """Capture soon (worker running) or now (a CLI or a test without the component started)."""
@@ -83,13 +83,12 @@ class Capturer:
         done = 0
         now = utcnow()
         with self.store.write() as s:
-            conn = s.connection()
             for intent_id, order_id in taken:
                 amount = amounts.get(intent_id)
                 if amount is None:
                     continue
                 # Core, and conditional: voided meanwhile means no row changes and no event.
-                if conn.execute(_MARK_CAPTURED, {"b_id": intent_id, "b_amount": amount, "b_at": now}).rowcount != 1:
+                if s.run(_MARK_CAPTURED, {"b_id": intent_id, "b_amount": amount, "b_at": now}).rowcount != 1:
                     continue
                 s.outbox(
                     "orders",
@@ -121,16 +120,17 @@ class Capturer:
     def start(self) -> None:
         """Capture in a worker thread, so the shopper has the exit pass as soon as the order commits."""
         if self._worker is None:
-            self._worker = threading.Thread(target=self._capture_loop, name="checkout-capture", daemon=True)
+            self._worker = Worker("checkout-capture", self._capture_loop)
             self._worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         worker, self._worker = self._worker, None
         if worker is not None:
-            self._captures.put(None)
-            worker.join(timeout)
+            worker.signal_stop()
+            self._captures.put(None)  # the loop drains what was queued before it, then ends
+            worker.stop(timeout)
 
-    def _capture_loop(self) -> None:
+    def _capture_loop(self, _w: Worker) -> None:
         while True:
             job = self._captures.get()
             if job is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from edge.checkout.settings import CheckoutConfig
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
+from edge.platform.worker import Worker
 from edge.scanning.events import ScanEvent
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class CheckoutComponent(Component):
         if reg.downsync is not None:  # the catalog, prices and promotions the cloud sends down
             for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
                 reg.downsync.register(kind, applier)
-        self._expiry: asyncio.Task[None] | None = None
+        self.housekeeper = Worker("checkout-housekeeping", self._housekeeping_loop)
         self.recovered: dict[str, int] = {}
 
     async def start(self) -> None:
@@ -72,7 +72,7 @@ class CheckoutComponent(Component):
         if any(self.recovered.values()):
             log.warning("checkout recovery after restart: %s", self.recovered)
         self.ctx.bus.subscribe(ScanEvent, self._on_scan)
-        self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
+        self.housekeeper.start()
 
     async def _on_scan(self, ev: ScanEvent) -> None:
         if ev.role == "kiosk" and ev.target:
@@ -80,11 +80,10 @@ class CheckoutComponent(Component):
         elif ev.role == "exit_gate" and ev.target:
             await asyncio.to_thread(self.services.on_gate_scan, ev.target, ev.text)
 
-    async def _expire_loop(self) -> None:
-        while True:
-            await asyncio.sleep(min(30, self.ctx.settings.checkout.session_idle_s / 4))
+    def _housekeeping_loop(self, w: Worker) -> None:
+        while not w.sleep(min(30, self.ctx.settings.checkout.session_idle_s / 4)):
             try:
-                await asyncio.to_thread(self.housekeeping)
+                self.housekeeping()
             except Exception:
                 log.exception("checkout housekeeping failed")
 
@@ -101,10 +100,7 @@ class CheckoutComponent(Component):
     async def stop(self) -> None:
         self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
         await asyncio.to_thread(self.services.checkout.capturer.stop)
-        if self._expiry:
-            self._expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._expiry
+        await asyncio.to_thread(self.housekeeper.stop, 3.0)
 
     def health(self) -> dict[str, ComponentHealth]:
         cfg = self.ctx.settings.checkout

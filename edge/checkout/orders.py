@@ -50,8 +50,7 @@ from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.codes import Codes
-from edge.platform.errors import Conflict, EdgeError, InvalidInput, Unavailable, Unprocessable
-from edge.platform.groupcommit import DiskFailed
+from edge.platform.errors import Conflict, DiskFailed, EdgeError, InvalidInput, Unavailable, Unprocessable
 from edge.platform.store import ReadTx, Store
 from edge.platform.timeutil import utcnow
 

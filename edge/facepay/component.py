@@ -7,7 +7,6 @@ the entry reads "degraded: loading" meanwhile; the rest of the daemon starts at 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ from edge.facepay.modelstatus import ModelStatus
 from edge.facepay.service import FaceBackOffice, FaceServices, build_services
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
+from edge.platform.worker import Worker
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -48,28 +48,25 @@ class FacepayComponent(Component):
             reg.downsync.register("member_erasure", self.admin.apply_erasures)
         rt = self.services.runtime
         TEMPLATES.set_function(lambda: float(len(rt.gallery)) if rt.gallery is not None else 0.0)
-        self._retention: asyncio.Task[None] | None = None
+        self.retention = Worker("face-retention", self._retention_loop)
 
     async def start(self) -> None:
         _no_core_dumps()
         self.services.runtime.start_background(on_loaded=self.services.enrolment.load_gallery)
-        self._retention = asyncio.get_running_loop().create_task(self._retention_loop())
+        self.retention.start()
 
-    async def _retention_loop(self) -> None:
-        while True:
+    def _retention_loop(self, w: Worker) -> None:
+        while not w.stopping:
             try:
-                gone = await asyncio.to_thread(self.services.enrolment.purge_expired)
+                gone = self.services.enrolment.purge_expired()
                 if gone:
                     log.info("erased %d face templates past their retention period", gone)
             except Exception:
                 log.exception("face template retention sweep failed")
-            await asyncio.sleep(RETENTION_EVERY_S)
+            w.sleep(RETENTION_EVERY_S)
 
     async def stop(self) -> None:
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
+        await asyncio.to_thread(self.retention.stop, 3.0)
 
     def health(self) -> dict[str, ComponentHealth]:
         rt = self.services.runtime

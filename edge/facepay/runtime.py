@@ -18,6 +18,7 @@ from edge.facepay.manifest import ModelError, load_manifest, resolve_manifest
 from edge.facepay.pipeline import FacePipeline
 from edge.facepay.settings import FacepaySettings
 from edge.platform.errors import Unavailable
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class FaceRuntime:
         self.gallery: Gallery | None = None
         self.load_ms: float | None = None
         self.run_lock = threading.Lock()  # one pipeline run at a time: the box has 2 cores
-        self._thread: threading.Thread | None = None
+        self._loader: Worker | None = None
 
     def load(self, on_loaded: Callable[[FaceRuntime], None] | None = None) -> None:
         """Verify sha256 and open the sessions (blocking); then `on_loaded` fills the gallery."""
@@ -67,14 +68,14 @@ class FaceRuntime:
         log.info("face models loaded in %.0f ms (%s)", self.load_ms, ", ".join(models.versions().values()))
 
     def start_background(self, on_loaded: Callable[[FaceRuntime], None] | None = None) -> None:
-        if not self.cfg.enabled or self._thread is not None:
+        if not self.cfg.enabled or self._loader is not None:
             return
-        self._thread = threading.Thread(target=self.load, args=(on_loaded,), name="face-models", daemon=True)
-        self._thread.start()
+        self._loader = Worker("face-models", lambda _w: self.load(on_loaded), restart=False)
+        self._loader.start()
 
     def wait(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        if self._loader is not None:
+            self._loader.join(timeout)
 
     def ready(self) -> tuple[FacePipeline, Gallery, FaceModels]:
         if self.status != "ok" or self.pipeline is None or self.gallery is None or self.models is None:

@@ -4,7 +4,6 @@ listener on MQTT, and the escalation / idle-visit sweep."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from edge.fitting.visits import VisitService
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context, need
 from edge.platform.observability import ComponentHealth
+from edge.platform.worker import Worker
 from edge.scanning.events import ScanEvent
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class FittingComponent(Component):
                 attempts=s.fitting.claim_attempts,
                 backoff_s=s.fitting.claim_retry_backoff_s,
             )
-        self._task: asyncio.Task[None] | None = None
+        self.sweeper = Worker("fitting-sweep", self._sweep)
         self._sweep_error = ""
         ctx.keep(self.service)
 
@@ -62,38 +62,35 @@ class FittingComponent(Component):
         self.ctx.bus.subscribe(ScanEvent, self._on_scan)
         if self.listener is not None:
             self.listener.start()
-        self._task = asyncio.get_running_loop().create_task(self._sweep())
+        self.sweeper.start()
 
     async def stop(self) -> None:
         self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
         if self.listener is not None:
             await asyncio.to_thread(self.listener.stop)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await asyncio.to_thread(self.sweeper.stop, 3.0)
 
     async def _on_scan(self, ev: ScanEvent) -> None:
         if ev.role != "fitting_room" or not ev.target or not ev.gtin:
             return
         await asyncio.to_thread(self.visits.add_scanned, ev.target, ev.gtin)
 
-    async def _sweep(self) -> None:
+    def _sweep(self, w: Worker) -> None:
         n = 0
-        while True:
+        while not w.stopping:
             try:
-                await asyncio.to_thread(self.calls.escalate_due)
+                self.calls.escalate_due()
                 if n % IDLE_SWEEP_EVERY == 0:
-                    await asyncio.to_thread(self.visits.end_idle)
-                    await asyncio.to_thread(self.calls.refresh_gauge)
+                    self.visits.end_idle()
+                    self.calls.refresh_gauge()
                 if n % PRUNE_EVERY == 0:
-                    await asyncio.to_thread(self.calls.prune_inbound)
+                    self.calls.prune_inbound()
                 self._sweep_error = ""
             except Exception as exc:  # keep sweeping; report it
                 self._sweep_error = f"escalation sweep failed: {exc}"[:200]
                 log.exception("fitting sweep failed")
             n += 1
-            await asyncio.sleep(SWEEP_S)
+            w.sleep(SWEEP_S)
 
     def health(self) -> dict[str, ComponentHealth]:
         rooms = len(self.codes.rooms)

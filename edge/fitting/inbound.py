@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import threading
 from typing import Any, Literal
 
 from prometheus_client import Counter
@@ -28,6 +27,7 @@ from edge.fitting.calls import CallService
 from edge.mqtt.contract import Ack, Messaging
 from edge.platform.errors import EdgeError
 from edge.platform.identity import Authenticator
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +76,22 @@ class ClaimListener:
         self.failed = 0  # messages given up on since start
         self._unrecorded: list[dict[str, Any]] = []  # failures whose audit record is not written yet
         self._q: queue.Queue[tuple[str, bytes, Ack] | None] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("fitting-claims", self._run)
         client.subscribe(topics.claim_filter(store_id), self._on_message, qos=1, deferred_ack=True)
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="fitting-claims", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._q.put(None)
-            self._thread.join(timeout_s)
-            self._thread = None
+        if self.worker.alive:
+            self.worker.signal_stop()
+            self._q.put(None)  # wakes the thread from its queue
+            self.worker.stop(timeout_s)
 
     def _on_message(self, topic: str, payload: bytes, ack: Ack) -> None:
         self._q.put((topic, payload, ack))
 
-    def _run(self) -> None:
+    def _run(self, _w: Worker) -> None:
         while True:
             try:
                 msg = self._q.get(timeout=1.0 if self._unrecorded else None)
@@ -124,7 +120,7 @@ class ClaimListener:
                     return self._give_up(topic, payload, exc)
                 RETRIES.inc()
                 log.warning("fitting: guide message not applied (%s); retry %d in %.2fs", _short(exc), attempt, delay)
-                if self._stop.wait(delay):
+                if self.worker.sleep(delay):
                     return None
                 delay = min(delay * 2, MAX_BACKOFF_S)
         return None  # not reached: the loop returns on its last attempt

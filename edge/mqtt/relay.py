@@ -27,6 +27,7 @@ from edge.mqtt.client import MqttClient
 from edge.platform import mqttqueue as queue
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +89,7 @@ class MqttRelay:
         self._lock = threading.Lock()  # guards _inflight: the loop and committing threads both send
         self._refusals: dict[int, ReasonCode] = {}  # mid -> failure reason code from a PUBACK
         self._unpublishable: dict[int, _Unpublishable] = {}  # seq -> why paho would not send it
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("mqtt-relay", self._run)
         self._connected_at = 0.0
         self.depth = 0
         self.oldest_age_s = 0.0
@@ -103,17 +102,11 @@ class MqttRelay:
     # --- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         self.store.on_mqtt_committed(self.on_commit)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="mqtt-relay", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout_s: float = 3.0) -> None:
         self.store.off_mqtt_committed(self.on_commit)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self.worker.stop(timeout_s)
         try:  # last chance to delete what was acknowledged while stopping
             self._collect_acks()
         except Exception:
@@ -122,7 +115,7 @@ class MqttRelay:
     def kick(self) -> None:
         """Look at the table now (e.g. after another process wrote to it); safe from any thread."""
         self._maybe_unsent = True
-        self._wake.set()
+        self.worker.wake()
 
     def on_commit(self, rows: list[queue.Committed]) -> None:
         """Publish what a transaction just committed, on the committing thread: one thread
@@ -136,7 +129,7 @@ class MqttRelay:
                     sent += 1
         if sent < len(rows):
             self._maybe_unsent = True
-            self._wake.set()
+            self.worker.wake()
 
     def _send(self, seq: int, topic: str, payload: str, qos: int, retain: bool) -> bool:
         """Publish one row unless it is in flight already; False when no more may go now."""
@@ -174,24 +167,24 @@ class MqttRelay:
     def _on_puback(self, mid: int, rc: ReasonCode) -> None:
         if rc.is_failure:
             self._refusals[mid] = rc
-        self._wake.set()
+        self.worker.wake()
 
     def _on_connect(self) -> None:
         self._connected_at = time.monotonic()
         self._maybe_unsent = True
-        self._wake.set()
+        self.worker.wake()
 
     # --- the loop ---------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, w: Worker) -> None:
         last = 0.0
-        while not self._stop.is_set():
-            if not self._wake.wait(self.poll_s):
+        while not w.stopping:
+            if not w.wait(self.poll_s):
                 self._maybe_unsent = True  # the poll is the safety net: look at the table
             gap = last + self.min_cycle_s - time.monotonic()
-            if gap > 0 and self._stop.wait(gap):
+            if gap > 0 and w.sleep(gap):
                 break
-            self._wake.clear()
-            if self._stop.is_set():
+            w.wait(0)  # wakes that came during the gap are served by this cycle
+            if w.stopping:
                 break
             last = time.monotonic()
             try:
@@ -200,7 +193,7 @@ class MqttRelay:
             except Exception as exc:  # a locked or full database must not kill the relay
                 self.last_error = f"relay error: {exc}"[:200]
                 log.exception("mqtt relay cycle failed; retrying")
-                self._stop.wait(1.0)
+                w.sleep(1.0)
 
     def _cycle(self) -> None:
         try:

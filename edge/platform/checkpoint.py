@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from prometheus_client import Gauge, Histogram
+
+from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,13 @@ class WalCheckpointer:
         self.path = path
         self.interval_s = interval_s
         self.last_error = ""
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("wal-checkpoint", self._run)
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout_s: float = 3.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        self.worker.stop(timeout_s)
 
     def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int]:
         """One PASSIVE checkpoint: (frames in the WAL, frames copied into the database)."""
@@ -55,10 +50,10 @@ class WalCheckpointer:
         WAL_FRAMES.set(max(0, frames))
         return int(frames), int(copied)
 
-    def _run(self) -> None:
+    def _run(self, w: Worker) -> None:
         conn: sqlite3.Connection | None = None
         warned = False
-        while not self._stop.wait(self.interval_s):
+        while not w.sleep(self.interval_s):
             try:
                 if conn is None:
                     conn = sqlite3.connect(self.path, timeout=1, isolation_level=None, check_same_thread=False)

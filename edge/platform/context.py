@@ -53,7 +53,8 @@ class Registry:
 def need(service: T | None, what: str) -> T:
     """The service, or a typed 503 saying which part of the box is missing."""
     if service is None:
-        raise Unavailable(f"{what} is not available on this box", code=f"{what.replace(' ', '_')}_unavailable")
+        code = what.replace(" ", "_").replace("-", "") + "_unavailable"  # face-pay -> facepay_unavailable
+        raise Unavailable(f"{what} is not available on this box", code=code)
     return service
 
 

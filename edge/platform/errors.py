@@ -73,5 +73,14 @@ class Unavailable(EdgeError):
     code = "unavailable"
 
 
+class DiskFailed(Unavailable):
+    """The disk refused to fsync the database's WAL. Linux may drop the failed pages and report
+    success to the next fsync, so nothing written since can be trusted to be on disk: the box
+    refuses durable writes from then on (readiness reports it) until it is restarted and SQLite
+    recovers from what the disk really holds (PostgreSQL's rule after "fsyncgate")."""
+
+    code = "disk_failed"
+
+
 class StartupRefused(Exception):
     """The daemon cannot start safely (unwritable data dir, full disk, newer schema)."""

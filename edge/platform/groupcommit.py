@@ -31,7 +31,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Histogram
 
-from edge.platform.errors import Unavailable
+from edge.platform.errors import DiskFailed
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,6 @@ WAL_SYNC_SECONDS = Histogram(
 )
 WAL_SYNCED_COMMITS = Counter("edge_db_wal_synced_commits_total", "Durable commits made durable by a WAL fsync")
 WAL_SYNCS = Counter("edge_db_wal_syncs_total", "WAL fsyncs run for group commit")
-
-
-class DiskFailed(Unavailable):
-    """The disk refused to fsync the database's WAL. Linux may drop the failed pages and report
-    success to the next fsync, so nothing written since can be trusted to be on disk: the box
-    refuses durable writes from then on (readiness reports it) until it is restarted and SQLite
-    recovers from what the disk really holds (PostgreSQL's rule after "fsyncgate")."""
-
-    code = "disk_failed"
 
 
 class WalSync:

@@ -188,6 +188,7 @@ class Store:
         try:
             try:
                 yield tx
+                tx.flush()  # pending ORM objects count as written: flushed before the change counter is read
                 wrote = tx.wrote()
                 tx.commit()
             except BaseException:

@@ -6,8 +6,9 @@ checkpointer, down-sync, the claim inbox, captures) is a `Worker`, so stopping t
 one shape: `stop()` sets the worker's stop flag, wakes it, and joins it with a deadline.
 
     def body(w: Worker) -> None:        # loops until w.stopping, then returns
-        while not w.wait(1.0):          # sleeps 1 s, or less when woken or stopping
+        while not w.stopping:
             do_one_round()
+            w.wait(1.0)                 # 1 s, or less when woken (new work) or stopping
 
     worker = Worker("sync-uploader", body)
     worker.start(); worker.wake(); worker.stop(3.0)
@@ -20,9 +21,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 RESTART_MIN_S = 0.5
 RESTART_MAX_S = 30.0
 
@@ -84,6 +87,13 @@ class Worker:
             log.warning("worker %s did not stop within %.1f s", self.name, timeout_s)
         return ended
 
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the body to end by itself (a one-off job); True when it has."""
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+        return not self.alive
+
     def signal_stop(self) -> None:
         """Set the stop flag without waiting (to stop many workers in parallel, then join)."""
         self._stop.set()
@@ -106,11 +116,11 @@ class Worker:
         return self._stop.is_set()
 
     def wait(self, timeout_s: float | None) -> bool:
-        """Sleep until woken, stopping, or timeout_s; returns True when stopping."""
-        if not self._stop.is_set():
-            self._wake.wait(timeout_s)
-            self._wake.clear()
-        return self._stop.is_set()
+        """Sleep until woken (`wake()`, or stopping) or timeout_s; True when woken, False when the
+        time ran out. The wake is consumed: `wait(0)` absorbs one that came meanwhile."""
+        woken = self._wake.wait(timeout_s)
+        self._wake.clear()
+        return woken or self._stop.is_set()
 
     def sleep(self, seconds: float) -> bool:
         """Sleep for seconds even if woken (pacing), unless stopping; True when stopping."""
@@ -139,3 +149,31 @@ class Worker:
                     self.on_exit()
                 except Exception:
                     log.exception("worker %s: exit hook failed", self.name)
+
+
+class Detached(Generic[T]):
+    """One call on a daemon thread of its own, for work that may hang (a network request): the
+    caller waits for `result()`, and a stuck call never holds up the daemon's exit."""
+
+    def __init__(self, name: str, fn: Callable[[], T], on_error: Callable[[Exception], T]) -> None:
+        self._outcome: T | None = None
+        self._done = threading.Event()
+
+        def run() -> None:
+            try:
+                self._outcome = fn()
+            except Exception as exc:  # handed to the caller as a value, never lost in a thread
+                self._outcome = on_error(exc)
+            finally:
+                self._done.set()
+
+        threading.Thread(target=run, name=name, daemon=True).start()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout_s: float | None = None) -> T:
+        if not self._done.wait(timeout_s):
+            raise TimeoutError("the detached call has not finished")
+        assert self._outcome is not None
+        return self._outcome

@@ -109,7 +109,7 @@ class ScanningComponent(Component):
     async def stop(self) -> None:
         def stop_all() -> None:
             for worker in self.workers.values():
-                worker._stop.set()
+                worker.worker.signal_stop()
             for worker in self.workers.values():
                 worker.stop(2.0)
 

@@ -7,6 +7,7 @@ image or pass must not lose the other results or stop a camera thread. Failures 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -104,17 +105,12 @@ def read_zxing(gray: np.ndarray, formats: list[zxingcpp.BarcodeFormat], *, scale
     return out
 
 
-_zbar_symbols: dict[str, object] | None = None
-
-
+@functools.cache
 def _zbar() -> tuple[object, dict[str, object]]:
     """Imported lazily: without libzbar0 the daemon still runs on zxing-cpp (and says so)."""
-    global _zbar_symbols
     from pyzbar import pyzbar
 
-    if _zbar_symbols is None:
-        _zbar_symbols = {ours: getattr(pyzbar.ZBarSymbol, zb) for zb, ours in _ZB_NAMES.items()}
-    return pyzbar, _zbar_symbols
+    return pyzbar, {ours: getattr(pyzbar.ZBarSymbol, zb) for zb, ours in _ZB_NAMES.items()}
 
 
 def zbar_available() -> bool:

@@ -7,7 +7,6 @@ decode counts and the thread carries on with the next frame.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from prometheus_client import Counter, Histogram
 
 from edge.platform.observability import escape_text
 from edge.platform.redact import redact_credential
+from edge.platform.worker import Worker
 from edge.scanning.codes import Code
 from edge.scanning.confirm import Confirmer
 from edge.scanning.events import ScanEvent
@@ -150,21 +150,17 @@ class ScanWorker:
         self.p = processor
         self.feed = feed
         self.publish = publish
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker(f"scan-{self.p.camera_id}", self._run)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"scan-{self.p.camera_id}", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
 
-    def _run(self) -> None:
+    def _run(self, w: Worker) -> None:
         seq = 0
-        while not self._stop.is_set():
+        while not w.stopping:
             try:
                 got = self.feed.wait_frame(self.p.camera_id, seq, 0.25)
                 if got is None:
@@ -187,4 +183,4 @@ class ScanWorker:
             except Exception:
                 self.p.stats.errors += 1
                 log.exception("scan loop error on camera %s", self.p.camera_id)
-                self._stop.wait(0.1)
+                w.sleep(0.1)

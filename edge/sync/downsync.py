@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ import httpx
 
 from edge.platform.context import Context
 from edge.platform.timeutil import utcnow
+from edge.platform.worker import Worker
 from edge.sync import metrics, state
 from edge.sync.contract import Applier, NotReady, VersionRefused
 from edge.sync.settings import SyncSettings
@@ -63,36 +63,29 @@ class DownSync:
             verify=verify,
         )
         self.last_error = ""
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("sync-downsync", self._run)
 
     def register(self, kind: str, applier: Applier) -> None:
         self.appliers[kind] = applier
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sync-downsync", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 3.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
         self.http.close()
 
     def poll_now(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, w: Worker) -> None:
+        while not w.stopping:
             try:
                 self.poll()
             except Exception as exc:  # the thread must survive anything; the reason is shown
                 log.exception("down-sync poll failed")
                 self.last_error = f"down-sync error: {exc}"[:300]
-            self._wake.clear()
-            self._wake.wait(self.settings.downsync_interval_s)
+            w.wait(self.settings.downsync_interval_s)
 
     def poll(self) -> int:
         """Fetch and apply every pending version; returns how many were applied."""
@@ -102,7 +95,7 @@ class DownSync:
             return 0
         applied = 0
         store_id = self.ctx.settings.store.id
-        while not self._stop.is_set():
+        while not self.worker.stopping:
             cursor = int(state.get(self.ctx.store, CURSOR, 0))
             etag = state.get(self.ctx.store, ETAG)
             headers = {"Authorization": f"Bearer {token}"}

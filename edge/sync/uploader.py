@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +19,13 @@ from sqlalchemy.exc import OperationalError
 
 from edge.platform.store import Store
 from edge.platform.timeutil import utcnow
+from edge.platform.worker import Detached, Worker
 from edge.sync import metrics
 from edge.sync.client import CloudClient, Outcome
 from edge.sync.settings import SyncSettings
 from edge.sync.store import Backlog, OutboxStore, Rejection, Row
+
+_InFlight = Detached[Outcome]  # one request on a daemon thread of its own
 
 log = logging.getLogger(__name__)
 STATS_EVERY_S = 1.0
@@ -76,35 +78,25 @@ class Uploader:
         self.backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
         self.state = UploaderState()
         self.batch_limit = settings.batch_size
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = Worker("sync-uploader", self._run)
         self._last_stats = 0.0
         self._last_prune = 0.0
         self._pending: tuple[list[Row], _InFlight, float] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="sync-uploader", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self, timeout: float = 3.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
+        self.worker.stop(timeout)
         self.client.close()
 
     def wake(self) -> None:
         """Look for new rows now (a domain just wrote some); cheap and safe from any thread."""
-        self._wake.set()
+        self.worker.wake()
 
-    def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
-        self._wake.wait(seconds)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, w: Worker) -> None:
+        while not w.stopping:
             try:
                 delay = self.step()
             except OperationalError as exc:  # disk full, locked too long: nothing was half-written
@@ -112,11 +104,11 @@ class Uploader:
             except Exception as exc:  # never let the thread die; the loop is the product
                 log.exception("sync uploader step failed")
                 delay = self._failed(f"uploader error: {exc}"[:300], "internal", [])
-            if delay > 0 and not self._stop.is_set():
+            if delay > 0 and not w.stopping:
                 if self.state.consecutive_failures:
-                    self._stop.wait(delay)  # backoff is not shortened by new rows
+                    w.sleep(delay)  # backoff is not shortened by new rows
                 else:
-                    self._sleep(delay)
+                    w.wait(delay)
 
     # --- one step -------------------------------------------------------------------------
     def step(self) -> float:
@@ -144,14 +136,14 @@ class Uploader:
                 self.batch_limit = self.settings.batch_size
                 return self.settings.idle_poll_s
             t0 = time.monotonic()
-            future = _InFlight(self.client.send, rows, token, self.client.encode(rows))
+            future = _send(self.client, rows, token, self.client.encode(rows))
         upcoming = self._prefetch(rows) if len(rows) >= self.batch_limit else None
         outcome = future.result()
         metrics.BATCH_SECONDS.observe(time.monotonic() - t0)
         if outcome.kind == "acked":
             clean = len(outcome.acked) == len(rows) and not outcome.rejected
             if clean and upcoming is not None:
-                self._pending = (upcoming[0], _InFlight(self.client.send, upcoming[0], token, upcoming[1]),
+                self._pending = (upcoming[0], _send(self.client, upcoming[0], token, upcoming[1]),
                                  time.monotonic())  # fmt: skip
             return self._acked(rows, outcome)
         if outcome.kind == "bisect":
@@ -246,24 +238,10 @@ class Uploader:
         return backlog
 
 
-class _InFlight:
-    """One request on a daemon thread: a stuck request never holds up the daemon's exit."""
+def _send(client: CloudClient, rows: list[Row], token: str, body: bytes) -> _InFlight:
+    """One request on a daemon thread of its own: a stuck request never holds up the exit."""
 
-    def __init__(self, fn: Callable[..., Outcome], *args: object) -> None:
-        self._outcome: Outcome | None = None
-        self._done = threading.Event()
+    def failed(exc: Exception) -> Outcome:  # reported to the uploader as a retryable failure
+        return Outcome("retry", error=f"send failed: {exc}"[:300])
 
-        def run() -> None:
-            try:
-                self._outcome = fn(*args)
-            except Exception as exc:  # reported to the uploader as a retryable failure
-                self._outcome = Outcome("retry", error=f"send failed: {exc}"[:300])
-            finally:
-                self._done.set()
-
-        threading.Thread(target=run, name="sync-send", daemon=True).start()
-
-    def result(self) -> Outcome:
-        self._done.wait()
-        assert self._outcome is not None
-        return self._outcome
+    return Detached("sync-send", lambda: client.send(rows, token, body), failed)

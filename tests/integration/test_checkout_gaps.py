@@ -136,7 +136,7 @@ def test_every_pass_is_flagged_with_share_one_and_the_gate_hears_it_on_a_real_br
 
 def test_forged_expired_and_replayed_passes_are_counted_and_audited_by_reason(store: dict[str, Any]) -> None:
     out = pay(store, new_cart(store, TEA)).json()
-    signer = store["daemon"].ctx.own(CheckoutServices).tokens.exit_pass
+    signer = store["daemon"].ctx.own(CheckoutServices).codes.exit_pass
     claims = signer.verify(out["exit_pass"][len(PASS_PREFIX) :])
     stranger = Signer("exit_pass", KeyRing(Path(store["data"]) / "stranger.keys.json"))
     forged = PASS_PREFIX + stranger.sign({"o": claims["o"], "p": claims["p"]}, ttl_s=600)
@@ -212,7 +212,7 @@ def test_two_kiosks_racing_one_single_use_coupon_make_one_redemption_and_release
     lose_sid = next(sid for (sid, _k), r in zip(carts, answers, strict=True) if r.status_code == 409)
     assert next(r for r in answers if r.status_code == 409).json()["error"]["code"] == "coupon_used"
 
-    coupon_id = store["daemon"].ctx.own(CheckoutServices).tokens.coupon_claims(code)["c"]
+    coupon_id = store["daemon"].ctx.own(CheckoutServices).codes.coupon_claims(code)["c"]
     with store["daemon"].ctx.store.read() as s:
         used = s.exec(select(CouponRedemption).where(CouponRedemption.coupon_id == coupon_id)).all()
         assert [u.order_id for u in used] == [win["order_id"]]

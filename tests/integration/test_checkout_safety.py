@@ -116,7 +116,7 @@ def test_tampered_forged_expired_and_replayed_passes_are_refused(store: dict[str
     token: str = out["exit_pass"]
     kid, body, mac = token[len(PASS_PREFIX) :].split(".")
     tampered = f"{PASS_PREFIX}{kid}.{body[:-2]}{'AA' if body[-2:] != 'AA' else 'BB'}.{mac}"
-    signer = store["daemon"].ctx.own(CheckoutServices).tokens.exit_pass
+    signer = store["daemon"].ctx.own(CheckoutServices).codes.exit_pass
     claims = signer.verify(token[len(PASS_PREFIX) :])
     expired = PASS_PREFIX + signer.sign({"o": claims["o"], "p": claims["p"], "exp": int(time.time()) - 5})
     from edge.platform.security import KeyRing, Signer
@@ -148,7 +148,7 @@ def test_a_pass_lives_about_15_minutes_and_the_gate_trusts_the_database_over_the
     """The token's signed expiry is checked first, then the pass row's: the database has the last word."""
     c, gate = store["client"], store["gate"]
     out = pay(store, new_cart(store, MILK)).json()
-    signer = store["daemon"].ctx.own(CheckoutServices).tokens.exit_pass
+    signer = store["daemon"].ctx.own(CheckoutServices).codes.exit_pass
     claims = signer.verify(out["exit_pass"][len(PASS_PREFIX) :])
     assert 880 <= claims["exp"] - time.time() <= 900  # the shipped lifetime: 15 minutes
     with store["daemon"].ctx.store.write() as s:
@@ -264,12 +264,12 @@ def test_face_pay_uses_the_real_face_pay_authorisation(store: dict[str, Any]) ->
     sid2 = new_cart(store, MILK)
     r = c.post(f"/api/kiosk/sessions/{sid2}/face-verify", json={}, headers=k)
     assert r.status_code >= 400 and "code" in r.json()["error"]
-    saved = daemon.ctx.services.pop("facepay")
+    saved, daemon.ctx.services.facepay = daemon.ctx.services.facepay, None
     try:
         r = c.post(f"/api/kiosk/sessions/{sid2}/face-verify", json={}, headers=k)
         assert (r.status_code, r.json()["error"]["code"]) == (503, "facepay_unavailable")
     finally:
-        daemon.ctx.services["facepay"] = saved
+        daemon.ctx.services.facepay = saved
 
 
 def test_a_wallet_code_read_by_the_kiosk_camera_pays_once(store: dict[str, Any]) -> None:

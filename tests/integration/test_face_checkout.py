@@ -65,7 +65,7 @@ def cart(shop: dict[str, Any], member_code: str | None = None) -> str:
 
 
 def face_verify(shop: dict[str, Any], sid: str, face: str, hint: str | None = None) -> dict[str, Any]:
-    shop["daemon"].ctx.provide("cameras", SimulatedFaceCamera(frame_720p(face)))
+    shop["daemon"].ctx.services.cameras = SimulatedFaceCamera(frame_720p(face))
     body = {"member_hint": hint} if hint else {}
     r = shop["client"].post(f"/api/kiosk/sessions/{sid}/face-verify", json=body, headers=shop["kiosk"])
     assert r.status_code == 200, r.text

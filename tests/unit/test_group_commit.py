@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from edge.platform import mqttqueue as queue
 from edge.platform import outbox
-from edge.platform.groupcommit import DiskFailed
+from edge.platform.errors import DiskFailed
 from edge.platform.store import Store
 from edge.sync.store import OutboxStore
 from tests.support.waits import wait_for
