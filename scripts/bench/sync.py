@@ -94,6 +94,7 @@ def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, co
     from edge.checkout.component import CheckoutComponent
     from edge.fitting.component import FittingComponent
     from edge.fitting.models import CallIn
+    from edge.scanning.component import ScanningComponent
     from edge.platform.context import Context
     from edge.platform.security import SecretStore
     from edge.platform.store import Store
@@ -102,6 +103,7 @@ def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, co
     settings = _settings(data)
     db = Store.in_dir(data)
     ctx = Context(settings=settings, store=db, bus=Bus(), secrets=SecretStore(data))
+    ScanningComponent(ctx)  # the store's GS1 layout for typed codes (the `codes` contract)
     co, fit = CheckoutComponent(ctx).services, FittingComponent(ctx).calls
     rng, kiosk, errors = random.Random(worker), f"kiosk-{worker}", []
     t0 = time.perf_counter()
