@@ -58,19 +58,22 @@ def search(store: Store, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
         )
     by_order = {o.id: o for o in orders}
     for r in refunds:
+        if r.kind == "void":
+            continue  # the order's own row already says "void": one line per void
         o = by_order[r.order_id]
+        failed = r.status == "failed"  # nothing moved: never shown as money going back
         rows.append(
             {
-                "kind": "refund",
+                "kind": "refund_failed" if failed else "refund_pending" if r.status == "pending" else "refund",
                 "id": r.id,
                 "order_id": r.order_id,
                 "time": as_utc(r.created_at).isoformat(),
                 "kiosk_id": o.kiosk_id,
                 "member_id": o.member_id,
-                "amount_minor": -r.amount_minor,
+                "amount_minor": 0 if failed else -r.amount_minor,
                 "refunded_minor": 0,
                 "currency": o.currency,
-                "status": r.reason or "refund",
+                "status": f"failed: {r.error_code}" if failed else (r.reason or r.status),
             }
         )
     rows.sort(key=lambda row: str(row["time"]), reverse=True)

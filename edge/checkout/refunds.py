@@ -46,10 +46,14 @@ class RefundPending(EdgeError):
 
 
 def _plan_key(lines: list[dict[str, Any]]) -> list[tuple[int, int]] | None:
+    """What a refund asks for, units summed per line: the same request in any shape matches."""
+    units: dict[int, int] = {}
     try:
-        return sorted((int(w["line_no"]), int(w["qty"])) for w in lines)
+        for w in lines:
+            units[int(w["line_no"])] = units.get(int(w["line_no"]), 0) + int(w["qty"])
     except (KeyError, TypeError, ValueError):
         return None
+    return sorted(units.items())
 
 
 class Refunds:
@@ -133,14 +137,19 @@ class Refunds:
                 {"line_no": n, "qty": ln.qty - ln.refunded_qty} for n, ln in olines.items() if ln.qty > ln.refunded_qty
             ]
         )
-        plan: list[dict[str, int]] = []
+        asked: dict[int, int] = {}  # a line listed twice is one line with the units summed
         for w in wanted:
             if not isinstance(w, dict) or set(w) - {"line_no", "qty"}:
                 raise InvalidInput("each refund line is {line_no, qty}", code="bad_refund_line")
-            ln = olines.get(int(w.get("line_no", 0)))
-            qty = int(w.get("qty", 0))
+            line_no, qty = int(w.get("line_no", 0)), int(w.get("qty", 0))
+            if qty < 1:
+                raise InvalidInput(f"line {line_no}: refund at least 1 unit", code="bad_refund_qty")
+            asked[line_no] = asked.get(line_no, 0) + qty
+        plan: list[dict[str, int]] = []
+        for line_no, qty in asked.items():
+            ln = olines.get(line_no)
             if ln is None:
-                raise NotFound(f"no line {w.get('line_no')} in this order", code="unknown_line")
+                raise NotFound(f"no line {line_no} in this order", code="unknown_line")
             if not 1 <= qty <= ln.qty - ln.refunded_qty:
                 raise InvalidInput(
                     f"line {ln.line_no}: refund 1 to {ln.qty - ln.refunded_qty} units", code="bad_refund_qty"

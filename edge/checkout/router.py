@@ -6,16 +6,18 @@ import asyncio
 import io
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import segno
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as FPath
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from edge.checkout.events import CartChanged
 from edge.checkout.payments import Simulation
 from edge.checkout.schemas import (
+    MAX_INT,
     AddItemIn,
     CartView,
     CheckoutIn,
@@ -44,6 +46,7 @@ gate = APIRouter(prefix="/api/gate", tags=["gate"])
 staff = APIRouter(prefix="/api/checkout", tags=["checkout staff"])
 receipts = APIRouter(prefix="/api/orders", tags=["receipts"])
 T = TypeVar("T")
+LineId = Annotated[int, FPath(ge=1, le=MAX_INT, description="The cart line's id.")]
 
 
 def _svc(ctx: CtxDep) -> CheckoutServices:
@@ -84,12 +87,12 @@ async def add_item(session_id: str, body: AddItemIn, p: KioskDep, ctx: CtxDep) -
 
 
 @kiosk.patch("/sessions/{session_id}/lines/{line_id}")
-async def set_qty(session_id: str, line_id: int, body: SetQtyIn, p: KioskDep, ctx: CtxDep) -> CartView:
+async def set_qty(session_id: str, line_id: LineId, body: SetQtyIn, p: KioskDep, ctx: CtxDep) -> CartView:
     return await _cart_write(ctx, _svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, body.qty)
 
 
 @kiosk.delete("/sessions/{session_id}/lines/{line_id}")
-async def remove_line(session_id: str, line_id: int, p: KioskDep, ctx: CtxDep) -> CartView:
+async def remove_line(session_id: str, line_id: LineId, p: KioskDep, ctx: CtxDep) -> CartView:
     return await _cart_write(ctx, _svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, 0)
 
 
@@ -195,7 +198,8 @@ def void(order_id: str, body: VoidIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any
 
 @staff.post("/orders/{order_id}/refund")
 def refund(order_id: str, body: RefundIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
-    return _svc(ctx).aftersale.refund(order_id, p.label, body.lines, body.reason)
+    lines = [line.model_dump() for line in body.lines] if body.lines is not None else None
+    return _svc(ctx).aftersale.refund(order_id, p.label, lines, body.reason)
 
 
 @staff.post("/sessions/{session_id}/age-check")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge.platform.text import SafeStr
+from edge.platform.timeutil import as_utc, utcnow
+
+MAX_INT = 2**31 - 1  # ids, quantities and amounts fit; anything bigger is a typed 422, not a 500
+DEVICE_ID = r"^[A-Za-z0-9_.@-]{1,64}$"  # as `retail-edge devices add` accepts them
 
 
 class _In(BaseModel):
@@ -12,7 +19,7 @@ class _In(BaseModel):
 
 
 class OpenSessionIn(_In):
-    kiosk_id: str | None = Field(default=None, max_length=64, description="Only for staff acting for a kiosk.")
+    kiosk_id: str | None = Field(default=None, pattern=DEVICE_ID, description="Only for staff acting for a kiosk.")
     resume: bool = Field(
         default=False,
         description="Return the kiosk's open session (items a camera scanned before the page opened) "
@@ -21,21 +28,21 @@ class OpenSessionIn(_In):
 
 
 class AddItemIn(_In):
-    code: str = Field(max_length=64, description="GTIN-8/12/13/14 or a variable-measure code.")
-    qty: int = Field(default=1, description="Units to add (1..checkout.max_quantity).")
+    code: SafeStr = Field(max_length=64, description="GTIN-8/12/13/14 or a variable-measure code.")
+    qty: int = Field(default=1, ge=-MAX_INT, le=MAX_INT, description="Units to add (1..checkout.max_quantity).")
 
 
 class SetQtyIn(_In):
-    qty: int = Field(description="New quantity; 0 removes the line.")
+    qty: int = Field(ge=-MAX_INT, le=MAX_INT, description="New quantity; 0 removes the line.")
 
 
 class MemberIn(_In):
-    code: str | None = Field(default=None, max_length=2048, description="Scanned member QR text.")
-    phone: str | None = Field(default=None, max_length=20, description="Or the member's phone number.")
+    code: SafeStr | None = Field(default=None, max_length=2048, description="Scanned member QR text.")
+    phone: SafeStr | None = Field(default=None, max_length=20, description="Or the member's phone number.")
 
 
 class CouponIn(_In):
-    code: str = Field(max_length=2048, description="Scanned coupon QR text.")
+    code: SafeStr = Field(max_length=2048, description="Scanned coupon QR text.")
 
 
 class SimulationIn(_In):
@@ -45,16 +52,16 @@ class SimulationIn(_In):
 
 class CheckoutIn(_In):
     provider: Literal["sandbox", "qr", "face"]
-    payment_code: str | None = Field(default=None, max_length=32, description="qr: the 18-digit wallet code.")
-    face_auth_id: str | None = Field(default=None, max_length=64, description="face: from /face-verify.")
-    idempotency_key: str | None = Field(
+    payment_code: SafeStr | None = Field(default=None, max_length=32, description="qr: the 18-digit wallet code.")
+    face_auth_id: SafeStr | None = Field(default=None, max_length=64, description="face: from /face-verify.")
+    idempotency_key: SafeStr | None = Field(
         default=None, max_length=80, description="The kiosk's own reference, kept with the payment for tracing."
     )
     simulate: SimulationIn | None = Field(default=None, description="Sandbox network only.")
 
 
 class FaceVerifyIn(_In):
-    member_hint: str | None = Field(default=None, max_length=2100)  # phone:<digits> or a signed member code
+    member_hint: SafeStr | None = Field(default=None, max_length=2100)  # phone:<digits> or a signed member code
 
 
 class CartView(BaseModel):
@@ -99,7 +106,7 @@ class CheckoutOut(BaseModel):
 
 
 class GateIn(_In):
-    text: str = Field(max_length=4096, description="The scanned exit-pass QR text.")
+    text: SafeStr = Field(max_length=4096, description="The scanned exit-pass QR text.")
     gate_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",  # it becomes an MQTT topic level: no `+`, `#` or `/`
@@ -113,30 +120,52 @@ class GateOut(BaseModel):
     audit: bool
 
 
+class RefundLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line_no: int = Field(ge=1, le=MAX_INT)
+    qty: int = Field(ge=1, le=MAX_INT, description="Units of that line; a line listed twice counts once, summed.")
+
+
 class RefundIn(_In):
-    lines: list[dict[str, int]] | None = Field(
-        default=None, description='[{"line_no": 1, "qty": 1}]; omit to refund everything left.'
+    lines: list[RefundLineIn] | None = Field(
+        default=None, max_length=500, description='[{"line_no": 1, "qty": 1}]; omit to refund everything left.'
     )
-    reason: str = Field(default="", max_length=200)
+    reason: SafeStr = Field(default="", max_length=200)
 
 
 class VoidIn(_In):
-    reason: str = Field(default="", max_length=200)
+    reason: SafeStr = Field(default="", max_length=200)
 
 
 class MemberCreateIn(_In):
-    phone: str = Field(max_length=20)
-    name: str = Field(default="", max_length=80)
+    phone: SafeStr = Field(max_length=20)
+    name: SafeStr = Field(default="", max_length=80)
 
 
 class CouponIssueIn(_In):
     kind: Literal["percent", "fixed"]
-    value: int = Field(description="percent 1..90, or minor units off")
-    name: str = Field(default="", max_length=80)
-    min_spend_minor: int = Field(default=0, ge=0)
-    valid_from: str | None = Field(default=None, description="ISO time; default now")
-    valid_to: str = Field(description="ISO time")
+    value: int = Field(ge=1, le=MAX_INT, description="percent 1..90, or minor units off")
+    name: SafeStr = Field(default="", max_length=80)
+    min_spend_minor: int = Field(default=0, ge=0, le=MAX_INT)
+    valid_from: datetime | None = Field(default=None, description="ISO time (UTC without an offset); default now")
+    valid_to: datetime = Field(description="ISO time (UTC without an offset), within ten years of today")
     per_member_limit: int = Field(
         default=0, ge=0, le=100, description="0: single use (any shopper); N: up to N uses per member."
     )
     count: int = Field(default=1, ge=1, le=1000, description="How many codes to issue.")
+
+    @field_validator("valid_from", "valid_to")
+    @classmethod
+    def _within_ten_years(cls, value: datetime | None) -> datetime | None:
+        """A date any system this coupon reaches can hold (year 10000 in UTC was a 500)."""
+        if value is None:
+            return None
+        try:
+            value = as_utc(value)
+            far = abs(value - utcnow()) > timedelta(days=3653)
+        except OverflowError:  # e.g. 9999-12-31 at -12:00 is year 10000 in UTC
+            far = True
+        if far:
+            raise ValueError("a coupon's dates must lie within ten years of today")
+        return value

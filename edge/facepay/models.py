@@ -15,6 +15,7 @@ from sqlalchemy import Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from edge.platform.ids import new_id
+from edge.platform.text import SafeStr
 from edge.platform.timeutil import utcnow
 
 
@@ -108,7 +109,7 @@ class FaceAuthorizationRow(SQLModel, table=True):
 B64Image = Annotated[str, StringConstraints(max_length=14_000_000)]
 
 
-MemberCode = Annotated[str, StringConstraints(max_length=2100)]
+MemberCode = Annotated[SafeStr, StringConstraints(max_length=2100)]
 MEMBER_CODE_DOC = "The member's signed QR code (RM1:...); required from a kiosk, optional for staff."
 
 
@@ -117,7 +118,7 @@ class EnrollImagesIn(BaseModel):
 
     member_id: str = PField(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     member_code: MemberCode | None = PField(default=None, description=MEMBER_CODE_DOC)
-    consent_version: str = PField(max_length=32)
+    consent_version: SafeStr = PField(max_length=32)
     consent: bool = PField(description="The member agreed to the consent text of this version.")
     phone_digits: str | None = PField(default=None, pattern=r"^[0-9]{4,20}$")
     images_b64: list[B64Image] = PField(default_factory=list, max_length=10)
@@ -126,10 +127,12 @@ class EnrollImagesIn(BaseModel):
 class EnrollCameraIn(BaseModel):
     member_id: str = PField(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     member_code: MemberCode | None = PField(default=None, description=MEMBER_CODE_DOC)
-    consent_version: str = PField(max_length=32)
+    consent_version: SafeStr = PField(max_length=32)
     consent: bool
     phone_digits: str | None = PField(default=None, pattern=r"^[0-9]{4,20}$")
-    kiosk_id: str | None = PField(default=None, max_length=64, description="Staff only: the kiosk whose camera to use.")
+    kiosk_id: str | None = PField(
+        default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$", description="Staff only: the kiosk whose camera to use."
+    )
 
 
 class EnrollOut(BaseModel):
@@ -143,13 +146,13 @@ class EnrollOut(BaseModel):
 
 
 class VerifyIn(BaseModel):
-    member_hint: str | None = PField(
+    member_hint: SafeStr | None = PField(
         default=None,
         max_length=2100,
         description="The member's signed QR code (RM1:..., 1:1) or phone:<digits> (narrows 1:N); never a bare id.",
     )
     images_b64: list[B64Image] = PField(default_factory=list, max_length=10)
-    kiosk_id: str | None = PField(default=None, max_length=64)
+    kiosk_id: str | None = PField(default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 class VerifyOut(BaseModel):

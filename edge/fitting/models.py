@@ -11,6 +11,7 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from edge.platform.ids import new_id
+from edge.platform.text import SafeStr, SafeText
 from edge.platform.timeutil import utcnow
 
 CallKind = Literal["help", "variant", "bring"]
@@ -90,9 +91,9 @@ class CallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: CallKind = PField(description="help, variant (another size/colour) or bring (bring me this too).")
-    gtin: str | None = PField(default=None, max_length=20, description="The item concerned (variant, bring).")
-    want_gtin: str | None = PField(default=None, max_length=20, description="The wanted variant (variant calls).")
-    note: str = PField(default="", max_length=MAX_NOTE, description="Free text from the shopper (untrusted).")
+    gtin: SafeStr | None = PField(default=None, max_length=20, description="The item concerned (variant, bring).")
+    want_gtin: SafeStr | None = PField(default=None, max_length=20, description="The wanted variant (variant calls).")
+    note: SafeText = PField(default="", max_length=MAX_NOTE, description="Free text from the shopper (untrusted).")
     request_id: str | None = PField(
         default=None,
         pattern=r"^[A-Za-z0-9_-]{8,64}$",

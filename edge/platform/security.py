@@ -146,8 +146,12 @@ class KeyRing:
         return b64d(raw) if raw else None
 
 
+_TOKEN = re.compile(r"^[A-Za-z0-9]{1,16}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
 class Signer:
-    """Compact HMAC-SHA256 tokens: <kid>.<payload b64url>.<mac b64url>, bound to a purpose."""
+    """Compact HMAC-SHA256 tokens: <kid>.<payload b64url>.<mac b64url>, bound to a purpose.
+    A token has exactly one spelling: unpadded base64url with no slack bits."""
 
     MAX_TOKEN_LEN = 2048
 
@@ -169,9 +173,15 @@ class Signer:
         return f"{kid}.{body}.{b64e(self._mac(key, kid, body))}"
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any]:
-        if not isinstance(token, str) or len(token) > self.MAX_TOKEN_LEN or token.count(".") != 2:
+        if not isinstance(token, str) or len(token) > self.MAX_TOKEN_LEN or not _TOKEN.match(token):
             raise TokenError("malformed", "token is not in the expected format")
         kid, body, mac = token.split(".")
+        try:
+            canonical = b64e(b64d(body)) == body and b64e(b64d(mac)) == mac  # no padding, no slack bits
+        except ValueError:
+            canonical = False
+        if not canonical:
+            raise TokenError("malformed", "token is not in its one canonical encoding")
         key = self.ring.get(kid)
         if key is None:
             raise TokenError("unknown_key", "token was signed with a key that is not (or no longer) known")

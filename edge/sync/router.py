@@ -27,7 +27,7 @@ def quarantine(
     ctx: CtxDep,
     _staff: StaffDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     stream: Annotated[str | None, Query(max_length=32)] = None,
 ) -> QuarantinePage:
     return _svc(ctx).quarantine(limit, offset, stream)

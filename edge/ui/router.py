@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from edge import __version__
 from edge.platform.context import need
 from edge.platform.paths import ui_dir
+from edge.platform.text import SafeStr
 from edge.platform.web import CtxDep, KioskDep, PrincipalDep, StaffDep
 from edge.ui.metrics import MetricsRing
 from edge.ui.preview import face_camera, preview_jpeg
@@ -57,14 +58,14 @@ def store(ctx: CtxDep) -> dict[str, Any]:
 
 
 @router.get("/api/ui/qr.svg")
-def qr(_who: PrincipalDep, text: str = Query(min_length=1, max_length=1500)) -> Response:
+def qr(_who: PrincipalDep, text: Annotated[SafeStr, Query(min_length=1, max_length=1500)]) -> Response:
     """Any short text as a QR code (exit passes, room codes); a pure function of its input.
     Devices and staff only: anonymous callers would get a free CPU-bound renderer."""
     return Response(qr_svg(text), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
 class QrIn(BaseModel):
-    text: str = Field(min_length=1, max_length=1500)
+    text: SafeStr = Field(min_length=1, max_length=1500)
 
 
 @router.post("/api/ui/qr.svg")
@@ -77,7 +78,7 @@ def qr_post(_who: PrincipalDep, body: QrIn) -> Response:
 def transactions(
     _staff: StaffDep,
     ctx: CtxDep,
-    q: str = Query(default="", max_length=64, description="Order id, kiosk, member id or status."),
+    q: Annotated[SafeStr, Query(max_length=64, description="Order id, kiosk, member id or status.")] = "",
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Orders, refunds and voids, newest first; receipts via /api/orders/{id}/receipt."""
@@ -92,7 +93,7 @@ def models(_staff: StaffDep, ctx: CtxDep) -> dict[str, Any]:
 
 @router.get("/api/admin/scans/recent")
 def recent_scans(
-    _staff: StaffDep, ctx: CtxDep, camera: str | None = Query(default=None, max_length=64)
+    _staff: StaffDep, ctx: CtxDep, camera: Annotated[SafeStr | None, Query(max_length=64)] = None
 ) -> list[dict[str, Any]]:
     """The last codes the cameras read (untrusted text, shown with textContent)."""
     return ctx.own(UiState).scans.recent(camera)
@@ -115,8 +116,8 @@ def kiosk_face_preview(who: KioskDep, ctx: CtxDep) -> Response:
 def history(
     _staff: StaffDep,
     ctx: CtxDep,
-    names: str | None = Query(default=None, max_length=4000, description="Comma-separated series names."),
-    since: float | None = Query(default=None, description="Only samples after this unix time."),
+    names: Annotated[SafeStr | None, Query(max_length=4000, description="Comma-separated series names.")] = None,
+    since: float | None = Query(default=None, ge=0, le=1e11, description="Only samples after this unix time."),
 ) -> dict[str, Any]:
     wanted = [n for n in (names or "").split(",") if n] or None
     return _ring(ctx).snapshot(wanted, since)

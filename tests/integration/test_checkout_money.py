@@ -110,7 +110,13 @@ def failing_write(kind: str, exc: Exception) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    data = Path(tmp_path_factory.mktemp("money")) / "data"
+    with money_store(Path(tmp_path_factory.mktemp("money")) / "data") as st:
+        yield st
+
+
+@contextmanager
+def money_store(data: Path) -> Iterator[dict[str, Any]]:
+    """The real app with the demo catalog, a kiosk, a gate and a staff login."""
     with running_app(data, {"checkout": {"orphan_hold_after_s": 60}}) as (client, daemon):
         assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
         yield {

@@ -1,0 +1,45 @@
+"""The one text policy for free text that reaches the database, the outbox or a page.
+
+Applied at the API edge as pydantic types, so a bad character is a 422 naming the field before
+anything is written (the cloud refuses events that carry control characters, and a sale with
+such a coupon name would be quarantined forever):
+
+- `SafeStr`: one line. Unicode NFC; bidi controls (which reorder what a person reads) are
+  stripped; control characters (NUL, ESC, newlines...) and lone surrogates are refused.
+- `SafeText`: the same, but newlines and tabs are kept (a shopper's note, a reason).
+
+Lengths stay on each field (`Field(max_length=...)`): what fits differs by field.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def clean(value: str, *, multiline: bool = False) -> str:
+    """The text as stored and shown; raises ValueError (a 422 at the edge) with the reason."""
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValueError("contains a lone surrogate (not valid Unicode text)")
+    text = "".join(ch for ch in unicodedata.normalize("NFC", value) if ch not in BIDI)
+    allowed = "\n\t" if multiline else ""
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" and ch not in allowed:
+            raise ValueError(f"contains a control character (U+{ord(ch):04X}); type plain text")
+    return text
+
+
+def _line(value: str) -> str:
+    return clean(value)
+
+
+def _para(value: str) -> str:
+    return clean(value.replace("\r\n", "\n").replace("\r", "\n"), multiline=True)
+
+
+SafeStr = Annotated[str, AfterValidator(_line)]
+SafeText = Annotated[str, AfterValidator(_para)]
