@@ -164,6 +164,8 @@ def run_daemon(settings: Settings) -> int:
     """Serve until SIGTERM/SIGINT, then stop everything in reverse order and return 0."""
     import uvicorn
 
+    from edge.api.server import BoundedHttpTools
+
     daemon = Daemon(settings)
     app = daemon.create_app()
     config = uvicorn.Config(
@@ -174,6 +176,7 @@ def run_daemon(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=2,
         lifespan="on",
+        http=BoundedHttpTools,
     )
     server = _Server(config, on_listening=daemon.serving)
     asyncio.run(server.serve())

@@ -2,61 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from edge.access.models import DEVICE_ROLES, Device, DevicePublic, UserAccount
+from edge.access.throttle import Attempt, LoginThrottle
 from edge.platform.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from edge.platform.identity import Principal
 from edge.platform.security import Signer, TokenError, hash_token, new_device_token
 from edge.platform.store import Store
-from edge.platform.timeutil import utcnow
+from edge.platform.timeutil import as_utc, utcnow
 
 SESSION_TTL_S = 12 * 3600
-DEVICE_CACHE_TTL_S = 5.0  # a revoke in this process is immediate; one from another process within 5 s
+DEVICE_CACHE_TTL_S = 5.0  # a revoke anywhere (this process or the CLI) clears it: see _revocations
 LAST_SEEN_EVERY_S = 60.0
-LOGIN_WINDOW_S = 300.0
-LOGIN_FAILS_PER_USER = 5  # then that username waits out the window: no argon2, no audit row
-LOGIN_FAILS_PER_CLIENT = 20
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _hasher = PasswordHasher()
 # A fixed hash so unknown usernames cost the same time as wrong passwords.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-class FailureThrottle:
-    """Failed attempts per key in a sliding window; answers how long a key must wait."""
-
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._fails: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_s(self, key: str) -> float:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._fails.get(key, []) if now - t < self.window_s]
-            if recent:
-                self._fails[key] = recent
-            else:
-                self._fails.pop(key, None)
-            return self.window_s - (now - recent[0]) if len(recent) >= self.limit else 0.0
-
-    def fail(self, key: str) -> None:
-        with self._lock:
-            if len(self._fails) > 50_000:  # bounded memory under a spray of names
-                self._fails.clear()
-            self._fails.setdefault(key, []).append(time.monotonic())
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._fails.pop(key, None)
 
 
 class AccessService:
@@ -68,9 +38,12 @@ class AccessService:
         # Every kiosk request authenticates; a short cache spares each one a database read.
         self._devices: dict[str, tuple[Principal, float]] = {}
         self._devices_lock = threading.Lock()
+        # Touched by every revocation, in whichever process: the cache is dropped when it changes,
+        # so `retail-edge devices revoke` cuts a token off for the very next request (one stat).
+        self._revocations = store.path.with_name("devices.revoked")
+        self._seen_revocation = self._revocation_stamp()
         self._users: dict[str, tuple[UserAccount | None, float]] = {}
-        self._by_user = FailureThrottle(LOGIN_FAILS_PER_USER, LOGIN_WINDOW_S)
-        self._by_client = FailureThrottle(LOGIN_FAILS_PER_CLIENT, LOGIN_WINDOW_S)
+        self.throttle = LoginThrottle()
 
     # --- users ---------------------------------------------------------------------
     def add_user(self, username: str, password: str, role: str = "it") -> None:
@@ -89,14 +62,15 @@ class AccessService:
             return list(s.exec(select(UserAccount).order_by(UserAccount.username)))  # type: ignore[arg-type]
 
     def login(self, username: str, password: str, client: str = "") -> str:
-        """Password check, throttled per username and per client before argon2 runs."""
+        """Password check, throttled (edge.access.throttle) before argon2 runs: no argon2, no audit
+        row for a throttled attempt."""
         name = (username or "")[:64]
-        wait = max(self._by_user.wait_s(name), self._by_client.wait_s(client))
-        if wait > 0:
+        attempt = self.throttle.begin(name, client)
+        if not isinstance(attempt, Attempt):
             raise RateLimited(
-                f"too many failed logins; try again in {int(wait) + 1} s",
+                f"too many failed logins; try again in {int(attempt) + 1} s",
                 code="login_throttled",
-                details={"retry_after_s": int(wait) + 1},
+                details={"retry_after_s": int(attempt) + 1},
             )
         with self.store.write() as s:
             user = s.get(UserAccount, name) if _NAME.match(name) else None
@@ -107,10 +81,8 @@ class AccessService:
                 ok = False
             s.audit(f"user:{name}", "auth.login" if ok else "auth.login_failed", name, client=client)
         if not ok or user is None:
-            self._by_user.fail(name)
-            self._by_client.fail(client)
-            raise Unauthorized("wrong username or password", code="bad_credentials")
-        self._by_user.clear(name)
+            raise Unauthorized("wrong username or password", code="bad_credentials")  # the attempt stays counted
+        attempt.succeeded()
         claims = {"sub": user.username, "role": user.role, "ep": user.session_epoch}
         return self.signer.sign(claims, ttl_s=SESSION_TTL_S)
 
@@ -162,8 +134,16 @@ class AccessService:
             dev.revoked_at = utcnow()
             s.add(dev)
             s.audit("cli", "device.revoke", device_id)
+        self._revocations.touch()
+        os.utime(self._revocations, ns=(time.time_ns(), time.time_ns()))  # a new stamp even within one tick
         with self._devices_lock:
             self._devices.clear()
+
+    def _revocation_stamp(self) -> int:
+        try:
+            return self._revocations.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def list_devices(self) -> list[DevicePublic]:
         with self.store.read() as s:
@@ -189,7 +169,11 @@ class AccessService:
         if not token.startswith("dev_"):
             return None
         key = hash_token(token)
+        stamp = self._revocation_stamp()
         with self._devices_lock:
+            if stamp != self._seen_revocation:  # a device was revoked somewhere: check every token again
+                self._devices.clear()
+                self._seen_revocation = stamp
             hit = self._devices.get(key)
         return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
@@ -200,23 +184,24 @@ class AccessService:
         if token.startswith("dev_"):
             key = hash_token(token)
             now = time.monotonic()
-            with self._devices_lock:
-                hit = self._devices.get(key)
-            if hit is not None and hit[1] > now:
-                return hit[0]
-            with self.store.write(durable=False) as s:  # last_seen is a hint, not worth an fsync
-                dev = s.exec(select(Device).where(Device.token_hash == key)).first()
-                if dev is None or dev.revoked_at is not None:
-                    raise Unauthorized("unknown or revoked device token", code="bad_token")
-                principal = Principal(kind="device", id=dev.id, role=dev.role)
-                seen = dev.last_seen_at
-                if seen is None or (utcnow() - seen).total_seconds() > LAST_SEEN_EVERY_S:
-                    dev.last_seen_at = utcnow()
-                    s.add(dev)
+            cached = self.cached_device(token)
+            if cached is not None:
+                return cached
+            stamp = self._revocation_stamp()  # read before the row: a revocation meanwhile is not cached over
+            with self.store.read() as r:
+                dev = r.exec(select(Device).where(Device.token_hash == key)).first()
+            if dev is None or dev.revoked_at is not None:
+                raise Unauthorized("unknown or revoked device token", code="bad_token")
+            principal = Principal(kind="device", id=dev.id, role=dev.role)
+            seen = dev.last_seen_at
+            if seen is None or (utcnow() - as_utc(seen)).total_seconds() > LAST_SEEN_EVERY_S:
+                with self.store.write(durable=False) as s:  # last_seen is a hint, not worth an fsync
+                    s.execute(update(Device).where(col(Device.id) == dev.id).values(last_seen_at=utcnow()))
             with self._devices_lock:
                 if len(self._devices) > 10_000:
                     self._devices.clear()
-                self._devices[key] = (principal, now + DEVICE_CACHE_TTL_S)
+                if stamp == self._revocation_stamp():
+                    self._devices[key] = (principal, now + DEVICE_CACHE_TTL_S)
             return principal
         try:
             claims = self.signer.verify(token)

@@ -1,10 +1,13 @@
 """Uploaded images are hostile: bounded size, JPEG/PNG/WebP only, dimensions checked before decoding.
 
 Decoding happens in memory only (cv2.imdecode on the bytes); nothing is written anywhere. A
-JPEG larger than the pixel cap is decoded reduced (libjpeg's DCT scaling by 2, 4 or 8, so only
-the small frame is ever allocated); a PNG or WebP larger than the cap is refused (413), since
-OpenCV would decode those at full size before shrinking them. `LazyFrames` checks every upload
-up front but decodes one frame at a time, so one request never holds more than one frame.
+baseline JPEG larger than the pixel cap is decoded reduced (libjpeg's DCT scaling by 2, 4 or 8:
+it works one row of blocks at a time, so only the small frame is ever allocated). A progressive
+JPEG is not: libjpeg keeps every coefficient of the full-size image in memory until the last
+scan (a 1.5 MB file declaring 16000x16000 took the daemon from 400 MiB to 1.15 GiB), so, like a
+PNG or a WebP (which OpenCV decodes at full size before shrinking), it must fit the cap at its
+full size or is refused (413) from its header. `LazyFrames` checks every upload up front but
+decodes one frame at a time, so one request never holds more than one frame.
 """
 
 from __future__ import annotations
@@ -35,9 +38,13 @@ class TooLarge(EdgeError):
 
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# Frames whose decoder holds the whole image's coefficients (progressive, lossless, hierarchical):
+# only SOF0 and SOF1 (baseline and extended sequential, Huffman) decode a row of blocks at a time.
+_WHOLE_FRAME_SOF = _SOF - {0xC0, 0xC1}
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_size(data: bytes) -> tuple[int, int, bool] | None:
+    """(width, height, decodes-reduced-cheaply) from the first frame header."""
     i = 2
     while i + 4 <= len(data):
         if data[i] != 0xFF:
@@ -52,7 +59,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
         (length,) = struct.unpack(">H", data[i + 2 : i + 4])
         if marker in _SOF and i + 9 <= len(data):
             h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return w, h
+            return w, h, marker not in _WHOLE_FRAME_SOF
         i += 2 + length
     return None
 
@@ -71,7 +78,9 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 
 
 def image_size(data: bytes) -> tuple[str, int, int]:
-    """(format, width, height) from the header alone; Unprocessable if not JPEG, PNG or WebP."""
+    """(format, width, height) from the header alone; Unprocessable if not JPEG, PNG or WebP.
+    The format is "jpeg" only for a JPEG that libjpeg can decode reduced without holding the
+    full-size image ("jpeg-progressive" otherwise)."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
         w, h = struct.unpack(">II", data[16:24])
         return "png", w, h
@@ -79,7 +88,7 @@ def image_size(data: bytes) -> tuple[str, int, int]:
         size = _jpeg_size(data)
         if size is None:
             raise Unprocessable("the JPEG header is damaged", code="image_undecodable")
-        return "jpeg", size[0], size[1]
+        return ("jpeg" if size[2] else "jpeg-progressive"), size[0], size[1]
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         webp = _webp_size(data)
         if webp is None:

@@ -14,7 +14,10 @@ import pytest
 from edge.checkout.payments import PaymentFailed
 from edge.checkout.service import CheckoutServices
 from edge.platform.codes import PASS_PREFIX
+from tests.conftest import shared_path
 from tests.integration.test_checkout_money import Faults, flaky, money_store, network, paid_order, refund
+from tests.support.services import DaemonProcess
+from tests.support.waits import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +110,150 @@ def test_f13_padding_or_slack_bits_on_a_pass_are_refused(store: dict[str, Any]) 
         )
     r = store["client"].post("/api/gate/verify", json={"text": token}, headers=store["gate"])
     assert r.status_code == 200 and r.json()["open"] is True
+
+
+# --- 2. a decompression bomb of any supported format leaves memory bounded ------------------------
+def _with_size(data: bytes, fmt: str, w: int, h: int) -> bytes:
+    """A real small image whose header now declares w x h: how a bomb is made."""
+    b = bytearray(data)
+    if fmt == "png":
+        b[16:24] = w.to_bytes(4, "big") + h.to_bytes(4, "big")
+    elif fmt == "webp" and b[12:16] == b"VP8L":  # lossless: 14-bit width-1 and height-1 after the 0x2F
+        bits = int.from_bytes(b[21:25], "little") & ~0x0FFFFFFF | (w - 1) | (h - 1) << 14
+        b[21:25] = bits.to_bytes(4, "little")
+    elif fmt == "webp":  # lossy VP8: 14-bit sizes after the start code
+        b[26:30] = w.to_bytes(2, "little") + h.to_bytes(2, "little")
+    else:
+        i = next(i for i in range(2, len(b) - 9) if b[i] == 0xFF and b[i + 1] in (0xC0, 0xC2))
+        b[i + 5 : i + 9] = h.to_bytes(2, "big") + w.to_bytes(2, "big")
+    return bytes(b)
+
+
+def _hwm_mib(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_f02_decompression_bombs_of_every_format_leave_the_daemon_within_200_mib(
+    tmp_path: Path, daemon_factory: type[DaemonProcess]
+) -> None:
+    import base64
+
+    import cv2
+    import httpx
+    import numpy as np
+
+    d = daemon_factory(
+        tmp_path / "data",
+        env={"RETAIL_EDGE_MQTT__URL": "mqtt://127.0.0.1:9", "RETAIL_EDGE_MODEL_DIR": str(shared_path("models"))},
+    )
+    d.start()
+    token = d.cli("devices", "add", "kiosk-b", "--role", "kiosk").stdout.strip().split()[-1]
+    kiosk = {"Authorization": f"Bearer {token}"}
+    wait_for(lambda: httpx.get(d.url + "/readyz").json()["components"]["models"]["status"], 60, "the face models",
+             until=lambda s: s == "ok")  # fmt: skip
+    small = np.full((64, 64, 3), 128, np.uint8)
+    bombs = {
+        "jpeg-progressive": _with_size(
+            cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes(), "jpeg", 16000, 16000
+        ),
+        "jpeg-baseline": _with_size(cv2.imencode(".jpg", small)[1].tobytes(), "jpeg", 16000, 16000),
+        "png": _with_size(cv2.imencode(".png", small)[1].tobytes(), "png", 30000, 30000),
+        "webp": _with_size(cv2.imencode(".webp", small)[1].tobytes(), "webp", 16383, 16383),
+    }
+    warm = cv2.imencode(".jpg", small)[1].tobytes()  # one real decode first: idle includes the decoder
+    httpx.post(d.url + "/api/face/verify", json={"images_b64": [base64.b64encode(warm).decode()]}, headers=kiosk)
+    assert d.proc is not None
+    idle = _hwm_mib(d.proc.pid)
+    for name, data in bombs.items():
+        body = {"images_b64": [base64.b64encode(data).decode()] * 3}
+        r = httpx.post(d.url + "/api/face/verify", json=body, headers=kiosk, timeout=60)
+        if name == "jpeg-baseline":  # decoded at 1/8 a row of blocks at a time: a grey 2000x2000, no face
+            assert r.status_code == 200 and r.json()["decision"] == "rejected", (name, r.text[:300])
+            continue
+        assert (r.status_code, r.json()["error"]["code"]) == (413, "image_too_large"), (name, r.text[:300])
+    peak = _hwm_mib(d.proc.pid)
+    assert peak - idle <= 200, f"the daemon's peak memory grew by {peak - idle:.0f} MiB (idle {idle:.0f} MiB)"
+
+
+# --- 4. login throttling holds under concurrency and cannot lock the admin out from anywhere -------
+def test_f04_concurrent_guesses_check_few_passwords_and_the_admin_still_gets_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge.access import service as access_mod
+    from edge.access.service import AccessService
+    from edge.platform.errors import RateLimited, Unauthorized
+    from tests.support.inproc import STAFF_PASSWORD, running_app
+
+    checked: list[int] = []
+    real = access_mod._hasher
+
+    class Counting:
+        """The real argon2 hasher, counting how many passwords it checks."""
+
+        def hash(self, password: str) -> str:
+            return real.hash(password)
+
+        def verify(self, stored: str, password: str) -> bool:
+            checked.append(1)
+            return real.verify(stored, password)
+
+    monkeypatch.setattr(access_mod, "_hasher", Counting())
+    with running_app(tmp_path / "data") as (_client, daemon):
+        access = daemon.ctx.own(AccessService)
+        access.add_user("it-admin", STAFF_PASSWORD)
+
+        def guess(i: int) -> str:
+            try:
+                access.login("it-admin", f"guess-{i}", client="10.0.0.66")
+            except (Unauthorized, RateLimited) as exc:
+                return exc.code
+            return "in"
+
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            outcomes = list(pool.map(guess, range(100)))
+        assert outcomes.count("bad_credentials") == len(checked) <= 5, (len(checked), outcomes.count("bad_credentials"))
+        assert outcomes.count("login_throttled") >= 95
+        for host in ("10.0.1.1", "10.0.1.2", "10.0.1.3", "10.0.1.4"):  # five wrong tries from several places
+            for i in range(5):
+                with pytest.raises(Unauthorized):
+                    access.login("it-admin", f"wrong-{i}", client=host)
+        assert access.login("it-admin", STAFF_PASSWORD, client="10.0.0.2"), "the admin at their own desk is locked out"
+
+
+# --- 11. a revoked device token stops at once, even when another process revoked it ----------------
+def test_f11_a_token_revoked_by_the_cli_is_refused_on_the_very_next_request(tmp_path: Path) -> None:
+    from edge.access.service import AccessService
+    from edge.platform.security import Signer
+    from edge.platform.store import Store
+    from tests.support.inproc import device_headers, running_app
+
+    with running_app(tmp_path / "data") as (client, daemon):
+        kiosk = device_headers(daemon, "kiosk-r", "kiosk")
+        assert client.get("/api/auth/me", headers=kiosk).status_code == 200  # now in the daemon's cache
+        cli_store = Store.in_dir(daemon.settings.storage.data_dir)  # the CLI: another process's objects
+        try:
+            cli = AccessService(cli_store, Signer("session", daemon.ctx.secrets.keyring("session")))
+            cli.revoke_device("kiosk-r")
+        finally:
+            cli_store.dispose()
+        r = client.get("/api/auth/me", headers=kiosk)
+        assert (r.status_code, r.json()["error"]["code"]) == (401, "bad_token")
+
+
+# --- 9. a request's headers have a size limit ------------------------------------------------------
+def test_f09_a_huge_header_is_refused_with_431_and_the_daemon_serves_on(daemon: DaemonProcess) -> None:
+    import socket
+
+    import httpx
+
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (256 * 1024) + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        while chunk := sock.recv(4096):  # until the daemon closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert b'"headers_too_large"' in answer
+    assert httpx.get(daemon.url + "/healthz", headers={"X-Normal": "b" * 4000}).status_code == 200
