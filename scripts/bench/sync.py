@@ -94,10 +94,10 @@ def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, co
     from edge.checkout.component import CheckoutComponent
     from edge.fitting.component import FittingComponent
     from edge.fitting.models import CallIn
-    from edge.scanning.component import ScanningComponent
     from edge.platform.context import Context
     from edge.platform.security import SecretStore
     from edge.platform.store import Store
+    from edge.scanning.component import ScanningComponent
 
     data = Path(data_dir)
     settings = _settings(data)
