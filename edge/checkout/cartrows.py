@@ -9,12 +9,12 @@ are compiled once and run on the session's own connection, inside the same trans
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
 from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, PaymentIntent, Product, Promotion
+from edge.platform.rows import row_type
 from edge.platform.store import ReadTx, Tx
 from edge.platform.timeutil import utcnow
 
@@ -48,21 +48,7 @@ _MEMBER_BY_PHONE = select(_MEMBER).where(_MEMBER.c.phone == bindparam("phone")).
 _PROMOTIONS = select(_PROMO)
 
 
-@dataclass
-class SessionRow:
-    """One kiosk_session row as plain attributes (the same names as the KioskSession model)."""
-
-    id: str
-    kiosk_id: str
-    status: str
-    member_id: str | None
-    member_via: str
-    coupons: str
-    version: int
-    order_id: str | None
-    age_checked_by: str | None
-    created_at: datetime
-    updated_at: datetime
+SessionRow = row_type(KioskSession)  # a plain dataclass with KioskSession's fields: see edge.platform.rows
 
 
 @dataclass(frozen=True)
@@ -73,7 +59,7 @@ class ProductRow:
     age_restricted: bool
 
 
-def session(s: ReadTx, session_id: str) -> SessionRow | None:
+def session(s: ReadTx, session_id: str) -> KioskSession | None:
     found = s.run(_SESSION, {"id": session_id}).mappings().first()
     return SessionRow(**dict(found)) if found is not None else None
 
@@ -112,7 +98,7 @@ def set_line_qty(s: Tx, line_id: int, qty: int) -> None:
     s.run(_LINE_QTY, {"b_id": line_id, "b_qty": qty})
 
 
-def touch(s: Tx, ks: SessionRow) -> None:
+def touch(s: Tx, ks: KioskSession) -> None:
     """Save a cart change (member, coupons, the staff ID check) as a new cart version: the kiosk page and the idle
     timer both key on it."""
     ks.version += 1
@@ -181,7 +167,7 @@ def coupon_uses(s: ReadTx, coupon_id: str, member_id: str) -> int:
     return int(s.run(_COUPON_USES, {"coupon": coupon_id, "member": member_id}).scalar_one())
 
 
-def mark_paid(s: Tx, ks: SessionRow, order_id: str) -> None:
+def mark_paid(s: Tx, ks: KioskSession, order_id: str) -> None:
     ks.status, ks.order_id, ks.version, ks.updated_at = "paid", order_id, ks.version + 1, utcnow()
     s.run(_PAID, {"b_id": ks.id, "b_order": order_id, "b_version": ks.version, "b_at": ks.updated_at})
 

@@ -20,7 +20,7 @@ from edge.checkout.settings import CheckoutConfig
 from edge.platform.store import ReadTx
 from edge.platform.timeutil import as_utc, utcnow
 
-AnySession = KioskSession | cartrows.SessionRow
+AnySession = KioskSession | KioskSession
 
 
 def member_view(m: Any, via: str) -> dict[str, Any] | None:

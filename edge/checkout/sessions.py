@@ -97,9 +97,7 @@ class Sessions:
     def _idle(self, ks: AnySession) -> bool:
         return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.cfg.session_idle_s)
 
-    def load_row(
-        self, s: ReadTx, session_id: str, kiosk_id: str | None, *, for_change: bool = True
-    ) -> cartrows.SessionRow:
+    def load_row(self, s: ReadTx, session_id: str, kiosk_id: str | None, *, for_change: bool = True) -> KioskSession:
         """The session for a change (or a read: for_change=False), checked: it exists, belongs to this
         kiosk (None: staff) and is still open; an idle one reads as expired (housekeeping writes that down)."""
         ks = cartrows.session(s, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
@@ -136,7 +134,7 @@ class Sessions:
         session_id: str,
         kiosk_id: str | None,
         reason: str,
-        change: Callable[[Tx, cartrows.SessionRow], dict[str, str] | None],
+        change: Callable[[Tx, KioskSession], dict[str, str] | None],
         lock_wait_s: float | None = None,
     ) -> CartView:
         """Change and commit in one short write transaction, then re-price and push the new cart.
@@ -223,7 +221,7 @@ class Sessions:
         added = {"code": key, "gtin": product.gtin, "name": product.name, "qty": new_qty, "source": source}
         return ItemAdded(added=added, alerts=alerts, cart=view)
 
-    def _call_staff_for_id(self, s: Tx, ks: cartrows.SessionRow, product: cartrows.ProductRow) -> None:
+    def _call_staff_for_id(self, s: Tx, ks: KioskSession, product: cartrows.ProductRow) -> None:
         """Flag an age-restricted item for staff: an audit row, and a durable MQTT alert that the
         floor manager's handheld reads (docs/mqtt-topics.md), in the same transaction as the line."""
         s.audit(f"device:{ks.kiosk_id}", "checkout.age_check_needed", ks.id, gtin=product.gtin)
@@ -260,7 +258,7 @@ class Sessions:
         if not isinstance(qty, int) or not 0 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 0 to {self.cfg.max_quantity}", code="bad_quantity")
 
-        def change(s: Tx, ks: cartrows.SessionRow) -> None:
+        def change(s: Tx, ks: KioskSession) -> None:
             if not cartrows.line_in_cart(s, ks.id, line_id):
                 raise NotFound("no such line in this cart", code="unknown_line")
             if qty == 0:
@@ -288,7 +286,7 @@ class Sessions:
         else:
             raise InvalidInput("scan a member code or type a phone number", code="member_required")
 
-        def change(s: ReadTx, ks: cartrows.SessionRow) -> None:
+        def change(s: ReadTx, ks: KioskSession) -> None:
             m = cartrows.member(s, member_id) if member_id else cartrows.member_by_phone(s, digits)
             if m is None:
                 raise NotFound("this member is not known at this store", code="unknown_member")
@@ -301,7 +299,7 @@ class Sessions:
     ) -> CartView:
         claims = self.codes.coupon_claims(code.strip())
 
-        def change(s: ReadTx, ks: cartrows.SessionRow) -> None:
+        def change(s: ReadTx, ks: KioskSession) -> None:
             held = json.loads(ks.coupons)
             if any(c["c"] == claims["c"] for c in held):
                 raise Conflict("this coupon is already in the cart", code="coupon_already_applied")

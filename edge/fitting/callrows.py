@@ -8,14 +8,12 @@ each, inside the same transaction as the outbox row and the MQTT queue row.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 
 from edge.fitting.models import ACTIVE_STATES, FittingCall, FittingInbound
-from edge.platform.ids import new_id
+from edge.platform.rows import as_values, row_type
 from edge.platform.store import ReadTx, Tx
 from edge.platform.timeutil import utcnow
 
@@ -36,42 +34,19 @@ _UPDATE = update(_T).where(_T.c.id == bindparam("b_id")).values({c: bindparam(f"
 _SEEN = insert(FittingInbound.__table__).prefix_with("OR IGNORE")  # type: ignore[attr-defined]
 
 
-@dataclass
-class CallRow:
-    """One fitting_call row as plain attributes (the same names as the FittingCall model)."""
-
-    room_id: str
-    zone: str
-    visit_id: str
-    kind: str
-    merge_key: str
-    id: str = field(default_factory=new_id)
-    state: str = "open"
-    gtin: str | None = None
-    want_gtin: str | None = None
-    note: str = ""
-    phone_id: str = ""
-    request_id: str | None = None
-    merged_count: int = 0
-    guide_id: str | None = None
-    version: int = 1
-    opened_at: datetime = field(default_factory=utcnow)
-    escalated_at: datetime | None = None
-    claimed_at: datetime | None = None
-    resolved_at: datetime | None = None
-    cancelled_at: datetime | None = None
+CallRow = row_type(FittingCall)  # a plain dataclass with FittingCall's fields: see edge.platform.rows
 
 
-def _row(mapping: Any) -> CallRow:
+def _row(mapping: Any) -> FittingCall:
     return CallRow(**dict(mapping))
 
 
-def get(s: ReadTx, call_id: str) -> CallRow | None:
+def get(s: ReadTx, call_id: str) -> FittingCall | None:
     found = s.run(_BY_ID, {"id": call_id}).mappings().first()
     return _row(found) if found is not None else None
 
 
-def room_live(s: ReadTx, room_id: str, request_id: str | None) -> tuple[CallRow | None, list[tuple[str, str]]]:
+def room_live(s: ReadTx, room_id: str, request_id: str | None) -> tuple[FittingCall | None, list[tuple[str, str]]]:
     """(the call already opened with this request id, [(id, merge_key) of active calls]) in one read."""
     rows = s.run(_ROOM_LIVE, {"room": room_id, "rid": request_id}).all()
     again = next((r.id for r in rows if request_id and r.request_id == request_id), None)
@@ -83,15 +58,15 @@ def active_in_room(s: ReadTx, room_id: str) -> int:
     return int(s.run(_ACTIVE_IN_ROOM, {"room": room_id}).scalar_one())
 
 
-def open_calls(s: ReadTx) -> list[CallRow]:
+def open_calls(s: ReadTx) -> list[FittingCall]:
     return [_row(m) for m in s.run(_OPEN).mappings().all()]
 
 
-def add(s: Tx, call: CallRow) -> None:
-    s.run(_INSERT, asdict(call))
+def add(s: Tx, call: FittingCall) -> None:
+    s.run(_INSERT, as_values(call))
 
 
-def save(s: Tx, call: CallRow) -> None:
+def save(s: Tx, call: FittingCall) -> None:
     s.run(_UPDATE, {"b_id": call.id, **{f"b_{c}": getattr(call, c) for c in _MUTABLE}})
 
 

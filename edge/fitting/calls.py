@@ -240,7 +240,7 @@ class CallService:
         now = utcnow()
         events: list[Event] = []
 
-        def due(call: CallRow) -> bool:
+        def due(call: FittingCall) -> bool:
             return now - as_utc(call.opened_at) >= timedelta(seconds=self.settings.escalation_s(call.zone))
 
         with self.store.read() as r:  # most rounds find nothing due: no write slot for those
@@ -282,7 +282,7 @@ class CallService:
             return self._public(self._load(s, call_id, None))
 
     # --- internals -------------------------------------------------------------------
-    def _load(self, s: ReadTx, call_id: str, room_id: str | None) -> CallRow:
+    def _load(self, s: ReadTx, call_id: str, room_id: str | None) -> FittingCall:
         call = rows.get(s, call_id) if isinstance(call_id, str) and len(call_id) <= 36 else None
         if call is None or (room_id is not None and call.room_id != room_id):
             raise NotFound("no such call", code="no_call")
@@ -294,13 +294,13 @@ class CallService:
         return bool(event_id) and not rows.first_sight(s, str(event_id), source)
 
     @staticmethod
-    def _move(call: CallRow, state: str) -> None:
+    def _move(call: FittingCall, state: str) -> None:
         if state not in TRANSITIONS[call.state]:
             raise Conflict(f"this call is {call.state} and cannot become {state}", code=f"call_{call.state}")
         call.state = state
         call.version += 1
 
-    def _public(self, call: CallRow | FittingCall) -> CallPublic:
+    def _public(self, call: FittingCall) -> CallPublic:
         room = self.rooms.get(call.room_id)
         stamp = {
             k: (as_utc(v) if v else None)
@@ -330,7 +330,9 @@ class CallService:
             **stamp,
         )
 
-    def _emit(self, s: Tx, call: CallRow, public: CallPublic | None = None, active: int | None = None) -> CallChanged:
+    def _emit(
+        self, s: Tx, call: FittingCall, public: CallPublic | None = None, active: int | None = None
+    ) -> CallChanged:
         """Save the call, its outbox row and durable MQTT messages in the caller's transaction;
         returns the bus event. `active` is the room's active call count when the caller knows it."""
         if public is None:

@@ -94,9 +94,13 @@ def test_signed_tokens_refuse_tamper_expiry_other_purpose_and_rotated_keys(tmp_p
     token = passes.sign({"order": "o1"}, ttl_s=60)
     assert passes.verify(token)["order"] == "o1"
     kid, body, mac = token.split(".")
+    flipped = body[:5] + ("A" if body[5] != "A" else "B") + body[6:]  # still canonical base64: a forgery
     with pytest.raises(TokenError) as e:
-        passes.verify(f"{kid}.{body}x.{mac}")
+        passes.verify(f"{kid}.{flipped}.{mac}")
     assert e.value.code == "bad_signature"
+    with pytest.raises(TokenError) as e:
+        passes.verify(f"{kid}.{body}x.{mac}")  # not even one spelling of base64: malformed
+    assert e.value.code == "malformed"
     with pytest.raises(TokenError) as e:
         passes.verify(token, now=time.time() + 61)
     assert e.value.code == "expired"
