@@ -21,9 +21,12 @@ _T: Table = FittingCall.__table__  # type: ignore[attr-defined]
 _MUTABLE = ("state", "guide_id", "version", "merged_count", "escalated_at", "claimed_at", "resolved_at", "cancelled_at")
 
 _BY_ID = select(_T).where(_T.c.id == bindparam("id"))
-_ROOM_LIVE = select(_T.c.id, _T.c.merge_key, _T.c.request_id, _T.c.state).where(
+_ROOM_LIVE = select(_T.c.id, _T.c.merge_key, _T.c.request_id, _T.c.state, _T.c.phone_id).where(
     _T.c.room_id == bindparam("room"),
     or_(_T.c.state.in_(ACTIVE_STATES), _T.c.request_id == bindparam("rid")),
+)
+_ACTIVE_FROM = select(_T.c.phone_id, _T.c.client).where(
+    or_(_T.c.phone_id == bindparam("phone"), _T.c.client == bindparam("client")), _T.c.state.in_(ACTIVE_STATES)
 )
 _ACTIVE_IN_ROOM = (
     select(func.count()).select_from(_T).where(_T.c.room_id == bindparam("room"), _T.c.state.in_(ACTIVE_STATES))
@@ -46,12 +49,21 @@ def get(s: ReadTx, call_id: str) -> FittingCall | None:
     return _row(found) if found is not None else None
 
 
-def room_live(s: ReadTx, room_id: str, request_id: str | None) -> tuple[FittingCall | None, list[tuple[str, str]]]:
-    """(the call already opened with this request id, [(id, merge_key) of active calls]) in one read."""
+def room_live(
+    s: ReadTx, room_id: str, request_id: str | None, phone_id: str
+) -> tuple[FittingCall | None, list[tuple[str, str, str]]]:
+    """(this phone's call already opened with this request id, [(id, merge_key, phone_id) of the
+    room's active calls]) in one read."""
     rows = s.run(_ROOM_LIVE, {"room": room_id, "rid": request_id}).all()
-    again = next((r.id for r in rows if request_id and r.request_id == request_id), None)
-    active = [(r.id, r.merge_key) for r in rows if r.state in ACTIVE_STATES]
+    again = next((r.id for r in rows if request_id and r.request_id == request_id and r.phone_id == phone_id), None)
+    active = [(r.id, r.merge_key, r.phone_id) for r in rows if r.state in ACTIVE_STATES]
     return (get(s, again) if again else None), active
+
+
+def active_from(s: ReadTx, phone_id: str, client: str) -> tuple[int, int]:
+    """(active calls of this phone, active calls from this address), in every room."""
+    rows = s.run(_ACTIVE_FROM, {"phone": phone_id, "client": client}).all()
+    return sum(r.phone_id == phone_id for r in rows), sum(r.client == client for r in rows)
 
 
 def active_in_room(s: ReadTx, room_id: str) -> int:

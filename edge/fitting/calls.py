@@ -24,6 +24,7 @@ from edge.fitting import topics
 from edge.fitting.callrows import CallRow
 from edge.fitting.events import CallChanged
 from edge.fitting.models import ACTIVE_STATES, CallIn, CallPublic, FittingCall, FittingInbound
+from edge.fitting.phones import Phone
 from edge.fitting.settings import FittingSettings, RoomSettings
 from edge.fitting.text import clean_note, note_key
 from edge.fitting.visits import VisitService
@@ -95,9 +96,10 @@ class CallService:
         self.catalog = catalog
         self.rooms = {r.id: r for r in settings.rooms}
         self._limiter = _RateLimiter(settings.calls_per_phone_per_minute)
+        self._per_address = _RateLimiter(settings.calls_per_address_per_minute)
 
     # --- the shopper -----------------------------------------------------------------
-    def open_call(self, room: RoomSettings, body: CallIn, phone_id: str) -> tuple[CallPublic, bool]:
+    def open_call(self, room: RoomSettings, body: CallIn, phone: Phone) -> tuple[CallPublic, bool]:
         gtin = normalise_gtin(body.gtin) if body.gtin else None
         want = normalise_gtin(body.want_gtin) if body.want_gtin else None
         note = clean_note(body.note)
@@ -105,27 +107,17 @@ class CallService:
         key = f"{body.kind}|{gtin or ''}|{want or ''}|{note_key(note)}"
         events: list[Event] = []
         with self.store.write() as s:
-            again, active = rows.room_live(s, room.id, body.request_id)
+            again, active = rows.room_live(s, room.id, body.request_id, phone.id)
             if again is not None:
                 return self._public(again), True
-            same_id = next((cid for cid, k in active if k == key), None)
+            same_id = next((cid for cid, k, owner in active if k == key and owner == phone.id), None)
             same = rows.get(s, same_id) if same_id else None
-            if same is not None:
+            if same is not None:  # the same phone asking the same thing again: one call
                 same.merged_count += 1
                 rows.save(s, same)
                 CALLS_MERGED.inc()
                 return self._public(same), True
-            if len(active) >= self.settings.active_calls_per_room:
-                CALLS_LIMITED.labels("room_busy").inc()
-                raise RateLimited("this room already has several calls waiting; a guide is coming", code="room_busy")
-            wait = self._limiter.hit((room.id, phone_id))
-            if wait is not None:
-                CALLS_LIMITED.labels("phone").inc()
-                raise RateLimited(
-                    "too many calls from this phone; please wait a moment",
-                    code="too_many_calls",
-                    details={"retry_after_s": round(wait, 1)},
-                )
+            self._limit(room, phone, len(active), rows.active_from(s, phone.id, phone.address))
             call = CallRow(
                 room_id=room.id,
                 zone=room.zone,
@@ -135,7 +127,8 @@ class CallService:
                 want_gtin=want,
                 note=note,
                 merge_key=key,
-                phone_id=phone_id[:64],
+                phone_id=phone.id[:64],
+                client=phone.address[:64],
                 request_id=body.request_id,
             )
             rows.add(s, call)
@@ -145,6 +138,31 @@ class CallService:
             log.info("fitting: %s call %s in %s: %s", body.kind, call.id, room.id, escape_text(note, 120))
         self._after(events)
         return out, False
+
+    def _limit(self, room: RoomSettings, phone: Phone, in_room: int, mine: tuple[int, int]) -> None:
+        """Every limit a new call meets: per room, per phone and per address (active and per minute)."""
+        cfg = self.settings
+        if in_room >= cfg.active_calls_per_room:
+            CALLS_LIMITED.labels("room_busy").inc()
+            raise RateLimited("this room already has several calls waiting; a guide is coming", code="room_busy")
+        if mine[0] >= cfg.active_calls_per_phone or mine[1] >= cfg.active_calls_per_address:
+            CALLS_LIMITED.labels("open_calls").inc()
+            raise RateLimited(
+                "you already have calls waiting; a guide is coming (cancel one to ask for something else)",
+                code="too_many_open_calls",
+            )
+        for key, limiter, who in (
+            ((room.id, phone.id), self._limiter, "phone"),
+            (("", phone.address), self._per_address, "address"),
+        ):
+            wait = limiter.hit(key)
+            if wait is not None:
+                CALLS_LIMITED.labels(who).inc()
+                raise RateLimited(
+                    "too many calls from this phone; please wait a moment",
+                    code="too_many_calls",
+                    details={"retry_after_s": round(wait, 1)},
+                )
 
     def _check_call(self, kind: str, gtin: str | None, want: str | None) -> None:
         if kind in ("variant", "bring") and not gtin:
@@ -166,9 +184,11 @@ class CallService:
             if variant.stock <= 0:
                 raise Conflict("that size and colour is out of stock", code="out_of_stock")
 
-    def cancel(self, room: RoomSettings, call_id: str) -> CallPublic:
+    def cancel(self, room: RoomSettings, call_id: str, phone: Phone) -> CallPublic:
         with self.store.write() as s:
             call = self._load(s, call_id, room.id)
+            if call.phone_id != phone.id:
+                raise Forbidden("this request was made from another phone", code="not_your_call")
             if call.state == "cancelled":
                 return self._public(call)
             self._move(call, "cancelled")
@@ -271,10 +291,15 @@ class CallService:
                 q = q.where(FittingCall.zone == zone)
             return [self._public(c) for c in s.exec(q.order_by(col(FittingCall.opened_at))).all()]
 
-    def room_calls(self, s: ReadTx, room_id: str, visit_id: str | None) -> list[CallPublic]:
+    def room_calls(self, s: ReadTx, visit_id: str | None, phone_id: str) -> list[CallPublic]:
+        """This phone's calls in the visit: another shopper's calls and notes are not shown."""
         if visit_id is None:
             return []
-        found = s.exec(select(FittingCall).where(FittingCall.visit_id == visit_id).order_by(col(FittingCall.opened_at)))
+        found = s.exec(
+            select(FittingCall)
+            .where(FittingCall.visit_id == visit_id, FittingCall.phone_id == phone_id)
+            .order_by(col(FittingCall.opened_at))
+        )
         return [self._public(c) for c in found.all()]
 
     def get(self, call_id: str) -> CallPublic:
@@ -351,6 +376,7 @@ class CallService:
         s.mqtt(topics.room_state(self.store_id, call.room_id), state, retain=True)
         return CallChanged(
             call_id=call.id,
+            phone_id=call.phone_id,
             room_id=call.room_id,
             zone=call.zone,
             state=call.state,

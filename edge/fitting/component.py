@@ -11,11 +11,13 @@ from edge.checkout.contract import CatalogReader
 from edge.fitting.calls import CallService
 from edge.fitting.codes import RoomCodes
 from edge.fitting.inbound import ClaimListener
+from edge.fitting.phones import PhoneSessions
 from edge.fitting.service import FittingService
 from edge.fitting.visits import VisitService
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context, need
 from edge.platform.observability import ComponentHealth
+from edge.platform.security import Signer
 from edge.platform.worker import Worker
 from edge.scanning.events import ScanEvent
 
@@ -38,7 +40,8 @@ class FittingComponent(Component):
         self.codes = RoomCodes(s.fitting.rooms, s.store.id, s.http, Codes(ctx.secrets))
         self.visits = VisitService(ctx.store, ctx.bus, s.fitting, self._catalog)
         self.calls = CallService(ctx.store, ctx.bus, s.store.id, s.fitting, self.visits, self._catalog)
-        self.service = FittingService(ctx.store, self.codes, self.visits, self.calls, s.store.name)
+        phones = PhoneSessions(Signer("phone_session", ctx.secrets.keyring("phone_session")), s.store.id)
+        self.service = FittingService(ctx.store, self.codes, self.visits, self.calls, s.store.name, phones)
         self.listener: ClaimListener | None = None
         client = ctx.services.messaging
         if client is not None:

@@ -15,6 +15,7 @@ class CallChanged(Event):
     call_id: str
     room_id: str
     zone: str
+    phone_id: str = ""  # whose call (the room page shows a phone its own calls only); not in `call`
     state: str
     version: int
     call: dict[str, Any] = field(default_factory=dict)

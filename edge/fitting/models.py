@@ -62,7 +62,8 @@ class FittingCall(SQLModel, table=True):
     want_gtin: str | None = Field(default=None, max_length=14)
     note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     merge_key: str = Field(max_length=128)
-    phone_id: str = Field(default="", max_length=64)
+    phone_id: str = Field(default="", max_length=64)  # "ph:<id>" from the box's cookie, else "ip:<address>"
+    client: str = Field(default="", max_length=64)  # the address it came from: limits per address
     request_id: str | None = Field(default=None, max_length=64)
     merged_count: int = Field(default=0)
     guide_id: str | None = Field(default=None, max_length=64, index=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,6 +19,9 @@ from edge.fitting.models import (
     RoomInfo,
     RoomPublic,
 )
+from edge.fitting.phones import COOKIE as PHONE_COOKIE
+from edge.fitting.phones import COOKIE_TTL_S as PHONE_COOKIE_TTL_S
+from edge.fitting.phones import Phone
 from edge.fitting.service import FittingService
 from edge.fitting.settings import RoomSettings
 from edge.fitting.sse import call_stream
@@ -29,7 +31,6 @@ from edge.platform.paths import ui_dir
 from edge.platform.web import CtxDep, GuideDep
 
 router = APIRouter(tags=["fitting"])
-_PHONE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -57,10 +58,12 @@ async def _room(token: str, request: Request, svc: SvcDep) -> RoomSettings:
 RoomDep = Annotated[RoomSettings, Depends(_room)]
 
 
-def _phone(request: Request) -> str:
-    """The page keeps a random id in localStorage; without one, the client address stands in."""
-    given = request.headers.get("x-phone-id", "")
-    return given if _PHONE_ID.match(given) else f"ip:{_source(request)}"
+async def _phone(request: Request, room: RoomDep, svc: SvcDep) -> Phone:
+    """The phone's id from the box's cookie (edge.fitting.phones); without one, its address."""
+    return svc.phones.identify(request.cookies.get(PHONE_COOKIE), room.id, _source(request))
+
+
+PhoneDep = Annotated[Phone, Depends(_phone)]
 
 
 # --- the phone page ---------------------------------------------------------------------
@@ -74,12 +77,22 @@ def phone_page(token: str, request: Request, svc: SvcDep) -> Response:
         return HTMLResponse(refusal, status_code=status, headers={"Cache-Control": "no-store"})
     svc.open_page(room)
     page = ui_dir() / "fitting" / "index.html"
-    return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-store"})
+    response = FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-store"})
+    if svc.phones.valid_for(request.cookies.get(PHONE_COOKIE), room.id) is None:
+        response.set_cookie(
+            PHONE_COOKIE,
+            svc.phones.issue(room.id),
+            max_age=PHONE_COOKIE_TTL_S,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
+    return response
 
 
 @router.get("/api/fitting/rooms/{token}", response_model=RoomPublic)
-def room_view(room: RoomDep, svc: SvcDep) -> RoomPublic:
-    return svc.room_view(room)
+def room_view(room: RoomDep, phone: PhoneDep, svc: SvcDep) -> RoomPublic:
+    return svc.room_view(room, phone)
 
 
 @router.post("/api/fitting/rooms/{token}/items", response_model=ItemPublic, status_code=201)
@@ -88,23 +101,23 @@ def add_item(room: RoomDep, body: ItemIn, svc: SvcDep) -> ItemPublic:
 
 
 @router.post("/api/fitting/rooms/{token}/calls", response_model=CallCreated, status_code=201)
-def open_call(room: RoomDep, body: CallIn, request: Request, svc: SvcDep) -> Any:
-    call, merged = svc.calls.open_call(room, body, _phone(request))
+def open_call(room: RoomDep, body: CallIn, phone: PhoneDep, svc: SvcDep) -> Any:
+    call, merged = svc.calls.open_call(room, body, phone)
     out = CallCreated(call=call, merged=merged)
     return JSONResponse(out.model_dump(mode="json"), status_code=200 if merged else 201)
 
 
 @router.post("/api/fitting/rooms/{token}/calls/{call_id}/cancel", response_model=CallPublic)
-def cancel_call(room: RoomDep, call_id: str, svc: SvcDep) -> CallPublic:
-    return svc.calls.cancel(room, call_id)
+def cancel_call(room: RoomDep, call_id: str, phone: PhoneDep, svc: SvcDep) -> CallPublic:
+    return svc.calls.cancel(room, call_id, phone)
 
 
 @router.get("/api/fitting/rooms/{token}/events", response_class=StreamingResponse)
-def room_events(room: RoomDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
+def room_events(room: RoomDep, phone: PhoneDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
     def snapshot() -> list[dict[str, Any]]:
-        return [c.model_dump(mode="json") for c in svc.room_view(room).calls]
+        return [c.model_dump(mode="json") for c in svc.room_view(room, phone).calls]
 
-    stream = call_stream(ctx.bus, snapshot, room_id=room.id)
+    stream = call_stream(ctx.bus, snapshot, room_id=room.id, phone_id=phone.id)
     return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 

@@ -10,6 +10,7 @@ import time
 from edge.fitting.calls import CallService
 from edge.fitting.codes import RoomCodes
 from edge.fitting.models import RoomInfo, RoomPublic
+from edge.fitting.phones import Phone, PhoneSessions
 from edge.fitting.settings import RoomSettings
 from edge.fitting.visits import VisitService
 from edge.platform.errors import Forbidden
@@ -22,9 +23,16 @@ AUDIT_PER_SOURCE_PER_MIN = 20  # a script hammering forged codes must not flood 
 
 class FittingService:
     def __init__(
-        self, store: Store, codes: RoomCodes, visits: VisitService, calls: CallService, store_name: str
+        self,
+        store: Store,
+        codes: RoomCodes,
+        visits: VisitService,
+        calls: CallService,
+        store_name: str,
+        phones: PhoneSessions,
     ) -> None:
         self.store = store
+        self.phones = phones
         self.codes = codes
         self.visits = visits
         self.calls = calls
@@ -72,12 +80,12 @@ class FittingService:
         with self.store.write() as s:
             self.visits.current(s, room.id, create=True)
 
-    def room_view(self, room: RoomSettings) -> RoomPublic:
+    def room_view(self, room: RoomSettings, phone: Phone) -> RoomPublic:
         with self.store.read() as s:
             visit = self.visits.live(s, room.id)
             visit_id = visit.id if visit else None
             items = self.visits.items(s, visit_id) if visit_id else []
-            calls = self.calls.room_calls(s, room.id, visit_id)
+            calls = self.calls.room_calls(s, visit_id, phone.id)
         return RoomPublic(
             room_id=room.id,
             room_name=room.name or room.id,

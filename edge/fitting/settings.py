@@ -40,6 +40,21 @@ class FittingSettings(BaseModel):
     calls_per_phone_per_minute: int = Field(
         default=6, ge=1, le=100000, description="Calls one phone may place per room per minute."
     )
+    calls_per_address_per_minute: int = Field(
+        default=12,
+        ge=1,
+        le=100000,
+        description="Calls one client address may place per minute, all its phones and rooms together.",
+    )
+    active_calls_per_phone: int = Field(
+        default=3, ge=1, le=100000, description="Active calls one phone may have at once."
+    )
+    active_calls_per_address: int = Field(
+        default=4,
+        ge=1,
+        le=100000,
+        description="Active calls one client address may have at once: one device cannot fill a room's slots.",
+    )
     active_calls_per_room: int = Field(
         default=8,
         ge=1,

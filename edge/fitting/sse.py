@@ -27,11 +27,12 @@ async def call_stream(
     snapshot: Callable[[], list[dict[str, Any]]],
     room_id: str | None = None,
     heartbeat_s: float = HEARTBEAT_S,
+    phone_id: str | None = None,
 ) -> AsyncIterator[str]:
     q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=512)
 
     def put(ev: CallChanged) -> None:  # runs on the loop (the bus dispatches there)
-        if room_id is not None and ev.room_id != room_id:
+        if (room_id is not None and ev.room_id != room_id) or (phone_id is not None and ev.phone_id != phone_id):
             return
         if q.full():
             q.get_nowait()

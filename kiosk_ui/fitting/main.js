@@ -14,21 +14,10 @@ let stream = null;
 const picked = new Map(); // item gtin -> the variant the shopper chose (survives re-renders)
 let itemsKey = "";
 
-function phoneId() {
-  let id = localStorage.getItem("re_phone_id");
-  if (!id) {
-    id = randomId();
-    localStorage.setItem("re_phone_id", id);
-  }
-  return id;
-}
-
 function randomId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
-
-const headers = () => ({ "X-Phone-Id": phoneId() });
 
 function toast(text, kind = "notice") {
   const el = $("#toast");
@@ -154,7 +143,7 @@ function upsert(c) {
 async function call(body) {
   try {
     const note = body.kind === "help" ? $("#note").value.trim() : "";
-    const out = await api(`${base}/calls`, { method: "POST", headers: headers(), body: { ...body, note, request_id: randomId() } });
+    const out = await api(`${base}/calls`, { method: "POST", body: { ...body, note, request_id: randomId() } });
     upsert(out.call);
     if (body.kind === "help") $("#note").value = "";
     toast(out.merged ? t("fit.merged") : t("fit.sent"));
@@ -165,14 +154,14 @@ async function call(body) {
 
 async function cancel(id) {
   try {
-    upsert(await api(`${base}/calls/${encodeURIComponent(id)}/cancel`, { method: "POST", headers: headers() }));
+    upsert(await api(`${base}/calls/${encodeURIComponent(id)}/cancel`, { method: "POST" }));
   } catch (err) {
     failed(err);
   }
 }
 
 async function load() {
-  room = await api(base, { headers: headers() });
+  room = await api(base);
   fill($("#room-name"), room.room_name || room.room_id);
   document.title = `${room.room_name} · ${t("fit.title")}`;
   for (const c of room.calls) upsert(c);
@@ -190,7 +179,7 @@ async function addCode(e) {
   const code = $("#code").value.trim();
   if (!code) return;
   try {
-    await api(`${base}/items`, { method: "POST", headers: headers(), body: { code } });
+    await api(`${base}/items`, { method: "POST", body: { code } });
     $("#code").value = "";
     await load();
   } catch (err) {

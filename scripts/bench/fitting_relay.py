@@ -237,7 +237,8 @@ def main() -> int:
         "logging": {"level": "WARNING"},
         "mqtt": {"url": broker.url, "relay_poll_s": 0.5},
         "fitting": {"rooms": rooms, "calls_per_phone_per_minute": 100000, "active_calls_per_room": 100000,
-                    "escalate_after_s": 3600},
+                    "calls_per_address_per_minute": 100000, "active_calls_per_phone": 100000,
+                    "active_calls_per_address": 100000, "escalate_after_s": 3600},
     }  # fmt: skip
     daemon = DaemonProcess(work / "data", config=config)
     atexit.register(daemon.stop)
@@ -257,16 +258,19 @@ def main() -> int:
     rtts: dict[int, float] = {}  # request no -> POST round trip (ms) of the attempt that succeeded
     errors: dict[str, int] = defaultdict(int)
     http = httpx.Client(timeout=5.0, limits=httpx.Limits(max_connections=args.workers * 2))
+    # 97 phones, each with the cookie its room page gave it (the box's phone id)
+    phones = [http.get(f"{daemon.url}/fit/{room_tokens[p % len(room_tokens)]}").cookies["re_phone"] for p in range(97)]
+    http.cookies.clear()
 
     def post(n: int) -> None:
         body = {"kind": "help", "note": f"bench #{n}", "request_id": f"bench-{uuid.uuid4().hex[:16]}"}
-        tok = room_tokens[n % len(room_tokens)]
+        tok = room_tokens[(n % 97) % len(room_tokens)]  # the room its phone's cookie was issued for
         t0 = time.perf_counter()
         while True:
             t_try = time.perf_counter()
             try:
                 r = http.post(f"{daemon.url}/api/fitting/rooms/{tok}/calls", json=body,
-                              headers={"X-Phone-Id": f"phone-{n % 97:08d}"})  # fmt: skip
+                              headers={"Cookie": f"re_phone={phones[n % 97]}"})  # fmt: skip
                 if r.status_code in (200, 201):
                     rtts[n] = (time.perf_counter() - t_try) * 1000
                     posted[n] = (t0, r.json()["call"]["id"])

@@ -69,8 +69,9 @@ def _refund(staff: httpx.Client, order_id: str) -> None:
 
 def _handled_call(store: Store) -> None:
     """A help call from room 1's phone page, claimed and resolved by guide-1."""
-    phone = {"X-Phone-Id": "e2e-phone-stats"}
-    base = f"{store.url}/api/fitting/rooms/{room_token(store, 'room-1')}"
+    token = room_token(store, "room-1")
+    phone = {"Cookie": f"re_phone={httpx.get(f'{store.url}/fit/{token}').cookies['re_phone']}"}  # the page's cookie
+    base = f"{store.url}/api/fitting/rooms/{token}"
     call = httpx.post(f"{base}/calls", json={"kind": "help", "note": "", "request_id": "stats-call-1"}, headers=phone)
     assert call.status_code in (200, 201), call.text
     guide = httpx.Client(base_url=store.url, timeout=10, headers={"Authorization": f"Bearer {store.tokens['guide-1']}"})

@@ -257,3 +257,59 @@ def test_f09_a_huge_header_is_refused_with_431_and_the_daemon_serves_on(daemon: 
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert b'"headers_too_large"' in answer
     assert httpx.get(daemon.url + "/healthz", headers={"X-Normal": "b" * 4000}).status_code == 200
+
+
+# --- 3. the fitting room trusts the box's phone id, not whoever saw the door code -------------------
+def test_f03_a_phone_sees_and_cancels_only_its_own_calls_and_one_address_cannot_fill_a_room(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from sqlmodel import select
+
+    from edge.fitting.models import FittingCall
+    from edge.fitting.service import FittingService
+    from tests.integration.test_fitting_api import ROOMS, phone_headers
+    from tests.support.inproc import running_app
+
+    with running_app(tmp_path / "data", {"fitting": ROOMS}) as (client, daemon):
+        tok = daemon.ctx.own(FittingService).codes.token("room-1")
+        calls = f"/api/fitting/rooms/{tok}/calls"
+        alice, mallory = phone_headers(client, tok), phone_headers(client, tok)
+        mine = client.post(calls, json={"kind": "help", "note": "my size is 38"}, headers=alice).json()["call"]
+        seen = client.get(f"/api/fitting/rooms/{tok}", headers=mallory).json()["calls"]
+        assert seen == [], "another phone read the call and its note"
+        r = client.post(f"{calls}/{mine['id']}/cancel", headers=mallory)
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "not_your_call")
+        r = client.post(calls, json={"kind": "help", "request_id": "steal-req-1"}, headers=mallory)
+        assert r.json()["call"]["id"] != mine["id"]
+
+        # One address rotating cookies (or sending none) cannot fill the room's slots...
+        refused = 0
+        for i in range(30):
+            r = client.post(calls, json={"kind": "help", "note": f"flood {i}"}, headers=phone_headers(client, tok))
+            refused += r.status_code == 429
+        assert refused >= 27
+        # ...so a shopper at another address still gets a guide
+        shopper = TestClient(client.app, client=("10.0.0.7", 50000))
+        r = shopper.post(calls, json={"kind": "help", "note": "zip stuck"}, headers=phone_headers(shopper, tok))
+        assert r.status_code == 201, r.text
+
+        # create+cancel cycles from one address are bounded too (no flood of messages to every handheld)
+        before = _queued_count(daemon)
+        cycler = TestClient(client.app, client=("10.0.0.9", 50000))
+        phone = phone_headers(cycler, tok)
+        for i in range(100):
+            made = cycler.post(calls, json={"kind": "help", "note": f"cycle {i}"}, headers=phone)
+            if made.status_code in (200, 201):
+                cycler.post(f"{calls}/{made.json()['call']['id']}/cancel", headers=phone)
+        with daemon.ctx.store.read() as s:
+            from_cycler = s.exec(select(FittingCall).where(FittingCall.client == "10.0.0.9")).all()
+        assert len(from_cycler) <= 12, f"{len(from_cycler)} calls from one address in a minute"
+        assert _queued_count(daemon) - before <= 12 * 6
+
+
+def _queued_count(daemon: Any) -> int:
+    from sqlmodel import func, select
+
+    from edge.platform.mqttqueue import MqttQueued
+
+    with daemon.ctx.store.read() as s:
+        return int(s.exec(select(func.count()).select_from(MqttQueued)).one())

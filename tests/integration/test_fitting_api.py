@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from edge.checkout.catalog import import_products
@@ -123,11 +124,21 @@ def test_phone_needs_a_valid_room_code_and_guides_a_device(tmp_path: Path) -> No
         assert client.get("/api/fitting/calls", headers=kiosk).status_code == 403
 
 
+def phone_headers(client: TestClient, token: str) -> dict[str, str]:
+    """A new phone: the room page's cookie (the box's phone id), as a header of its own."""
+    saved = dict(client.cookies)
+    client.cookies.clear()
+    cookie = client.get(f"/fit/{token}").cookies["re_phone"]
+    client.cookies.clear()
+    client.cookies.update(saved)
+    return {"Cookie": f"re_phone={cookie}"}
+
+
 def test_duplicates_merge_retries_dedupe_and_phones_are_rate_limited(tmp_path: Path) -> None:
-    cfg = {"fitting": {**ROOMS, "calls_per_phone_per_minute": 3}}
+    cfg = {"fitting": {**ROOMS, "calls_per_phone_per_minute": 3, "active_calls_per_phone": 10}}
     with running_app(tmp_path / "data", cfg) as (client, daemon):
         tok = _token(daemon)
-        phone = {"X-Phone-Id": "phone-aaaaaaaa"}
+        phone, phone_b = phone_headers(client, tok), phone_headers(client, tok)
         first = client.post(
             f"/api/fitting/rooms/{tok}/calls", json={"kind": "help", "note": "Zip stuck"}, headers=phone
         )
@@ -148,7 +159,7 @@ def test_duplicates_merge_retries_dedupe_and_phones_are_rate_limited(tmp_path: P
         other = client.post(
             f"/api/fitting/rooms/{tok}/calls",
             json={"kind": "help", "note": "4th"},
-            headers={"X-Phone-Id": "phone-bbbbbbbb"},
+            headers=phone_b,
         )
         assert other.status_code == 201
         with daemon.ctx.store.read() as s:
@@ -158,18 +169,20 @@ def test_duplicates_merge_retries_dedupe_and_phones_are_rate_limited(tmp_path: P
 def test_hostile_note_is_neutralised(tmp_path: Path) -> None:
     with running_app(tmp_path / "data", {"fitting": ROOMS}) as (client, daemon):
         tok = _token(daemon)
-        note = '<script>alert(1)</script>\r\n\r\nevent: call\ndata: {"forged":1}\x1b[31m\u202eevil\x00'
+        control = client.post(f"/api/fitting/rooms/{tok}/calls", json={"kind": "help", "note": "a\x1b[31mb\x00"})
+        assert control.status_code == 422 and "control character" in control.text  # the one text policy
+        note = '<script>alert(1)</script>\r\n\r\nevent: call\ndata: {"forged":1}\u202eevil'
         r = client.post(f"/api/fitting/rooms/{tok}/calls", json={"kind": "help", "note": note})
         assert r.status_code == 201
         stored = r.json()["call"]["note"]
-        assert "\x1b" not in stored and "\u202e" not in stored and "\x00" not in stored and "\r" not in stored
+        assert "\u202e" not in stored and "\r" not in stored
         assert r.headers["content-type"].startswith("application/json")
         from edge.fitting.sse import frame
 
         sse = frame("call", r.json()["call"])
         assert sse.count("\ndata: ") == 1 and sse.endswith("\n\n") and sse.count("\n\n") == 1
         # The markup and the forged SSE lines are the shopper's text: carried verbatim, as data.
-        assert stored == '<script>alert(1)</script>\n\nevent: call\ndata: {"forged":1}[31mevil'
+        assert stored == '<script>alert(1)</script>\n\nevent: call\ndata: {"forged":1}evil'
         assert json.loads(sse.split("\ndata: ", 1)[1])["note"] == stored
         guide = device_headers(daemon, "guide-1", "guide")
         assert [c["note"] for c in client.get("/api/fitting/calls", headers=guide).json()] == [stored]
