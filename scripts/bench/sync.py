@@ -82,7 +82,14 @@ def _settings(data_dir: Path) -> Any:
             "store": {"id": STORE},
             "mqtt": {"url": "mqtt://127.0.0.1:9"},
             "logging": {"level": "WARNING"},
-            "fitting": {"rooms": ROOMS, "calls_per_phone_per_minute": 100000, "active_calls_per_room": 100000},
+            "fitting": {
+                "rooms": ROOMS,
+                "calls_per_phone_per_minute": 100000,
+                "active_calls_per_room": 100000,
+                "calls_per_address_per_minute": 100000,
+                "active_calls_per_phone": 100000,
+                "active_calls_per_address": 100000,
+            },
         },
     )
 
@@ -94,6 +101,7 @@ def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, co
     from edge.checkout.component import CheckoutComponent
     from edge.fitting.component import FittingComponent
     from edge.fitting.models import CallIn
+    from edge.fitting.phones import Phone
     from edge.platform.context import Context
     from edge.platform.security import SecretStore
     from edge.platform.store import Store
@@ -118,7 +126,7 @@ def _writer(data_dir: str, worker: str, orders: int, calls: int, audits: int, co
             if n < calls:  # a fitting-room call opened, claimed and resolved (3 events)
                 room = settings.fitting.rooms[n % len(ROOMS)]
                 body = CallIn(kind="help", note=f"bench {worker} {n}", request_id=f"{worker}-{n:08d}")
-                call, _ = fit.open_call(room, body, f"phone-{worker}-{n}")
+                call, _ = fit.open_call(room, body, Phone(f"ph:bench-{worker}-{n}", "127.0.0.1"))
                 fit.claim(call.id, "guide-1", event_id=None, source="http")
                 fit.resolve(call.id, "guide-1", manager=False, event_id=None, source="http")
         except Exception as exc:  # counted and shown; the bench fails on a lost or doubled event, not here
