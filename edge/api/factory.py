@@ -17,6 +17,7 @@ from edge import __version__
 from edge.api import admin_router, health_router
 from edge.api.headers import HeadersAndMetrics
 from edge.api.limits import BodyLimit
+from edge.api.origin import SameOrigin
 from edge.platform.errors import EdgeError
 from edge.platform.paths import ui_dir
 
@@ -69,6 +70,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         log.exception("unhandled error")
         return JSONResponse(status_code=500, content=error_body("internal_error", "internal error; see the logs"))
 
+    app.add_middleware(SameOrigin)
     app.add_middleware(HeadersAndMetrics)
 
     # Face images arrive base64-encoded (4/3 of their size), up to ten per enrolment.

@@ -313,3 +313,29 @@ def _queued_count(daemon: Any) -> int:
 
     with daemon.ctx.store.read() as s:
         return int(s.exec(select(func.count()).select_from(MqttQueued)).one())
+
+
+# --- 8. a page on another port of the same host cannot change anything -----------------------------
+def test_f08_a_cross_origin_body_less_staff_post_is_refused(tmp_path: Path) -> None:
+    from edge.access.service import AccessService
+    from tests.support.inproc import STAFF_PASSWORD, device_headers, running_app
+
+    with running_app(tmp_path / "data") as (client, daemon):
+        daemon.ctx.own(AccessService).add_user("store-it", STAFF_PASSWORD)
+        login = client.post(
+            "/api/auth/login",
+            json={"username": "store-it", "password": STAFF_PASSWORD},
+            headers={"Origin": "http://testserver"},
+        )
+        assert login.status_code == 200 and "re_session" in client.cookies
+        kiosk = device_headers(daemon, "kiosk-c", "kiosk")
+        sid = client.post("/api/kiosk/sessions", json={}, headers=kiosk).json()["session_id"]
+        approve = f"/api/checkout/sessions/{sid}/age-check"
+        other_port = client.post(approve, headers={"Origin": "http://testserver:9999"})
+        assert (other_port.status_code, other_port.json()["error"]["code"]) == (403, "cross_origin_refused")
+        assert client.post("/api/auth/logout", headers={"Origin": "http://evil.example"}).status_code == 403
+        no_origin = client.post(approve)
+        assert (no_origin.status_code, no_origin.json()["error"]["code"]) == (403, "origin_required")
+        same = client.post(approve, headers={"Origin": "http://testserver"})
+        assert same.status_code == 200, same.text
+        assert client.get("/api/admin/config").status_code == 200, "the session itself still works"
