@@ -28,6 +28,8 @@ keys_app = typer.Typer(help="Signing and encryption keys (rotation).", no_args_i
 app.add_typer(users_app, name="users")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
+mqtt_app = typer.Typer(help="The store broker's accounts (one per handheld and gate).", no_args_is_help=True)
+app.add_typer(mqtt_app, name="mqtt")
 
 
 def settings_or_exit(config: Path | None) -> Settings:
@@ -181,6 +183,32 @@ def devices_add(
     except EdgeError as exc:
         raise fail(exc.message) from None
     typer.echo(token)
+
+
+@mqtt_app.command("accounts")
+def mqtt_accounts(
+    passwd: Annotated[Path, typer.Option(help="The broker's password file to write.")] = Path(
+        "/etc/mosquitto/retail-edge.passwd"
+    ),
+    acl: Annotated[Path, typer.Option(help="The broker's ACL file to write.")] = Path("/etc/mosquitto/retail-edge.acl"),
+    config: ConfigOpt = None,
+) -> None:
+    """Write the broker's password file and ACL from the device registry: the edge, and one account
+    per guide, manager and gate (its device id, its token as the password). Then reload the broker."""
+    from edge.mqtt.accounts import Account, write_files
+    from edge.platform.security import broker_password_hash
+
+    settings = settings_or_exit(config)
+    edge_password = SecretStore(settings.storage.data_dir).get("mqtt_password")
+    if not edge_password or not settings.mqtt.username:
+        raise fail("set mqtt.username and the mqtt_password secret first: the edge needs its own account")
+    accounts = [Account(settings.mqtt.username, "edge", broker_password_hash(edge_password))]
+    accounts += [Account(d, role, h) for d, role, h in _access(settings).broker_accounts()]
+    try:
+        n = write_files(accounts, passwd, acl)
+    except OSError as exc:
+        raise fail(f"cannot write {exc.filename}: {exc.strerror}") from None
+    typer.echo(f"{n} broker accounts written to {passwd} and {acl}; now: systemctl reload mosquitto")
 
 
 @devices_app.command("list")

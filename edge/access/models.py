@@ -34,6 +34,7 @@ class Device(SQLModel, table=True):
     role: str = Field(max_length=16, index=True)
     name: str = Field(default="", max_length=120)
     token_hash: str = Field(max_length=64, unique=True, index=True)
+    mqtt_hash: str = Field(default="", max_length=160)  # its broker password (the token): Mosquitto's hash
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = Field(default=None)
     last_seen_at: datetime | None = Field(default=None)

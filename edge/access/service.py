@@ -16,7 +16,7 @@ from edge.access.models import DEVICE_ROLES, Device, DevicePublic, UserAccount
 from edge.access.throttle import Attempt, LoginThrottle
 from edge.platform.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from edge.platform.identity import Principal
-from edge.platform.security import Signer, TokenError, hash_token, new_device_token
+from edge.platform.security import Signer, TokenError, broker_password_hash, hash_token, new_device_token
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc, utcnow
 
@@ -122,7 +122,15 @@ class AccessService:
         with self.store.write() as s:
             if s.get(Device, device_id) is not None:
                 raise Conflict(f"device {device_id!r} already exists", code="device_exists")
-            s.add(Device(id=device_id, role=role, name=name, token_hash=hash_token(token)))
+            s.add(
+                Device(
+                    id=device_id,
+                    role=role,
+                    name=name,
+                    token_hash=hash_token(token),
+                    mqtt_hash=broker_password_hash(token),
+                )
+            )
             s.audit("cli", "device.add", device_id, role=role)
         return token
 
@@ -144,6 +152,12 @@ class AccessService:
             return self._revocations.stat().st_mtime_ns
         except FileNotFoundError:
             return 0
+
+    def broker_accounts(self) -> list[tuple[str, str, str]]:
+        """(device id, role, broker password hash) of every device that may log in to the broker."""
+        with self.store.read() as s:
+            rows = s.exec(select(Device).where(col(Device.revoked_at).is_(None)).order_by(Device.id))  # type: ignore[arg-type]
+            return [(d.id, d.role, d.mqtt_hash) for d in rows if d.mqtt_hash]
 
     def list_devices(self) -> list[DevicePublic]:
         with self.store.read() as s:

@@ -228,6 +228,14 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def broker_password_hash(password: str, salt: bytes | None = None) -> str:
+    """Mosquitto's `$7$` password hash (PBKDF2-HMAC-SHA512, 101 rounds), as mosquitto_passwd
+    writes it: the store broker's password file holds these, never a password."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101, 64)
+    return f"$7$101${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
 def new_device_token() -> str:
     return "dev_" + b64e(secrets.token_bytes(24))
 
