@@ -29,8 +29,9 @@ STOP_DEADLINE_S = 8.0  # the whole stop fits inside systemd's and the issue's 10
 class DatabaseComponent(Component):
     name = "db"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, min_free_mb: int) -> None:
         self.store = store
+        self.min_free_mb = min_free_mb
         self.checkpointer = WalCheckpointer(store.path)
 
     async def start(self) -> None:
@@ -42,17 +43,29 @@ class DatabaseComponent(Component):
         self.store.set_background_checkpoints(False)
 
     def health(self) -> dict[str, ComponentHealth]:
+        """Down when the file cannot be read or the last write failed (a full disk, a damaged
+        file) and none has succeeded since; degraded when free space is under storage.min_free_mb."""
+        faults = self.store.faults.snapshot(self.store.path.parent)
         try:
             self.store.ping()
         except Exception as exc:
-            return {"db": ComponentHealth(status="down", reason=str(exc)[:200], required=True)}
-        return {"db": ComponentHealth(status="ok", reason=str(self.store.path), required=True)}
+            return {"db": ComponentHealth(status="down", reason=str(exc)[:200], required=True, details=faults)}
+        last = faults["last_write_failure"]
+        if faults["writes_failing"] and last is not None:
+            reason = f"writes are failing ({last['code']} since {last['at']}): {last['message']}"
+            return {"db": ComponentHealth(status="down", reason=reason[:200], required=True, details=faults)}
+        free = faults["free_bytes"]
+        if free is not None and free < self.min_free_mb * 1024 * 1024:
+            mb = free // (1024 * 1024)
+            reason = f"{mb} MB free on the data disk (under storage.min_free_mb = {self.min_free_mb})"
+            return {"db": ComponentHealth(status="degraded", reason=reason, required=True, details=faults)}
+        return {"db": ComponentHealth(status="ok", reason=str(self.store.path), required=True, details=faults)}
 
 
 def prepare_storage(settings: Settings) -> Store:
     """Check the data dir, back up and migrate. Raises StartupRefused with a sentence."""
     check_data_dir(settings.storage.data_dir, settings.storage.min_free_mb)
-    store = Store.in_dir(settings.storage.data_dir)
+    store = Store.in_dir(settings.storage.data_dir, settings.storage.busy_timeout_ms)
     applied = store.migrate(settings.storage.backups_keep)
     if applied:
         log.info("database migrated to %s", ", ".join(applied))
@@ -77,7 +90,7 @@ def build_components(ctx: Context) -> list[Component]:
     from edge.sync.component import build as sync
     from edge.ui.component import build as ui
 
-    comps: list[Component] = [DatabaseComponent(ctx.store)]
+    comps: list[Component] = [DatabaseComponent(ctx.store, ctx.settings.storage.min_free_mb)]
     for factory in (access, mqtt, sync, facepay, checkout, fitting, scanning, cameras, ui):
         comps.append(factory(ctx))
     return comps

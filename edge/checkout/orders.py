@@ -50,7 +50,15 @@ from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.codes import Codes
-from edge.platform.errors import Conflict, DiskFailed, EdgeError, InvalidInput, Unavailable, Unprocessable
+from edge.platform.errors import (
+    Conflict,
+    DiskFailed,
+    EdgeError,
+    InvalidInput,
+    ResourceFault,
+    Unavailable,
+    Unprocessable,
+)
 from edge.platform.store import ReadTx, Store
 from edge.platform.timeutil import utcnow
 
@@ -106,68 +114,66 @@ class Checkout:
         prov = self.provider(provider)
         if simulation is not None and self.settings.checkout.mode == "production":
             raise InvalidInput("payment simulation is only for sandbox mode", code="simulation_refused")
-        with self.sessions.locks.hold(session_id):
-            with self.store.read() as s:  # checks and pricing read; the cart cannot change (session lock)
-                ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
-                if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
-                    return self.result(s, ks.order_id, replayed=True)
-                ks = self.sessions.load_row(s, session_id, kiosk_id)
-                priced, rows = self.sessions.price(s, ks)
-                if not priced.lines:
-                    raise Unprocessable("the cart is empty", code="empty_cart")
-                if not ks.age_checked_by and any(r.age_restricted for r in rows.values()):
-                    raise Conflict("an age-restricted item needs a staff ID check first", code="age_check_required")
-                if priced.total_minor <= 0:
-                    raise Unprocessable("nothing to pay; ask staff to close this sale", code="nothing_to_pay")
-                coupons = json.loads(ks.coupons)
-                for c in coupons:  # re-check now: it may have been used at another kiosk meanwhile
-                    self.sessions.check_coupon_use(s, c, ks.member_id)
-                intent = PaymentIntent(
-                    session_id=ks.id,
-                    client_key=(client_key or "")[:80],
-                    provider=prov.name,
-                    amount_minor=priced.total_minor,
-                    currency=priced.currency,
-                    status="authorizing",
-                )
-            with self.store.write() as s:
-                s.insert(intent)
-            ref = self._authorize(prov, intent, credential, simulation)
-            try:
-                order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
-            except DiskFailed as exc:
-                # Committed but maybe not on disk: releasing the hold could leave an order unpaid.
-                # Recovery at the restart settles it from what the disk holds (order: capture;
-                # none: reverse).
-                raise OrderNotSaved(
-                    "the sale could not be saved safely; the store box needs attention. Please ask staff "
-                    "before paying again.",
-                    details={"charged": "unknown"},
-                ) from exc
-            except EdgeError as exc:
-                if not self._reverse_quietly(prov, intent.id, "order_refused"):
-                    raise PaymentUnconfirmed(
-                        f"{exc.message.split(';')[0]}; the amount held on your payment will be released "
-                        "automatically. Please ask staff before paying again.",
-                        details={"charged": "unknown", "reason": exc.code},
-                    ) from exc
-                raise
-            except Exception as exc:  # disk full, database locked, a bug: no order, so no hold either
-                log.exception("the order for payment %s could not be saved", intent.id)
-                if self._reverse_quietly(prov, intent.id, "order_not_saved"):
+        asked = False  # whether the payment network was asked for money yet
+        try:
+            with self.sessions.locks.hold(session_id):
+                with self.store.read() as s:  # checks and pricing read; the cart cannot change (session lock)
+                    ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
+                    if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
+                        return self.result(s, ks.order_id, replayed=True)
+                    ks = self.sessions.load_row(s, session_id, kiosk_id)
+                    priced, rows = self.sessions.price(s, ks)
+                    if not priced.lines:
+                        raise Unprocessable("the cart is empty", code="empty_cart")
+                    if not ks.age_checked_by and any(r.age_restricted for r in rows.values()):
+                        raise Conflict("an age-restricted item needs a staff ID check first", code="age_check_required")
+                    if priced.total_minor <= 0:
+                        raise Unprocessable("nothing to pay; ask staff to close this sale", code="nothing_to_pay")
+                    coupons = json.loads(ks.coupons)
+                    for c in coupons:  # re-check now: it may have been used at another kiosk meanwhile
+                        self.sessions.check_coupon_use(s, c, ks.member_id)
+                    intent = PaymentIntent(
+                        session_id=ks.id,
+                        client_key=(client_key or "")[:80],
+                        provider=prov.name,
+                        amount_minor=priced.total_minor,
+                        currency=priced.currency,
+                        status="authorizing",
+                    )
+                with self.store.write() as s:
+                    s.insert(intent)
+                asked = True
+                ref = self._authorize(prov, intent, credential, simulation)
+                try:
+                    order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
+                except DiskFailed as exc:
+                    # Committed but maybe not on disk: releasing the hold could leave an order unpaid.
+                    # Recovery at the restart settles it from what the disk holds (order: capture;
+                    # none: reverse).
                     raise OrderNotSaved(
-                        "the sale could not be saved; the payment was released and nothing was charged. "
-                        "Please try again or ask staff.",
-                        details={"charged": False},
+                        "the sale could not be saved safely; the store box needs attention. Please ask staff "
+                        "before paying again.",
+                        details={"charged": "unknown"},
                     ) from exc
-                raise OrderNotSaved(
-                    "the sale could not be saved; the amount held on your payment will be released "
-                    "automatically. Please ask staff.",
-                    details={"charged": "unknown"},
-                ) from exc
-            self.capturer.submit(intent.id, order_id)
-            with self.store.read() as s:
-                out = self.result(s, order_id)
+                except ResourceFault as exc:  # a full disk, a busy or damaged database: no order
+                    raise self._not_saved(prov, intent.id, exc) from exc
+                except EdgeError as exc:
+                    if not self._reverse_quietly(prov, intent.id, "order_refused"):
+                        raise PaymentUnconfirmed(
+                            f"{exc.message.split(';')[0]}; the amount held on your payment will be released "
+                            "automatically. Please ask staff before paying again.",
+                            details={"charged": "unknown", "reason": exc.code},
+                        ) from exc
+                    raise
+                except Exception as exc:  # a bug: no order, so no hold either
+                    log.exception("the order for payment %s could not be saved", intent.id)
+                    raise self._not_saved(prov, intent.id, exc) from exc
+                self.capturer.submit(intent.id, order_id)
+                with self.store.read() as s:
+                    out = self.result(s, order_id)
+        except ResourceFault as fault:  # a full disk or busy database outside the order's own commit
+            fault.details.setdefault("charged", "unknown" if asked else False)
+            raise
         self.bus.publish(
             OrderPaid(
                 order_id=order_id,
@@ -179,6 +185,21 @@ class Checkout:
         )
         self.bus.publish(CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version + 1, reason="paid"))
         return out
+
+    def _not_saved(self, prov: PaymentProvider, intent_id: str, exc: Exception) -> OrderNotSaved:
+        """The order could not be written: release the hold and say whether that was confirmed."""
+        fault = {"fault": exc.code} if isinstance(exc, ResourceFault) else {}
+        if self._reverse_quietly(prov, intent_id, "order_not_saved"):
+            return OrderNotSaved(
+                "the sale could not be saved; the payment was released and nothing was charged. "
+                "Please try again or ask staff.",
+                details={"charged": False, **fault},
+            )
+        return OrderNotSaved(
+            "the sale could not be saved; the amount held on your payment will be released "
+            "automatically. Please ask staff.",
+            details={"charged": "unknown", **fault},
+        )
 
     def _authorize(
         self, prov: PaymentProvider, intent: PaymentIntent, credential: str | None, sim: Simulation | None
@@ -195,7 +216,10 @@ class Checkout:
         except PaymentTimeout:
             self._settle_unknown(prov, intent.id, "timeout")
         except EdgeError as exc:  # declined, failed, a bad credential: the provider says nothing moved
-            self._mark(intent.id, "failed", exc.code)
+            try:
+                self._mark(intent.id, "failed", exc.code)
+            except ResourceFault:  # the intent stays "authorizing": housekeeping asks the network
+                log.warning("payment %s declined (%s), not recorded yet", intent.id, exc.code)
             raise
         except Exception:  # the outcome is unknown: ask, never assume
             log.exception("payment %s: unexpected provider error", intent.id)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -30,7 +32,7 @@ from edge.checkout.models import CouponRedemption, ExitPass, Order, OrderLine, P
 from edge.checkout.payments import ChargeState, PaymentProvider, PaymentTimeout
 from edge.checkout.pricing import round_half_up
 from edge.checkout.settings import CheckoutConfig
-from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound
+from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound, ResourceFault
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store
 from edge.platform.timeutil import utcnow
@@ -43,6 +45,17 @@ class RefundPending(EdgeError):
 
     status = 502
     code = "refund_pending"
+
+
+@contextmanager
+def _refunded_nothing() -> Iterator[None]:
+    """A full disk or busy database during a refund: once money moves, a failure to record it is
+    RefundPending instead, so a resource fault that escapes means nothing was paid out."""
+    try:
+        yield
+    except ResourceFault as fault:
+        fault.details.setdefault("refunded", False)
+        raise
 
 
 def _plan_key(lines: list[dict[str, Any]]) -> list[tuple[int, int]] | None:
@@ -73,7 +86,7 @@ class Refunds:
     def void(self, order_id: str, staff: str, reason: str) -> dict[str, Any]:
         """Cancel a whole sale: money back, exit pass revoked, coupons released."""
         pay, prov = self._payment(order_id)
-        with self.locks.hold("order:" + order_id):
+        with _refunded_nothing(), self.locks.hold("order:" + order_id):
             settled = self._settle_order(order_id)
             with self.store.write() as s:
                 order = s.get(Order, order_id)
@@ -100,7 +113,7 @@ class Refunds:
     def refund(self, order_id: str, staff: str, lines: list[dict[str, int]] | None, reason: str) -> dict[str, Any]:
         """Refund whole lines or some units; each unit's share of the line's net amount is exact."""
         pay, prov = self._payment(order_id)
-        with self.locks.hold("order:" + order_id):
+        with _refunded_nothing(), self.locks.hold("order:" + order_id):
             settled = [r for r in self._settle_order(order_id) if r["kind"] == "refund"]
             with self.store.write() as s:
                 order = s.get(Order, order_id)

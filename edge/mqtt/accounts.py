@@ -10,10 +10,11 @@ files from the device registry (docs/mqtt-topics.md).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from edge.platform.files import write_atomic
 
 EDGE_RULES = ["topic readwrite retail/#"]
 ROLE_RULES = {
@@ -60,17 +61,6 @@ def acl_text(accounts: Iterable[Account]) -> str:
 def write_files(accounts: list[Account], passwd: Path, acl: Path) -> int:
     """Write both files atomically (0640: readable by the broker's group); returns the accounts."""
     kept = [a for a in accounts if a.role == "edge" or a.role in ROLE_RULES]
-    _atomic(passwd, "".join(f"{a.username}:{a.password_hash}\n" for a in kept))
-    _atomic(acl, acl_text(kept))
+    write_atomic(passwd, "".join(f"{a.username}:{a.password_hash}\n" for a in kept).encode(), 0o640)
+    write_atomic(acl, acl_text(kept).encode(), 0o640)
     return len(kept)
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

@@ -73,7 +73,33 @@ class Unavailable(EdgeError):
     code = "unavailable"
 
 
-class DiskFailed(Unavailable):
+class ResourceFault(Unavailable):
+    """The box could not do what was asked for a reason of its own (a full disk, a busy or damaged
+    database, a failing disk): nothing of the request was written. Always a 503 with a code a
+    dashboard can count; payment paths add whether money moved (details.charged / refunded)."""
+
+    code = "resource_fault"
+
+
+class DiskFull(ResourceFault):
+    code = "disk_full"
+
+
+class DatabaseBusy(ResourceFault):
+    """Another process (a backup, a CLI) held the database longer than the busy timeout."""
+
+    code = "database_busy"
+
+
+class DatabaseCorrupt(ResourceFault):
+    code = "database_corrupt"
+
+
+class DiskIOFailed(ResourceFault):
+    code = "disk_io_error"
+
+
+class DiskFailed(ResourceFault):
     """The disk refused to fsync the database's WAL. Linux may drop the failed pages and report
     success to the next fsync, so nothing written since can be trusted to be on disk: the box
     refuses durable writes from then on (readiness reports it) until it is restarted and SQLite

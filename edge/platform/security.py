@@ -23,6 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from edge.platform.files import write_atomic
+
 SECRET_ENV_PREFIX = "RETAIL_EDGE_SECRET_"  # noqa: S105 (a prefix, not a secret)
 
 
@@ -44,14 +46,7 @@ def b64d(text: str) -> bytes:
 
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, data, 0o600)
 
 
 class SecretStore:

@@ -31,7 +31,18 @@ class StorageSettings(BaseModel):
         default=Path("/var/lib/retail-edge"), description="SQLite database, secrets and backups live here."
     )
     backups_keep: int = Field(default=5, ge=0, le=100, description="Pre-migration backups to keep.")
-    min_free_mb: int = Field(default=50, ge=0, description="Refuse to start with less free disk than this.")
+    min_free_mb: int = Field(
+        default=50,
+        ge=0,
+        description="Refuse to start with less free disk than this; /readyz reports the database degraded below it.",
+    )
+    busy_timeout_ms: int = Field(
+        default=10_000,
+        ge=100,
+        le=120_000,
+        description="How long a database statement waits for another process (a backup, the CLI) before "
+        "the request is answered 503 database_busy.",
+    )
 
 
 class StoreSettings(BaseModel):

@@ -26,11 +26,14 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import SessionTransaction
 from sqlalchemy.sql import Executable
 from sqlalchemy.util.typing import TupleAny
 from sqlmodel import Session, SQLModel, create_engine
 
+from edge.platform.errors import ResourceFault
+from edge.platform.faults import FaultLog, classify
 from edge.platform.groupcommit import WalSync
 from edge.platform.schema import DB_NAME, Schema
 
@@ -54,7 +57,7 @@ def _pragmas(synchronous: str, store: Store) -> Callable[[sqlite3.Connection, An
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={int(store.busy_timeout_ms)}")
         if store.background_checkpoints:  # see edge.platform.checkpoint: no checkpoint inside a commit
             cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
@@ -146,10 +149,13 @@ class Store:
     write is open.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = 10_000) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
-        args = {"check_same_thread": False, "timeout": 10}
+        # How long a statement waits for another process (a backup, a CLI) before DatabaseBusy.
+        self.busy_timeout_ms = busy_timeout_ms
+        self.faults = FaultLog()
+        args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         # True only while a WalCheckpointer runs (the daemon); short CLI runs keep SQLite's own.
         self.background_checkpoints = False
         # Every transaction: WAL with synchronous=NORMAL (frames written, not synced), made durable
@@ -166,8 +172,8 @@ class Store:
         self._mqtt_listeners: list[MqttListener] = []
 
     @classmethod
-    def in_dir(cls, data_dir: Path) -> Store:
-        return cls(data_dir / DB_NAME)
+    def in_dir(cls, data_dir: Path, busy_timeout_ms: int = 10_000) -> Store:
+        return cls(data_dir / DB_NAME, busy_timeout_ms)
 
     # --- the two ways in ------------------------------------------------------------------
     @contextmanager
@@ -177,7 +183,14 @@ class Store:
         durable=True (money, calls, consents, audit) returns only once the commit is fsynced.
         durable=False is for state a power cut may lose (a cart line the shopper sees and
         rescans); it is still crash-safe. With lock_wait_s, WriteBusy is raised (nothing done)
-        when the write slot stays taken that long."""
+        when the write slot stays taken that long. A full disk, a busy or damaged database and
+        a failed fsync raise a ResourceFault (edge.platform.faults), remembered for /readyz."""
+        with self._faults_typed(), self._write(durable, lock_wait_s) as tx:
+            yield tx
+        self.faults.succeeded()
+
+    @contextmanager
+    def _write(self, durable: bool, lock_wait_s: float | None) -> Iterator[Tx]:
         if durable:
             self.wal_sync.check()  # after a failed fsync nothing is trusted to reach the disk
         if not self._write_lock.acquire(True, -1 if lock_wait_s is None else lock_wait_s):
@@ -211,7 +224,7 @@ class Store:
     def read(self) -> Iterator[ReadTx]:
         """A read transaction: never waits for the write slot or the disk. Writing in it is a
         bug (ReadOnlyViolation, rolled back)."""
-        with ReadTx(self.engine, expire_on_commit=False) as session:
+        with self._faults_typed(), ReadTx(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 if session.wrote():
@@ -222,6 +235,21 @@ class Store:
             # Ends the read without expiring what it loaded (objects stay usable after the block);
             # there is nothing to commit, and nothing waits for the disk.
             session.commit()
+
+    @contextmanager
+    def _faults_typed(self) -> Iterator[None]:
+        """Turn SQLite's and the disk's refusals into typed faults, and remember them."""
+        try:
+            yield
+        except ResourceFault as fault:
+            self.faults.failed(fault)
+            raise
+        except (DBAPIError, sqlite3.Error, OSError) as exc:
+            typed = classify(exc)
+            if typed is None:
+                raise
+            self.faults.failed(typed)
+            raise typed from exc
 
     # --- for readers that send rows off the box, and the relay's wake-up ---------------------
     def sync_committed(self) -> None:

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import OperationalError
-
+from edge.platform.errors import ResourceFault
 from edge.platform.store import Store
 from edge.platform.timeutil import utcnow
 from edge.platform.worker import Detached, Worker
@@ -99,8 +98,9 @@ class Uploader:
         while not w.stopping:
             try:
                 delay = self.step()
-            except OperationalError as exc:  # disk full, locked too long: nothing was half-written
-                delay = self._failed(f"local database error: {exc.orig or exc}"[:300], "local_db", [])
+            except ResourceFault as exc:  # disk full, locked too long: nothing was half-written
+                delay = self._failed(f"local database error: {exc.code}: {exc.details.get('cause', exc)}"[:300],
+                                     "local_db", [])  # fmt: skip
             except Exception as exc:  # never let the thread die; the loop is the product
                 log.exception("sync uploader step failed")
                 delay = self._failed(f"uploader error: {exc}"[:300], "internal", [])
@@ -154,7 +154,7 @@ class Uploader:
     def _prefetch(self, current: list[Row]) -> tuple[list[Row], bytes] | None:
         try:
             nxt = self.outbox.next_batch(self.batch_limit, self.settings.batch_max_bytes, after_seq=current[-1].seq)
-        except OperationalError:
+        except ResourceFault:
             return None
         return (nxt, self.client.encode(nxt)) if nxt else None
 
@@ -211,7 +211,7 @@ class Uploader:
         if rows:
             try:
                 self.outbox.record_failure([r.seq for r in rows], error, st.next_attempt_at)
-            except OperationalError:
+            except ResourceFault:
                 log.warning("sync: could not record the failed attempt (database busy or full)")
         if st.consecutive_failures in (1, 10) or st.consecutive_failures % 100 == 0:
             log.warning("sync: %s; retry in %.1f s (failure %d)", error, delay, st.consecutive_failures)

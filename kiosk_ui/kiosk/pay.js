@@ -73,8 +73,12 @@ export async function resume(pending) {
 }
 
 async function payAndReport(body, errorBox) {
-  const err = await pay(body);
+  let err = await pay(body);
   if (err === true) return;
+  if (err.details?.charged === "unknown" && err.code !== "order_not_saved") {
+    // whatever went wrong, the shopper must hear that money may be held (never "nothing was charged")
+    err = { code: "payment_unconfirmed", message: err.message };
+  }
   if (errorBox) {
     go(errorBox === "#qr-error" ? "qr" : "face");
     $(errorBox).textContent = explain(err.code, err.message);

@@ -115,9 +115,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def money_store(data: Path) -> Iterator[dict[str, Any]]:
+def money_store(data: Path, overrides: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """The real app with the demo catalog, a kiosk, a gate and a staff login."""
-    with running_app(data, {"checkout": {"orphan_hold_after_s": 60}}) as (client, daemon):
+    with running_app(data, {"checkout": {"orphan_hold_after_s": 60}, **(overrides or {})}) as (client, daemon):
         assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
         yield {
             "client": client,

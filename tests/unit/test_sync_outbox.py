@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import func, select
 
 from edge.platform import audit, outbox
+from edge.platform.errors import DiskFull
 from edge.platform.store import Store
 from edge.platform.timeutil import utcnow
 from edge.sync.client import encode_batch, retry_after_seconds
@@ -65,11 +66,14 @@ def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_outbox_intact(db: St
         event.listen(engine, "connect", _cap)
 
     written = 0
-    with pytest.raises(OperationalError, match="full"):
+    with pytest.raises(DiskFull) as caught:
         for i in range(10_000):
             with capped.write() as s:
                 s.audit("user:it", "bulk", f"b{i}", blob="y" * 3000)
             written += 1
+    assert isinstance(caught.value.__cause__, OperationalError), "SQLite's own SQLITE_FULL, typed"
+    assert (caught.value.status, caught.value.code) == (503, "disk_full")
+    assert capped.faults.failing and capped.faults.last is not None and capped.faults.last.code == "disk_full"
     a, o = counts(db)
     assert a == o == 20 + written, "an audit row without its outbox row (or the reverse) was left behind"
     with db.engine.connect() as c:
