@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
-from edge.platform.text import SafeStr
+from edge.platform.text import OpaqueStr, SafeStr
 from edge.platform.timeutil import utcnow
 
 DeviceRole = Literal["kiosk", "guide", "gate", "manager"]
@@ -42,7 +42,7 @@ class Device(SQLModel, table=True):
 
 class LoginIn(BaseModel):
     username: SafeStr = Field(max_length=64)
-    password: str = Field(max_length=1024)  # hashed, never stored, logged or shown
+    password: OpaqueStr = Field(max_length=1024)  # hashed, never stored, logged or shown
 
 
 class LoginOut(BaseModel):

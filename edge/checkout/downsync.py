@@ -10,7 +10,7 @@ from sqlmodel import select
 from edge.checkout.catalog import apply_catalog_version, import_products, parse_row
 from edge.checkout.models import Product
 from edge.platform import gs1
-from edge.platform.errors import EdgeError
+from edge.platform.errors import EdgeError, ResourceFault
 from edge.platform.store import Store
 from edge.sync.contract import Applier, VersionRefused
 
@@ -21,6 +21,8 @@ def catalog_appliers(store: Store, currency: str) -> dict[str, Applier]:
     def catalog(version: int, items: list[Any]) -> None:
         try:
             apply_catalog_version(store, f"cloud-{version}", items, default_currency=currency)
+        except ResourceFault:
+            raise  # the box failed, not the version: tried again later
         except EdgeError as exc:
             raise VersionRefused(f"{exc.code}: {exc.message}") from exc
 
@@ -52,6 +54,8 @@ def catalog_appliers(store: Store, currency: str) -> dict[str, Applier]:
             rows = [p.model_dump(exclude={"updated_at"}) for p in s.exec(select(Product)).all()]
         try:
             apply_catalog_version(store, f"cloud-{version}", rows, promotions=items, default_currency=currency)
+        except ResourceFault:
+            raise
         except EdgeError as exc:
             raise VersionRefused(f"{exc.code}: {exc.message}") from exc
 

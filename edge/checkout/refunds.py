@@ -299,7 +299,7 @@ class Refunds:
         for rid in ids:
             try:
                 kind, result = self._settle_one(rid)
-            except RefundPending:
+            except (RefundPending, ResourceFault):  # unknown, or not recorded: nothing more may move
                 raise
             except EdgeError as exc:  # refused by the network: marked failed, nothing moved
                 log.warning("pending refund %s was refused: %s", rid, exc.code)

@@ -39,7 +39,7 @@ from edge.checkout.service import CheckoutServices
 from edge.platform.context import Context
 from edge.platform.errors import InvalidInput
 from edge.platform.identity import Principal
-from edge.platform.web import CtxDep, GateDep, KioskDep, StaffDep
+from edge.platform.web import CtxDep, GateDep, Ident, KioskDep, StaffDep
 
 kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
 gate = APIRouter(prefix="/api/gate", tags=["gate"])
@@ -75,44 +75,44 @@ async def open_session(body: OpenSessionIn, p: KioskDep, ctx: CtxDep) -> CartVie
 
 
 @kiosk.get("/sessions/{session_id}")
-def get_session(session_id: str, p: KioskDep, ctx: CtxDep) -> CartView:
+def get_session(session_id: Ident, p: KioskDep, ctx: CtxDep) -> CartView:
     return _svc(ctx).sessions.view(session_id, _kiosk_id(p))  # a thread: it may expire an idle cart
 
 
 @kiosk.post("/sessions/{session_id}/items", status_code=201)
-async def add_item(session_id: str, body: AddItemIn, p: KioskDep, ctx: CtxDep) -> ItemAdded:
+async def add_item(session_id: Ident, body: AddItemIn, p: KioskDep, ctx: CtxDep) -> ItemAdded:
     sessions = _svc(ctx).sessions
     result: ItemAdded = await _cart_write(ctx, sessions.add_code, session_id, _kiosk_id(p), body.code, body.qty)
     return result
 
 
 @kiosk.patch("/sessions/{session_id}/lines/{line_id}")
-async def set_qty(session_id: str, line_id: LineId, body: SetQtyIn, p: KioskDep, ctx: CtxDep) -> CartView:
+async def set_qty(session_id: Ident, line_id: LineId, body: SetQtyIn, p: KioskDep, ctx: CtxDep) -> CartView:
     return await _cart_write(ctx, _svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, body.qty)
 
 
 @kiosk.delete("/sessions/{session_id}/lines/{line_id}")
-async def remove_line(session_id: str, line_id: LineId, p: KioskDep, ctx: CtxDep) -> CartView:
+async def remove_line(session_id: Ident, line_id: LineId, p: KioskDep, ctx: CtxDep) -> CartView:
     return await _cart_write(ctx, _svc(ctx).sessions.set_qty, session_id, _kiosk_id(p), line_id, 0)
 
 
 @kiosk.post("/sessions/{session_id}/member")
-async def attach_member(session_id: str, body: MemberIn, p: KioskDep, ctx: CtxDep) -> CartView:
+async def attach_member(session_id: Ident, body: MemberIn, p: KioskDep, ctx: CtxDep) -> CartView:
     return await _cart_write(ctx, _svc(ctx).sessions.attach_member, session_id, _kiosk_id(p), body.code, body.phone)
 
 
 @kiosk.post("/sessions/{session_id}/coupons")
-async def apply_coupon(session_id: str, body: CouponIn, p: KioskDep, ctx: CtxDep) -> CartView:
+async def apply_coupon(session_id: Ident, body: CouponIn, p: KioskDep, ctx: CtxDep) -> CartView:
     return await _cart_write(ctx, _svc(ctx).sessions.apply_coupon, session_id, _kiosk_id(p), body.code)
 
 
 @kiosk.post("/sessions/{session_id}/face-verify")
-def face_verify(session_id: str, body: FaceVerifyIn, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+def face_verify(session_id: Ident, body: FaceVerifyIn, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
     return _svc(ctx).face_verify(session_id, _kiosk_id(p), body.member_hint)
 
 
 @kiosk.post("/sessions/{session_id}/checkout")
-def checkout(session_id: str, body: CheckoutIn, p: KioskDep, ctx: CtxDep) -> CheckoutOut:
+def checkout(session_id: Ident, body: CheckoutIn, p: KioskDep, ctx: CtxDep) -> CheckoutOut:
     svc = _svc(ctx)
     credential = body.face_auth_id if body.provider == "face" else None
     if body.provider == "qr":  # typed/scanned by the page, or read by the kiosk camera a moment ago
@@ -130,7 +130,7 @@ def checkout(session_id: str, body: CheckoutIn, p: KioskDep, ctx: CtxDep) -> Che
 
 
 @kiosk.get("/sessions/{session_id}/events")
-async def session_events(session_id: str, request: Request, p: KioskDep, ctx: CtxDep) -> StreamingResponse:
+async def session_events(session_id: Ident, request: Request, p: KioskDep, ctx: CtxDep) -> StreamingResponse:
     """SSE: `cart` (the whole cart) on connect and after each change; `alert` for problems."""
     svc = _svc(ctx)
     first = await run_in_threadpool(svc.sessions.view, session_id, _kiosk_id(p))
@@ -168,7 +168,7 @@ def _sse(event: str, data: str) -> str:
 
 
 @kiosk.get("/orders/{order_id}/pass.svg")
-def pass_svg(order_id: str, p: KioskDep, ctx: CtxDep) -> Response:
+def pass_svg(order_id: Ident, p: KioskDep, ctx: CtxDep) -> Response:
     token = _svc(ctx).pass_token(order_id, _kiosk_id(p))
     buf = io.BytesIO()  # a standalone SVG (with xmlns), so it also shows as an <img>
     segno.make(token, error="m").save(buf, kind="svg", scale=6, border=4, xmldecl=False, svgns=True)
@@ -182,28 +182,28 @@ def verify_pass(body: GateIn, p: GateDep, ctx: CtxDep) -> GateOut:
 
 
 @receipts.get("/{order_id}/receipt")
-def receipt(order_id: str, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+def receipt(order_id: Ident, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
     return _svc(ctx).aftersale.receipt(order_id, _kiosk_id(p))
 
 
 @receipts.get("/{order_id}/receipt.html", response_class=HTMLResponse)
-def receipt_html(order_id: str, p: KioskDep, ctx: CtxDep) -> HTMLResponse:
+def receipt_html(order_id: Ident, p: KioskDep, ctx: CtxDep) -> HTMLResponse:
     return HTMLResponse(_svc(ctx).aftersale.receipt_html(order_id, _kiosk_id(p)))
 
 
 @staff.post("/orders/{order_id}/void")
-def void(order_id: str, body: VoidIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+def void(order_id: Ident, body: VoidIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
     return _svc(ctx).aftersale.void(order_id, p.label, body.reason)
 
 
 @staff.post("/orders/{order_id}/refund")
-def refund(order_id: str, body: RefundIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+def refund(order_id: Ident, body: RefundIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
     lines = [line.model_dump() for line in body.lines] if body.lines is not None else None
     return _svc(ctx).aftersale.refund(order_id, p.label, lines, body.reason)
 
 
 @staff.post("/sessions/{session_id}/age-check")
-def age_check(session_id: str, p: StaffDep, ctx: CtxDep) -> CartView:
+def age_check(session_id: Ident, p: StaffDep, ctx: CtxDep) -> CartView:
     return _svc(ctx).sessions.approve_age(session_id, p.label)
 
 

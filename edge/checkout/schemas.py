@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.platform.text import SafeStr
+from edge.platform.text import CodeStr, SafeStr
 from edge.platform.timeutil import as_utc, utcnow
 
 MAX_INT = 2**31 - 1  # ids, quantities and amounts fit; anything bigger is a typed 422, not a 500
@@ -28,7 +28,7 @@ class OpenSessionIn(_In):
 
 
 class AddItemIn(_In):
-    code: SafeStr = Field(max_length=64, description="GTIN-8/12/13/14 or a variable-measure code.")
+    code: CodeStr = Field(max_length=64, description="GTIN-8/12/13/14 or a variable-measure code.")
     qty: int = Field(default=1, ge=-MAX_INT, le=MAX_INT, description="Units to add (1..checkout.max_quantity).")
 
 
@@ -37,12 +37,12 @@ class SetQtyIn(_In):
 
 
 class MemberIn(_In):
-    code: SafeStr | None = Field(default=None, max_length=2048, description="Scanned member QR text.")
+    code: CodeStr | None = Field(default=None, max_length=2048, description="Scanned member QR text.")
     phone: SafeStr | None = Field(default=None, max_length=20, description="Or the member's phone number.")
 
 
 class CouponIn(_In):
-    code: SafeStr = Field(max_length=2048, description="Scanned coupon QR text.")
+    code: CodeStr = Field(max_length=2048, description="Scanned coupon QR text.")
 
 
 class SimulationIn(_In):
@@ -52,16 +52,16 @@ class SimulationIn(_In):
 
 class CheckoutIn(_In):
     provider: Literal["sandbox", "qr", "face"]
-    payment_code: SafeStr | None = Field(default=None, max_length=32, description="qr: the 18-digit wallet code.")
-    face_auth_id: SafeStr | None = Field(default=None, max_length=64, description="face: from /face-verify.")
-    idempotency_key: SafeStr | None = Field(
+    payment_code: CodeStr | None = Field(default=None, max_length=32, description="qr: the 18-digit wallet code.")
+    face_auth_id: CodeStr | None = Field(default=None, max_length=64, description="face: from /face-verify.")
+    idempotency_key: CodeStr | None = Field(
         default=None, max_length=80, description="The kiosk's own reference, kept with the payment for tracing."
     )
     simulate: SimulationIn | None = Field(default=None, description="Sandbox network only.")
 
 
 class FaceVerifyIn(_In):
-    member_hint: SafeStr | None = Field(default=None, max_length=2100)  # phone:<digits> or a signed member code
+    member_hint: CodeStr | None = Field(default=None, max_length=2100)  # phone:<digits> or a signed member code
 
 
 class CartView(BaseModel):
@@ -106,7 +106,7 @@ class CheckoutOut(BaseModel):
 
 
 class GateIn(_In):
-    text: SafeStr = Field(max_length=4096, description="The scanned exit-pass QR text.")
+    text: CodeStr = Field(max_length=4096, description="The scanned exit-pass QR text.")
     gate_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",  # it becomes an MQTT topic level: no `+`, `#` or `/`

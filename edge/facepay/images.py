@@ -4,9 +4,10 @@ Decoding happens in memory only (cv2.imdecode on the bytes); nothing is written 
 baseline JPEG larger than the pixel cap is decoded reduced (libjpeg's DCT scaling by 2, 4 or 8:
 it works one row of blocks at a time, so only the small frame is ever allocated). A progressive
 JPEG is not: libjpeg keeps every coefficient of the full-size image in memory until the last
-scan (a 1.5 MB file declaring 16000x16000 took the daemon from 400 MiB to 1.15 GiB), so, like a
-PNG or a WebP (which OpenCV decodes at full size before shrinking), it must fit the cap at its
-full size or is refused (413) from its header. `LazyFrames` checks every upload up front but
+scan (a 1.5 MB file declaring 16000x16000 took the daemon from 400 MiB to 1.15 GiB), so it is
+decoded reduced only up to WHOLE_FRAME_MAX_PIXELS at full size (a phone photo; at most ~96 MB of
+coefficients) and refused (413) from its header beyond. A PNG or a WebP (which OpenCV decodes at
+full size before shrinking) must fit the cap at its full size. `LazyFrames` checks every upload up front but
 decodes one frame at a time, so one request never holds more than one frame.
 """
 
@@ -28,6 +29,11 @@ _REDUCED = (
     (4, cv2.IMREAD_REDUCED_COLOR_4),
     (8, cv2.IMREAD_REDUCED_COLOR_8),
 )
+
+
+# A progressive JPEG's decoder holds 2 bytes per coefficient of the full image: 16 MP (a 4608x3456
+# phone photo) is 48 MB with 4:2:0 chroma, 96 MB with 4:4:4. Beyond that it is refused.
+WHOLE_FRAME_MAX_PIXELS = 16_000_000
 
 
 class TooLarge(EdgeError):
@@ -101,13 +107,15 @@ def _scale_for(fmt: str, w: int, h: int, max_pixels: int) -> tuple[int, int]:
     """(factor, cv2 flag) so the decoded frame fits the pixel cap; TooLarge when it cannot."""
     if w <= 0 or h <= 0:
         raise Unprocessable("the image header gives no size", code="image_undecodable")
-    for factor, flag in _REDUCED if fmt == "jpeg" else _REDUCED[:1]:
+    reducible = fmt == "jpeg" or (fmt == "jpeg-progressive" and w * h <= WHOLE_FRAME_MAX_PIXELS)
+    for factor, flag in _REDUCED if reducible else _REDUCED[:1]:
         if -(-w // factor) * -(-h // factor) <= max_pixels:
             return factor, flag
+    limits = {"jpeg": max_pixels * 64, "jpeg-progressive": max(max_pixels, WHOLE_FRAME_MAX_PIXELS)}
+    limit = limits.get(fmt, max_pixels)
     raise TooLarge(
-        f"the image is {w}x{h}; at most {max_pixels} pixels are accepted"
-        + (" (JPEG: up to 64 times that, decoded reduced)" if fmt == "jpeg" else ""),
-        details={"width": w, "height": h, "max_pixels": max_pixels},
+        f"the image is {w}x{h}; at most {limit} pixels are accepted for this format",
+        details={"width": w, "height": h, "max_pixels": limit},
     )
 
 

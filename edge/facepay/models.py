@@ -15,7 +15,7 @@ from sqlalchemy import Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from edge.platform.ids import new_id
-from edge.platform.text import SafeStr
+from edge.platform.text import CodeStr, OpaqueStr, SafeStr
 from edge.platform.timeutil import utcnow
 
 
@@ -106,10 +106,10 @@ class FaceAuthorizationRow(SQLModel, table=True):
 
 
 # A base64 image is refused by the schema before decoding when it is beyond any sane upload.
-B64Image = Annotated[str, StringConstraints(max_length=14_000_000)]
+B64Image = Annotated[OpaqueStr, StringConstraints(max_length=14_000_000)]
 
 
-MemberCode = Annotated[SafeStr, StringConstraints(max_length=2100)]
+MemberCode = Annotated[CodeStr, StringConstraints(max_length=2100)]
 MEMBER_CODE_DOC = "The member's signed QR code (RM1:...); required from a kiosk, optional for staff."
 
 
@@ -146,7 +146,7 @@ class EnrollOut(BaseModel):
 
 
 class VerifyIn(BaseModel):
-    member_hint: SafeStr | None = PField(
+    member_hint: CodeStr | None = PField(
         default=None,
         max_length=2100,
         description="The member's signed QR code (RM1:..., 1:1) or phone:<digits> (narrows 1:N); never a bare id.",

@@ -32,7 +32,7 @@ from edge.facepay.proof import check_enrol_proof
 from edge.facepay.verification import VerificationService
 from edge.platform.errors import InvalidInput
 from edge.platform.identity import Principal
-from edge.platform.web import CtxDep, KioskDep, StaffDep
+from edge.platform.web import CtxDep, Ident, KioskDep, StaffDep
 
 router = APIRouter(prefix="/api/face", tags=["face-pay"])
 MAX_IMAGES = 10
@@ -76,7 +76,9 @@ async def read_json(request: Request, model: type[Body], max_bytes: int) -> Body
     try:
         return model.model_validate_json(bytes(buf))
     except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+        # located like FastAPI's own body errors ("body.member_id"), so clients read one shape
+        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
 
 
 def _max_body(ctx: CtxDep) -> int:
@@ -136,7 +138,7 @@ def enroll_camera(body: EnrollCameraIn, who: KioskDep, ctx: CtxDep) -> EnrollOut
 
 
 @router.delete("/members/{member_id}", response_model=EraseOut)
-def erase(member_id: str, who: StaffDep, ctx: CtxDep) -> EraseOut:
+def erase(member_id: Ident, who: StaffDep, ctx: CtxDep) -> EraseOut:
     """Erase a member's template and phone hash; queues the erasure for the cloud."""
     return EraseOut(member_id=member_id, erased=_enrolment(ctx).erase(member_id, who.label))
 

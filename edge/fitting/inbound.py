@@ -2,7 +2,7 @@
 
 The broker's ACL lets only guide/manager users publish on `.../claim`, and only the edge read it;
 each message still carries the handheld's device token, checked like an HTTP request, so a
-revoked handheld is refused even with the shared role password. `event_id` makes a QoS 1
+revoked handheld is refused even before the broker's accounts are rewritten. `event_id` makes a QoS 1
 redelivery a no-op.
 
 A message must always be acknowledged: a broker redelivers an unacked PUBLISH only after a
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edge.fitting import topics
 from edge.fitting.calls import CallService
 from edge.mqtt.contract import Ack, Messaging
-from edge.platform.errors import EdgeError
+from edge.platform.errors import EdgeError, ResourceFault
 from edge.platform.identity import Authenticator
 from edge.platform.worker import Worker
 
@@ -187,6 +187,8 @@ class ClaimListener:
                     release=msg.release,
                     room_id=room,
                 )
+        except ResourceFault:
+            raise  # the database failed: retried by _apply
         except EdgeError as exc:
             INBOUND.labels(action, exc.code).inc()
             log.info("fitting: %s of %s over MQTT refused: %s", action, msg.call_id, exc.code)

@@ -11,7 +11,7 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from edge.platform.ids import new_id
-from edge.platform.text import SafeStr, SafeText
+from edge.platform.text import CodeStr, SafeText
 from edge.platform.timeutil import utcnow
 
 CallKind = Literal["help", "variant", "bring"]
@@ -92,8 +92,8 @@ class CallIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: CallKind = PField(description="help, variant (another size/colour) or bring (bring me this too).")
-    gtin: SafeStr | None = PField(default=None, max_length=20, description="The item concerned (variant, bring).")
-    want_gtin: SafeStr | None = PField(default=None, max_length=20, description="The wanted variant (variant calls).")
+    gtin: CodeStr | None = PField(default=None, max_length=20, description="The item concerned (variant, bring).")
+    want_gtin: CodeStr | None = PField(default=None, max_length=20, description="The wanted variant (variant calls).")
     note: SafeText = PField(default="", max_length=MAX_NOTE, description="Free text from the shopper (untrusted).")
     request_id: str | None = PField(
         default=None,
@@ -141,7 +141,7 @@ class GuideActionIn(BaseModel):
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str = PField(min_length=1, max_length=64, description="A GTIN/EAN/UPC typed or scanned on the phone.")
+    code: CodeStr = PField(min_length=1, max_length=64, description="A GTIN/EAN/UPC typed or scanned on the phone.")
 
 
 class VariantPublic(BaseModel):

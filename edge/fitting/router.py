@@ -28,7 +28,8 @@ from edge.fitting.sse import call_stream
 from edge.fitting.stats import guide_stats
 from edge.platform.errors import Forbidden
 from edge.platform.paths import ui_dir
-from edge.platform.web import CtxDep, GuideDep
+from edge.platform.text import SafeStr
+from edge.platform.web import CtxDep, GuideDep, Ident, SignedToken
 
 router = APIRouter(tags=["fitting"])
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -45,7 +46,7 @@ def _source(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _room(token: str, request: Request, svc: SvcDep) -> RoomSettings:
+async def _room(token: SignedToken, request: Request, svc: SvcDep) -> RoomSettings:
     """Verified on the loop (one HMAC); only a refusal, which writes an audit row, takes a thread."""
     try:
         return svc.codes.verify(token)
@@ -108,7 +109,7 @@ def open_call(room: RoomDep, body: CallIn, phone: PhoneDep, svc: SvcDep) -> Any:
 
 
 @router.post("/api/fitting/rooms/{token}/calls/{call_id}/cancel", response_model=CallPublic)
-def cancel_call(room: RoomDep, call_id: str, phone: PhoneDep, svc: SvcDep) -> CallPublic:
+def cancel_call(room: RoomDep, call_id: Ident, phone: PhoneDep, svc: SvcDep) -> CallPublic:
     return svc.calls.cancel(room, call_id, phone)
 
 
@@ -129,24 +130,24 @@ def list_rooms(_who: GuideDep, svc: SvcDep) -> list[RoomInfo]:
 
 @router.get("/api/fitting/calls", response_model=list[CallPublic])
 def list_calls(
-    _who: GuideDep, svc: SvcDep, zone: Annotated[str | None, Query(max_length=32)] = None
+    _who: GuideDep, svc: SvcDep, zone: Annotated[SafeStr | None, Query(max_length=32)] = None
 ) -> list[CallPublic]:
     return svc.calls.active(zone)
 
 
 @router.get("/api/fitting/calls/{call_id}", response_model=CallPublic)
-def get_call(call_id: str, _who: GuideDep, svc: SvcDep) -> CallPublic:
+def get_call(call_id: Ident, _who: GuideDep, svc: SvcDep) -> CallPublic:
     return svc.calls.get(call_id)
 
 
 @router.post("/api/fitting/calls/{call_id}/claim", response_model=CallPublic)
-def claim_call(call_id: str, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
+def claim_call(call_id: Ident, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
     event_id = body.event_id if body else None
     return svc.calls.claim(call_id, who.id, event_id=event_id, source="http")
 
 
 @router.post("/api/fitting/calls/{call_id}/resolve", response_model=CallPublic)
-def resolve_call(call_id: str, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
+def resolve_call(call_id: Ident, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
     body = body or GuideActionIn()
     manager = who.role == "manager" or who.kind == "user"
     return svc.calls.resolve(

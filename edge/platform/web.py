@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
 from edge.platform.context import Context, need
@@ -13,6 +14,11 @@ from edge.platform.errors import Forbidden
 from edge.platform.identity import Principal
 
 SESSION_COOKIE = "re_session"
+
+# Ids and signed tokens in paths: what the box hands out, nothing else (a malformed one is a 422
+# before any lookup, and never reaches a log line or a page as free text).
+Ident = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.:@-]{1,80}$", description="An id the box gave out.")]
+SignedToken = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,2048}$", description="A signed code.")]
 
 
 async def get_ctx(request: Request) -> Context:

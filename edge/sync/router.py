@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from edge.platform.web import CtxDep, StaffDep
+from edge.platform.text import SafeStr
+from edge.platform.web import CtxDep, Ident, StaffDep
 from edge.sync.models import QuarantinePage, SyncStatus
 from edge.sync.service import SyncService
 
@@ -28,18 +29,18 @@ def quarantine(
     _staff: StaffDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    stream: Annotated[str | None, Query(max_length=32)] = None,
+    stream: Annotated[SafeStr | None, Query(max_length=32)] = None,
 ) -> QuarantinePage:
     return _svc(ctx).quarantine(limit, offset, stream)
 
 
 @router.post("/quarantine/{event_id}/requeue", status_code=204)
-def requeue(event_id: str, ctx: CtxDep, staff: StaffDep) -> None:
+def requeue(event_id: Ident, ctx: CtxDep, staff: StaffDep) -> None:
     _svc(ctx).requeue(event_id, actor=staff.label)
 
 
 @router.post("/quarantine/{event_id}/discard", status_code=204)
-def discard(event_id: str, ctx: CtxDep, staff: StaffDep) -> None:
+def discard(event_id: Ident, ctx: CtxDep, staff: StaffDep) -> None:
     _svc(ctx).discard(event_id, actor=staff.label)
 
 

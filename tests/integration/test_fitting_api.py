@@ -228,7 +228,9 @@ def test_shopper_can_cancel_and_bad_requests_get_typed_errors(tmp_path: Path) ->
         guide = device_headers(daemon, "guide-1", "guide")
         late = client.post(f"/api/fitting/calls/{call['id']}/claim", headers=guide)
         assert late.status_code == 409 and late.json()["error"]["code"] == "call_cancelled"
-        assert client.get(f"/api/fitting/calls/{'x' * 300}", headers=guide).json()["error"]["code"] == "no_call"
+        assert client.get(f"/api/fitting/calls/{'x' * 30}", headers=guide).json()["error"]["code"] == "no_call"
+        r = client.get(f"/api/fitting/calls/{'x' * 300}", headers=guide)  # not an id the box gives out
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
         for body, code in (
             ({"kind": "variant", "gtin": "4006381333931"}, "variant_required"),
             ({"kind": "bring"}, "item_required"),

@@ -111,3 +111,24 @@ def test_lazy_frames_check_every_upload_first_then_decode_one_at_a_time() -> Non
     it = iter(frames)
     first = next(it)
     assert first.shape == (48, 64, 3) and sum(1 for _ in it) == 2
+
+
+def _progressive(w: int, h: int) -> bytes:
+    img = cv2.resize(np.indices((64, 64)).sum(axis=0).astype(np.uint8), (w, h))
+    ok, buf = cv2.imencode(".jpg", cv2.merge([img, img, img]), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    return buf.tobytes()
+
+
+def test_a_progressive_phone_photo_is_decoded_reduced_and_a_progressive_bomb_is_refused() -> None:
+    """A progressive JPEG holds the full image's coefficients while decoding: a phone photo's
+    worth (up to 16 MP) is decoded reduced to the cap; beyond that it is refused from its header."""
+    img = decode_image(_progressive(2500, 1700), max_bytes=4_000_000, max_pixels=1_100_000)
+    assert img.shape == (850, 1250, 3)  # 1/2 each way, under the 1.1 MP cap
+    bomb = bytearray(_progressive(64, 64))
+    sof = bomb.index(b"\xff\xc2")
+    bomb[sof + 5 : sof + 9] = struct.pack(">HH", 16000, 16000)
+    with pytest.raises(EdgeError) as err:
+        decode_image(bytes(bomb), max_bytes=4_000_000, max_pixels=4_000_000)
+    assert (err.value.status, err.value.code) == (413, "image_too_large")
+    assert err.value.details["max_pixels"] == 16_000_000
