@@ -30,6 +30,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     _head_bytes = 0
     _reading_head = True
+    _heads_done = 0
     _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -38,6 +39,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
+        self._heads_done += 1
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -47,13 +49,22 @@ class BoundedHttpTools(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._reading_head:
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._refused = True
-                self.transport.write(_431)
-                # Lingering close: what is still in flight is read and dropped for a moment, so the
-                # close is a FIN, not a reset that could discard the 431 before the client reads it.
-                asyncio.get_running_loop().call_later(LINGER_S, self.transport.close)
-                return
-        super().data_received(data)
+        if not self._reading_head or self._head_bytes + len(data) <= MAX_HEAD_BYTES:
+            self._head_bytes += len(data) if self._reading_head else 0
+            super().data_received(data)
+            return
+        # Over the cap within this chunk: the parser gets only what the head may still take. A
+        # chunk that ends the head and carries the body on (an upload) goes on being parsed.
+        budget = MAX_HEAD_BYTES - self._head_bytes
+        heads_before = self._heads_done
+        self._head_bytes = MAX_HEAD_BYTES
+        if budget > 0:
+            super().data_received(data[:budget])
+        if self._heads_done > heads_before:
+            self.data_received(data[budget:])
+            return
+        self._refused = True
+        self.transport.write(_431)
+        # Lingering close: what is still in flight is read and dropped for a moment, so the
+        # close is a FIN, not a reset that could discard the 431 before the client reads it.
+        asyncio.get_running_loop().call_later(LINGER_S, self.transport.close)

@@ -4,6 +4,7 @@ lied, and tokens with more than one spelling."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -257,6 +258,23 @@ def test_f09_a_huge_header_is_refused_with_431_and_the_daemon_serves_on(daemon: 
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert b'"headers_too_large"' in answer
     assert httpx.get(daemon.url + "/healthz", headers={"X-Normal": "b" * 4000}).status_code == 200
+    # a small head followed at once by a large body (an upload, in one write) is not a large head
+    body = json.dumps({"username": "it-admin", "password": "x" * 1000, "pad": "p" * 300_000}).encode()
+    request = (
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+        + body
+    )
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+        except ConnectionResetError:  # refused for its size and closed before reading it all
+            pass
+    assert not answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert answer.startswith(b"HTTP/1.1 4"), answer[:200]  # judged on its merits (no such user / too large)
 
 
 # --- 3. the fitting room trusts the box's phone id, not whoever saw the door code -------------------

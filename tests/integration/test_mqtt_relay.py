@@ -137,9 +137,12 @@ CALLS = "retail/test-store/fitting/+/call"
 
 def _cfg(broker: Mosquitto) -> dict:
     return {
-        "fitting": {**ROOMS, "calls_per_phone_per_minute": 1000, "active_calls_per_room": 1000},
+        # one test client posts every call: the per-phone and per-address limits are not under test here
+        "fitting": {**ROOMS, "calls_per_phone_per_minute": 1000, "active_calls_per_room": 1000,
+                    "calls_per_address_per_minute": 1000, "active_calls_per_phone": 1000,
+                    "active_calls_per_address": 1000},
         "mqtt": {"url": broker.url, "relay_poll_s": 0.2},
-    }
+    }  # fmt: skip
 
 
 def _depth(daemon) -> int:  # type: ignore[no-untyped-def]
