@@ -17,6 +17,7 @@ from edge import __version__
 from edge.api import admin_router, health_router
 from edge.api.headers import HeadersAndMetrics
 from edge.api.limits import BodyLimit
+from edge.api.openapi import install as install_openapi
 from edge.api.origin import SameOrigin
 from edge.platform.errors import EdgeError
 from edge.platform.paths import ui_dir
@@ -94,4 +95,5 @@ def create_app(daemon: Daemon) -> FastAPI:
 
         app.add_api_route(f"/{page}", _redirect, include_in_schema=False, methods=["GET"])
 
+    install_openapi(app)
     return app

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from edge import __version__
+from edge.platform.web import answers
 
 router = APIRouter(tags=["health"])
 
@@ -32,6 +33,6 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(status_code=503 if required_down else 200, content={"status": overall, "components": body})
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses=answers(CONTENT_TYPE_LATEST, "Prometheus text"))
 def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -39,7 +39,7 @@ from edge.checkout.service import CheckoutServices
 from edge.platform.context import Context
 from edge.platform.errors import InvalidInput
 from edge.platform.identity import Principal
-from edge.platform.web import CtxDep, GateDep, Ident, KioskDep, StaffDep
+from edge.platform.web import CtxDep, GateDep, Ident, KioskDep, StaffDep, answers
 
 kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
 gate = APIRouter(prefix="/api/gate", tags=["gate"])
@@ -129,7 +129,7 @@ def checkout(session_id: Ident, body: CheckoutIn, p: KioskDep, ctx: CtxDep) -> C
     )
 
 
-@kiosk.get("/sessions/{session_id}/events")
+@kiosk.get("/sessions/{session_id}/events", response_class=StreamingResponse, responses=answers("text/event-stream"))
 async def session_events(session_id: Ident, request: Request, p: KioskDep, ctx: CtxDep) -> StreamingResponse:
     """SSE: `cart` (the whole cart) on connect and after each change; `alert` for problems."""
     svc = _svc(ctx)
@@ -167,7 +167,7 @@ def _sse(event: str, data: str) -> str:
     return f"event: {event}\ndata: {data}\n\n"
 
 
-@kiosk.get("/orders/{order_id}/pass.svg")
+@kiosk.get("/orders/{order_id}/pass.svg", response_class=Response, responses=answers("image/svg+xml"))
 def pass_svg(order_id: Ident, p: KioskDep, ctx: CtxDep) -> Response:
     token = _svc(ctx).pass_token(order_id, _kiosk_id(p))
     buf = io.BytesIO()  # a standalone SVG (with xmlns), so it also shows as an <img>

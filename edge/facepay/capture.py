@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.platform.errors import Unavailable, Unprocessable
+from edge.platform.errors import Conflict, Unprocessable
 
 STALE_S = 2.0
 
@@ -23,10 +23,12 @@ def phone_hash(pepper: bytes, digits: str) -> str:
 def grab_frames(cameras: Any, kiosk_id: str, count: int, window_s: float) -> list[np.ndarray]:
     """Up to `count` distinct recent frames from the kiosk's `face` camera within `window_s`."""
     if cameras is None:
-        raise Unavailable("no camera service runs on this box", code="face_camera_unavailable")
+        raise Conflict("no camera service runs on this box; pay another way", code="face_camera_unavailable")
     cam_id = cameras.camera_for("face", kiosk_id)
-    if cam_id is None:
-        raise Unavailable(f"kiosk {kiosk_id!r} has no enabled face camera", code="face_camera_unavailable")
+    if cam_id is None:  # the kiosk's set-up, not a fault of the box: a 409, as for any state that forbids it
+        raise Conflict(
+            f"kiosk {kiosk_id!r} has no enabled face camera; pay another way", code="face_camera_unavailable"
+        )
     frames: list[np.ndarray] = []
     seen: set[float] = set()
     deadline = time.monotonic() + window_s

@@ -1,15 +1,18 @@
 """Abuse controls: attempts per kiosk and per member, and a lockout after repeated failures.
 
 Counts come from the attempt rows themselves (durable across restarts), so a kiosk cannot reset
-its budget by rebooting the daemon.
+its budget by rebooting the daemon. An attempt is taken (`reserve`) in the same write as its
+check, before the models run: checked first and counted after, 100 concurrent attempts would all
+pass a limit of 6. One attempt runs at a time per kiosk and per member, which is what makes the
+lockout exact: the failure after the limit is never evaluated.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy import func, or_
+from sqlmodel import col, select
 
 from edge.facepay.models import FaceAttempt, FaceLockout
 from edge.facepay.settings import FacepaySettings
@@ -17,12 +20,16 @@ from edge.platform.errors import RateLimited
 from edge.platform.store import ReadTx, Tx
 from edge.platform.timeutil import as_utc
 
+PENDING = "pending"
+# An attempt left pending this long was cut short (a crash mid-attempt): it no longer blocks.
+PENDING_STALE = timedelta(seconds=60)
+
 
 def _count(session: ReadTx, since: datetime, **where: str) -> int:
     stmt = select(func.count()).select_from(FaceAttempt).where(FaceAttempt.ts >= since)
     stmt = stmt.where(FaceAttempt.decision != "refused")
-    for col, value in where.items():
-        stmt = stmt.where(getattr(FaceAttempt, col) == value)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(FaceAttempt, name) == value)
     return int(session.exec(stmt).one())
 
 
@@ -61,6 +68,24 @@ def check_limits(session: ReadTx, cfg: FacepaySettings, kiosk_id: str, member_id
             code="face_rate_limited",
             details={"subject": "member", "retry_after_s": 3600},
         )
+
+
+def reserve(session: Tx, cfg: FacepaySettings, kiosk_id: str, member_id: str | None, now: datetime) -> FaceAttempt:
+    """Check the limits and take the attempt in one write; refuse while another is running."""
+    check_limits(session, cfg, kiosk_id, member_id, now)
+    running = col(FaceAttempt.kiosk_id) == kiosk_id
+    if member_id is not None:
+        running = or_(running, col(FaceAttempt.member_id) == member_id)
+    busy = select(FaceAttempt.id).where(FaceAttempt.decision == PENDING, FaceAttempt.ts >= now - PENDING_STALE)
+    if session.exec(busy.where(running).limit(1)).first() is not None:
+        raise RateLimited(
+            "a face check is already running for this kiosk or member; wait for its answer",
+            code="face_attempt_in_progress",
+            details={"subject": "attempt", "retry_after_s": 2},
+        )
+    attempt = FaceAttempt(ts=now, kiosk_id=kiosk_id, member_id=member_id, mode="-", decision=PENDING)
+    session.add(attempt)
+    return attempt
 
 
 def record_outcome(session: Tx, cfg: FacepaySettings, subjects: list[str], failed: bool, now: datetime) -> list[str]:

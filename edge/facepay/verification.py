@@ -9,18 +9,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import select
+from sqlalchemy import delete, update
+from sqlmodel import col, select
 
 from edge.checkout.contract import CartMembers
 from edge.facepay.capture import grab_frames
 from edge.facepay.contract import FaceAuthorization
 from edge.facepay.enrolment import STREAM, EnrolmentService
 from edge.facepay.gallery import MatchResult, decide_many, decide_one
-from edge.facepay.limits import check_limits, record_outcome
+from edge.facepay.limits import PENDING, record_outcome, reserve
 from edge.facepay.metrics import ATTEMPTS, observe_attempt
 from edge.facepay.models import FaceAttempt, FaceAuthorizationRow, FaceMember
 from edge.facepay.pipeline import Frames
@@ -108,15 +108,45 @@ class VerificationService:
         attached: str | None = None,
     ) -> dict[str, Any]:
         """One attempt: limits, capture, pipeline, decision, audit (+ authorisation if paying)."""
-        pipeline, gallery, models = self.rt.ready()
+        self.rt.ready()  # face-pay down: refused before an attempt is taken
         claimed, candidates, budget = self._resolve_hint(member_hint, attached)
         now = utcnow()
         try:
-            with self.store.read() as s:
-                check_limits(s, self.cfg, kiosk_id, budget, now)
+            with self.store.write(durable=False) as s:  # nothing is in flight after a crash
+                reserved = reserve(s, self.cfg, kiosk_id, budget, now).id
         except RateLimited as exc:
             self._record_refusal(kiosk_id, budget, actor, exc.code)
             raise
+        try:
+            return self._attempt(reserved, kiosk_id, actor, claimed, candidates, budget, now, frames, stills, payment)
+        except BaseException:
+            self._release(reserved)
+            raise
+
+    def _release(self, reserved: str) -> None:
+        """An attempt that was not evaluated does not count; if even this write fails, the row
+        stops blocking once it is stale (limits.PENDING_STALE)."""
+        try:
+            with self.store.write(durable=False) as s:
+                s.run(delete(FaceAttempt).where(col(FaceAttempt.id) == reserved, col(FaceAttempt.decision) == PENDING))
+        except Exception:  # the attempt's own error is the one to report
+            log.warning("face attempt %s could not be released; it lapses by itself", reserved, exc_info=True)
+
+    def _attempt(
+        self,
+        reserved: str,
+        kiosk_id: str,
+        actor: str,
+        claimed: str | None,
+        candidates: set[str] | None,
+        budget: str | None,
+        now: datetime,
+        frames: Frames | None,
+        stills: bool,
+        payment: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The reserved attempt: capture, pipeline, decision, and its outcome in the attempt row."""
+        pipeline, gallery, models = self.rt.ready()
         capture_ms: float | None = None
         if frames is None:
             t_cap = time.perf_counter()
@@ -177,17 +207,13 @@ class VerificationService:
         failed = decision in ("no_match", "spoof")
         subjects = [f"kiosk:{kiosk_id}"] + ([f"member:{budget}"] if budget else [])
         with self.store.write() as s:
-            attempt = FaceAttempt(
-                kiosk_id=kiosk_id,
-                member_id=budget or member_id,
-                mode=result["mode"],
-                decision=decision,
-                reason=reason[:64],
-                similarity=result["similarity"],
-                margin=result["margin"],
-                liveness=result["liveness"],
-                detection_score=result["detection_score"],
+            attempt = s.get(FaceAttempt, reserved) or FaceAttempt(
+                id=reserved, ts=now, kiosk_id=kiosk_id, mode="-", decision=PENDING
             )
+            attempt.member_id = budget or member_id
+            attempt.mode, attempt.decision, attempt.reason = result["mode"], decision, reason[:64]
+            attempt.similarity, attempt.margin = result["similarity"], result["margin"]
+            attempt.liveness, attempt.detection_score = result["liveness"], result["detection_score"]
             s.add(attempt)
             locked = record_outcome(s, self.cfg, subjects, failed, now) if decision != "rejected" else []
             scores = {

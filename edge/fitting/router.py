@@ -29,7 +29,7 @@ from edge.fitting.stats import guide_stats
 from edge.platform.errors import Forbidden
 from edge.platform.paths import ui_dir
 from edge.platform.text import SafeStr
-from edge.platform.web import CtxDep, GuideDep, Ident, SignedToken
+from edge.platform.web import CtxDep, GuideDep, Ident, SignedToken, answers
 
 router = APIRouter(tags=["fitting"])
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -113,7 +113,9 @@ def cancel_call(room: RoomDep, call_id: Ident, phone: PhoneDep, svc: SvcDep) -> 
     return svc.calls.cancel(room, call_id, phone)
 
 
-@router.get("/api/fitting/rooms/{token}/events", response_class=StreamingResponse)
+@router.get(
+    "/api/fitting/rooms/{token}/events", response_class=StreamingResponse, responses=answers("text/event-stream")
+)
 def room_events(room: RoomDep, phone: PhoneDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
     def snapshot() -> list[dict[str, Any]]:
         return [c.model_dump(mode="json") for c in svc.room_view(room, phone).calls]
@@ -155,7 +157,7 @@ def resolve_call(call_id: Ident, who: GuideDep, svc: SvcDep, body: GuideActionIn
     )
 
 
-@router.get("/api/fitting/events", response_class=StreamingResponse)
+@router.get("/api/fitting/events", response_class=StreamingResponse, responses=answers("text/event-stream"))
 def guide_events(_who: GuideDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
     def snapshot() -> list[dict[str, Any]]:
         return [c.model_dump(mode="json") for c in svc.calls.active()]

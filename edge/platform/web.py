@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
@@ -76,3 +76,8 @@ def require_device(*roles: str, allow_staff: bool = True) -> Callable[[Principal
 KioskDep = Annotated[Principal, Depends(require_device("kiosk"))]
 GuideDep = Annotated[Principal, Depends(require_device("guide", "manager"))]
 GateDep = Annotated[Principal, Depends(require_device("gate"))]
+
+
+def answers(media_type: str, description: str = "") -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route whose success is not JSON, so the OpenAPI names what it sends."""
+    return {200: {"description": description or f"the {media_type} document", "content": {media_type: {}}}}

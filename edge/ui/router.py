@@ -16,7 +16,7 @@ from edge import __version__
 from edge.platform.context import need
 from edge.platform.paths import ui_dir
 from edge.platform.text import SafeStr
-from edge.platform.web import CtxDep, KioskDep, PrincipalDep, StaffDep
+from edge.platform.web import CtxDep, KioskDep, PrincipalDep, StaffDep, answers
 from edge.ui.metrics import MetricsRing
 from edge.ui.preview import face_camera, preview_jpeg
 from edge.ui.qr import qr_svg
@@ -57,7 +57,7 @@ def store(ctx: CtxDep) -> dict[str, Any]:
     }
 
 
-@router.get("/api/ui/qr.svg")
+@router.get("/api/ui/qr.svg", response_class=Response, responses=answers("image/svg+xml"))
 def qr(_who: PrincipalDep, text: Annotated[SafeStr, Query(min_length=1, max_length=1500)]) -> Response:
     """Any short text as a QR code (exit passes, room codes); a pure function of its input.
     Devices and staff only: anonymous callers would get a free CPU-bound renderer."""
@@ -68,7 +68,7 @@ class QrIn(BaseModel):
     text: SafeStr = Field(min_length=1, max_length=1500)
 
 
-@router.post("/api/ui/qr.svg")
+@router.post("/api/ui/qr.svg", response_class=Response, responses=answers("image/svg+xml"))
 def qr_post(_who: PrincipalDep, body: QrIn) -> Response:
     """The same, for texts that should not sit in a URL (exit passes)."""
     return Response(qr_svg(body.text), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
@@ -106,7 +106,7 @@ def kiosk_face_camera(who: KioskDep, ctx: CtxDep) -> dict[str, Any]:
     return {"available": camera_id is not None, "camera_id": camera_id}
 
 
-@router.get("/api/ui/kiosk/face-preview.jpg")
+@router.get("/api/ui/kiosk/face-preview.jpg", response_class=Response, responses=answers("image/jpeg"))
 def kiosk_face_preview(who: KioskDep, ctx: CtxDep) -> Response:
     jpeg = preview_jpeg(ctx.services.cameras, who.id)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -123,7 +123,7 @@ def history(
     return _ring(ctx).snapshot(wanted, since)
 
 
-@router.get("/api/admin/metrics/stream")
+@router.get("/api/admin/metrics/stream", response_class=StreamingResponse, responses=answers("text/event-stream"))
 async def stream(_staff: StaffDep, ctx: CtxDep, request: Request) -> StreamingResponse:
     """Server-sent events: one `sample` event per new sample, pings between, until the daemon stops."""
     ring = _ring(ctx)

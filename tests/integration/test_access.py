@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -159,3 +161,81 @@ def test_oversized_bodies_are_refused_before_anything_reads_them(app_client: tup
     )
     assert r.status_code != 413, "face uploads have room for images (then auth refuses this one)"
     assert r.status_code == 401
+
+
+# Who may call each operation: "public", "any" (any principal), "staff", or the device roles
+# (staff may act for any device role). A route missing here fails the test below: say who may.
+ACCESS: dict[str, str] = {
+    "GET /healthz": "public",
+    "GET /readyz": "public",
+    "GET /metrics": "public",  # the store LAN's Prometheus scrape; no ids, no money
+    "GET /api/ui/store": "public",  # store name, currency, languages for the pages
+    "POST /api/auth/login": "public",
+    "POST /api/auth/logout": "any",
+    "GET /api/auth/me": "any",
+    "GET /api/ui/qr.svg": "any",
+    "POST /api/ui/qr.svg": "any",
+    "POST /api/gate/verify": "gate",
+    "GET /api/fitting/rooms": "guide",
+    "GET /api/fitting/calls": "guide",
+    "GET /api/fitting/calls/{call_id}": "guide",
+    "POST /api/fitting/calls/{call_id}/claim": "guide",
+    "POST /api/fitting/calls/{call_id}/resolve": "guide",
+    "GET /api/fitting/events": "guide",
+    "GET /api/fitting/stats": "guide",
+}
+KIOSK_PREFIXES = ("/api/kiosk/", "/api/orders/", "/api/face/enroll", "/api/face/verify", "/api/ui/kiosk/")
+STAFF_PREFIXES = ("/api/admin/", "/api/sync/", "/api/checkout/", "/api/cameras", "/api/face/members", "/api/face/count")
+ROOM_PREFIX = "/api/fitting/rooms/{token}"  # the door code is the credential: a forged one is 403 for all
+
+
+def _who_may(op: str) -> str:
+    path = op.split(" ", 1)[1]
+    if op in ACCESS:
+        return ACCESS[op]
+    if path.startswith(ROOM_PREFIX):
+        return "room"
+    if path.startswith(KIOSK_PREFIXES):
+        return "kiosk"
+    if path.startswith(STAFF_PREFIXES):
+        return "staff"
+    raise AssertionError(f"{op}: not in the access table of this test; say who may call it")
+
+
+def test_every_operation_refuses_whoever_may_not_call_it(app_client: tuple[TestClient, Daemon]) -> None:
+    """The OpenAPI walked under five identities: each is refused exactly where the table says."""
+    client, daemon = app_client
+    who = {
+        "anonymous": {},
+        "kiosk": device_headers(daemon, "kiosk-w", "kiosk"),
+        "guide": device_headers(daemon, "guide-w", "guide"),
+        "gate": device_headers(daemon, "gate-w", "gate"),
+        "staff": staff_headers(daemon),
+    }
+    wrong: list[str] = []
+    paths = client.get("/openapi.json").json()["paths"]
+    operations = [(path, method, spec) for path, ops in paths.items() for method, spec in ops.items()]
+    operations.sort(key=lambda o: o[0] == "/api/auth/logout")  # last: it ends the staff session
+    for path, method, spec in operations:
+        url = re.sub(r"{line_id}", "1", re.sub(r"{(?!line_id)\w+}", "x1", path))
+        op = f"{method.upper()} {path}"
+        rule = _who_may(op)
+        streams = "text/event-stream" in spec["responses"].get("200", {}).get("content", {})
+        for name, headers in who.items():
+            allowed = rule == "public" or (rule == "any" and name != "anonymous")
+            allowed |= rule in ("kiosk", "gate", "guide") and name in (rule, "staff")
+            allowed |= rule == "staff" and name == "staff"
+            if streams and allowed:
+                continue  # a stream that is let in does not end; its refusals are what is checked
+            body: dict[str, Any] | None = {} if method in ("post", "patch", "put") else None
+            r = client.request(method.upper(), url, headers={**headers, "Origin": "http://testserver"}, json=body)
+            refused = r.status_code in (401, 403)
+            if rule == "room":
+                ok = r.status_code == 403 and r.json()["error"]["code"] == "bad_room_code"
+            elif allowed:
+                ok = not refused
+            else:
+                ok = r.status_code == (401 if name == "anonymous" else 403)
+            if not ok:
+                wrong.append(f"{op} as {name}: {r.status_code} {r.text[:120]}")
+    assert not wrong, "\n".join(wrong)

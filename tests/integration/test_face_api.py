@@ -115,7 +115,7 @@ def test_enrol_verify_count_and_erase_over_http(app: tuple[TestClient, Daemon]) 
     assert "edge_facepay_gallery_templates 2.0" in metrics  # m-06 and m-07 (m-02 was erased)
     other_kiosk = device_headers(daemon, "kiosk-2", "kiosk")
     r = client.post("/api/face/verify", json={}, headers=other_kiosk)  # kiosk-2 has no face camera
-    assert (r.status_code, r.json()["error"]["code"]) == (503, "face_camera_unavailable")
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "face_camera_unavailable")
 
 
 def test_hostile_uploads_get_typed_4xx(app: tuple[TestClient, Daemon]) -> None:
