@@ -101,7 +101,8 @@ class CartLine(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(foreign_key="kiosk_session.id", max_length=36, index=True)
-    code: str = Field(max_length=14)  # the scanned GTIN-14 (variable-measure codes keep their value)
+    # the scanned GTIN-14 (variable-measure codes keep their value; one measured in an AI joins it)
+    code: str = Field(max_length=32)
     gtin: str = Field(max_length=14)  # the catalog item
     qty: int = Field(default=1)
     measure_kind: str = Field(default="", max_length=8)  # "", price, weight

@@ -238,7 +238,7 @@ class Sessions:
             raise Unprocessable("the price on this label is not valid; ask staff", code="bad_embedded_price")
         if kind == "weight" and not 0 < value <= self.cfg.max_weighed_grams:
             raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
-        return facts.gtin, kind, value
+        return facts.line_key, kind, value
 
     def resolve(self, s: ReadTx, facts: Facts) -> cartrows.ProductRow:
         """The catalog item behind a code (a variable-measure code's item has the value zeroed)."""

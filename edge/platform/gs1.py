@@ -378,6 +378,16 @@ class Facts:
     measure: str = ""  # "" | "weight" (grams) | "price" (minor units)
     value: int = 0
     ais: tuple[tuple[str, str], ...] = ()  # further Application Identifiers, e.g. (("10", "LOT1"),)
+    measured_by_ai: bool = False  # the value came in an AI (310n, 392n), not inside the GTIN
+
+    @property
+    def line_key(self) -> str:
+        """What tells two scans apart in a cart: the code itself; for a value carried in an AI
+        (DataBar Expanded, GS1-128) the GTIN is the same on every pack, so its value joins it
+        and two packs of different weights are two lines."""
+        if self.measured_by_ai:
+            return f"{self.gtin}{'w' if self.measure == 'weight' else 'p'}{self.value}"
+        return self.gtin
 
 
 def facts(gtin: str, layout: Layout = Layout(), ais: tuple[tuple[str, str], ...] = ()) -> Facts:
@@ -387,6 +397,30 @@ def facts(gtin: str, layout: Layout = Layout(), ais: tuple[tuple[str, str], ...]
     if vm is None:
         return Facts(full, full, ais=ais)
     return Facts(full, vm.lookup_gtin.zfill(14), vm.kind, vm.value, ais)
+
+
+def ai_facts(gtin: str, ais: tuple[tuple[str, str], ...]) -> Facts:
+    """Facts of an element string (GS1-128, DataMatrix, DataBar, Digital Link): a variable-measure
+    item carries its price payable (392n, the store currency's minor units, two decimals) or its
+    net weight (310n, kg) in AIs. The price wins when both are there: the scale computed it."""
+    full = gtin14(gtin)
+    found = dict(ais)
+    for prefix, kind, unit_decimals in (("392", "price", 2), ("310", "weight", 3)):
+        ai = next((a for a in found if a.startswith(prefix) and len(a) == 4), None)
+        if ai is None:
+            continue
+        number, decimals = decimal_value(ai, found[ai])
+        shift = unit_decimals - decimals
+        if shift >= 0:
+            value = number * 10**shift
+        elif kind == "weight":  # finer than a gram: rounded half up to the gram
+            value = (number + 10 ** (-shift) // 2) // 10 ** (-shift)
+        elif number % 10 ** (-shift):
+            raise GS1Error(f"AI ({ai}) gives a price finer than the currency's minor unit", code="gs1_bad_price")
+        else:
+            value = number // 10 ** (-shift)
+        return Facts(full, full, kind, value, ais, measured_by_ai=True)
+    return Facts(full, full, ais=ais)
 
 
 def typed_facts(text: str, layout: Layout = Layout()) -> Facts:

@@ -48,12 +48,16 @@ def decode(
     images: Annotated[list[str], typer.Argument(help="Still images to decode.")],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON line per image.")] = False,
 ) -> None:
-    """Decode barcodes in still images with the cameras' strategy (exit 1 if any image was unreadable)."""
+    """Decode barcodes in still images with the cameras' strategy.
+
+    Exit 0 when a code was read in every image, 1 when some image had none, 2 when a file could
+    not be read as an image (every image still gets its line first)."""
     strategy = _strategy(ctx)
-    failed = 0
+    unreadable = no_code = 0
     for image in images:
         result = decode_file(strategy, image)
-        failed += "error" in result
+        unreadable += "error" in result
+        no_code += "error" not in result and not result["codes"]
         if json_out:
             # ensure_ascii: control characters, <script> and odd bytes stay inert data on one line
             typer.echo(json.dumps(result, ensure_ascii=True))
@@ -66,5 +70,5 @@ def decode(
         for code in result["codes"]:
             gtin = f" gtin {code['gtin']}" if code["gtin"] else ""
             typer.echo(f"{name}: {code['symbology']} {escape_text(code['text'], 300)}{gtin} ({result['ms']} ms)")
-    if failed:
-        raise typer.Exit(1)
+    if unreadable or no_code:
+        raise typer.Exit(2 if unreadable else 1)

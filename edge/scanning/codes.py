@@ -91,5 +91,11 @@ def validate(
             gtin_, attributes = link.gtin, tuple(link.attributes)
         except gs1.GS1Error as exc:
             REFUSED.labels(read.symbology, exc.code).inc()
-    found = gs1.Facts(gtin_, gtin_, ais=attributes) if gtin_ else None
+    found = None
+    if gtin_:
+        try:
+            found = gs1.ai_facts(gtin_, attributes)
+        except gs1.GS1Error as exc:  # a measure that makes no sense: carried as text, names no product
+            REFUSED.labels(read.symbology, exc.code).inc()
+            gtin_ = None
     return Code(read.symbology, text, gtin_, attributes, read.raw, frozenset({read.decoder}), read.box, found)

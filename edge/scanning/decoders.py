@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 DECODER_ERRORS = Counter("edge_scanning_decoder_errors_total", "Decoder calls that raised (contained)", ["decoder"])
 
 # Our symbology names (as in ScanEvent) -> zxing-cpp formats and zbar symbol names.
-SYMBOLOGIES = ("EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix")
+SYMBOLOGIES = ("EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix", "DataBar")
 _ZX_FORMATS = {
     "EAN-13": zxingcpp.BarcodeFormat.EAN13,
     "EAN-8": zxingcpp.BarcodeFormat.EAN8,
@@ -30,12 +30,16 @@ _ZX_FORMATS = {
     "Code128": zxingcpp.BarcodeFormat.Code128,
     "QRCode": zxingcpp.BarcodeFormat.QRCode,
     "DataMatrix": zxingcpp.BarcodeFormat.DataMatrix,
+    # The whole GS1 DataBar family: Omnidirectional, Stacked, Limited, Expanded (and Stacked).
+    "DataBar": zxingcpp.BarcodeFormat.DataBar,
 }
 _ZX_NAMES = {
     "EAN-13": "EAN-13", "EAN-8": "EAN-8", "UPC-A": "UPC-A", "UPC-E": "UPC-E",
     "Code128": "Code128", "Code 128": "Code128", "QR Code": "QRCode", "QRCode": "QRCode",
     "Data Matrix": "DataMatrix",
     "DataMatrix": "DataMatrix",
+    "DataBar": "DataBar", "DataBar Omni": "DataBar", "DataBar Stacked": "DataBar", "DataBar Limited": "DataBar",
+    "DataBar Expanded": "DataBar", "DataBar Expanded Stacked": "DataBar",
 }  # fmt: skip
 _ZB_NAMES = {
     "EAN13": "EAN-13",

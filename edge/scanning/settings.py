@@ -6,8 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.platform.gs1 import Layout
 
-Symbology = Literal["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix"]
-ALL_SYMBOLOGIES: list[Symbology] = ["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix"]
+Symbology = Literal["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix", "DataBar"]
+ALL_SYMBOLOGIES: list[Symbology] = [
+    "EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix", "DataBar"
+]  # fmt: skip
 RETAIL: list[Symbology] = ["EAN-13", "EAN-8", "UPC-A", "UPC-E"]
 
 

@@ -93,7 +93,7 @@ def test_decode_cli_json_lines_and_text_are_escaped(tmp_path: Path) -> None:
     args = ["./control.png", "./script.png", "./bytes.png", "./notes.png", "./missing.png"]
     cmd = [sys.executable, "-m", "edge", "decode", "--json", *args]
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=60)
-    assert res.returncode == 1  # some images were unreadable, and every image still got its line
+    assert res.returncode == 2  # some files were not images, and every image still got its line
     lines = res.stdout.decode("ascii").splitlines()  # pure ASCII: nothing raw reaches the terminal
     assert len(lines) == len(args)
     rows = [json.loads(line) for line in lines]
@@ -113,6 +113,9 @@ def test_decode_cli_json_lines_and_text_are_escaped(tmp_path: Path) -> None:
     assert text.exit_code == 0
     assert "\\x1b" in text.stdout and "\x1b" not in text.stdout and "\x00" not in text.stdout
     assert text.stdout.count("\n") == 1
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200), 255, np.uint8))
+    blank = CliRunner().invoke(app, ["decode", str(tmp_path / "control.png"), str(tmp_path / "blank.png")])
+    assert blank.exit_code == 1 and "blank.png: no code" in blank.stdout  # an image with no code read
 
 
 class _OneFrame:
