@@ -29,7 +29,7 @@ from cloud.faults import DropMiddleware, FaultConfig, Faults
 
 MAX_BODY = 16 * 1024 * 1024
 MAX_EVENTS = 10_000
-DOWNSYNC_KINDS = {"catalog", "prices", "promotions", "member_erasure"}
+DOWNSYNC_KINDS = {"catalog", "prices", "promotions", "member_erasure", "recalls"}
 
 
 def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:

@@ -7,6 +7,7 @@ connection, so it sees the caller's flushed changes and one snapshot of the cata
 
 from __future__ import annotations
 
+from datetime import date
 from typing import NamedTuple
 
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from edge.platform.store import ReadTx
 
 _SQL = text(
     "SELECT l.id, l.code, l.gtin, l.qty, l.measure_kind, l.measure_value, p.name, p.price_minor, "
-    "p.member_price_minor, p.category, p.tax_class, p.weighed, p.age_restricted "
+    "p.member_price_minor, p.category, p.tax_class, p.weighed, p.age_restricted, l.expires_on "
     "FROM cart_line AS l JOIN catalog_product AS p ON p.gtin = l.gtin "
     "WHERE l.session_id = :sid ORDER BY l.id"
 )
@@ -35,12 +36,22 @@ class CartRow(NamedTuple):
     tax_class: str
     weighed: bool
     age_restricted: bool
+    expires_on: date | None
 
 
 def read_cart(s: ReadTx, session_id: str) -> list[CartRow]:
     """Lines whose product is still in the catalog (a withdrawn product is not sold)."""
     rows = s.run(_SQL, {"sid": session_id}).all()
     return [
-        CartRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]), bool(r[12]))
+        CartRow(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]), bool(r[12]), _day(r[13])
+        )
         for r in rows
     ]
+
+
+def _day(value: object) -> date | None:
+    """SQLite returns a DATE read through text() as its ISO string."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

@@ -9,6 +9,7 @@ are compiled once and run on the session's own connection, inside the same trans
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
@@ -79,7 +80,9 @@ def line_count(s: ReadTx, session_id: str) -> int:
     return int(s.run(_LINE_COUNT, {"sid": session_id}).scalar_one())
 
 
-def insert_line(s: Tx, session_id: str, code: str, gtin: str, qty: int, kind: str, value: int) -> None:
+def insert_line(
+    s: Tx, session_id: str, code: str, gtin: str, qty: int, kind: str, value: int, expires_on: date | None = None
+) -> None:
     s.run(
         _LINE_INSERT,
         {
@@ -89,6 +92,7 @@ def insert_line(s: Tx, session_id: str, code: str, gtin: str, qty: int, kind: st
             "qty": qty,
             "measure_kind": kind,
             "measure_value": value,
+            "expires_on": expires_on,
             "added_at": utcnow(),
         },
     )

@@ -7,7 +7,7 @@ so this is on the path of every scan; it reads through prebuilt statements (cart
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from edge.checkout import cartrows
@@ -18,7 +18,7 @@ from edge.checkout.promotions import load_rules
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.store import ReadTx
-from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.timeutil import as_utc, store_today, utcnow
 
 AnySession = KioskSession | KioskSession
 
@@ -38,13 +38,29 @@ def member_view(m: Any, via: str) -> dict[str, Any] | None:
     return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
 
 
+def markdown(expires_on: date | None, today: date, rules: dict[int, int]) -> tuple[int, str]:
+    """(percent, reason) for a pack with this use-by date: the rule of the fewest days that still
+    covers the days left; none past the date (such a pack is refused when scanned)."""
+    if expires_on is None:
+        return 0, ""
+    left = (expires_on - today).days
+    covering = [days for days in rules if 0 <= left <= days]
+    if not covering:
+        return 0, ""
+    percent = rules[min(covering)]
+    when = "today" if left == 0 else f"in {left} day{'s' if left > 1 else ''}"
+    return percent, f"{percent}% off: use by {expires_on.isoformat()} ({when})"
+
+
 def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCart, dict[int, CartRow]]:
     """One read of lines with their products, and the rules: never two catalog versions at once."""
     cfg = settings.checkout
     rows = read_cart(s, ks.id)
     multis, thresholds = load_rules(cartrows.promotions(s), utcnow())
     items = []
+    today = store_today(settings.store.timezone)
     for r in rows:
+        percent, reason = markdown(r.expires_on, today, cfg.expiry_markdowns)
         unit = r.price_minor
         if r.measure_kind == "price":
             unit = r.measure_value
@@ -61,6 +77,8 @@ def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCa
                 category=r.category,
                 tax_class=r.tax_class,
                 weighed=r.weighed,
+                markdown_percent=percent,
+                markdown_reason=reason,
             )
         )
     coupons = [

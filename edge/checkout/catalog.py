@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import delete, func
 from sqlmodel import select
 
+from edge.checkout import shelf
 from edge.checkout.contract import ProductView
 from edge.checkout.models import CatalogState, Product, Promotion
 from edge.platform import gs1
 from edge.platform.errors import InvalidInput
 from edge.platform.store import ReadTx, Store, Tx
-from edge.platform.timeutil import utcnow
+from edge.platform.timeutil import store_today, utcnow
 
 MAX_PRICE_MINOR = 100_000_000  # 1,000,000.00: anything above is a typo, not a price
 TAX_CLASSES = ("standard", "reduced", "zero")
@@ -256,8 +257,16 @@ def to_view(p: Product) -> ProductView:
 class Catalog:
     """CatalogReader for other domains (ctx.require("catalog")), plus checkout's own lookups."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, timezone: str = "UTC") -> None:
         self.store = store
+        self.timezone = timezone
+
+    def refusal(self, facts: gs1.Facts) -> dict[str, Any] | None:
+        """Why this pack may not be sold (past its use-by date, recalled): code, message and
+        details; None when it may. The same rule the kiosk applies (edge.checkout.shelf)."""
+        with self.store.read() as s:
+            found = shelf.pack_refusal(s, facts, store_today(self.timezone))
+        return None if found is None else {"code": found.code, "message": found.message, "details": found.details}
 
     def get(self, gtin: str) -> ProductView | None:
         try:

@@ -17,6 +17,7 @@ from edge.checkout.providers import FaceProvider, QrProvider, SandboxProvider
 from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
+from edge.checkout.shelf import recall_state
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
@@ -37,7 +38,7 @@ class CheckoutComponent(Component):
         cfg = ctx.settings.checkout
         conf = CheckoutConfig(store=ctx.settings.store, checkout=cfg)
         reg = ctx.services
-        self.catalog = Catalog(ctx.store)
+        self.catalog = Catalog(ctx.store, ctx.settings.store.timezone)
         codes = Codes(ctx.secrets)
         sessions = Sessions(conf, ctx.store, ctx.bus, self.catalog, codes, lambda: reg.codes)
         network = SandboxNetwork(ctx.settings.storage.data_dir / SANDBOX_DB) if cfg.mode == "sandbox" else None
@@ -107,7 +108,14 @@ class CheckoutComponent(Component):
         counts = self.catalog.counts()
         if counts["products"] == 0:
             return {"checkout": ComponentHealth(status="degraded", reason="the catalog is empty; import products")}
-        return {"checkout": ComponentHealth(status="ok", reason=f"{counts['products']} products, payments: {cfg.mode}")}
+        recalls = recall_state(self.ctx.store)
+        return {
+            "checkout": ComponentHealth(
+                status="ok",
+                reason=f"{counts['products']} products, payments: {cfg.mode}",
+                details={"catalog_version": counts["version"], "recalls": recalls},
+            )
+        }
 
     def routers(self) -> list[APIRouter]:
         from edge.checkout.router import ROUTERS

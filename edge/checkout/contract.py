@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from edge.platform.gs1 import Facts
+
 
 class ProductView(BaseModel):
     gtin: str  # GTIN-14
@@ -34,6 +36,10 @@ class CatalogReader(Protocol):
 
     def variants(self, gtin: str) -> list[ProductView]:
         """All variants of the same style (including this one), with stock; [] if unknown."""
+
+    def refusal(self, facts: Facts) -> dict[str, Any] | None:
+        """Why this pack may not be sold or handed to a shopper (code item_expired or item_recalled,
+        a message, details); None when it may."""
 
 
 @dataclass(frozen=True)

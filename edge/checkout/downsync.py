@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from edge.checkout.catalog import apply_catalog_version, import_products, parse_row
 from edge.checkout.models import Product
+from edge.checkout.shelf import apply_recalls
 from edge.platform import gs1
 from edge.platform.errors import EdgeError, ResourceFault
 from edge.platform.store import Store
@@ -59,4 +60,11 @@ def catalog_appliers(store: Store, currency: str) -> dict[str, Applier]:
         except EdgeError as exc:
             raise VersionRefused(f"{exc.code}: {exc.message}") from exc
 
-    return {"catalog": catalog, "prices": prices, "promotions": promotions}
+    def recalls(version: int, items: list[Any]) -> None:
+        """The whole recall list, replaced atomically (edge.checkout.shelf)."""
+        try:
+            apply_recalls(store, version, items)
+        except ValueError as exc:
+            raise VersionRefused(str(exc)) from exc
+
+    return {"catalog": catalog, "prices": prices, "promotions": promotions, "recalls": recalls}

@@ -5,7 +5,7 @@ Money columns are integer minor units next to a currency; timestamps are UTC.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -45,6 +45,33 @@ class CatalogState(SQLModel, table=True):
     applied_at: datetime = Field(default_factory=utcnow)
     products: int = Field(default=0)
     promotions: int = Field(default=0)
+
+
+class Recall(SQLModel, table=True):
+    """One entry of the recall list the cloud sends down: a GTIN, narrowed to a lot (AI 10) or to
+    packs dated within a range (AI 17, else 15, else 11), or every pack of it."""
+
+    __tablename__ = "checkout_recall"
+
+    id: int | None = Field(default=None, primary_key=True)
+    recall_id: str = Field(max_length=64)
+    gtin: str = Field(max_length=14, index=True)
+    lot: str = Field(default="", max_length=20)  # "" = every lot
+    date_from: date | None = Field(default=None)
+    date_to: date | None = Field(default=None)
+    refuse_unmarked: bool = Field(default=True)  # a pack whose code carries no lot or date: refused
+    reason: str = Field(default="", max_length=200)
+
+
+class RecallList(SQLModel, table=True):
+    """The recall list version last applied; one row, id=1."""
+
+    __tablename__ = "checkout_recall_list"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)
+    entries: int = Field(default=0)
+    applied_at: datetime = Field(default_factory=utcnow)
 
 
 class Promotion(SQLModel, table=True):
@@ -107,6 +134,7 @@ class CartLine(SQLModel, table=True):
     qty: int = Field(default=1)
     measure_kind: str = Field(default="", max_length=8)  # "", price, weight
     measure_value: int = Field(default=0)
+    expires_on: date | None = Field(default=None)  # the pack's use-by date (GS1 AI 17), for its markdown
     added_at: datetime = Field(default_factory=utcnow)
 
 

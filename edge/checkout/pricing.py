@@ -2,7 +2,8 @@
 
 Stacking, in this order (docs/checkout.md explains each with examples):
 
-1. Unit price; a member's price replaces it when a member is attached and it is lower.
+1. Unit price; a member's price replaces it when a member is attached and it is lower. A pack
+   near its use-by date gets its markdown instead, and joins no multi-buy.
 2. Multi-buys in priority order. A unit joins at most one multi-buy group; grouped units are
    priced from the shelf price, not the member price, and a group is only formed when it saves
    more than the member price would on the same units (the shopper gets the better of the two).
@@ -59,6 +60,8 @@ class PriceItem:
     category: str = ""
     tax_class: str = "standard"
     weighed: bool = False
+    markdown_percent: int = 0  # a pack near its use-by date: off its price, before any other rule
+    markdown_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,7 @@ def _multibuys(items: list[PriceItem], units: list[_Unit], rules: list[MultiBuy]
             for u in units
             if u.promo is None
             and not items[u.line].weighed
+            and not items[u.line].markdown_percent
             and rule.matches(items[u.line].gtin, items[u.line].category)
         ]
         eligible.sort(key=lambda u: (-u.base, u.line))
@@ -220,8 +224,9 @@ def price_cart(
     units: list[_Unit] = []
     for idx, item in enumerate(items):
         off = 0
-        if member and item.member_unit_minor is not None and item.member_unit_minor < item.unit_minor:
-            off = item.unit_minor - item.member_unit_minor
+        member_unit = item.member_unit_minor if member and not item.markdown_percent else None
+        if member_unit is not None and member_unit < item.unit_minor:
+            off = item.unit_minor - member_unit
         units.extend(_Unit(idx, item.unit_minor, off) for _ in range(item.qty))
     _multibuys(items, units, multibuys)
 
@@ -238,6 +243,10 @@ def price_cart(
         )
         for it in items
     ]
+    for line, item in zip(lines, items, strict=True):
+        if item.markdown_percent:
+            off = round_half_up(line.gross_minor * item.markdown_percent, 100)
+            _add(line, Adjustment("markdown", "expiry", "Short date", off, item.markdown_reason))
     rules = {r.id: r for r in multibuys}
     for u in units:
         line, item = lines[u.line], items[u.line]

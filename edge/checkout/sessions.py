@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from edge.bus import Bus
-from edge.checkout import cartrows, cartview
+from edge.checkout import cartrows, cartview, shelf
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
@@ -31,7 +31,7 @@ from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFou
 from edge.platform.gs1 import Facts
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store, Tx
-from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.timeutil import as_utc, store_today, utcnow
 from edge.scanning.contract import CodeReader
 
 __all__ = ["Sessions", "member_view"]
@@ -186,28 +186,35 @@ class Sessions:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
         key, kind, value = self.check_measure(facts)
         alerts: list[dict[str, str]] = []
+        today = store_today(self.settings.store.timezone)
         with self.locks.hold(session_id, lock_wait_s):
             with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 product = self.resolve(s, facts)
-                line = cartrows.line_by_code(s, ks.id, key)
-                if line is None:
-                    if cartrows.line_count(s, ks.id) >= self.cfg.max_lines:
-                        raise Unprocessable(
-                            f"a cart holds at most {self.cfg.max_lines} lines; ask staff for help", code="cart_full"
-                        )
-                    new_qty = qty
-                    cartrows.insert_line(s, ks.id, key, product.gtin, qty, kind, value)
-                    if product.age_restricted and not ks.age_checked_by:
-                        self._call_staff_for_id(s, ks, product)
+                refusal = shelf.pack_refusal(s, facts, today)
+                if refusal is not None:  # the alert commits; the scan is refused below
+                    self._alert_staff(s, ks, refusal.code, {**refusal.details, "name": product.name})
                 else:
-                    new_qty = line[1] + qty
-                    if new_qty > self.cfg.max_quantity:
-                        raise Unprocessable(
-                            f"at most {self.cfg.max_quantity} of one item per cart", code="quantity_too_large"
-                        )
-                    cartrows.set_line_qty(s, line[0], new_qty)
-                cartrows.touch(s, ks)
+                    line = cartrows.line_by_code(s, ks.id, key)
+                    if line is None:
+                        if cartrows.line_count(s, ks.id) >= self.cfg.max_lines:
+                            raise Unprocessable(
+                                f"a cart holds at most {self.cfg.max_lines} lines; ask staff for help", code="cart_full"
+                            )
+                        new_qty = qty
+                        cartrows.insert_line(s, ks.id, key, product.gtin, qty, kind, value, facts.expiry)
+                        if product.age_restricted and not ks.age_checked_by:
+                            self._call_staff_for_id(s, ks, product)
+                    else:
+                        new_qty = line[1] + qty
+                        if new_qty > self.cfg.max_quantity:
+                            raise Unprocessable(
+                                f"at most {self.cfg.max_quantity} of one item per cart", code="quantity_too_large"
+                            )
+                        cartrows.set_line_qty(s, line[0], new_qty)
+                    cartrows.touch(s, ks)
+            if refusal is not None:
+                raise Unprocessable(refusal.message, code=refusal.code, details=refusal.details)
             if product.age_restricted and not ks.age_checked_by:
                 alerts.append(
                     {
@@ -225,9 +232,17 @@ class Sessions:
         """Flag an age-restricted item for staff: an audit row, and a durable MQTT alert that the
         floor manager's handheld reads (docs/mqtt-topics.md), in the same transaction as the line."""
         s.audit(f"device:{ks.kiosk_id}", "checkout.age_check_needed", ks.id, gtin=product.gtin)
+        self._alert_staff(s, ks, "age_check", {"gtin": product.gtin, "name": product.name})
+
+    def _alert_staff(self, s: Tx, ks: KioskSession, kind: str, fields: dict[str, Any]) -> None:
+        """A durable MQTT alert for the floor's handhelds (docs/mqtt-topics.md), in the caller's
+        transaction: an ID check, or a pack that must not be sold (expired, recalled) and should
+        be taken from the shopper and the shelf."""
+        if kind != "age_check":
+            s.audit(f"device:{ks.kiosk_id}", f"checkout.{kind}", ks.id, **fields)
         s.mqtt(f"retail/{self.settings.store.id}/checkout/{ks.kiosk_id}/alert",
-            {"type": "checkout.age_check", "schema": 1, "store": self.settings.store.id, "kiosk_id": ks.kiosk_id,
-             "session_id": ks.id, "gtin": product.gtin, "name": product.name, "at": utcnow().isoformat()},
+            {"type": f"checkout.{kind}", "schema": 1, "store": self.settings.store.id, "kiosk_id": ks.kiosk_id,
+             "session_id": ks.id, **fields, "at": utcnow().isoformat()},
         )  # fmt: skip
 
     def check_measure(self, facts: Facts) -> tuple[str, str, int]:

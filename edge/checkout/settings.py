@@ -1,7 +1,7 @@
 """Checkout configuration (payments, passes, pricing)."""
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +40,12 @@ class CheckoutSettings(BaseModel):
         default=100000, ge=1, description="An embedded price above this (or zero) is refused as a bad label."
     )
     max_weighed_grams: int = Field(default=30000, ge=1, description="An embedded weight above this is refused.")
+    expiry_markdowns: dict[Annotated[int, Field(ge=0, le=60)], Annotated[int, Field(ge=1, le=90)]] = Field(
+        default_factory=lambda: {0: 30},
+        description="Percent off a pack whose use-by date (GS1 AI 17) is this many days away or fewer, "
+        "e.g. {0 = 30, 2 = 10}: 30% off on the last day, 10% one or two days before. Past its date a "
+        "pack is refused, with a staff alert.",
+    )
     orphan_hold_after_s: int = Field(
         default=300,
         ge=30,

@@ -23,8 +23,8 @@ from edge.fitting.models import (
     VariantPublic,
 )
 from edge.fitting.settings import FittingSettings
-from edge.platform.errors import Conflict, NotFound
-from edge.platform.gs1 import normalise_gtin
+from edge.platform.errors import Conflict, NotFound, Unprocessable
+from edge.platform.gs1 import facts, normalise_gtin
 from edge.platform.observability import escape_text
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
@@ -149,6 +149,11 @@ class VisitService:
         product = catalog.get(gtin) if catalog is not None else None
         if catalog is not None and product is None:
             raise NotFound("this product is not in the store's catalog", code="unknown_item")
+        refused = catalog.refusal(facts(gtin)) if catalog is not None else None
+        if refused is not None:  # a recalled garment is not handed to a shopper either
+            with self.store.write() as s:
+                s.audit("fitting", f"fitting.{refused['code']}", room_id, **refused["details"])
+            raise Unprocessable(refused["message"], code=refused["code"], details=refused["details"])
         with self.store.write() as s:
             visit = self.current(s, room_id, create=True)
             assert visit is not None

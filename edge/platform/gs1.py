@@ -384,10 +384,23 @@ class Facts:
     def line_key(self) -> str:
         """What tells two scans apart in a cart: the code itself; for a value carried in an AI
         (DataBar Expanded, GS1-128) the GTIN is the same on every pack, so its value joins it
-        and two packs of different weights are two lines."""
+        and two packs of different weights are two lines; so does a use-by date (AI 17), since
+        a pack near its date is priced apart."""
+        key = self.gtin
         if self.measured_by_ai:
-            return f"{self.gtin}{'w' if self.measure == 'weight' else 'p'}{self.value}"
-        return self.gtin
+            key += f"{'w' if self.measure == 'weight' else 'p'}{self.value}"
+        expiry = self.ai("17")
+        return key + f"e{expiry}" if expiry else key
+
+    def ai(self, ai: str) -> str | None:
+        """The value of one Application Identifier the code carried, if any."""
+        return next((v for a, v in self.ais if a == ai), None)
+
+    @property
+    def expiry(self) -> date | None:
+        """The use-by / expiry date (AI 17), already validated where the code was read."""
+        value = self.ai("17")
+        return parse_date(value) if value else None
 
 
 def facts(gtin: str, layout: Layout = Layout(), ais: tuple[tuple[str, str], ...] = ()) -> Facts:

@@ -35,7 +35,7 @@ APPLIED = "downsync.applied."
 REFUSED = "downsync.refused"
 # The kinds the cloud contract defines (docs/cloud-api.yaml). One with no applier registered
 # waits (its owner is not running on this box); any other kind is refused and skipped.
-KNOWN_KINDS = ("catalog", "prices", "promotions", "member_erasure")
+KNOWN_KINDS = ("catalog", "prices", "promotions", "member_erasure", "recalls")
 
 
 def digest(items: Any) -> str:

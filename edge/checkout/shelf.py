@@ -1,0 +1,165 @@
+"""Whether a pack may be sold at all: its use-by date (GS1 AI 17) and the recall list.
+
+A code that carries AIs (GS1 DataMatrix, DataBar, GS1-128, a Digital Link QR) says which pack it
+is: its lot (10) and dates (17 use-by, 15 best-before, 11 production). The recall list comes down
+from the cloud as the `recalls` down-sync kind and is replaced as a whole, in one transaction,
+so a scan sees the old list or the new one, never half of each.
+
+Matching (docs/checkout.md): an entry with no lot and no dates recalls every pack of its GTIN; a
+lot entry recalls the packs of that lot; a date entry the packs dated within it. A pack whose code
+carries no lot (or no date) cannot be told apart, so it is refused when the entry says
+`refuse_unmarked` (the default: the till cannot prove the pack is not from the recalled lot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+
+from edge.checkout.models import Recall, RecallList
+from edge.platform import gs1
+from edge.platform.errors import EdgeError
+from edge.platform.gs1 import Facts
+from edge.platform.store import ReadTx, Store
+from edge.platform.text import clean
+from edge.platform.timeutil import utcnow
+
+MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a pack must not be sold, as the kiosk, the phone and the fitting room say it."""
+
+    code: str  # item_expired | item_recalled
+    message: str
+    details: dict[str, Any]
+
+
+def pack_refusal(s: ReadTx, facts: Facts, today: date) -> Refusal | None:
+    """None when the pack may be sold."""
+    expiry = facts.expiry
+    if expiry is not None and expiry < today:
+        return Refusal(
+            "item_expired",
+            f"this pack's use-by date was {expiry.isoformat()}; please hand it to a member of staff",
+            {"expired_on": expiry.isoformat(), "gtin": facts.gtin},
+        )
+    recall = recalled(s, facts)
+    if recall is not None:
+        return Refusal(
+            "item_recalled",
+            "this item has been recalled and cannot be sold; please hand it to a member of staff",
+            {"recall_id": recall.recall_id, "gtin": facts.gtin, "reason": recall.reason},
+        )
+    return None
+
+
+def _pack_date(facts: Facts) -> date | None:
+    for ai in ("17", "15", "11"):
+        value = facts.ai(ai)
+        if value:
+            return gs1.parse_date(value)
+    return None
+
+
+def recalled(s: ReadTx, facts: Facts) -> Recall | None:
+    """The first recall entry that covers this pack, if any."""
+    gtins = {facts.gtin, facts.lookup_gtin}
+    entries = s.exec(select(Recall).where(col(Recall.gtin).in_(gtins))).all()
+    if not entries:
+        return None
+    lot, day = facts.ai("10"), _pack_date(facts)
+    for entry in entries:
+        if entry.lot and (entry.lot != lot if lot is not None else not entry.refuse_unmarked):
+            continue
+        if entry.date_from or entry.date_to:
+            if day is None:
+                if not entry.refuse_unmarked:
+                    continue
+            elif (entry.date_from and day < entry.date_from) or (entry.date_to and day > entry.date_to):
+                continue
+        return entry
+    return None
+
+
+def _day(item: dict[str, Any], key: str) -> date | None:
+    value = item.get(key)
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{key} must be a date (YYYY-MM-DD)") from None
+
+
+def parse_recall(item: Any) -> Recall:
+    """One entry of a recall version; ValueError with a sentence for anything wrong."""
+    if not isinstance(item, dict):
+        raise ValueError("each entry is an object")
+    unknown = set(item) - {"recall_id", "gtin", "lot", "date_from", "date_to", "refuse_unmarked", "reason"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    try:
+        gtin = gs1.normalise_gtin(str(item.get("gtin", "")))
+    except EdgeError as exc:
+        raise ValueError(f"gtin: {exc.message}") from None
+    recall_id = clean(str(item.get("recall_id", ""))).strip()
+    if not recall_id or len(recall_id) > 64:
+        raise ValueError("recall_id is required, up to 64 characters")
+    lot = str(item.get("lot", ""))
+    if len(lot) > 20 or not all(33 <= ord(ch) < 127 for ch in lot):
+        raise ValueError("lot is up to 20 printable ASCII characters (GS1 AI 10)")
+    start, end = _day(item, "date_from"), _day(item, "date_to")
+    if start and end and start > end:
+        raise ValueError("date_from is after date_to")
+    refuse_unmarked = item.get("refuse_unmarked", True)
+    if not isinstance(refuse_unmarked, bool):
+        raise ValueError("refuse_unmarked is true or false")
+    reason = clean(str(item.get("reason", "")))
+    if len(reason) > 200:
+        raise ValueError("reason is up to 200 characters")
+    return Recall(
+        recall_id=recall_id,
+        gtin=gtin,
+        lot=lot,
+        date_from=start,
+        date_to=end,
+        refuse_unmarked=refuse_unmarked,
+        reason=reason,
+    )
+
+
+def apply_recalls(store: Store, version: int, items: list[Any]) -> int:
+    """Replace the recall list with this version in one transaction; ValueError (nothing changed)
+    for a bad entry. Returns the number of entries."""
+    if not isinstance(items, list) or len(items) > MAX_ENTRIES:
+        raise ValueError(f"a recall list is a list of at most {MAX_ENTRIES} entries")
+    entries = []
+    for i, item in enumerate(items, start=1):
+        try:
+            entries.append(parse_recall(item))
+        except ValueError as exc:
+            raise ValueError(f"entry {i}: {exc}") from None
+    with store.write() as s:
+        s.run(delete(Recall))
+        for entry in entries:
+            s.add(entry)
+        state = s.get(RecallList, 1) or RecallList(id=1)
+        state.version, state.entries, state.applied_at = version, len(entries), utcnow()
+        s.add(state)
+        s.audit("cloud", "checkout.recalls_applied", str(version), entries=len(entries))
+    return len(entries)
+
+
+def recall_state(store: Store) -> dict[str, Any]:
+    """The version on /readyz: which recall list this box enforces."""
+    with store.read() as s:
+        state = s.get(RecallList, 1)
+    if state is None:
+        return {"version": None, "entries": 0}
+    return {"version": state.version, "entries": state.entries, "applied_at": state.applied_at.isoformat()}

@@ -1,0 +1,151 @@
+"""Use-by dates (GS1 AI 17) and recalls (AI 10 lots, date ranges) at the till and the fitting room:
+labels rendered with zxing-cpp's encoder and read by the real decoder, through the kiosk camera
+path of the real app; the recall list through the real receiver's down-sync on PostgreSQL."""
+
+# ruff: noqa: F811 (the receiver fixtures are imported from test_sync_cloud and used as arguments)
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import zxingcpp
+from sqlmodel import select
+
+from edge.checkout.catalog import import_products
+from edge.checkout.models import Recall
+from edge.checkout.service import CheckoutServices
+from edge.checkout.shelf import apply_recalls
+from edge.fitting.service import FittingService
+from edge.platform import gs1
+from edge.platform.audit import AuditEvent
+from edge.platform.mqttqueue import MqttQueued
+from edge.platform.store import Store
+from edge.platform.timeutil import store_today
+from edge.scanning.codes import Code
+from edge.scanning.component import make_strategy
+from edge.scanning.settings import ScanningSettings
+from tests.integration.test_databar import EGGS, label
+from tests.integration.test_fitting_api import ROOMS, phone_headers
+from tests.integration.test_sync_cloud import STORE, Receiver, cloud, db, rx  # noqa: F401 (fixtures)
+from tests.integration.test_sync_downsync import _ctx, _downsync
+from tests.support.inproc import device_headers, running_app, staff_headers
+
+TZ = "Asia/Shanghai"  # the test store's zone (tests/support/inproc.py)
+YOGURT = "0" + "695000000789"
+YOGURT += gs1.check_digit(YOGURT)
+TEE = "0" + "695000000999"  # a garment for the fitting room
+TEE += gs1.check_digit(TEE)
+PRODUCTS = [
+    {"gtin": EGGS, "name": "Free-range eggs", "price_minor": 1850},
+    {"gtin": YOGURT, "name": "Yogurt", "price_minor": 990, "member_price_minor": 800},
+    {"gtin": TEE, "name": "Linen tee", "price_minor": 12900, "category": "fashion"},
+]
+
+
+def _read(text: str) -> Code:
+    """A GS1 DataBar Expanded Stacked label with this element string, through the real decoder."""
+    codes = make_strategy(ScanningSettings()).decode(label(zxingcpp.BarcodeFormat.DataBarExpStk, text)).codes
+    assert len(codes) == 1 and codes[0].facts is not None, codes
+    return codes[0]
+
+
+def _yymmdd(days: int) -> str:
+    return (store_today(TZ) + timedelta(days=days)).strftime("%y%m%d")
+
+
+def _iso(days: int) -> str:
+    return (store_today(TZ) + timedelta(days=days)).isoformat()
+
+
+def _scan(client: Any, daemon: Any, kiosk: dict[str, str], sid: str, text: str) -> dict[str, Any]:
+    """The kiosk camera path (a confirmed code), then the cart and any alert the kiosk shows."""
+    code = _read(text)
+    daemon.ctx.own(CheckoutServices).on_kiosk_scan("kiosk-1", code.text, code.facts)
+    return dict(client.get(f"/api/kiosk/sessions/{sid}", headers=kiosk).json())
+
+
+def _alerts(daemon: Any, kind: str) -> list[dict[str, Any]]:
+    with daemon.ctx.store.read() as s:
+        rows = s.exec(select(MqttQueued)).all()
+    return [p for p in (json.loads(r.payload) for r in rows) if p.get("type") == f"checkout.{kind}"]
+
+
+def test_an_expired_pack_is_refused_with_a_staff_alert_and_a_last_day_pack_is_marked_down(tmp_path: Path) -> None:
+    with running_app(tmp_path / "data") as (client, daemon):
+        assert import_products(daemon.ctx.store, PRODUCTS).accepted == 3
+        kiosk = device_headers(daemon, "kiosk-1", "kiosk")
+        sid = client.post("/api/kiosk/sessions", json={}, headers=kiosk).json()["session_id"]
+        cart = _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(-1)}(10)A1")
+        assert cart["lines"] == []
+        alert = _alerts(daemon, "item_expired")
+        assert len(alert) == 1 and alert[0]["gtin"] == EGGS and alert[0]["session_id"] == sid
+        with daemon.ctx.store.read() as s:
+            assert s.exec(select(AuditEvent).where(AuditEvent.action == "checkout.item_expired")).first()
+        # the same item with a later date is sold: today at 30% off, two days away at full price
+        cart = _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(0)}(10)A2")
+        cart = _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(2)}(10)A3")
+        lines = sorted(cart["lines"], key=lambda ln: ln["net_minor"])
+        assert [(ln["gross_minor"], ln["net_minor"]) for ln in lines] == [(1850, 1295), (1850, 1850)]
+        markdown = lines[0]["adjustments"][0]
+        assert (markdown["kind"], markdown["amount_minor"]) == ("markdown", 555)
+        assert "30% off" in markdown["reason"] and "today" in markdown["reason"]
+        # a marked-down pack does not take the member price as well
+        client.post("/api/checkout/members", json={"phone": "13900000077"}, headers=staff_headers(daemon))
+        client.post(f"/api/kiosk/sessions/{sid}/member", json={"phone": "13900000077"}, headers=kiosk)
+        cart = _scan(client, daemon, kiosk, sid, f"(01){YOGURT}(17){_yymmdd(0)}")
+        yogurt = next(ln for ln in cart["lines"] if ln["gtin"] == YOGURT)
+        assert [a["kind"] for a in yogurt["adjustments"]] == ["markdown"] and yogurt["net_minor"] == 693
+
+
+def test_recalled_packs_are_refused_at_the_kiosk_and_the_fitting_room(tmp_path: Path) -> None:
+    with running_app(tmp_path / "data", {"fitting": ROOMS}) as (client, daemon):
+        assert import_products(daemon.ctx.store, PRODUCTS).accepted == 3
+        recalls = [
+            {"recall_id": "R-EGG-9", "gtin": EGGS, "lot": "LOT9", "reason": "salmonella"},
+            {"recall_id": "R-YOG", "gtin": YOGURT, "date_from": _iso(-10), "date_to": _iso(60),
+             "refuse_unmarked": False},
+            {"recall_id": "R-TEE", "gtin": TEE, "reason": "loose buttons (choking hazard)"},
+        ]  # fmt: skip
+        assert apply_recalls(daemon.ctx.store, 7, recalls) == 3
+        ready = client.get("/readyz").json()["components"]["checkout"]["details"]["recalls"]
+        assert (ready["version"], ready["entries"]) == (7, 3)
+        kiosk = device_headers(daemon, "kiosk-1", "kiosk")
+        sid = client.post("/api/kiosk/sessions", json={}, headers=kiosk).json()["session_id"]
+        far = _yymmdd(400)  # a use-by date well after the recall window
+        units = 0
+        for text, sold in [
+            (f"(01){EGGS}(17){far}(10)LOT9", False),  # the recalled lot
+            (f"(01){EGGS}(17){far}(10)LOT1", True),  # another lot
+            (f"(01){EGGS}(17){far}", False),  # no lot on the label: cannot be told apart, refused
+            (f"(01){YOGURT}(17){_yymmdd(30)}(10)Y1", False),  # dated inside the recall window
+            (f"(01){YOGURT}(17){far}(10)Y2", True),  # dated after it
+        ]:
+            now = sum(ln["qty"] for ln in _scan(client, daemon, kiosk, sid, text)["lines"])
+            assert now == units + sold, text
+            units = now
+        assert {a["recall_id"] for a in _alerts(daemon, "item_recalled")} == {"R-EGG-9", "R-YOG"}
+        typed = client.post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEE[1:]}, headers=kiosk)
+        assert (typed.status_code, typed.json()["error"]["code"]) == (422, "item_recalled")
+        assert typed.json()["error"]["details"]["recall_id"] == "R-TEE"
+        token = daemon.ctx.own(FittingService).codes.token("room-1")
+        r = client.post(f"/api/fitting/rooms/{token}/items", json={"code": TEE}, headers=phone_headers(client, token))
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "item_recalled"), r.text
+        assert "choking" in r.json()["error"]["details"]["reason"]
+
+
+def test_a_recall_list_version_applies_whole_or_not_at_all(rx: Receiver, tmp_path: Path, db: Store) -> None:
+    ds = _downsync(_ctx(tmp_path, db, rx.url))
+    ds.poll()  # skip versions other tests published
+    good = [{"recall_id": f"R{i}", "gtin": EGGS, "lot": f"L{i}"} for i in range(500)]
+    rx.publish("recalls", good, store_id=STORE)
+    assert ds.poll() == 1
+    bad = [{"recall_id": "N1", "gtin": YOGURT}, {"recall_id": "N2", "gtin": "123"}]  # a bad GTIN
+    rx.publish("recalls", bad, store_id=STORE)
+    assert ds.poll() == 0
+    refused = ds.status()["last_refused"]
+    assert refused["kind"] == "recalls" and "entry 2" in refused["reason"]
+    with db.read() as s:
+        assert len(s.exec(select(Recall)).all()) == 500, "a refused version must leave the old list whole"
+    ds.http.close()
