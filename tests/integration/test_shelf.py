@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import zxingcpp
 from sqlmodel import select
 
@@ -45,8 +47,15 @@ PRODUCTS = [
 
 
 def _read(text: str) -> Code:
-    """A GS1 DataBar Expanded Stacked label with this element string, through the real decoder."""
-    codes = make_strategy(ScanningSettings()).decode(label(zxingcpp.BarcodeFormat.DataBarExpStk, text)).codes
+    """A GS1 DataBar Expanded Stacked label with this element string (or a QR code of this GS1
+    Digital Link URI), through the real decoder."""
+    if text.startswith("https://"):
+        image = cv2.cvtColor(np.array(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)),
+                             cv2.COLOR_GRAY2BGR)  # fmt: skip
+        image = cv2.copyMakeBorder(image, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    else:
+        image = label(zxingcpp.BarcodeFormat.DataBarExpStk, text)
+    codes = make_strategy(ScanningSettings()).decode(image).codes
     assert len(codes) == 1 and codes[0].facts is not None, codes
     return codes[0]
 
@@ -83,6 +92,9 @@ def test_an_expired_pack_is_refused_with_a_staff_alert_and_a_last_day_pack_is_ma
         assert len(alert) == 1 and alert[0]["gtin"] == EGGS and alert[0]["session_id"] == sid
         with daemon.ctx.store.read() as s:
             assert s.exec(select(AuditEvent).where(AuditEvent.action == "checkout.item_expired")).first()
+        link = f"https://id.example.com/01/{EGGS}/10/A9?17={_yymmdd(-3)}"  # a GS1 Digital Link QR code
+        assert _scan(client, daemon, kiosk, sid, link)["lines"] == []
+        assert [a["expired_on"] for a in _alerts(daemon, "item_expired")][-1] == _iso(-3)
         # the same item with a later date is sold: today at 30% off, two days away at full price
         cart = _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(0)}(10)A2")
         cart = _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(2)}(10)A3")
