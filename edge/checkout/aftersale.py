@@ -36,6 +36,12 @@ def order_for(s: ReadTx, order_id: str, kiosk_id: str | None) -> Order:
     return order
 
 
+def receipt_number(order_id: str) -> str:
+    """What a shopper reads out at the service desk: the order id's last 8 characters (random
+    in a UUIDv7, and what the dashboard's search finds); the whole id stays in small print."""
+    return order_id.replace("-", "")[-8:].upper()
+
+
 class AfterSale(Refunds):
     """Void and refund (see refunds.py), receipts, members and coupon issuing."""
 
@@ -79,6 +85,7 @@ class AfterSale(Refunds):
         return {
             "store": {"id": self.settings.store.id, "name": self.settings.store.name},
             "order_id": order.id,
+            "receipt_number": receipt_number(order.id),
             "status": order.status,
             "time": as_utc(order.created_at).astimezone(tz).isoformat(timespec="seconds"),
             "member": member,
@@ -118,18 +125,21 @@ class AfterSale(Refunds):
                     f"<tr class=adj><td colspan=2>&nbsp;&nbsp;{e(a['name'])}: {e(a['reason'])}</td>"
                     f"<td>-{money(a['amount_minor'])}</td></tr>"
                 )
+        included = ", included" if r["tax_mode"] == "inclusive" else ""
         taxes = "".join(
-            f"<tr><td colspan=2>Tax {e(k)} ({v['rate_bp'] / 100:g}%)</td><td>{money(v['tax_minor'])}</td></tr>"
+            f"<tr><td colspan=2>Tax {e(k)} ({v['rate_bp'] / 100:g}%{included})</td>"
+            f"<td>{money(v['tax_minor'])}</td></tr>"
             for k, v in r["taxes"].items()
         )
+        number = receipt_number(r["order_id"])
         refunds = "".join(
             f"<tr><td colspan=2>Refund {e(x['time'])}</td><td>-{money(x['amount_minor'])}</td></tr>"
             for x in r["refunds"]
         )
         return (
             "<!doctype html><html lang=en><head><meta charset=utf-8>"
-            f"<title>Receipt {e(r['order_id'])}</title></head><body>"
-            f"<h1>{e(r['store']['name'])}</h1><p>Order {e(r['order_id'])}<br>{e(r['time'])}<br>"
+            f"<title>Receipt {e(number)}</title></head><body>"
+            f"<h1>{e(r['store']['name'])}</h1><p>Receipt no. {e(number)}<br>{e(r['time'])}<br>"
             f"Status: {e(r['status'])}</p><table>"
             "<thead><tr><th>Item</th><th>Qty</th><th>Amount</th></tr></thead><tbody>"
             + "".join(rows)
@@ -138,7 +148,8 @@ class AfterSale(Refunds):
             f"<tr><th colspan=2>Total {e(r['currency'])}</th><th>{money(r['total_minor'])}</th></tr>"
             + taxes
             + refunds
-            + f"</tfoot></table><p>Paid by {e((r['payment'] or {}).get('provider', ''))}</p></body></html>"
+            + f"</tfoot></table><p>Paid by {e((r['payment'] or {}).get('provider', ''))}</p>"
+            f"<p><small>Order reference {e(r['order_id'])}</small></p></body></html>"
         )
 
     # --- members and coupons ----------------------------------------------------------------

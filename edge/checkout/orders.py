@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from edge.bus import Bus
-from edge.checkout import cartrows
+from edge.checkout import cartrows, shelf
 from edge.checkout.capture import Capturer
 from edge.checkout.events import CartChanged, OrderPaid
 from edge.checkout.models import (
@@ -60,7 +60,7 @@ from edge.platform.errors import (
     Unprocessable,
 )
 from edge.platform.store import ReadTx, Store
-from edge.platform.timeutil import utcnow
+from edge.platform.timeutil import store_today, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ class Checkout:
                         raise Unprocessable("the cart is empty", code="empty_cart")
                     if not ks.age_checked_by and any(r.age_restricted for r in rows.values()):
                         raise Conflict("an age-restricted item needs a staff ID check first", code="age_check_required")
+                    shelf.refuse_expired_lines(rows.values(), store_today(self.settings.store.timezone))
                     if priced.total_minor <= 0:
                         raise Unprocessable("nothing to pay; ask staff to close this sale", code="nothing_to_pay")
                     coupons = json.loads(ks.coupons)

@@ -13,6 +13,7 @@ carries no lot (or no date) cannot be told apart, so it is refused when the entr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,9 +21,10 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import col, select
 
+from edge.checkout.cartread import CartRow
 from edge.checkout.models import Recall, RecallList
 from edge.platform import gs1
-from edge.platform.errors import EdgeError
+from edge.platform.errors import Conflict, EdgeError
 from edge.platform.gs1 import Facts
 from edge.platform.store import ReadTx, Store
 from edge.platform.text import clean
@@ -57,6 +59,19 @@ def pack_refusal(s: ReadTx, facts: Facts, today: date) -> Refusal | None:
             {"recall_id": recall.recall_id, "gtin": facts.gtin, "reason": recall.reason},
         )
     return None
+
+
+def refuse_expired_lines(rows: Iterable[CartRow], today: date) -> None:
+    """At payment: a pack that passed its use-by date while in the cart (a cart kept over
+    midnight) is not sold either; the shopper removes it, or staff take it."""
+    stale = [(r, r.expires_on) for r in rows if r.expires_on is not None and r.expires_on < today]
+    if stale:
+        first, day = stale[0]
+        raise Conflict(
+            f"{first.name} passed its use-by date ({day.isoformat()}) while in the cart; remove it to pay",
+            code="item_expired",
+            details={"line_ids": [r.line_id for r, _ in stale], "expired_on": day.isoformat()},
+        )
 
 
 def _pack_date(facts: Facts) -> date | None:

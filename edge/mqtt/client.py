@@ -49,6 +49,7 @@ class MqttClient:
         self.available_topic = available_topic
         self.last_error = "not connected yet"
         self._connected = threading.Event()
+        self._stopping = False  # our own disconnect is no fault: no warning, no reconnect
         self._on_connect_hooks: list[Callable[[], None]] = []
         self._on_publish_hooks: list[PublishHook] = []
         self._subs: dict[str, tuple[int, MessageHandler, bool]] = {}
@@ -97,6 +98,7 @@ class MqttClient:
         self.client.loop_start()  # retries the first connection too
 
     def stop(self, timeout_s: float = 2.0) -> None:
+        self._stopping = True
         if self.connected:
             info = self.client.publish(self.available_topic, "offline", qos=1, retain=True)
             deadline = time.monotonic() + timeout_s
@@ -152,7 +154,10 @@ class MqttClient:
         was = self.connected
         self._connected.clear()
         MQTT_CONNECTED.set(0)
-        if was:
+        if self._stopping:
+            self.last_error = "stopped"
+            log.info("mqtt: disconnected from %s:%s (shutting down)", self.host, self.port)
+        elif was:
             MQTT_DISCONNECTS.inc()
             self.last_error = f"disconnected: {rc}"
             log.warning("mqtt: %s; reconnecting with backoff", self.last_error)

@@ -98,7 +98,7 @@ export class Charts extends Panel {
       const picked = [...new Set([...known, ...names.filter((n) => def.match.test(n))])].slice(0, 4);
       const unit = def.unit ? ` (${def.unit})` : "";
       fill(v.title, t(def.title), unit);
-      const series = picked.map((n) => ({ label: n, values: this.series[n] }));
+      const series = picked.map((n) => ({ label: seriesLabel(n), values: this.series[n] }));
       const points = v.chart.draw(this.t, series);
       v.root.dataset.points = String(points);
       const latest = series.map((s) => {
@@ -114,4 +114,14 @@ export class Charts extends Panel {
       v.empty.hidden = points > 0;
     }
   }
+}
+
+/** A series in words: its own text where the catalogue has one (metric.<name>), else the metric
+ * name made readable (domain prefix and unit suffix dropped, ":rate" as "/s", ":mean" as "avg"). */
+export function seriesLabel(name) {
+  const key = `metric.${name}`;
+  if (t(key) !== key) return t(key);
+  const [base, agg] = name.split(":");
+  const words = base.replace(/^edge_[a-z]+_/, "").replace(/^process_/, "").replace(/_(seconds|bytes|total)$/, "").replaceAll("_", " ");
+  return agg === "rate" ? `${words} /s` : agg === "mean" ? `${words} (avg)` : words;
 }

@@ -80,12 +80,21 @@ export class Devices extends Panel {
               h("td", { text: m.name }),
               h("td", { text: m.version || "" }),
               h("td", { class: "scanned", text: m.sha256 || "" }),
-              h("td", {}, badge(m.status === "ok" ? "ok" : "down"), " ", h("span", { class: "model-check", text: modelCheck(m.status) }), m.reason ? ` — ${m.reason}` : ""),
+              modelCell(m),
             ),
           )
         : h("tr", {}, h("td", { colspan: 4, class: "muted", text: models.reason || t("dash.models.none") })),
     );
   }
+}
+
+/** A model's state: an optional model nobody selected is simply not installed, not a fault
+ * (/readyz says ok without it), so it gets a neutral badge and no red. */
+function modelCell(m) {
+  if (m.status !== "ok" && m.optional && !m.selected) {
+    return h("td", {}, badge("optional"), " ", h("span", { class: "model-check", text: t("dash.models.check.optional") }));
+  }
+  return h("td", {}, badge(m.status === "ok" ? "ok" : "down"), " ", h("span", { class: "model-check", text: modelCheck(m.status) }), m.reason ? ` — ${m.reason}` : "");
 }
 
 /** The sha256 check in words: verified, missing or differing from the manifest. */

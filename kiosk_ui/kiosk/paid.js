@@ -54,7 +54,7 @@ function renderReceipt(r) {
   const cur = r.currency;
   fill(
     $("#receipt"),
-    h("p", {}, h("strong", { text: r.store.name }), h("br"), clock(r.time, true), h("br"), h("span", { class: "muted", text: `${t("kiosk.order")} ${r.order_id}` })),
+    h("p", {}, h("strong", { text: r.store.name }), h("br"), clock(r.time, true), h("br"), h("span", { class: "muted", text: `${t("kiosk.order")} ${r.receipt_number}` })),
     h(
       "table",
       {},

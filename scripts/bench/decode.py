@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import statistics
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import zxingcpp
-from folds import cross_validate  # scripts/bench/folds.py, beside this script
 
 from edge.bus import Bus
 from edge.cameras.contract import CameraInfo
@@ -39,6 +39,9 @@ from edge.scanning.events import ScanEvent
 from edge.scanning.pipeline import FrameProcessor
 from edge.scanning.settings import ScanningSettings
 from edge.scanning.strategy import Strategy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # folds.py, beside this script
+from folds import cross_validate
 
 TARGETS = {"read_rate": 90.0, "static_ms": 1.0, "event_p99_ms": 50.0}
 FRAME = (1280, 720)

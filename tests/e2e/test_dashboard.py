@@ -33,10 +33,11 @@ def test_login_overview_charts_config(pages: Pages, store: Store) -> None:
         page.wait_for_function(
             f"() => Number(document.querySelector('[data-chart={chart}]').dataset.points) >= 2", timeout=20_000
         )
-    expect(page.locator("[data-chart=mqtt] .legend")).to_contain_text("edge_mqtt_connected: 1")
+    expect(page.locator("[data-chart=mqtt] .legend")).to_contain_text("Broker connected (1 = yes): 1")
     expect(page.locator("[data-chart=decode_rate] canvas")).to_have_attribute(
-        "aria-label", re.compile(r"edge_scanning_decode_seconds:rate \d")
+        "aria-label", re.compile(r"Frames decoded /s \d")
     )
+    expect(page.locator(".chart .legend", has_text="edge_")).to_have_count(0)  # words, not metric names
     shot(page, "dashboard-charts")
 
     # keyboard: arrows move between tabs, and the selected panel follows

@@ -146,6 +146,10 @@ def _dashboard_checks(p: Pages, store: Store, kept: str, voided: str, refunded: 
     expect(damaged).to_contain_text("sha256 does not match")
     expect(damaged).to_contain_text("differs from the manifest")
     expect(page.locator("#model-rows tr[data-model=minifasnet_v2]")).to_contain_text("file missing")
+    spare = page.locator("#model-rows tr[data-model=yunet_640]")  # optional, not selected, not installed
+    expect(spare).to_contain_text("not installed (optional")
+    expect(spare.locator(".badge")).to_have_text("Optional")
+    expect(spare.locator(".badge.down")).to_have_count(0)
     shot(page, "dashboard-models-sha256")
 
     # the contrast check is not a rubber stamp: light grey text on white is caught

@@ -130,12 +130,16 @@ def test_the_whole_path_from_scan_to_gate(store: dict[str, Any]) -> None:
     # receipt explains every discount
     rec = c.get(out["receipt_url"], headers=k).json()
     assert rec["total_minor"] == 9333 and rec["order_discounts"]
+    assert rec["receipt_number"] == rec["order_id"].replace("-", "")[-8:].upper()
     discounts = [a for line in rec["lines"] for a in line["adjustments"]]  # order discounts shared out
     assert {a["kind"] for a in discounts} >= {"multibuy", "member_price", "threshold", "coupon"}
     assert sum(a["amount_minor"] for a in discounts) == rec["discount_minor"]
     assert sum(d["amount_minor"] for d in rec["order_discounts"]) == 2000 + 1037
     page = c.get(out["receipt_html_url"], headers=k)
     assert page.status_code == 200 and "3 for 12.00" in page.text
+    order_id = out["order_id"]
+    assert f"Receipt no. {order_id.replace('-', '')[-8:].upper()}" in page.text  # short, for a person
+    assert "(13%, included)" in page.text  # shelf prices include the tax, as the cart says
     for a in discounts + rec["order_discounts"]:  # the printed receipt gives every discount its reason
         assert a["reason"] and html.escape(a["reason"]) in page.text, a
     db = store["daemon"].ctx.store

@@ -4,6 +4,7 @@ nothing is lost across broker restarts."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -256,3 +258,18 @@ def test_daemon_kill9_with_queued_calls_delivers_all_after_restart_and_lwt_says_
         assert guide.wait_for(lambda m: m.get("_text") == "offline", timeout=20)
     finally:
         guide.close()
+
+
+def test_a_clean_shutdown_logs_no_mqtt_warning(
+    tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stopping the daemon disconnects on purpose: an INFO line, not "reconnecting with backoff"."""
+    with running_app(tmp_path / "data", _cfg(mosquitto)) as (_client, daemon):
+        messaging = daemon.ctx.own(MqttClient)
+        assert messaging.wait_connected(10), messaging.last_error
+        caplog.set_level(logging.INFO, logger="edge.mqtt")
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name.startswith("edge.mqtt") and r.levelno >= logging.WARNING
+    ]
+    assert warnings == []
+    assert any("shutting down" in r.getMessage() for r in caplog.records if r.name == "edge.mqtt.client")

@@ -13,10 +13,11 @@ from typing import Any
 import cv2
 import numpy as np
 import zxingcpp
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from edge.checkout.catalog import import_products
-from edge.checkout.models import Recall
+from edge.checkout.models import CartLine, Recall
 from edge.checkout.service import CheckoutServices
 from edge.checkout.shelf import apply_recalls
 from edge.fitting.service import FittingService
@@ -109,6 +110,17 @@ def test_an_expired_pack_is_refused_with_a_staff_alert_and_a_last_day_pack_is_ma
         cart = _scan(client, daemon, kiosk, sid, f"(01){YOGURT}(17){_yymmdd(0)}")
         yogurt = next(ln for ln in cart["lines"] if ln["gtin"] == YOGURT)
         assert [a["kind"] for a in yogurt["adjustments"]] == ["markdown"] and yogurt["net_minor"] == 693
+        # the cart waits past the store's midnight: its last-day yogurt is now expired and not sold
+        with daemon.ctx.store.write() as s:
+            s.run(update(CartLine).where(col(CartLine.session_id) == sid, col(CartLine.gtin) == YOGURT)
+                  .values(expires_on=store_today(TZ) - timedelta(days=1)))  # fmt: skip
+        pay = {"provider": "sandbox"}
+        r = client.post(f"/api/kiosk/sessions/{sid}/checkout", json=pay, headers=kiosk)
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "item_expired"), r.text
+        assert r.json()["error"]["details"]["line_ids"] == [yogurt["line_id"]]
+        assert client.delete(f"/api/kiosk/sessions/{sid}/lines/{yogurt['line_id']}", headers=kiosk).status_code == 200
+        r = client.post(f"/api/kiosk/sessions/{sid}/checkout", json=pay, headers=kiosk)
+        assert r.status_code == 200, r.text
 
 
 def test_recalled_packs_are_refused_at_the_kiosk_and_the_fitting_room(tmp_path: Path) -> None:

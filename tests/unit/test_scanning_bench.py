@@ -48,3 +48,27 @@ def test_event_latency_stops_at_delivery_on_the_bus_loop(bench: ModuleType) -> N
     (latency,) = clock.close()
     assert seen == ["bench-bus-loop"]  # handed to the loop thread, not dispatched inline
     assert 40.0 <= latency < 5000.0
+
+
+def test_folds_keep_source_folders_whole_and_the_simulation_stops_at_the_first_pass_with_a_code(
+    bench: ModuleType,
+) -> None:
+    import folds  # importable once the bench module is loaded (it puts its folder on the path)
+
+    from edge.scanning.evaluation import Item
+
+    names = [f"images/zxing_upca-{g}_{i}.png" for g in range(1, 7) for i in range(g + 2)]
+    names += [f"images/quagga2_upc_image-00{i}.jpg" for i in range(4)]
+    items = [Item(n, "UPC-A", {"x"}, False, None) for n in names]
+    made = folds.make_folds(items, 3)
+    assert sorted(i for fold in made for i in fold) == list(range(len(items)))  # each image once
+    groups = [{folds.group_of(items[i].image) for i in fold} for fold in made]
+    assert all(not (a & b) for n, a in enumerate(groups) for b in groups[n + 1 :])  # a folder in one fold
+    assert max(map(len, made)) - min(map(len, made)) <= 8  # balanced by size
+    assert folds.group_of("images/quagga2_upc_e_image-003.jpg") == "quagga2/upc_e"
+    # the strategy stops at the first pass that returns a code, right or wrong
+    row = {"zxing": (False, False, False), "a": (False, True, True), "b": (True, False, True)}
+    table = folds.PassTable(["zxing", "a", "b"], [row], [(False, False)], [(False, False)])
+    assert folds.outcome(table, 0, ["a", "b"]) == (False, True)
+    assert folds.outcome(table, 0, ["b", "a"]) == (True, False)
+    assert folds.select(table, [0]) == ["b"]  # the pass that reads, not the one that misreads
