@@ -7,16 +7,17 @@ connection, so it sees the caller's flushed changes and one snapshot of the cata
 
 from __future__ import annotations
 
-from datetime import date
-from typing import NamedTuple
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 
 from edge.platform.store import ReadTx
+from edge.platform.timeutil import as_utc
 
 _SQL = text(
     "SELECT l.id, l.code, l.gtin, l.qty, l.measure_kind, l.measure_value, p.name, p.price_minor, "
-    "p.member_price_minor, p.category, p.tax_class, p.weighed, p.age_restricted, l.expires_on "
+    "p.member_price_minor, p.category, p.tax_class, p.weighed, p.age_restricted, l.expires_on, l.added_at "
     "FROM cart_line AS l JOIN catalog_product AS p ON p.gtin = l.gtin "
     "WHERE l.session_id = :sid ORDER BY l.id"
 )
@@ -37,17 +38,20 @@ class CartRow(NamedTuple):
     weighed: bool
     age_restricted: bool
     expires_on: date | None
+    added_at: datetime
 
 
 def read_cart(s: ReadTx, session_id: str) -> list[CartRow]:
     """Lines whose product is still in the catalog (a withdrawn product is not sold)."""
     rows = s.run(_SQL, {"sid": session_id}).all()
-    return [
-        CartRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bool(r[11]), bool(r[12]), _day(r[13])
-        )
-        for r in rows
-    ]
+    return [_row(r) for r in rows]
+
+
+def _row(r: Any) -> CartRow:
+    return CartRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+        bool(r[11]), bool(r[12]), _day(r[13]), _moment(r[14]),
+    )  # fmt: skip
 
 
 def _day(value: object) -> date | None:
@@ -55,3 +59,8 @@ def _day(value: object) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
+
+
+def _moment(value: object) -> datetime:
+    """A DATETIME read through text() is its ISO string (UTC, as it was written)."""
+    return as_utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))

@@ -61,6 +61,7 @@ class Recall(SQLModel, table=True):
     date_to: date | None = Field(default=None)
     refuse_unmarked: bool = Field(default=True)  # a pack whose code carries no lot or date: refused
     reason: str = Field(default="", max_length=200)
+    since: datetime = Field(default_factory=utcnow)  # first applied here (kept across list versions)
 
 
 class RecallList(SQLModel, table=True):

@@ -128,6 +128,7 @@ class Checkout:
                     if not ks.age_checked_by and any(r.age_restricted for r in rows.values()):
                         raise Conflict("an age-restricted item needs a staff ID check first", code="age_check_required")
                     shelf.refuse_expired_lines(rows.values(), store_today(self.settings.store.timezone))
+                    shelf.refuse_recalled_lines(s, rows.values())
                     if priced.total_minor <= 0:
                         raise Unprocessable("nothing to pay; ask staff to close this sale", code="nothing_to_pay")
                     coupons = json.loads(ks.coupons)

@@ -3,7 +3,8 @@
 Stacking, in this order (docs/checkout.md explains each with examples):
 
 1. Unit price; a member's price replaces it when a member is attached and it is lower. A pack
-   near its use-by date gets its markdown instead, and joins no multi-buy.
+   near its use-by date gets its markdown instead when that saves more; either way the saving
+   is the unit's own, which a multi-buy must beat to take the unit (as for the member price).
 2. Multi-buys in priority order. A unit joins at most one multi-buy group; grouped units are
    priced from the shelf price, not the member price, and a group is only formed when it saves
    more than the member price would on the same units (the shopper gets the better of the two).
@@ -163,9 +164,10 @@ def money(minor: int) -> str:
 class _Unit:
     line: int  # index into items
     base: int
-    member_off: int
+    member_off: int  # the unit's own saving: its member price, or its markdown (off_kind)
     promo: str | None = None
     promo_off: int = 0
+    off_kind: str = "member_price"
 
 
 def _add(line: PricedLine, adj: Adjustment) -> None:
@@ -183,7 +185,6 @@ def _multibuys(items: list[PriceItem], units: list[_Unit], rules: list[MultiBuy]
             for u in units
             if u.promo is None
             and not items[u.line].weighed
-            and not items[u.line].markdown_percent
             and rule.matches(items[u.line].gtin, items[u.line].category)
         ]
         eligible.sort(key=lambda u: (-u.base, u.line))
@@ -224,10 +225,12 @@ def price_cart(
     units: list[_Unit] = []
     for idx, item in enumerate(items):
         off = 0
-        member_unit = item.member_unit_minor if member and not item.markdown_percent else None
+        member_unit = item.member_unit_minor if member else None
         if member_unit is not None and member_unit < item.unit_minor:
             off = item.unit_minor - member_unit
-        units.extend(_Unit(idx, item.unit_minor, off) for _ in range(item.qty))
+        markdown = round_half_up(item.unit_minor * item.markdown_percent, 100)
+        kind = "markdown" if markdown > off else "member_price"
+        units.extend(_Unit(idx, item.unit_minor, max(off, markdown), off_kind=kind) for _ in range(item.qty))
     _multibuys(items, units, multibuys)
 
     lines = [
@@ -243,14 +246,12 @@ def price_cart(
         )
         for it in items
     ]
-    for line, item in zip(lines, items, strict=True):
-        if item.markdown_percent:
-            off = round_half_up(line.gross_minor * item.markdown_percent, 100)
-            _add(line, Adjustment("markdown", "expiry", "Short date", off, item.markdown_reason))
     rules = {r.id: r for r in multibuys}
     for u in units:
         line, item = lines[u.line], items[u.line]
-        if u.member_off:
+        if u.member_off and u.off_kind == "markdown":
+            _add(line, Adjustment("markdown", "expiry", "Short date", u.member_off, item.markdown_reason))
+        elif u.member_off:
             _add(
                 line,
                 Adjustment(

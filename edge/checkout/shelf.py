@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete
@@ -28,7 +28,7 @@ from edge.platform.errors import Conflict, EdgeError
 from edge.platform.gs1 import Facts
 from edge.platform.store import ReadTx, Store
 from edge.platform.text import clean
-from edge.platform.timeutil import utcnow
+from edge.platform.timeutil import as_utc, utcnow
 
 MAX_ENTRIES = 100_000
 
@@ -74,29 +74,45 @@ def refuse_expired_lines(rows: Iterable[CartRow], today: date) -> None:
         )
 
 
-def _pack_date(facts: Facts) -> date | None:
-    for ai in ("17", "15", "11"):
-        value = facts.ai(ai)
-        if value:
-            return gs1.parse_date(value)
-    return None
+def refuse_recalled_lines(s: ReadTx, rows: Iterable[CartRow]) -> None:
+    """At payment: a recall entry that arrived while a pack was in the cart stops its sale too.
+    The scan met every older entry with all its code said; a line keeps its use-by date but not
+    its lot, so it meets a newer lot recall as unmarked."""
+    for row in rows:
+        dates = [row.expires_on] if row.expires_on is not None else []
+        entry = _covering(s, {row.gtin}, None, dates, newer_than=row.added_at)
+        if entry is not None:
+            raise Conflict(
+                f"{row.name} has been recalled since it was scanned; it cannot be sold, please hand it to staff",
+                code="item_recalled",
+                details={"line_ids": [row.line_id], "recall_id": entry.recall_id, "reason": entry.reason},
+            )
 
 
 def recalled(s: ReadTx, facts: Facts) -> Recall | None:
     """The first recall entry that covers this pack, if any."""
-    gtins = {facts.gtin, facts.lookup_gtin}
-    entries = s.exec(select(Recall).where(col(Recall.gtin).in_(gtins))).all()
-    if not entries:
-        return None
-    lot, day = facts.ai("10"), _pack_date(facts)
-    for entry in entries:
+    dates = [gs1.parse_date(v) for v in (facts.ai(ai) for ai in ("17", "15", "11")) if v]
+    return _covering(s, {facts.gtin, facts.lookup_gtin}, facts.ai("10"), dates)
+
+
+def _covering(
+    s: ReadTx, gtins: set[str], lot: str | None, dates: list[date], newer_than: datetime | None = None
+) -> Recall | None:
+    """An entry names a lot, a date range (any date the pack carries inside it: a recall may be
+    by production or by use-by date), both, or neither (every pack). A pack that does not carry
+    what an entry names is covered when the entry says `refuse_unmarked`."""
+    for entry in s.exec(select(Recall).where(col(Recall.gtin).in_(gtins))).all():
+        if newer_than is not None and as_utc(entry.since) <= newer_than:
+            continue  # the scan already met this entry, with the lot and dates it carried
         if entry.lot and (entry.lot != lot if lot is not None else not entry.refuse_unmarked):
             continue
         if entry.date_from or entry.date_to:
-            if day is None:
-                if not entry.refuse_unmarked:
-                    continue
-            elif (entry.date_from and day < entry.date_from) or (entry.date_to and day > entry.date_to):
+            inside = [
+                d
+                for d in dates
+                if not ((entry.date_from and d < entry.date_from) or (entry.date_to and d > entry.date_to))
+            ]
+            if not inside and (dates or not entry.refuse_unmarked):
                 continue
         return entry
     return None
@@ -112,6 +128,16 @@ def _day(item: dict[str, Any], key: str) -> date | None:
         raise ValueError(f"{key} must be a date (YYYY-MM-DD)") from None
 
 
+def _str(item: dict[str, Any], key: str) -> str:
+    """A text field; absent or null is empty (a null lot is "every lot", never the lot "None")."""
+    value = item.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str | int):
+        raise ValueError(f"{key} must be text")
+    return str(value)
+
+
 def parse_recall(item: Any) -> Recall:
     """One entry of a recall version; ValueError with a sentence for anything wrong."""
     if not isinstance(item, dict):
@@ -123,10 +149,10 @@ def parse_recall(item: Any) -> Recall:
         gtin = gs1.normalise_gtin(str(item.get("gtin", "")))
     except EdgeError as exc:
         raise ValueError(f"gtin: {exc.message}") from None
-    recall_id = clean(str(item.get("recall_id", ""))).strip()
+    recall_id = clean(_str(item, "recall_id")).strip()
     if not recall_id or len(recall_id) > 64:
         raise ValueError("recall_id is required, up to 64 characters")
-    lot = str(item.get("lot", ""))
+    lot = _str(item, "lot")
     if len(lot) > 20 or not all(33 <= ord(ch) < 127 for ch in lot):
         raise ValueError("lot is up to 20 printable ASCII characters (GS1 AI 10)")
     start, end = _day(item, "date_from"), _day(item, "date_to")
@@ -135,7 +161,7 @@ def parse_recall(item: Any) -> Recall:
     refuse_unmarked = item.get("refuse_unmarked", True)
     if not isinstance(refuse_unmarked, bool):
         raise ValueError("refuse_unmarked is true or false")
-    reason = clean(str(item.get("reason", "")))
+    reason = clean(_str(item, "reason"))
     if len(reason) > 200:
         raise ValueError("reason is up to 200 characters")
     return Recall(
@@ -161,14 +187,20 @@ def apply_recalls(store: Store, version: int, items: list[Any]) -> int:
         except ValueError as exc:
             raise ValueError(f"entry {i}: {exc}") from None
     with store.write() as s:
+        known = {_identity(r): r.since for r in s.exec(select(Recall)).all()}
         s.run(delete(Recall))
         for entry in entries:
+            entry.since = known.get(_identity(entry), entry.since)  # an entry kept is not new
             s.add(entry)
         state = s.get(RecallList, 1) or RecallList(id=1)
         state.version, state.entries, state.applied_at = version, len(entries), utcnow()
         s.add(state)
         s.audit("cloud", "checkout.recalls_applied", str(version), entries=len(entries))
     return len(entries)
+
+
+def _identity(r: Recall) -> tuple[object, ...]:
+    return (r.recall_id, r.gtin, r.lot, r.date_from, r.date_to, r.refuse_unmarked)
 
 
 def recall_state(store: Store) -> dict[str, Any]:

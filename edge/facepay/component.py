@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from edge.facepay.limits import clear_pending
 from edge.facepay.metrics import TEMPLATES
 from edge.facepay.modelstatus import ModelStatus
 from edge.facepay.service import FaceBackOffice, FaceServices, build_services
@@ -52,8 +53,14 @@ class FacepayComponent(Component):
 
     async def start(self) -> None:
         _no_core_dumps()
+        await asyncio.to_thread(self._clear_pending)
         self.services.runtime.start_background(on_loaded=self.services.enrolment.load_gallery)
         self.retention.start()
+
+    def _clear_pending(self) -> None:
+        with self.ctx.store.write() as s:
+            if cleared := clear_pending(s):
+                log.warning("face-pay: %d attempt(s) interrupted by the last stop no longer block", cleared)
 
     def _retention_loop(self, w: Worker) -> None:
         while not w.stopping:

@@ -21,8 +21,9 @@ from edge.platform.store import ReadTx, Tx
 from edge.platform.timeutil import as_utc
 
 PENDING = "pending"
-# An attempt left pending this long was cut short (a crash mid-attempt): it no longer blocks.
-PENDING_STALE = timedelta(seconds=60)
+# An attempt still pending this long was cut short: it no longer blocks. Far above any real
+# attempt (seconds, queueing for the models included); a restart clears them at once anyway.
+PENDING_STALE = timedelta(minutes=5)
 
 
 def _count(session: ReadTx, since: datetime, **where: str) -> int:
@@ -86,6 +87,16 @@ def reserve(session: Tx, cfg: FacepaySettings, kiosk_id: str, member_id: str | N
     attempt = FaceAttempt(ts=now, kiosk_id=kiosk_id, member_id=member_id, mode="-", decision=PENDING)
     session.add(attempt)
     return attempt
+
+
+def clear_pending(session: Tx) -> int:
+    """At start: nothing is in flight after a restart, so no attempt may block (a crash mid-attempt
+    leaves its row pending). Returns how many were cleared."""
+    stale = session.exec(select(FaceAttempt).where(FaceAttempt.decision == PENDING)).all()
+    for attempt in stale:
+        attempt.decision, attempt.reason = "refused", "interrupted"  # kept for the audit trail, not counted
+        session.add(attempt)
+    return len(stale)
 
 
 def record_outcome(session: Tx, cfg: FacepaySettings, subjects: list[str], failed: bool, now: datetime) -> list[str]:

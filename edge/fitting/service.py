@@ -6,18 +6,20 @@ import html
 import logging
 import threading
 import time
+from typing import Any
 
 from edge.fitting.calls import CallService
 from edge.fitting.codes import RoomCodes
-from edge.fitting.models import RoomInfo, RoomPublic
+from edge.fitting.models import MAX_NOTE, CallIn, RoomInfo, RoomPublic
 from edge.fitting.phones import Phone, PhoneSessions
 from edge.fitting.settings import RoomSettings
 from edge.fitting.visits import VisitService
-from edge.platform.errors import Forbidden
+from edge.platform.errors import EdgeError, Forbidden
 from edge.platform.store import Store
 
 log = logging.getLogger(__name__)
 
+SHELF = Phone(id="edge:shelf", address="edge")  # who opens the calls the box itself needs
 AUDIT_PER_SOURCE_PER_MIN = 20  # a script hammering forged codes must not flood the audit log
 
 
@@ -39,6 +41,17 @@ class FittingService:
         self.store_name = store_name
         self._audits: dict[str, list[float]] = {}
         self._lock = threading.Lock()
+        visits.on_refused = self._call_guide_for
+
+    def _call_guide_for(self, room_id: str, name: str, refused: dict[str, Any]) -> None:
+        """A recalled garment reached a room: a guide's call to take it back (the usual queue,
+        so it is claimed, timed and escalated like any other); repeats merge into one call."""
+        why = refused["details"].get("reason") or refused["code"].replace("_", " ")
+        note = f"Recalled item in this room: {name} ({why}). Please take it from the shopper."
+        try:
+            self.calls.open_call(self.visits.rooms[room_id], CallIn(kind="help", note=note[:MAX_NOTE]), SHELF)
+        except EdgeError as exc:  # the room is busy, say: the refusal and its audit stand anyway
+            log.warning("fitting: no guide call for a recalled item in %s: %s", room_id, exc.code)
 
     def room_for(self, token: str, source: str, where: str) -> RoomSettings:
         """Verify a room token; a refusal is audited (rate-limited per source) and re-raised."""

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy import select as core_select
@@ -55,6 +56,8 @@ class VisitService:
         # gtin -> (expires at, name/size/colour): every call transition shows its items, and a
         # catalog read per transition sat on the path a guide's handheld waits on
         self._variant_cache: dict[str, tuple[float, dict[str, str] | None]] = {}
+        # told of a garment that must not be handed over (recalled): FittingService calls a guide
+        self.on_refused: Callable[[str, str, dict[str, Any]], None] | None = None
 
     # --- visits (inside the caller's transaction) --------------------------------------
     def visit_id_for_call(self, s: Tx, room_id: str) -> str:
@@ -153,6 +156,8 @@ class VisitService:
         if refused is not None:  # a recalled garment is not handed to a shopper either
             with self.store.write() as s:
                 s.audit("fitting", f"fitting.{refused['code']}", room_id, **refused["details"])
+            if self.on_refused is not None:
+                self.on_refused(room_id, product.name if product else gtin, refused)
             raise Unprocessable(refused["message"], code=refused["code"], details=refused["details"])
         with self.store.write() as s:
             visit = self.current(s, room_id, create=True)

@@ -271,6 +271,9 @@ def parse_element_string(text: str) -> list[tuple[str, str]]:
 
 
 def _validated(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen = [ai for ai, _ in pairs]
+    if len(set(seen)) != len(seen):  # which of two use-by dates or weights would count?
+        raise GS1Error("an AI appears twice in one code", code="gs1_repeated_ai")
     for ai, value in pairs:
         if ai in ("01", "02", "03") and not is_valid_gtin(value):
             raise GS1Error(f"AI ({ai}) holds an invalid GTIN", code="gtin_bad_check_digit")
@@ -289,6 +292,8 @@ def parse_date(value: str) -> date:
         raise GS1Error("a GS1 date is YYMMDD", code="gs1_bad_date")
     yy, mm, dd = int(value[:2]), int(value[2:4]), int(value[4:6])
     year = 2000 + yy if yy < 50 else 1900 + yy  # simplified sliding window
+    if not 1 <= mm <= 12:  # day 00 must not make month 13 or 00 roll into another year
+        raise GS1Error("a GS1 date names a month that does not exist", code="gs1_bad_date")
     try:
         if dd == 0:
             nxt = date(year + (mm == 12), mm % 12 + 1, 1)
@@ -414,9 +419,12 @@ def facts(gtin: str, layout: Layout = Layout(), ais: tuple[tuple[str, str], ...]
 
 def ai_facts(gtin: str, ais: tuple[tuple[str, str], ...]) -> Facts:
     """Facts of an element string (GS1-128, DataMatrix, DataBar, Digital Link): a variable-measure
-    item carries its price payable (392n, the store currency's minor units, two decimals) or its
-    net weight (310n, kg) in AIs. The price wins when both are there: the scale computed it."""
+    item (GTIN-14 indicator digit 9) carries its price payable (392n, the store currency's minor
+    units, two decimals) or its net weight (310n, kg) in AIs. The price wins when both are there:
+    the scale computed it. On a fixed-measure pack those AIs are information only."""
     full = gtin14(gtin)
+    if not full.startswith("9"):  # a fixed-measure pack: a net weight on it is information, not its price
+        return Facts(full, full, ais=ais)
     found = dict(ais)
     for prefix, kind, unit_decimals in (("392", "price", 2), ("310", "weight", 3)):
         ai = next((a for a in found if a.startswith(prefix) and len(a) == 4), None)

@@ -16,15 +16,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from edge.app import Daemon
+from edge.app import Daemon, prepare_storage
 from edge.checkout.models import CouponRedemption
 from edge.checkout.service import CheckoutServices
+from edge.facepay.limits import PENDING
+from edge.facepay.models import FaceAttempt
 from edge.fitting.service import FittingService
 from tests.conftest import shared_path
 from tests.integration.test_checkout_money import TEA, money_store, network, paid_order
 from tests.integration.test_face_api import b64, member_code, wait_models
 from tests.integration.test_fitting_api import ROOMS, phone_headers
-from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.inproc import device_headers, running_app, settings_for, staff_headers
 
 N = 100
 
@@ -201,3 +203,36 @@ def test_a_members_face_pay_locks_after_exactly_its_failures_under_100_concurren
         assert r.status_code == 200 and r.json()["decision"] == "no_match", r.text
         failures.append(r)
     assert len(failures) == 5, f"{len(failures)} failed attempts were evaluated before the lockout (limit 5)"
+
+
+def test_an_attempt_cut_short_by_a_crash_does_not_block_the_kiosk_after_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    db = prepare_storage(settings_for(data))
+    with db.write() as s:  # what a kill -9 in the middle of an attempt leaves behind
+        s.add(FaceAttempt(kiosk_id="kiosk-z", mode="-", decision=PENDING))
+    db.dispose()
+    with running_app(data, {"model_dir": str(shared_path("models"))}) as (client, daemon):
+        assert wait_models(client)["status"] == "ok"
+        kiosk = device_headers(daemon, "kiosk-z", "kiosk")
+        r = client.post("/api/face/verify", json={"images_b64": [b64("img9")]}, headers=kiosk)
+        assert r.status_code == 200, r.text
+        with daemon.ctx.store.read() as s:
+            assert s.exec(select(FaceAttempt).where(FaceAttempt.decision == PENDING)).all() == []
+
+
+def test_a_member_gets_at_most_their_face_attempts_an_hour_under_100_concurrent_verifies(tmp_path: Path) -> None:
+    """The member's own face from 100 kiosks at once: at most `attempts_per_member_per_hour` run."""
+    limits = {"attempts_per_member_per_hour": 3, "lockout_failures": 1000}
+    with running_app(tmp_path / "data", {"model_dir": str(shared_path("models")), "facepay": limits}) as (c, daemon):
+        assert wait_models(c)["status"] == "ok"
+        body = {"member_id": "m-06", "consent_version": "v1", "consent": True}
+        enrolled = c.post("/api/face/enroll", headers=staff_headers(daemon),
+                          json={**body, "images_b64": [b64(n) for n in ("img29", "img30", "img31")]})  # fmt: skip
+        assert enrolled.status_code == 201, enrolled.text
+        claim = {"member_hint": member_code(daemon, "m-06"), "images_b64": [b64("img30")]}
+        kiosks = iter([device_headers(daemon, f"kiosk-h{i}", "kiosk") for i in range(N)])
+        answers = _all_at_once(lambda: c.post("/api/face/verify", json=claim, headers=next(kiosks)))
+    _no_5xx(answers, {200, 429})
+    evaluated = [r for r in answers if r.status_code == 200]
+    assert 1 <= len(evaluated) <= 3, f"{len(evaluated)} attempts ran for one member (limit 3 an hour)"
+    assert all(r.json()["decision"] == "match" for r in evaluated)

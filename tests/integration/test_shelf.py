@@ -6,12 +6,14 @@ path of the real app; the recall list through the real receiver's down-sync on P
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 import zxingcpp
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -21,7 +23,7 @@ from edge.checkout.models import CartLine, Recall
 from edge.checkout.service import CheckoutServices
 from edge.checkout.shelf import apply_recalls
 from edge.fitting.service import FittingService
-from edge.platform import gs1
+from edge.platform import gs1, timeutil
 from edge.platform.audit import AuditEvent
 from edge.platform.mqttqueue import MqttQueued
 from edge.platform.store import Store
@@ -45,6 +47,22 @@ PRODUCTS = [
     {"gtin": YOGURT, "name": "Yogurt", "price_minor": 990, "member_price_minor": 800},
     {"gtin": TEE, "name": "Linen tee", "price_minor": 12900, "category": "fashion"},
 ]
+
+
+@pytest.fixture(autouse=True)
+def frozen_today(monkeypatch: pytest.MonkeyPatch) -> date:
+    """The store's calendar held still: the labels and the daemon agree on "today" even when a run
+    crosses the store's midnight (16:00 UTC for Asia/Shanghai)."""
+    real = timeutil.store_today
+    today = real(TZ)
+
+    def fixed(timezone: str, now: datetime | None = None) -> date:
+        return today if now is None else real(timezone, now)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith(("edge.", "tests.")) and getattr(module, "store_today", None) is real:
+            monkeypatch.setattr(module, "store_today", fixed)
+    return today
 
 
 def _read(text: str) -> Code:
@@ -105,8 +123,10 @@ def test_an_expired_pack_is_refused_with_a_staff_alert_and_a_last_day_pack_is_ma
         assert (markdown["kind"], markdown["amount_minor"]) == ("markdown", 555)
         assert "30% off" in markdown["reason"] and "today" in markdown["reason"]
         # a marked-down pack does not take the member price as well
-        client.post("/api/checkout/members", json={"phone": "13900000077"}, headers=staff_headers(daemon))
-        client.post(f"/api/kiosk/sessions/{sid}/member", json={"phone": "13900000077"}, headers=kiosk)
+        added = client.post("/api/checkout/members", json={"phone": "13900000077"}, headers=staff_headers(daemon))
+        assert added.status_code == 201, added.text
+        attached = client.post(f"/api/kiosk/sessions/{sid}/member", json={"phone": "13900000077"}, headers=kiosk)
+        assert attached.status_code == 200 and attached.json()["member"] is not None, attached.text
         cart = _scan(client, daemon, kiosk, sid, f"(01){YOGURT}(17){_yymmdd(0)}")
         yogurt = next(ln for ln in cart["lines"] if ln["gtin"] == YOGURT)
         assert [a["kind"] for a in yogurt["adjustments"]] == ["markdown"] and yogurt["net_minor"] == 693
@@ -145,6 +165,7 @@ def test_recalled_packs_are_refused_at_the_kiosk_and_the_fitting_room(tmp_path: 
             (f"(01){EGGS}(17){far}", False),  # no lot on the label: cannot be told apart, refused
             (f"(01){YOGURT}(17){_yymmdd(30)}(10)Y1", False),  # dated inside the recall window
             (f"(01){YOGURT}(17){far}(10)Y2", True),  # dated after it
+            (f"(01){YOGURT}(11){_yymmdd(-1)}(17){far}(10)Y3", False),  # produced inside it, use-by after
         ]:
             now = sum(ln["qty"] for ln in _scan(client, daemon, kiosk, sid, text)["lines"])
             assert now == units + sold, text
@@ -153,10 +174,20 @@ def test_recalled_packs_are_refused_at_the_kiosk_and_the_fitting_room(tmp_path: 
         typed = client.post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEE[1:]}, headers=kiosk)
         assert (typed.status_code, typed.json()["error"]["code"]) == (422, "item_recalled")
         assert typed.json()["error"]["details"]["recall_id"] == "R-TEE"
+        # a recall that arrives while a pack is in the cart stops its sale at payment
+        assert (
+            apply_recalls(daemon.ctx.store, 8, [*recalls, {"recall_id": "R-EGG-ALL", "gtin": EGGS, "lot": None}]) == 4
+        )
+        r = client.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"}, headers=kiosk)
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "item_recalled"), r.text
+        assert r.json()["error"]["details"]["recall_id"] == "R-EGG-ALL"  # a null lot is every lot
         token = daemon.ctx.own(FittingService).codes.token("room-1")
         r = client.post(f"/api/fitting/rooms/{token}/items", json={"code": TEE}, headers=phone_headers(client, token))
         assert (r.status_code, r.json()["error"]["code"]) == (422, "item_recalled"), r.text
         assert "choking" in r.json()["error"]["details"]["reason"]
+        guide = device_headers(daemon, "guide-1", "guide")
+        notes = [c["note"] for c in client.get("/api/fitting/calls", headers=guide).json()]
+        assert any("Recalled item in this room: Linen tee" in n for n in notes), notes  # a guide takes it back
 
 
 def test_a_recall_list_version_applies_whole_or_not_at_all(rx: Receiver, tmp_path: Path, db: Store) -> None:

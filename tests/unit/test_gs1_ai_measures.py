@@ -44,3 +44,25 @@ def test_a_price_finer_than_the_currency_is_refused() -> None:
     with pytest.raises(gs1.GS1Error) as err:
         gs1.ai_facts(GTIN, (("01", GTIN), ("3923", "12995")))
     assert err.value.code == "gs1_bad_price"
+
+
+def test_a_fixed_measure_pack_keeps_its_net_weight_as_information() -> None:
+    """A 200 g pack (indicator digit 0) with its net weight in a DataMatrix is sold at its price."""
+    fixed = "0" + GTIN[1:-1]
+    fixed += gs1.check_digit(fixed)
+    facts = gs1.ai_facts(fixed, (("01", fixed), ("3103", "000200"), ("17", "261231")))
+    assert (facts.measure, facts.value, facts.measured_by_ai) == ("", 0, False)
+    assert ("3103", "000200") in facts.ais and facts.line_key == fixed + "e261231"
+
+
+@pytest.mark.parametrize("value", ["261300", "260000", "261232", "2612"])
+def test_a_date_that_does_not_exist_is_refused(value: str) -> None:
+    with pytest.raises(gs1.GS1Error) as err:
+        gs1.parse_date(value)
+    assert err.value.code == "gs1_bad_date"
+
+
+def test_an_ai_given_twice_is_refused() -> None:
+    with pytest.raises(gs1.GS1Error) as err:
+        gs1.parse_element_string(f"(01){GTIN}(17)261231(17)270101")
+    assert err.value.code == "gs1_repeated_ai"

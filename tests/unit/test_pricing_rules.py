@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 
@@ -230,3 +231,21 @@ def test_round_half_up() -> None:
     assert [round_half_up(n, 10) for n in (4, 5, 14, 15, 25)] == [0, 1, 1, 2, 3]
     with pytest.raises(ValueError):
         round_half_up(-1, 2)
+
+
+def _priced(items: list[PriceItem], member: bool = False, multibuys: list[MultiBuy] | None = None) -> list[Any]:
+    cart = price_cart(items, currency="CNY", member=member, multibuys=multibuys or [], thresholds=[], coupons=[],
+                      tax_rates_bp=RATES)  # fmt: skip
+    return [(line.net_minor, sorted(a.kind for a in line.adjustments)) for line in cart.lines]
+
+
+def test_a_short_dated_pack_gets_the_better_of_its_markdown_and_its_other_prices() -> None:
+    """A markdown never makes a pack cost more than it would without its date."""
+    small = replace(item(1, TEA, 1, 990, member=800), markdown_percent=10, markdown_reason="10% off: use by")
+    big = replace(small, markdown_percent=30, markdown_reason="30% off: use by")
+    assert _priced([small], member=True) == [(800, ["member_price"])]  # 10% (99 off) < member price (190 off)
+    assert _priced([big], member=True) == [(693, ["markdown"])]  # 30% (297 off) > member price
+    assert _priced([big]) == [(693, ["markdown"])]
+    # in a 3-for-12.00 the short-dated bottle joins the group when the group saves more (3 x 500 -> 1200)
+    waters = [item(1, WATER, 2, 500), replace(item(2, WATER, 1, 500), markdown_percent=10, markdown_reason="x")]
+    assert sum(net for net, _ in _priced(waters, multibuys=[W3FOR12])) == 1200
