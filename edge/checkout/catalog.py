@@ -22,7 +22,7 @@ from sqlmodel import select
 from edge.checkout import shelf
 from edge.checkout.contract import ProductView
 from edge.checkout.models import CatalogState, Product, Promotion
-from edge.platform import gs1
+from edge.platform import gs1, gs1facts
 from edge.platform.errors import InvalidInput
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import store_today, utcnow
@@ -261,7 +261,7 @@ class Catalog:
         self.store = store
         self.timezone = timezone
 
-    def refusal(self, facts: gs1.Facts) -> dict[str, Any] | None:
+    def refusal(self, facts: gs1facts.Facts) -> dict[str, Any] | None:
         """Why this pack may not be sold (past its use-by date, recalled): code, message and
         details; None when it may. The same rule the kiosk applies (edge.checkout.shelf)."""
         with self.store.read() as s:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from edge.platform.gs1 import Facts
+from edge.platform.gs1facts import Facts
 
 
 class ProductView(BaseModel):

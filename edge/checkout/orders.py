@@ -26,7 +26,6 @@ from datetime import timedelta
 from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from edge.bus import Bus
 from edge.checkout import cartrows, shelf
@@ -39,6 +38,7 @@ from edge.checkout.models import (
     OrderLine,
     PaymentIntent,
 )
+from edge.checkout.outcome import checkout_result
 from edge.checkout.payments import (
     PaymentFailed,
     PaymentProvider,
@@ -385,30 +385,5 @@ class Checkout:
                 "a coupon in this cart was just used elsewhere; nothing was charged", code="coupon_used"
             ) from None
 
-    # --- results ----------------------------------------------------------------------------
     def result(self, s: ReadTx, order_id: str, replayed: bool = False) -> CheckoutOut:
-        order = s.get(Order, order_id)
-        assert order is not None
-        xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()
-        pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
-        assert xp is not None and pay is not None
-        ttl = max(1, int((xp.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()))
-        token = self.codes.pass_code(order_id, xp.id, ttl) if not xp.used_at and not xp.revoked else ""
-        return CheckoutOut(
-            order_id=order.id,
-            status=order.status,
-            currency=order.currency,
-            total_minor=order.total_minor,
-            payment={
-                "id": pay.id,
-                "provider": pay.provider,
-                "status": pay.status,
-                "amount_minor": pay.amount_minor,
-            },
-            exit_pass=token,
-            exit_pass_expires_at=xp.expires_at.isoformat(),
-            pass_svg_url=f"/api/kiosk/orders/{order.id}/pass.svg",
-            receipt_url=f"/api/orders/{order.id}/receipt",
-            receipt_html_url=f"/api/orders/{order.id}/receipt.html",
-            replayed=replayed,
-        )
+        return checkout_result(s, self.codes, order_id, replayed)

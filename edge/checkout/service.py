@@ -21,7 +21,7 @@ from edge.checkout.sessions import Sessions
 from edge.platform.codes import COUPON_PREFIX, MEMBER_PREFIX, Codes
 from edge.platform.context import Registry, need
 from edge.platform.errors import Conflict, EdgeError, Forbidden, NotFound
-from edge.platform.gs1 import Facts
+from edge.platform.gs1facts import Facts
 from edge.platform.loopwrite import LoopFirst
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc, utcnow

@@ -28,7 +28,7 @@ from edge.checkout.settings import CheckoutConfig, CheckoutSettings
 from edge.platform.codes import Codes
 from edge.platform.context import need
 from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
-from edge.platform.gs1 import Facts
+from edge.platform.gs1facts import Facts
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, store_today, utcnow

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import delete
@@ -25,7 +25,7 @@ from edge.checkout.cartread import CartRow
 from edge.checkout.models import Recall, RecallList
 from edge.platform import gs1
 from edge.platform.errors import Conflict, EdgeError
-from edge.platform.gs1 import Facts
+from edge.platform.gs1facts import Facts
 from edge.platform.store import ReadTx, Store
 from edge.platform.text import clean
 from edge.platform.timeutil import as_utc, utcnow
@@ -78,9 +78,16 @@ def refuse_recalled_lines(s: ReadTx, rows: Iterable[CartRow]) -> None:
     """At payment: a recall entry that arrived while a pack was in the cart stops its sale too.
     The scan met every older entry with all its code said; a line keeps its use-by date but not
     its lot, so it meets a newer lot recall as unmarked."""
-    for row in rows:
+    lines = list(rows)
+    if not lines:
+        return
+    oldest = min(row.added_at for row in lines)
+    # one read for the whole cart: the entries of its GTINs that arrived after its first line
+    newer = s.exec(select(Recall).where(col(Recall.gtin).in_({r.gtin for r in lines}), Recall.since > oldest)).all()
+    for row in lines:
         dates = [row.expires_on] if row.expires_on is not None else []
-        entry = _covering(s, {row.gtin}, None, dates, newer_than=row.added_at)
+        fresh = [e for e in newer if e.gtin == row.gtin and as_utc(e.since) > row.added_at]
+        entry = _covering(fresh, None, dates)
         if entry is not None:
             raise Conflict(
                 f"{row.name} has been recalled since it was scanned; it cannot be sold, please hand it to staff",
@@ -92,18 +99,15 @@ def refuse_recalled_lines(s: ReadTx, rows: Iterable[CartRow]) -> None:
 def recalled(s: ReadTx, facts: Facts) -> Recall | None:
     """The first recall entry that covers this pack, if any."""
     dates = [gs1.parse_date(v) for v in (facts.ai(ai) for ai in ("17", "15", "11")) if v]
-    return _covering(s, {facts.gtin, facts.lookup_gtin}, facts.ai("10"), dates)
+    entries = s.exec(select(Recall).where(col(Recall.gtin).in_({facts.gtin, facts.lookup_gtin}))).all()
+    return _covering(entries, facts.ai("10"), dates)
 
 
-def _covering(
-    s: ReadTx, gtins: set[str], lot: str | None, dates: list[date], newer_than: datetime | None = None
-) -> Recall | None:
+def _covering(entries: Iterable[Recall], lot: str | None, dates: list[date]) -> Recall | None:
     """An entry names a lot, a date range (any date the pack carries inside it: a recall may be
     by production or by use-by date), both, or neither (every pack). A pack that does not carry
     what an entry names is covered when the entry says `refuse_unmarked`."""
-    for entry in s.exec(select(Recall).where(col(Recall.gtin).in_(gtins))).all():
-        if newer_than is not None and as_utc(entry.since) <= newer_than:
-            continue  # the scan already met this entry, with the lot and dates it carried
+    for entry in entries:
         if entry.lot and (entry.lot != lot if lot is not None else not entry.refuse_unmarked):
             continue
         if entry.date_from or entry.date_to:

@@ -7,9 +7,6 @@ durable MQTT messages; the bus event (SSE to phones, guides and the dashboard) f
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -23,12 +20,13 @@ from edge.fitting import callrows as rows
 from edge.fitting import topics
 from edge.fitting.callrows import CallRow
 from edge.fitting.events import CallChanged
+from edge.fitting.limits import CallLimits
 from edge.fitting.models import ACTIVE_STATES, CallIn, CallPublic, FittingCall, FittingInbound
 from edge.fitting.phones import Phone
 from edge.fitting.settings import FittingSettings, RoomSettings
 from edge.fitting.text import clean_note, note_key
 from edge.fitting.visits import VisitService
-from edge.platform.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited
+from edge.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
 from edge.platform.gs1 import normalise_gtin
 from edge.platform.observability import escape_text
 from edge.platform.store import ReadTx, Store, Tx
@@ -39,7 +37,6 @@ log = logging.getLogger(__name__)
 _BUCKETS = (5, 15, 30, 60, 90, 120, 180, 300, 600, 1800)
 CALLS_OPENED = Counter("edge_fitting_calls_total", "Guide calls opened", ["kind", "zone"])
 CALLS_MERGED = Counter("edge_fitting_calls_merged_total", "Calls merged into an identical active call")
-CALLS_LIMITED = Counter("edge_fitting_calls_rate_limited_total", "Calls refused by a rate limit", ["reason"])
 ESCALATIONS = Counter("edge_fitting_escalations_total", "Calls escalated after going unclaimed", ["zone"])
 CLAIM_SECONDS = Histogram("edge_fitting_claim_seconds", "Call open to claimed", ["zone"], buckets=_BUCKETS)
 RESOLVE_SECONDS = Histogram("edge_fitting_resolve_seconds", "Call claimed to resolved", ["zone"], buckets=_BUCKETS)
@@ -52,30 +49,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "resolved": (),
     "cancelled": (),
 }
-
-
-class _RateLimiter:
-    """Sliding one-minute window per key; in memory (a restart forgives, which is fine)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def hit(self, key: tuple[str, str]) -> float | None:
-        """None when allowed; else seconds until the next call is allowed."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._hits[key]
-            while q and now - q[0] > 60:
-                q.popleft()
-            if len(q) >= self.per_minute:
-                return 60 - (now - q[0])
-            q.append(now)
-            if len(self._hits) > 10_000:  # forget idle phones
-                for k in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[k]
-            return None
 
 
 class CallService:
@@ -95,8 +68,7 @@ class CallService:
         self.visits = visits
         self.catalog = catalog
         self.rooms = {r.id: r for r in settings.rooms}
-        self._limiter = _RateLimiter(settings.calls_per_phone_per_minute)
-        self._per_address = _RateLimiter(settings.calls_per_address_per_minute)
+        self.limits = CallLimits(settings)
 
     # --- the shopper -----------------------------------------------------------------
     def open_call(self, room: RoomSettings, body: CallIn, phone: Phone) -> tuple[CallPublic, bool]:
@@ -117,7 +89,7 @@ class CallService:
                 rows.save(s, same)
                 CALLS_MERGED.inc()
                 return self._public(same), True
-            self._limit(room, phone, len(active), rows.active_from(s, phone.id, phone.address))
+            self.limits.check(room, phone, len(active), rows.active_from(s, phone.id, phone.address))
             call = CallRow(
                 room_id=room.id,
                 zone=room.zone,
@@ -138,31 +110,6 @@ class CallService:
             log.info("fitting: %s call %s in %s: %s", body.kind, call.id, room.id, escape_text(note, 120))
         self._after(events)
         return out, False
-
-    def _limit(self, room: RoomSettings, phone: Phone, in_room: int, mine: tuple[int, int]) -> None:
-        """Every limit a new call meets: per room, per phone and per address (active and per minute)."""
-        cfg = self.settings
-        if in_room >= cfg.active_calls_per_room:
-            CALLS_LIMITED.labels("room_busy").inc()
-            raise RateLimited("this room already has several calls waiting; a guide is coming", code="room_busy")
-        if mine[0] >= cfg.active_calls_per_phone or mine[1] >= cfg.active_calls_per_address:
-            CALLS_LIMITED.labels("open_calls").inc()
-            raise RateLimited(
-                "you already have calls waiting; a guide is coming (cancel one to ask for something else)",
-                code="too_many_open_calls",
-            )
-        for key, limiter, who in (
-            ((room.id, phone.id), self._limiter, "phone"),
-            (("", phone.address), self._per_address, "address"),
-        ):
-            wait = limiter.hit(key)
-            if wait is not None:
-                CALLS_LIMITED.labels(who).inc()
-                raise RateLimited(
-                    "too many calls from this phone; please wait a moment",
-                    code="too_many_calls",
-                    details={"retry_after_s": round(wait, 1)},
-                )
 
     def _check_call(self, kind: str, gtin: str | None, want: str | None) -> None:
         if kind in ("variant", "bring") and not gtin:

@@ -25,7 +25,8 @@ from edge.fitting.models import (
 )
 from edge.fitting.settings import FittingSettings
 from edge.platform.errors import Conflict, NotFound, Unprocessable
-from edge.platform.gs1 import facts, normalise_gtin
+from edge.platform.gs1 import normalise_gtin
+from edge.platform.gs1facts import facts
 from edge.platform.observability import escape_text
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow

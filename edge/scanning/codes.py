@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import Counter
 
-from edge.platform import gs1
+from edge.platform import gs1, gs1facts
 from edge.scanning.decoders import RawRead
 
 REFUSED = Counter("edge_scanning_refused_total", "Codes refused by validation", ["symbology", "reason"])
@@ -35,7 +35,7 @@ class Code:
     raw: bytes = b""
     decoders: frozenset[str] = field(default_factory=frozenset)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
-    facts: gs1.Facts | None = None  # what the code means at a till; None when it names no product
+    facts: gs1facts.Facts | None = None  # what the code means at a till; None when it names no product
 
     @property
     def key(self) -> str:
@@ -63,7 +63,7 @@ def validate(
     in `variable_prefixes` carry a weight (grams) when their prefix is in `weight_prefixes`, else
     a price (minor units): `Code.facts` says which."""
     text = read.text
-    layout = gs1.Layout(tuple(variable_prefixes or ()), tuple(weight_prefixes or ()))
+    layout = gs1facts.Layout(tuple(variable_prefixes or ()), tuple(weight_prefixes or ()))
     if len(text) > MAX_TEXT or len(read.raw) > MAX_TEXT:
         REFUSED.labels(read.symbology, "too_long").inc()
         return None
@@ -74,7 +74,7 @@ def validate(
             REFUSED.labels(read.symbology, exc.code).inc()
             return None
         # In-store numbering (a weight or a price in the code) lives in EAN-13 only.
-        facts = gs1.facts(gtin, layout if read.symbology == "EAN-13" else gs1.Layout())
+        facts = gs1facts.facts(gtin, layout if read.symbology == "EAN-13" else gs1facts.Layout())
         return Code(read.symbology, text, gtin, (), read.raw, frozenset({read.decoder}), read.box, facts)
     gtin_ = None
     attributes: tuple[tuple[str, str], ...] = ()
@@ -94,7 +94,7 @@ def validate(
     found = None
     if gtin_:
         try:
-            found = gs1.ai_facts(gtin_, attributes)
+            found = gs1facts.ai_facts(gtin_, attributes)
         except gs1.GS1Error as exc:  # a measure that makes no sense: carried as text, names no product
             REFUSED.labels(read.symbology, exc.code).inc()
             gtin_ = None

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge.cameras.contract import CameraInfo
-from edge.platform import gs1
+from edge.platform import gs1facts
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
 from edge.scanning.confirm import Confirmer, ConfirmRule
@@ -70,7 +70,7 @@ class ScanningService:
     """Implements the scanning contract: per-camera decode figures (for the cameras list), and
     what a typed code means under the store's GS1 layout."""
 
-    def __init__(self, workers: dict[str, ScanWorker], layout: gs1.Layout) -> None:
+    def __init__(self, workers: dict[str, ScanWorker], layout: gs1facts.Layout) -> None:
         self.workers = workers
         self.layout = layout
 
@@ -78,8 +78,8 @@ class ScanningService:
         worker = self.workers.get(camera_id)
         return worker.p.stats.as_dict() if worker else {}
 
-    def read_typed(self, text: str) -> gs1.Facts:
-        return gs1.typed_facts(text, self.layout)
+    def read_typed(self, text: str) -> gs1facts.Facts:
+        return gs1facts.typed_facts(text, self.layout)
 
 
 class ScanningComponent(Component):

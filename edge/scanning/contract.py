@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from edge.platform.gs1 import Facts
+from edge.platform.gs1facts import Facts
 
 
 class ScanStats(Protocol):

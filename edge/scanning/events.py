@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge.bus import Event
-from edge.platform.gs1 import Facts
+from edge.platform.gs1facts import Facts
 
 
 @dataclass(frozen=True, kw_only=True)

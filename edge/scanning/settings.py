@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.platform.gs1 import Layout
+from edge.platform.gs1facts import Layout
 
 Symbology = Literal["EAN-13", "EAN-8", "UPC-A", "UPC-E", "Code128", "QRCode", "DataMatrix", "DataBar"]
 ALL_SYMBOLOGIES: list[Symbology] = [

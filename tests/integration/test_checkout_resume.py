@@ -12,7 +12,7 @@ from edge.checkout.catalog import import_products
 from edge.checkout.events import CartChanged
 from edge.checkout.service import CheckoutServices
 from edge.demo.gtins import GROCERY
-from edge.platform.gs1 import facts
+from edge.platform.gs1facts import facts
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers
 from tests.support.waits import wait_for

@@ -17,7 +17,8 @@ from edge.checkout.service import CheckoutServices
 from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
 from edge.platform.codes import PASS_PREFIX
-from edge.platform.gs1 import check_digit, facts
+from edge.platform.gs1 import check_digit
+from edge.platform.gs1facts import facts
 from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers, running_app, staff_headers

@@ -14,7 +14,7 @@ from edge.checkout.catalog import import_products
 from edge.demo.gtins import FASHION
 from edge.fitting.models import FittingVisit
 from edge.fitting.service import FittingService
-from edge.platform.gs1 import facts
+from edge.platform.gs1facts import facts
 from edge.platform.timeutil import utcnow
 from edge.scanning.events import ScanEvent
 from tests.support.inproc import device_headers, running_app, settle_bus

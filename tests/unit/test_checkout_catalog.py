@@ -13,7 +13,7 @@ from edge.app import prepare_storage
 from edge.checkout.catalog import Catalog, apply_catalog_version, import_products
 from edge.demo.catalog import LOOSE_APPLES, RICE_WINE, seed_catalog
 from edge.demo.gtins import FASHION, GROCERY
-from edge.platform import gs1
+from edge.platform import gs1, gs1facts
 from edge.platform.errors import InvalidInput
 from edge.platform.store import Store
 from edge.scanning.settings import ScanningSettings
@@ -121,9 +121,9 @@ def test_demo_seed_is_idempotent_and_marks_the_rice_wine(tmp_path: Path) -> None
 def test_variable_measure_codes_decode_to_the_catalog_item() -> None:
     layout = ScanningSettings().layout()
     code = gs1.variable_measure_code(LOOSE_APPLES, 1234)
-    facts = gs1.typed_facts(code, layout)
+    facts = gs1facts.typed_facts(code, layout)
     assert (facts.measure, facts.value, facts.lookup_gtin) == ("weight", 1234, "0" + LOOSE_APPLES)
-    plain = gs1.typed_facts(GROCERY[0][0], layout)
+    plain = gs1facts.typed_facts(GROCERY[0][0], layout)
     assert (plain.measure, plain.lookup_gtin) == ("", plain.gtin)
 
 

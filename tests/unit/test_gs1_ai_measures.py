@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.platform import gs1
+from edge.platform import gs1, gs1facts
 
 GTIN = "9" + "695000000123"
 GTIN += gs1.check_digit(GTIN)
@@ -25,24 +25,24 @@ GTIN += gs1.check_digit(GTIN)
     ],
 )
 def test_a_measure_ai_gives_grams_or_minor_units(ai: str, value: str, kind: str, expected: int) -> None:
-    facts = gs1.ai_facts(GTIN, (("01", GTIN), (ai, value)))
+    facts = gs1facts.ai_facts(GTIN, (("01", GTIN), (ai, value)))
     assert (facts.measure, facts.value, facts.lookup_gtin) == (kind, expected, GTIN)
     assert facts.measured_by_ai
 
 
 def test_the_price_wins_over_the_weight_and_packs_are_told_apart() -> None:
-    both = gs1.ai_facts(GTIN, (("01", GTIN), ("3103", "000750"), ("3922", "001299")))
+    both = gs1facts.ai_facts(GTIN, (("01", GTIN), ("3103", "000750"), ("3922", "001299")))
     assert (both.measure, both.value) == ("price", 1299)
-    light = gs1.ai_facts(GTIN, (("01", GTIN), ("3103", "000750")))
-    heavy = gs1.ai_facts(GTIN, (("01", GTIN), ("3103", "001200")))
+    light = gs1facts.ai_facts(GTIN, (("01", GTIN), ("3103", "000750")))
+    heavy = gs1facts.ai_facts(GTIN, (("01", GTIN), ("3103", "001200")))
     assert light.line_key != heavy.line_key and light.line_key.startswith(GTIN)
-    plain = gs1.ai_facts(GTIN, (("01", GTIN), ("10", "LOT1")))
+    plain = gs1facts.ai_facts(GTIN, (("01", GTIN), ("10", "LOT1")))
     assert (plain.measure, plain.line_key, plain.ais) == ("", GTIN, (("01", GTIN), ("10", "LOT1")))
 
 
 def test_a_price_finer_than_the_currency_is_refused() -> None:
     with pytest.raises(gs1.GS1Error) as err:
-        gs1.ai_facts(GTIN, (("01", GTIN), ("3923", "12995")))
+        gs1facts.ai_facts(GTIN, (("01", GTIN), ("3923", "12995")))
     assert err.value.code == "gs1_bad_price"
 
 
@@ -50,7 +50,7 @@ def test_a_fixed_measure_pack_keeps_its_net_weight_as_information() -> None:
     """A 200 g pack (indicator digit 0) with its net weight in a DataMatrix is sold at its price."""
     fixed = "0" + GTIN[1:-1]
     fixed += gs1.check_digit(fixed)
-    facts = gs1.ai_facts(fixed, (("01", fixed), ("3103", "000200"), ("17", "261231")))
+    facts = gs1facts.ai_facts(fixed, (("01", fixed), ("3103", "000200"), ("17", "261231")))
     assert (facts.measure, facts.value, facts.measured_by_ai) == ("", 0, False)
     assert ("3103", "000200") in facts.ais and facts.line_key == fixed + "e261231"
 

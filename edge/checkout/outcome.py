@@ -1,0 +1,41 @@
+"""The answer to a checkout: built the same way for a new sale and for a replayed one."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from edge.checkout.models import ExitPass, Order, PaymentIntent
+from edge.checkout.schemas import CheckoutOut
+from edge.platform.codes import Codes
+from edge.platform.store import ReadTx
+from edge.platform.timeutil import utcnow
+
+
+def checkout_result(s: ReadTx, codes: Codes, order_id: str, replayed: bool = False) -> CheckoutOut:
+    """What a checkout answers, first time or replayed: the order, its payment, a fresh exit pass
+    code while the pass is unused, and where its receipt and pass image live."""
+    order = s.get(Order, order_id)
+    assert order is not None
+    xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()
+    pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
+    assert xp is not None and pay is not None
+    ttl = max(1, int((xp.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()))
+    token = codes.pass_code(order_id, xp.id, ttl) if not xp.used_at and not xp.revoked else ""
+    return CheckoutOut(
+        order_id=order.id,
+        status=order.status,
+        currency=order.currency,
+        total_minor=order.total_minor,
+        payment={
+            "id": pay.id,
+            "provider": pay.provider,
+            "status": pay.status,
+            "amount_minor": pay.amount_minor,
+        },
+        exit_pass=token,
+        exit_pass_expires_at=xp.expires_at.isoformat(),
+        pass_svg_url=f"/api/kiosk/orders/{order.id}/pass.svg",
+        receipt_url=f"/api/orders/{order.id}/receipt",
+        receipt_html_url=f"/api/orders/{order.id}/receipt.html",
+        replayed=replayed,
+    )
