@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from edge.checkout.railsetup import production_problem, rail_status
 from edge.config import ConfigError, Settings, config_path_from_env, describe, load_settings
 from edge.platform.cli import ConfigOpt, fail
 from edge.platform.errors import EdgeError, StartupRefused
@@ -118,8 +119,14 @@ def check_config(
         "cameras": [f"{c['id']} ({c['role']}) <- {c['source']}" for c in data["cameras"] if c["enabled"]],
         "rooms": [r.id for r in settings.fitting.rooms],
         "sync": data["sync"]["url"] or "off",
+        "payment_rails": {
+            name: f"{st.state}: {st.reason}" for name, st in rail_status(settings.checkout, store).items()
+        },
     }
     typer.echo(json.dumps(data, indent=2, default=str))
+    problem = production_problem(settings.checkout, store, any(c.role == "kiosk" for c in settings.cameras))
+    if problem:
+        raise fail(problem)
 
 
 @app.command()

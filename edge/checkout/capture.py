@@ -195,8 +195,8 @@ class Capturer:
             prov = self.providers[it.provider]
             try:
                 state = prov.query(it.id)
-                if state.status in ("authorized", "captured"):
-                    prov.reverse(it.id)
+                if state.status in ("authorized", "captured", "absent"):  # absent: a pay may still be on its way;
+                    prov.reverse(it.id)  # a rail's cancel closes the trade number so it can never be paid
                 why = "recovered_no_order" if startup else "orphan_hold"
                 self._mark(it.id, "reversed" if state.status != "absent" else "failed", why)
                 log.warning("payment %s had no order; the network's %s was undone", it.id, state.status)

@@ -14,12 +14,14 @@ from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
 from edge.checkout.payments import SANDBOX_DB, PaymentProvider, SandboxNetwork
 from edge.checkout.providers import FaceProvider, QrProvider, SandboxProvider
+from edge.checkout.railsetup import build_rails, production_problem
 from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
 from edge.checkout.shelf import recall_state
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context
+from edge.platform.errors import StartupRefused
 from edge.platform.observability import ComponentHealth
 from edge.platform.worker import Worker
 from edge.scanning.events import ScanEvent
@@ -47,6 +49,14 @@ class CheckoutComponent(Component):
             "qr": QrProvider(network if cfg.qr_acquirer == "sandbox" else None),
             "face": FaceProvider(network, lambda: reg.facepay, sessions),
         }
+        problem = production_problem(cfg, ctx.secrets, any(c.role == "kiosk" for c in ctx.settings.cameras))
+        if problem:
+            raise StartupRefused(problem)
+        # Always built when ready, whatever qr_acquirer says: recovery must reach an open intent's rail.
+        rails = build_rails(cfg, ctx.secrets, ctx.settings.store.name)
+        for rail in rails.values():
+            rail.on_waiting = sessions.payment_waiting
+        providers.update(rails)
         self.services = ctx.keep(
             CheckoutServices(
                 store=ctx.store,
@@ -112,7 +122,7 @@ class CheckoutComponent(Component):
         return {
             "checkout": ComponentHealth(
                 status="ok",
-                reason=f"{counts['products']} products, payments: {cfg.mode}",
+                reason=f"{counts['products']} products, payments: {cfg.mode}, QR: {cfg.qr_acquirer}",
                 details={"catalog_version": counts["version"], "recalls": recalls},
             )
         }

@@ -28,7 +28,7 @@ from typing import NoReturn
 from sqlalchemy.exc import IntegrityError
 
 from edge.bus import Bus
-from edge.checkout import cartrows, shelf
+from edge.checkout import cartrows
 from edge.checkout.capture import Capturer
 from edge.checkout.events import CartChanged, OrderPaid
 from edge.checkout.models import (
@@ -39,6 +39,7 @@ from edge.checkout.models import (
     PaymentIntent,
 )
 from edge.checkout.outcome import checkout_result
+from edge.checkout.payable import payable_intent
 from edge.checkout.payments import (
     PaymentFailed,
     PaymentProvider,
@@ -46,6 +47,7 @@ from edge.checkout.payments import (
     PaymentUnconfirmed,
     Simulation,
 )
+from edge.checkout.rails import RAIL_LABELS, rail_for_code
 from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
@@ -60,7 +62,7 @@ from edge.platform.errors import (
     Unprocessable,
 )
 from edge.platform.store import ReadTx, Store
-from edge.platform.timeutil import store_today, utcnow
+from edge.platform.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,17 @@ class Checkout:
         self.rng = random.SystemRandom()
         self.capturer = Capturer(store, providers, self._mark, sessions.locks)
 
-    def provider(self, name: str) -> PaymentProvider:
+    def provider(self, name: str, credential: str | None = None) -> PaymentProvider:
+        """The provider that moves this payment: a wallet code goes to its rail by prefix, before any call."""
         if name == "sandbox" and self.settings.checkout.mode == "production":
             raise Unavailable("the sandbox payment simulator is refused in production mode", code="sandbox_refused")
+        if name == "qr" and self.settings.checkout.qr_acquirer == "rails":
+            name = rail_for_code(credential)
+            if name not in self.providers:
+                raise Unprocessable(
+                    f"this store does not take {RAIL_LABELS[name]} payment codes; please pay another way",
+                    code="rail_not_configured",
+                )
         p = self.providers.get(name)
         if p is None:
             raise InvalidInput(f"unknown payment provider {name!r}", code="unknown_provider")
@@ -110,8 +120,9 @@ class Checkout:
         client_key: str | None = None,
         simulation: Simulation | None = None,
         actor: str = "",
+        expected_total_minor: int | None = None,
     ) -> CheckoutOut:
-        prov = self.provider(provider)
+        prov = self.provider(provider, credential)
         if simulation is not None and self.settings.checkout.mode == "production":
             raise InvalidInput("payment simulation is only for sandbox mode", code="simulation_refused")
         asked = False  # whether the payment network was asked for money yet
@@ -121,26 +132,15 @@ class Checkout:
                     ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
                     if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
                         return self.result(s, ks.order_id, replayed=True)
-                    ks = self.sessions.load_row(s, session_id, kiosk_id)
-                    priced, rows = self.sessions.price(s, ks)
-                    if not priced.lines:
-                        raise Unprocessable("the cart is empty", code="empty_cart")
-                    if not ks.age_checked_by and any(r.age_restricted for r in rows.values()):
-                        raise Conflict("an age-restricted item needs a staff ID check first", code="age_check_required")
-                    shelf.refuse_expired_lines(rows.values(), store_today(self.settings.store.timezone))
-                    shelf.refuse_recalled_lines(s, rows.values())
-                    if priced.total_minor <= 0:
-                        raise Unprocessable("nothing to pay; ask staff to close this sale", code="nothing_to_pay")
-                    coupons = json.loads(ks.coupons)
-                    for c in coupons:  # re-check now: it may have been used at another kiosk meanwhile
-                        self.sessions.check_coupon_use(s, c, ks.member_id)
-                    intent = PaymentIntent(
-                        session_id=ks.id,
-                        client_key=(client_key or "")[:80],
-                        provider=prov.name,
-                        amount_minor=priced.total_minor,
-                        currency=priced.currency,
-                        status="authorizing",
+                    ks, intent = payable_intent(
+                        self.sessions,
+                        self.settings,
+                        s,
+                        session_id,
+                        kiosk_id,
+                        prov.name,
+                        client_key,
+                        expected_total_minor,
                     )
                 with self.store.write() as s:
                     s.insert(intent)
@@ -217,6 +217,8 @@ class Checkout:
             )
         except PaymentTimeout:
             self._settle_unknown(prov, intent.id, "timeout")
+        except PaymentUnconfirmed:  # the provider could not settle it: the intent stays open for recovery
+            raise
         except EdgeError as exc:  # declined, failed, a bad credential: the provider says nothing moved
             try:
                 self._mark(intent.id, "failed", exc.code)

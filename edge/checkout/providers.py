@@ -6,11 +6,11 @@ Each checks its credential, then moves money on the payment network through one 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from edge.checkout.contract import CartMembers
 from edge.checkout.payments import ChargeState, SandboxNetwork, Simulation
+from edge.checkout.rails import is_payment_code
 from edge.facepay.contract import FacePayer
 from edge.platform.errors import InvalidInput, Unavailable
 
@@ -72,14 +72,6 @@ class _NetworkProvider:
 
 class SandboxProvider(_NetworkProvider):
     name = "sandbox"
-
-
-_PAYMENT_CODE = re.compile(r"^(1[0-5]|2[5-9]|30)\d{16}$")
-
-
-def is_payment_code(text: str) -> bool:
-    """The 18-digit dynamic code a wallet app shows (10-15: WeChat Pay, 25-30: Alipay)."""
-    return bool(_PAYMENT_CODE.match(text or ""))
 
 
 class QrProvider(_NetworkProvider):

@@ -126,6 +126,7 @@ def checkout(session_id: Ident, body: CheckoutIn, p: KioskDep, ctx: CtxDep) -> C
         client_key=body.idempotency_key,
         simulation=sim,
         actor=p.label,
+        expected_total_minor=body.expected_total_minor,
     )
 
 

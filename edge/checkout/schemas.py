@@ -58,6 +58,12 @@ class CheckoutIn(_In):
         default=None, max_length=80, description="The kiosk's own reference, kept with the payment for tracing."
     )
     simulate: SimulationIn | None = Field(default=None, description="Sandbox network only.")
+    expected_total_minor: int | None = Field(
+        default=None,
+        ge=0,
+        le=10**9,
+        description="The total the shopper saw; a cart that changed since (a late scan) is refused, not charged.",
+    )
 
 
 class FaceVerifyIn(_In):

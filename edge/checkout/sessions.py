@@ -366,6 +366,13 @@ class Sessions:
             CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version, reason=reason, alert=alert)
         )
 
+    def payment_waiting(self, session_id: str) -> None:
+        """The wallet asks the shopper to confirm (a password) while the payment waits: say so on the kiosk."""
+        with self.store.read() as s:
+            ks = cartrows.session(s, session_id)
+        if ks is not None:
+            self.alert(ks.kiosk_id, session_id, "payment_waiting", "confirm the payment in your wallet")
+
     def alert(self, kiosk_id: str, session_id: str | None, code: str, message: str) -> None:
         """Show a typed problem on the kiosk (from a camera scan, where there is no HTTP reply)."""
         self.bus.publish(

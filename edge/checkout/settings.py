@@ -8,6 +8,55 @@ from pydantic import BaseModel, ConfigDict, Field
 from edge.platform.settings import StoreSettings
 
 
+class AlipaySettings(BaseModel):
+    """The Alipay rail (OpenAPI v2, RSA2). Keys come from the secrets dir, never from here:
+    `alipay_app_private_key` (the merchant's PEM) and `alipay_public_key` (Alipay's PEM)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str = Field(default="", max_length=32, description="The merchant app id; empty: the Alipay rail is off.")
+    gateway_url: str = Field(
+        default="https://openapi.alipay.com/gateway.do", description="Alipay's gateway (a simulator in tests)."
+    )
+    notify_url: str = Field(
+        default="", description="Where Alipay posts in-app payment notifications (this box's public URL)."
+    )
+
+
+class WeChatPaySettings(BaseModel):
+    """The WeChat Pay rail (API v2: payment code, reverse, refund). Secrets: `wechatpay_api_key`, and for
+    reverse and refund the merchant certificate `wechatpay_mch_cert.pem` and key `wechatpay_mch_key.pem`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    appid: str = Field(default="", max_length=32, description="The app id bound to the merchant; empty: off.")
+    mch_id: str = Field(default="", max_length=32, description="The merchant number.")
+    api_base_url: str = Field(
+        default="https://api.mch.weixin.qq.com/", description="WeChat Pay's API base (a simulator in tests)."
+    )
+    notify_url: str = Field(default="", description="Where WeChat Pay posts in-app payment notifications.")
+
+
+class RailSettings(BaseModel):
+    """The real payment rails, and how long the box waits on them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alipay: AlipaySettings = Field(default_factory=AlipaySettings, description="The Alipay rail.")
+    wechatpay: WeChatPaySettings = Field(default_factory=WeChatPaySettings, description="The WeChat Pay rail.")
+    timeout_s: float = Field(default=8.0, ge=0.5, le=60, description="One call to a gateway gives up after this.")
+    shopper_wait_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=300,
+        description="How long a payment waits for the shopper to confirm in the wallet (a password) "
+        "before it is cancelled at the gateway.",
+    )
+    poll_interval_s: float = Field(
+        default=3.0, ge=0.05, le=30, description="How often the gateway is asked while the shopper confirms."
+    )
+
+
 class CheckoutSettings(BaseModel):
     """Scan-and-go checkout."""
 
@@ -53,10 +102,14 @@ class CheckoutSettings(BaseModel):
         description="A payment hold whose checkout never made an order (a failed commit, an unconfirmed "
         "payment) is reversed by the housekeeping loop once it is this old; at startup, at once.",
     )
-    qr_acquirer: Literal["none", "sandbox"] = Field(
+    qr_acquirer: Literal["none", "sandbox", "rails"] = Field(
         default="sandbox",
-        description="Where payment-code (QR) charges go; only the sandbox simulator exists on this box. "
-        "'none' refuses QR payment.",
+        description="Where payment-code (QR) charges go: 'rails' routes each wallet code by its prefix to "
+        "the configured WeChat Pay or Alipay rail ([checkout.rails]); 'sandbox' is the simulator (refused in "
+        "production); 'none' refuses QR payment.",
+    )
+    rails: RailSettings = Field(
+        default_factory=lambda: RailSettings(), description="The real payment rails (WeChat Pay, Alipay)."
     )
 
 

@@ -40,6 +40,11 @@ async function newSession(resume = false) {
 }
 
 function onAlert(a) {
+  if (a.code === "payment_waiting") {
+    // the wallet asks the shopper for a password; the payment waits for them, so say what to do
+    if (state.screen === "paying") $("#paying-body").textContent = t("kiosk.paying_wallet");
+    return;
+  }
   if (a.code === "payment_code_scanned") {
     // The box holds the code the camera read for a minute; paying by QR uses it.
     state.scannedPaymentCode = true;

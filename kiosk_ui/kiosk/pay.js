@@ -46,13 +46,19 @@ export function pendingPayment() {
 
 /** POST the checkout; repeats with the same key while the box is unreachable. */
 export async function pay(body, sessionId = state.cart.session_id) {
-  const pending = { session_id: sessionId, body: { ...body, idempotency_key: body.idempotency_key || randomKey() } };
+  // the total the shopper saw: a scan that lands after it is refused by the box, not charged
+  const seen = state.cart?.session_id === sessionId ? state.cart.total_minor : undefined;
+  const pending = {
+    session_id: sessionId,
+    body: { ...body, expected_total_minor: seen, idempotency_key: body.idempotency_key || randomKey() },
+  };
   localStorage.setItem(PENDING, JSON.stringify(pending));
   return resume(pending);
 }
 
 export async function resume(pending) {
   go("paying");
+  $("#paying-body").textContent = t("kiosk.paying_body");
   for (let attempt = 0; ; attempt += 1) {
     try {
       const out = await api(`/api/kiosk/sessions/${encodeURIComponent(pending.session_id)}/checkout`, { method: "POST", body: pending.body });

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import random
 import sqlite3
@@ -48,6 +47,9 @@ from edge.demo.gtins import GROCERY  # noqa: E402
 from edge.platform.codes import PASS_PREFIX, Codes  # noqa: E402
 from edge.platform.security import SecretStore, Signer  # noqa: E402
 from tests.support.services import DaemonProcess  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from groups import run_groups  # noqa: E402
 
 TARGETS = {"orders": 1000, "errors": 0, "double_charges": 0, "add_item_p99_ms": 25.0, "checkout_p99_ms": 100.0}
 CODES = [g for g, *_ in GROCERY if g != GROCERY[5][0]]  # no age-restricted item (it waits for staff)
@@ -274,28 +276,14 @@ def main() -> int:
         try:
             # Kiosks are separate devices: run them in `--processes` processes, so that their
             # HTTP clients do not queue on one interpreter lock and add that wait to the latency.
-            ctx = mp.get_context("spawn")
-            groups: list[list[tuple[Any, ...]]] = [[] for _ in range(max(1, args.processes))]
+            jobs = []
             for i, token in enumerate(seeded["kiosks"]):
                 coupons = seeded["coupons"][i * quota : (i + 1) * quota]
-                job = (daemon.url, token, seeded["gate"], seeded["members"][i], coupons, quota, i, args.think_ms / 1000)
-                groups[i % len(groups)].append(job)
-            procs, conns = [], []
-            for jobs in groups:
-                parent, child = ctx.Pipe()
-                proc = ctx.Process(target=kiosk_group, args=(jobs, child), daemon=True)
-                proc.start()
-                procs.append(proc)
-                conns.append(parent)
-            for c in conns:
-                c.recv()  # each process has imported and built its clients
-            t0 = time.monotonic()
-            for c in conns:
-                c.send("go")
-            for c, proc in zip(conns, procs, strict=True):
-                merge(st, c.recv())
-                proc.join(30)
-            wall = time.monotonic() - t0
+                jobs.append((daemon.url, token, seeded["gate"], seeded["members"][i], coupons, quota, i,
+                             args.think_ms / 1000))  # fmt: skip
+            parts, wall = run_groups(kiosk_group, jobs, args.processes)
+            for part in parts:
+                merge(st, part)
             server_cpu_s = cpu_seconds(daemon.proc.pid if daemon.proc else 0)
             metrics = httpx.get(daemon.url + "/metrics", timeout=10).text
         finally:

@@ -161,3 +161,26 @@ def test_check_config_refuses_unknown_key_with_exit_2(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "unknown key 'storage.datadir'" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_check_config_names_each_payment_rail_and_refuses_production_kiosks_without_one(tmp_path: Path) -> None:
+    """The example store (production, a kiosk, both rails named) with its keys missing, then present."""
+    data = tmp_path / "data"
+    example = (ROOT / "examples" / "store.toml").read_text().replace("/var/lib/retail-edge", str(data))
+    path = write(tmp_path, example)
+    out = check_config(path)
+    assert out.returncode == 2, out.stdout
+    rails = json.loads(out.stdout)["would_run"]["payment_rails"]
+    assert rails["alipay"] == "incomplete: missing secrets: alipay_app_private_key, alipay_public_key"
+    assert rails["wechatpay"].startswith("incomplete: missing secrets: wechatpay_api_key")
+    assert "no payment rail is ready" in out.stderr and "Traceback" not in out.stderr
+    secret = "-----BEGIN PRIVATE KEY-----\nnot-printed\n-----END PRIVATE KEY-----"
+    out = check_config(
+        path, RETAIL_EDGE_SECRET_ALIPAY_APP_PRIVATE_KEY=secret, RETAIL_EDGE_SECRET_ALIPAY_PUBLIC_KEY="pem"
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["would_run"]["payment_rails"]["alipay"].startswith("ready: app 2021000000000000")
+    assert "not-printed" not in out.stdout + out.stderr
+    sandboxed = example.replace('qr_acquirer = "rails"', 'qr_acquirer = "sandbox"')
+    out = check_config(write(tmp_path, sandboxed))
+    assert out.returncode == 2 and "qr_acquirer is 'sandbox'" in out.stderr
