@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import Table, bindparam, update
 from sqlmodel import col, select
 
-from edge.checkout.models import PaymentIntent
+from edge.checkout.models import KioskSession, PaymentIntent
 from edge.checkout.payments import PaymentProvider
 from edge.platform.errors import EdgeError
 from edge.platform.locks import KeyedLocks
@@ -192,6 +192,10 @@ class Capturer:
                 it = s.get(PaymentIntent, intent_id)
             if it is None or it.order_id is not None or it.status not in ("authorizing", "authorized"):
                 return False
+            with self.store.read() as s:
+                ks = s.get(KioskSession, it.session_id)
+            if ks is not None and ks.status == "paying":
+                return False  # an in-app payment: inapp.py asks the gateway and settles it
             prov = self.providers[it.provider]
             try:
                 state = prov.query(it.id)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from edge.checkout.aftersale import AfterSale
 from edge.checkout.catalog import Catalog
 from edge.checkout.downsync import catalog_appliers
+from edge.checkout.inapp import InAppPay
 from edge.checkout.ledger import Ledger
 from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
@@ -69,6 +70,7 @@ class CheckoutComponent(Component):
                 aftersale=AfterSale(conf, ctx.store, codes, providers, sessions.locks),
             )
         )
+        self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
         reg.catalog, reg.carts, reg.sales = self.catalog, sessions, Ledger(ctx.store)
         if reg.downsync is not None:  # the catalog, prices and promotions the cloud sends down
             for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
@@ -77,7 +79,9 @@ class CheckoutComponent(Component):
         self.recovered: dict[str, int] = {}
 
     async def start(self) -> None:
+        inapp = await asyncio.to_thread(self.inapp.sweep)  # wallet orders first: recovery leaves them alone
         self.recovered = await asyncio.to_thread(self.services.checkout.capturer.recover)
+        self.recovered["inapp"] = inapp
         self.recovered["refunds"] = await asyncio.to_thread(self.services.aftersale.recover_pending)
         self.services.checkout.capturer.start()
         if any(self.recovered.values()):
@@ -104,9 +108,10 @@ class CheckoutComponent(Component):
         refunds and voids left pending."""
         cfg = self.ctx.settings.checkout
         expired = self.services.sessions.expire_idle()
+        inapp = self.inapp.sweep()
         done = self.services.checkout.capturer.recover(False, 30.0, orphan_age_s=cfg.orphan_hold_after_s)
         refunds = self.services.aftersale.recover_pending(min_age_s=30.0)
-        return {"expired": expired, **done, "refunds": refunds}
+        return {"expired": expired, **done, "refunds": refunds, "inapp": inapp}
 
     async def stop(self) -> None:
         self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
@@ -128,9 +133,9 @@ class CheckoutComponent(Component):
         }
 
     def routers(self) -> list[APIRouter]:
-        from edge.checkout.router import ROUTERS
+        from edge.checkout import router, router_pay
 
-        return list(ROUTERS)
+        return [*router.ROUTERS, *router_pay.ROUTERS]
 
 
 def build(ctx: Context) -> Component:

@@ -34,6 +34,7 @@ from edge.checkout.events import CartChanged, OrderPaid
 from edge.checkout.models import (
     CouponRedemption,
     ExitPass,
+    KioskSession,
     Order,
     OrderLine,
     PaymentIntent,
@@ -147,7 +148,7 @@ class Checkout:
                 asked = True
                 ref = self._authorize(prov, intent, credential, simulation)
                 try:
-                    order_id = self._commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
+                    order_id = self.commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
                 except DiskFailed as exc:
                     # Committed but maybe not on disk: releasing the hold could leave an order unpaid.
                     # Recovery at the restart settles it from what the disk holds (order: capture;
@@ -176,17 +177,21 @@ class Checkout:
         except ResourceFault as fault:  # a full disk or busy database outside the order's own commit
             fault.details.setdefault("charged", "unknown" if asked else False)
             raise
+        self.announce_paid(order_id, ks, out.total_minor, out.currency)
+        return out
+
+    def announce_paid(self, order_id: str, ks: KioskSession, total_minor: int, currency: str) -> None:
+        """Tell the bus a sale is written: the order (sync, metrics) and the cart's new state (SSE)."""
         self.bus.publish(
             OrderPaid(
                 order_id=order_id,
                 session_id=ks.id,
                 kiosk_id=ks.kiosk_id,
-                total_minor=out.total_minor,
-                currency=out.currency,
+                total_minor=total_minor,
+                currency=currency,
             )
         )
         self.bus.publish(CartChanged(session_id=ks.id, kiosk_id=ks.kiosk_id, version=ks.version + 1, reason="paid"))
-        return out
 
     def _not_saved(self, prov: PaymentProvider, intent_id: str, exc: Exception) -> OrderNotSaved:
         """The order could not be written: release the hold and say whether that was confirmed."""
@@ -283,7 +288,7 @@ class Checkout:
             log.exception("reversal of %s not recorded; recovery will", intent_id)
         return True
 
-    def _commit_order(self, intent: PaymentIntent, ref: str, actor: str) -> str:
+    def commit_order(self, intent: PaymentIntent, ref: str, actor: str) -> str:
         """Step 3: everything about the sale in ONE transaction.
 
         The cart is priced (again) in a read before the write lock is taken: the caller holds the

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from alipay import AliPay
 from alipay.utils import AliPayConfig
 
 from edge.checkout.payments import ChargeState, PaymentFailed, PaymentTimeout
-from edge.checkout.rails import Answer, Rail, fen, refund_state, yuan
+from edge.checkout.rails import Answer, Notice, NotificationRefused, Rail, fen, refund_state, yuan
 from edge.checkout.settings import RailSettings
 
 log = logging.getLogger(__name__)
@@ -127,3 +128,38 @@ class AlipayRail(Rail):
             return None
         trade = self._query(key)
         return refund_state(key, trade.amount_minor or 0, fen(r.get("refund_amount", "")) or 0)
+
+    def create_order(self, key: str, amount_minor: int, order_ref: str) -> str:
+        r = self._call(
+            "precreate",
+            self.client.api_alipay_trade_precreate,
+            subject=self.subject,
+            out_trade_no=key,
+            total_amount=yuan(amount_minor),
+            body=order_ref,
+        )
+        if r is None:
+            raise PaymentTimeout("Alipay did not confirm the order")
+        if str(r.get("code")) != "10000" or not r.get("qr_code"):
+            raise PaymentFailed(f"Alipay refused the order ({r.get('sub_code', r.get('code'))})", code="order_refused")
+        return str(r["qr_code"])
+
+    def notification(self, body: bytes, content_type: str) -> Notice:
+        try:
+            data = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+        except (UnicodeDecodeError, ValueError):
+            raise NotificationRefused("not a form-encoded Alipay notification") from None
+        sign = data.pop("sign", "")
+        if not sign or data.get("app_id") != self.settings.alipay.app_id:
+            raise NotificationRefused("unsigned, or for another merchant")
+        try:
+            good = self.client.verify(dict(data), sign)
+        except Exception:  # the SDK raises on an unknown sign_type or a malformed signature
+            good = False
+        if not good:
+            raise NotificationRefused("the notification's signature does not verify", code="notification_forged")
+        amount = fen(data.get("total_amount", ""))
+        if not data.get("out_trade_no") or amount is None:
+            raise NotificationRefused("the notification names no trade or amount")
+        paid = data.get("trade_status") in ("TRADE_SUCCESS", "TRADE_FINISHED")
+        return Notice(data["out_trade_no"], data.get("trade_no", ""), amount, paid)

@@ -14,7 +14,7 @@ from wechatpy.exceptions import WeChatPayException
 from wechatpy.pay import WeChatPay
 
 from edge.checkout.payments import ChargeState, PaymentFailed, PaymentTimeout
-from edge.checkout.rails import Answer, Rail, refund_state
+from edge.checkout.rails import Answer, Notice, NotificationRefused, Rail, refund_state
 from edge.checkout.settings import RailSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ _STATES = {
 
 class WeChatPayRail(Rail):
     name = "wechatpay"
+    ack_body = "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>"
+    ack_media_type = "application/xml"
 
     def __init__(
         self,
@@ -148,3 +150,39 @@ class WeChatPayRail(Rail):
             return None
         trade = self._query(key)
         return refund_state(key, trade.amount_minor or 0, int(r.get("refund_fee_0", r.get("refund_fee", 0))))
+
+    def create_order(self, key: str, amount_minor: int, order_ref: str) -> str:
+        r, err = self._call(
+            "unifiedorder",
+            self.client.order.create,
+            trade_type="NATIVE",
+            body=self.subject,
+            total_fee=amount_minor,
+            notify_url=self.settings.wechatpay.notify_url,
+            client_ip=self.client_ip,
+            out_trade_no=key,
+            attach=order_ref,
+            product_id=key,
+        )
+        if r is None and err:
+            raise PaymentFailed(f"WeChat Pay refused the order ({err})", code="order_refused")
+        if r is None or not r.get("code_url"):
+            raise PaymentTimeout("WeChat Pay did not confirm the order")
+        return str(r["code_url"])
+
+    def notification(self, body: bytes, content_type: str) -> Notice:
+        try:
+            data = xmltodict.parse(body)["xml"]
+        except Exception:
+            raise NotificationRefused("not a WeChat Pay notification") from None
+        if not isinstance(data, dict) or data.get("appid") != self.settings.wechatpay.appid:
+            raise NotificationRefused("a notification for another merchant")
+        if data.get("mch_id") != self.settings.wechatpay.mch_id:
+            raise NotificationRefused("a notification for another merchant")
+        if not self._signed(data):
+            raise NotificationRefused("the notification's signature does not verify", code="notification_forged")
+        total = str(data.get("total_fee", ""))
+        if not data.get("out_trade_no") or not total.isdigit():
+            raise NotificationRefused("the notification names no trade or amount")
+        paid = data.get("return_code") == "SUCCESS" and data.get("result_code") == "SUCCESS"
+        return Notice(str(data["out_trade_no"]), str(data.get("transaction_id", "")), int(total), paid)

@@ -94,7 +94,25 @@ def fen(text: object) -> int | None:
         value = Decimal(str(text)) * 100
     except (InvalidOperation, ValueError):
         return None
-    return int(value) if value == value.to_integral_value() and value >= 0 else None
+    if not value.is_finite() or value < 0 or value != value.to_integral_value():
+        return None
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A gateway's payment notification whose signature verified: what it says was paid."""
+
+    key: str  # out_trade_no: the payment intent id
+    ref: str  # the gateway's trade number
+    amount_minor: int
+    paid: bool
+
+
+class NotificationRefused(InvalidInput):
+    """Not a notification this box can believe (bad signature, another merchant, malformed)."""
+
+    code = "notification_refused"
 
 
 def refund_state(key: str, total_minor: int, refunded_minor: int) -> ChargeState:
@@ -131,6 +149,27 @@ class Rail:
 
     def _refund_state(self, key: str, refund_key: str) -> ChargeState | None:
         raise NotImplementedError
+
+    # --- in-app pay: the shopper pays inside the wallet; the gateway tells the box ---------------
+    def create_order(self, key: str, amount_minor: int, order_ref: str) -> str:
+        """Place the order at the gateway; the QR text the wallet opens. Raises PaymentFailed (nothing
+        placed) or PaymentTimeout (unknown: the caller cancels the number)."""
+        raise NotImplementedError
+
+    def notification(self, body: bytes, content_type: str) -> Notice:
+        """Verify and read a notification; NotificationRefused when it cannot be believed."""
+        raise NotImplementedError
+
+    ack_body = "success"  # what the gateway expects back for a notification the box has taken
+    ack_media_type = "text/plain"
+
+    def close(self, key: str) -> bool:
+        """Close an order nobody paid (or refund one paid late): the gateway's cancel."""
+        return self._cancel(key)
+
+    def ask(self, key: str) -> Answer:
+        """The gateway's view of one trade (the query fallback when a notification never comes)."""
+        return self._query(key)
 
     # --- PaymentProvider ---------------------------------------------------------------------
     def authorize(

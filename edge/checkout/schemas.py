@@ -175,3 +175,25 @@ class CouponIssueIn(_In):
         if far:
             raise ValueError("a coupon's dates must lie within ten years of today")
         return value
+
+
+class WalletOrderIn(_In):
+    rail: Literal["alipay", "wechatpay"] = Field(description="The wallet the shopper pays in.")
+    expected_total_minor: int | None = Field(default=None, ge=0, le=10**9, description="The total the shopper saw.")
+    idempotency_key: CodeStr | None = Field(default=None, max_length=80, description="The page's own reference.")
+
+
+class WalletOrderOut(BaseModel):
+    payment_id: str
+    rail: str
+    qr_code: str = Field(description="What the wallet opens: show it as a QR code, or open it on the phone.")
+    amount_minor: int
+    currency: str
+    expires_in_s: int
+
+
+class WalletPaymentOut(BaseModel):
+    status: Literal["waiting", "paid", "failed"]
+    payment_id: str | None = None
+    error: str | None = None
+    order: dict[str, Any] | None = None

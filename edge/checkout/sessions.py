@@ -108,6 +108,8 @@ class Sessions:
         if ks.status == "open" and self._idle(ks):
             ks.status = "expired"  # as the caller sees it; the housekeeping sweep writes it down
         if for_change and ks.status != "open":
+            if ks.status == "paying":
+                raise Conflict("this cart is being paid in the wallet app; it cannot change now", code="cart_paying")
             if ks.status == "expired":
                 raise Gone("this session expired; start a new one", code="session_expired")
             raise Conflict(f"this session is {ks.status}", code="session_closed")

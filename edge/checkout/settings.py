@@ -52,6 +52,13 @@ class RailSettings(BaseModel):
         description="How long a payment waits for the shopper to confirm in the wallet (a password) "
         "before it is cancelled at the gateway.",
     )
+    inapp_wait_s: float = Field(
+        default=180.0,
+        ge=3,
+        le=3600,
+        description="How long a cart waits for an in-app payment (the shopper pays inside the wallet) before "
+        "the order is closed at the gateway and the cart opens again.",
+    )
     poll_interval_s: float = Field(
         default=3.0, ge=0.05, le=30, description="How often the gateway is asked while the shopper confirms."
     )

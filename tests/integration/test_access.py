@@ -176,6 +176,7 @@ ACCESS: dict[str, str] = {
     "GET /api/ui/qr.svg": "any",
     "POST /api/ui/qr.svg": "any",
     "POST /api/gate/verify": "gate",
+    "POST /api/payments/{rail}/notify": "public",  # a gateway's notification: its signature is the credential
     "GET /api/fitting/rooms": "guide",
     "GET /api/fitting/calls": "guide",
     "GET /api/fitting/calls/{call_id}": "guide",
