@@ -153,17 +153,30 @@ class AfterSale(Refunds):
         )
 
     # --- members and coupons ----------------------------------------------------------------
-    def add_member(self, phone: str, name: str, staff: str) -> dict[str, Any]:
+    def add_member(self, phone: str, name: str, staff: str, pay_rail: str = "", agreement: str = "") -> dict[str, Any]:
         digits = "".join(ch for ch in phone if ch.isdigit())
         if not 6 <= len(digits) <= 15:
             raise InvalidInput("a phone number has 6 to 15 digits", code="bad_phone")
+        _check_agreement(pay_rail, agreement)
         with self.store.write() as s:
             if s.exec(select(Member).where(Member.phone == digits)).first():
                 raise Conflict("a member with this phone number exists", code="member_exists")
-            m = Member(phone=digits, name=name.strip()[:80])
+            m = Member(phone=digits, name=name.strip()[:80], pay_rail=pay_rail, pay_agreement=agreement)
             s.add(m)
-            s.audit(staff, "checkout.member_added", m.id)
-        return {"member_id": m.id, "name": m.name, "member_code": self.codes.member_code(m.id)}
+            s.audit(staff, "checkout.member_added", m.id, pay_rail=pay_rail)
+        return {"member_id": m.id, "name": m.name, "member_code": self.codes.member_code(m.id), "pay_rail": pay_rail}
+
+    def set_pay_agreement(self, member_id: str, rail: str, agreement: str, staff: str) -> dict[str, Any]:
+        """The wallet agreement face-pay charges (the agreement id only: the wallet keeps the money side)."""
+        _check_agreement(rail, agreement)
+        with self.store.write() as s:
+            m = s.get(Member, member_id)
+            if m is None:
+                raise NotFound("no such member", code="unknown_member")
+            m.pay_rail, m.pay_agreement = rail, agreement if rail else ""
+            s.add(m)
+            s.audit(staff, "checkout.member_pay_agreement", member_id, pay_rail=rail)
+        return {"member_id": member_id, "pay_rail": rail}
 
     def issue_coupons(self, req: CouponIssueIn, staff: str) -> dict[str, Any]:
         if req.kind == "percent" and not 1 <= req.value <= 90:
@@ -191,3 +204,8 @@ class AfterSale(Refunds):
         with self.store.write() as s:
             s.audit(staff, "checkout.coupons_issued", cid, count=req.count, kind=req.kind, value=req.value)
         return {"coupon_id": cid, "codes": codes}
+
+
+def _check_agreement(rail: str, agreement: str) -> None:
+    if bool(rail) != bool(agreement):
+        raise InvalidInput("a wallet agreement needs both its wallet and its id", code="bad_pay_agreement")

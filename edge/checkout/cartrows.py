@@ -178,3 +178,11 @@ def mark_paid(s: Tx, ks: KioskSession, order_id: str) -> None:
 
 def mark_authorized(s: Tx, intent_id: str, order_id: str, ref: str) -> None:
     s.run(_AUTHORIZED, {"b_id": intent_id, "b_order": order_id, "b_ref": ref, "b_at": utcnow()})
+
+
+def member_agreement(s: ReadTx, member_id: str) -> tuple[str, str] | None:
+    """(rail, agreement id) of a member's face-pay wallet agreement, or None."""
+    row = member(s, member_id)
+    return (
+        (str(row.pay_rail), str(row.pay_agreement)) if row is not None and row.pay_rail and row.pay_agreement else None
+    )

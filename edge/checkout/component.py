@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from edge.checkout import cartrows
 from edge.checkout.aftersale import AfterSale
 from edge.checkout.catalog import Catalog
 from edge.checkout.downsync import catalog_appliers
@@ -14,7 +15,7 @@ from edge.checkout.ledger import Ledger
 from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
 from edge.checkout.payments import SANDBOX_DB, PaymentProvider, SandboxNetwork
-from edge.checkout.providers import FaceProvider, QrProvider, SandboxProvider
+from edge.checkout.providers import FaceProvider, FaceRailProvider, QrProvider, SandboxProvider
 from edge.checkout.railsetup import build_rails, production_problem
 from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
@@ -48,15 +49,19 @@ class CheckoutComponent(Component):
         providers: dict[str, PaymentProvider] = {
             "sandbox": SandboxProvider(network),
             "qr": QrProvider(network if cfg.qr_acquirer == "sandbox" else None),
-            "face": FaceProvider(network, lambda: reg.facepay, sessions),
+            "face": FaceProvider(network, lambda: reg.facepay, sessions, self._agreement),
         }
         problem = production_problem(cfg, ctx.secrets, any(c.role == "kiosk" for c in ctx.settings.cameras))
         if problem:
             raise StartupRefused(problem)
         # Always built when ready, whatever qr_acquirer says: recovery must reach an open intent's rail.
         rails = build_rails(cfg, ctx.secrets, ctx.settings.store.name)
+        face = providers["face"]
+        assert isinstance(face, FaceProvider)
+        face.rails = set(rails)
         for rail in rails.values():
             rail.on_waiting = sessions.payment_waiting
+            providers[f"face-{rail.name}"] = FaceRailProvider(face, rail)
         providers.update(rails)
         self.services = ctx.keep(
             CheckoutServices(
@@ -77,6 +82,10 @@ class CheckoutComponent(Component):
                 reg.downsync.register(kind, applier)
         self.housekeeper = Worker("checkout-housekeeping", self._housekeeping_loop)
         self.recovered: dict[str, int] = {}
+
+    def _agreement(self, member_id: str) -> tuple[str, str] | None:
+        with self.ctx.store.read() as s:
+            return cartrows.member_agreement(s, member_id)
 
     async def start(self) -> None:
         inapp = await asyncio.to_thread(self.inapp.sweep)  # wallet orders first: recovery leaves them alone

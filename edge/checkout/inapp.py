@@ -18,6 +18,7 @@ used elsewhere) is cancelled at the gateway, which refunds it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,26 @@ from edge.platform.timeutil import as_utc, utcnow
 log = logging.getLogger(__name__)
 
 
+AUDITED_REFUSALS_PER_MIN = 30  # refused notifications audited one by one; beyond, only logged
+
+
+class _Budget:
+    """At most `n` per `window_s` seconds (a fixed window: simple, and enough for an audit trail)."""
+
+    def __init__(self, n: int, window_s: float) -> None:
+        self.n, self.window_s = n, window_s
+        self._start, self._used = 0.0, 0
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._start >= self.window_s:
+                self._start, self._used = now, 0
+            self._used += 1
+            return self._used <= self.n
+
+
 @dataclass(frozen=True)
 class Ack:
     body: str
@@ -54,6 +75,7 @@ class InAppPay:
         self.checkout = checkout
         self.sessions = checkout.sessions
         self._asked: dict[str, float] = {}  # intent id -> when the gateway was last asked (poll)
+        self._refusals = _Budget(AUDITED_REFUSALS_PER_MIN, 60.0)
 
     def rail(self, name: str) -> Rail:
         prov = self.checkout.providers.get(name)
@@ -114,11 +136,16 @@ class InAppPay:
             if notice.amount_minor != intent.amount_minor:
                 raise NotificationRefused("the notified amount is not the amount ordered", code="amount_mismatch")
         except NotificationRefused as exc:
-            with self.store.write() as s:
-                s.audit(f"gateway:{rail.name}", "payment.notification_refused", "", reason=exc.code)
+            if self._refusals.allow():  # a flood of forgeries must not turn into a flood of fsyncs
+                with self.store.write() as s:
+                    s.audit(f"gateway:{rail.name}", "payment.notification_refused", "", reason=exc.code)
             log.warning("%s notification refused: %s", rail.name, exc.code)
             raise
-        if notice.paid:
+        if intent.order_id:  # a repeat (the gateway resends until acknowledged) or a replay: no effect
+            if self._refusals.allow():
+                with self.store.write() as s:
+                    s.audit(f"gateway:{rail.name}", "payment.notification_repeated", intent.id)
+        elif notice.paid:
             self._settle(rail, notice.key, notice, "notification")
         return Ack(rail.ack_body, rail.ack_media_type)
 

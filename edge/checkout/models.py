@@ -99,6 +99,10 @@ class Member(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=20, unique=True, index=True)
     name: str = Field(default="", max_length=80)
     created_at: datetime = Field(default_factory=utcnow)
+    # face-pay charges this: the member's signed withholding agreement with one wallet (Alipay
+    # agreement_no, WeChat Pay contract id), never card data; "" when there is none
+    pay_rail: str = Field(default="", max_length=16)
+    pay_agreement: str = Field(default="", max_length=64)
 
 
 class KioskSession(SQLModel, table=True):

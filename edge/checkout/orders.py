@@ -48,6 +48,7 @@ from edge.checkout.payments import (
     PaymentUnconfirmed,
     Simulation,
 )
+from edge.checkout.providers import FaceProvider
 from edge.checkout.rails import RAIL_LABELS, rail_for_code
 from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
@@ -98,6 +99,17 @@ class Checkout:
         """The provider that moves this payment: a wallet code goes to its rail by prefix, before any call."""
         if name == "sandbox" and self.settings.checkout.mode == "production":
             raise Unavailable("the sandbox payment simulator is refused in production mode", code="sandbox_refused")
+        if name == "face":  # the paying member's wallet agreement, when they have one on a rail here
+            face = self.providers.get("face")
+            routed = face.route(credential) if isinstance(face, FaceProvider) else None
+            if routed is not None:
+                name = routed
+            elif self.settings.checkout.mode == "production":
+                raise Unprocessable(
+                    "face-pay charges a member's wallet agreement and this member has none here; "
+                    "please pay with a payment code",
+                    code="no_pay_agreement",
+                )
         if name == "qr" and self.settings.checkout.qr_acquirer == "rails":
             name = rail_for_code(credential)
             if name not in self.providers:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from edge.checkout.contract import CartMembers
 from edge.checkout.payments import ChargeState, SandboxNetwork, Simulation
-from edge.checkout.rails import is_payment_code
-from edge.facepay.contract import FacePayer
-from edge.platform.errors import InvalidInput, Unavailable
+from edge.checkout.rails import Rail, is_payment_code
+from edge.facepay.contract import FaceAuthorization, FacePayer
+from edge.platform.errors import InvalidInput, Unavailable, Unprocessable
 
 
 class _NetworkProvider:
@@ -97,22 +97,36 @@ class FaceProvider(_NetworkProvider):
     name = "face"
 
     def __init__(
-        self, network: SandboxNetwork | None, facepay: Callable[[], FacePayer | None], carts: CartMembers
+        self,
+        network: SandboxNetwork | None,
+        facepay: Callable[[], FacePayer | None],
+        carts: CartMembers,
+        agreement: Callable[[str], tuple[str, str] | None] = lambda _m: None,
     ) -> None:
         super().__init__(network)
         self.facepay = facepay  # looked up at payment time: start order between domains does not matter
         self.carts = carts
+        self.agreement = agreement  # member id -> (rail, agreement id) of their face-pay wallet agreement
+        self.rails: set[str] = set()  # the rails face-pay may charge on this box (set by the component)
+
+    def route(self, credential: str | None) -> str | None:
+        """The face-on-a-rail provider for the member this authorisation is for, when they have an
+        agreement on a rail this box has; None: the sandbox network (or nothing, in production)."""
+        facepay = self.facepay()
+        member = facepay.authorized_member(credential) if facepay is not None and credential else None
+        found = self.agreement(member) if member else None
+        return f"face-{found[0]}" if found and found[0] in self.rails else None
 
     def _consume(
         self, credential: str | None, key: str | None, *, order_ref: str, amount_minor: int, currency: str
-    ) -> None:
+    ) -> FaceAuthorization:
         facepay = self.facepay()
         if facepay is None:
             raise Unavailable("face-pay is not available on this box", code="facepay_unavailable")
         if not credential:
             raise InvalidInput("verify your face first, then pay", code="face_authorization_required")
         attached = self.carts.attached_member(order_ref)  # the order reference is the session id
-        facepay.consume_authorization(
+        return facepay.consume_authorization(
             credential,
             order_ref=order_ref,
             amount_minor=amount_minor,
@@ -125,3 +139,45 @@ class FaceProvider(_NetworkProvider):
         self, credential: str | None, *, order_ref: str, amount_minor: int, currency: str, key: str | None = None
     ) -> None:
         self._consume(credential, key, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
+
+
+class FaceRailProvider:
+    """Face-pay on a real rail: the face authorisation is used as for the sandbox, then the paying
+    member's withholding agreement is charged on their wallet (no code; the same outcomes as a
+    payment code). Capture, query and refunds are the rail's."""
+
+    def __init__(self, face: FaceProvider, rail: Rail) -> None:
+        self.face, self.rail = face, rail
+        self.name = f"face-{rail.name}"
+
+    def authorize(
+        self,
+        key: str,
+        *,
+        order_ref: str,
+        amount_minor: int,
+        currency: str,
+        credential: str | None,
+        simulation: Simulation | None = None,
+    ) -> str:
+        if simulation is not None:
+            raise InvalidInput("payment simulation is only for the sandbox", code="simulation_refused")
+        auth = self.face._consume(credential, key, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
+        found = self.face.agreement(auth.member_id)
+        if found is None or found[0] != self.rail.name:  # revoked between the route and now
+            raise Unprocessable("this member has no wallet agreement for face-pay", code="no_pay_agreement")
+        return self.rail.withhold(
+            key, amount_minor=amount_minor, currency=currency, agreement=found[1], order_ref=order_ref
+        )
+
+    def capture(self, key: str) -> None:
+        self.rail.capture(key)
+
+    def reverse(self, key: str, amount_minor: int | None = None, *, idempotency_key: str | None = None) -> ChargeState:
+        return self.rail.reverse(key, amount_minor, idempotency_key=idempotency_key)
+
+    def query(self, key: str) -> ChargeState:
+        return self.rail.query(key)
+
+    def reversal(self, key: str, idempotency_key: str) -> ChargeState | None:
+        return self.rail.reversal(key, idempotency_key)

@@ -19,7 +19,12 @@ from edge.checkout.settings import RailSettings
 
 log = logging.getLogger(__name__)
 
-_EXPIRED = {"ACQ.PAYMENT_AUTH_CODE_INVALID", "ACQ.AUTH_CODE_INVALID"}
+_EXPIRED = {
+    "ACQ.PAYMENT_AUTH_CODE_INVALID",
+    "ACQ.AUTH_CODE_INVALID",
+    "ACQ.AGREEMENT_NOT_EXIST",
+    "ACQ.AGREEMENT_INVALID",
+}
 _UNKNOWN = {"ACQ.SYSTEM_ERROR", "ACQ.TRADE_HAS_SUCCESS"}  # ask: it may have been paid
 
 
@@ -65,6 +70,9 @@ class AlipayRail(Rail):
             total_amount=yuan(amount_minor),
             body=order_ref,
         )
+        return self._pay_answer(key, r)
+
+    def _pay_answer(self, key: str, r: dict[str, Any] | None) -> Answer:
         if r is None:
             return Answer("unknown")
         status, sub = str(r.get("code", "")), str(r.get("sub_code", ""))
@@ -77,6 +85,18 @@ class AlipayRail(Rail):
         if status == "40004" and sub not in _UNKNOWN:
             return Answer("refused", code=sub, expired_code=sub in _EXPIRED)
         return Answer("unknown", code=sub or status)
+
+    def _withhold(self, key: str, amount_minor: int, agreement: str, order_ref: str) -> Answer:
+        biz = {
+            "out_trade_no": key,
+            "total_amount": yuan(amount_minor),
+            "subject": self.subject,
+            "body": order_ref,
+            "product_code": "GENERAL_WITHHOLDING",
+            "agreement_params": {"agreement_no": agreement},
+        }
+        return self._pay_answer(key, self._call("withhold", self.client.server_api, api_name="alipay.trade.pay",
+                                                biz_content=biz))  # fmt: skip
 
     def _query(self, key: str) -> Answer:
         r = self._call("query", self.client.api_alipay_trade_query, out_trade_no=key)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["paid", "waiting", "refused", "closed", "absent", "unknown"]
 RAIL_LABELS = {"wechatpay": "WeChat Pay", "alipay": "Alipay"}
+# a member's withholding agreement the gateway no longer honours (revoked in the wallet, expired)
+AGREEMENT_REFUSALS = {"ACQ.AGREEMENT_NOT_EXIST", "ACQ.AGREEMENT_INVALID", "CONTRACT_NOT_EXIST"}
 _UNKNOWN_TRIES = 3  # answers of "unknown"/"absent" after which the box stops asking and cancels
 
 
@@ -171,6 +173,16 @@ class Rail:
         """The gateway's view of one trade (the query fallback when a notification never comes)."""
         return self._query(key)
 
+    def _withhold(self, key: str, amount_minor: int, agreement: str, order_ref: str) -> Answer:
+        """Charge a member's signed payment agreement (face-pay): no code, the same outcomes."""
+        raise NotImplementedError
+
+    def withhold(self, key: str, *, amount_minor: int, currency: str, agreement: str, order_ref: str) -> str:
+        """Face-pay's charge: the member's agreement on this rail, followed like a payment code."""
+        if currency != "CNY":
+            raise Unprocessable(f"{RAIL_LABELS[self.name]} takes CNY only", code="rail_currency")
+        return self._settle(key, amount_minor, self._withhold(key, amount_minor, agreement, order_ref), order_ref)
+
     # --- PaymentProvider ---------------------------------------------------------------------
     def authorize(
         self,
@@ -207,6 +219,13 @@ class Rail:
                     )
                 return answer.ref or key
             if answer.kind == "refused":
+                if answer.code in AGREEMENT_REFUSALS:
+                    raise PaymentDeclined(
+                        "the wallet no longer honours this member's face-pay agreement; please pay with a "
+                        "payment code. You have not been charged.",
+                        code="pay_agreement_invalid",
+                        details={"charged": False},
+                    )
                 if answer.expired_code:
                     raise PaymentDeclined(
                         "this payment code has expired: refresh it in your wallet and scan again; "

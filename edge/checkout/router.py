@@ -31,6 +31,7 @@ from edge.checkout.schemas import (
     MemberCreateIn,
     MemberIn,
     OpenSessionIn,
+    PayAgreementIn,
     RefundIn,
     SetQtyIn,
     VoidIn,
@@ -210,7 +211,14 @@ def age_check(session_id: Ident, p: StaffDep, ctx: CtxDep) -> CartView:
 
 @staff.post("/members", status_code=201)
 def add_member(body: MemberCreateIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
-    return _svc(ctx).aftersale.add_member(body.phone, body.name, p.label)
+    pay = body.pay or PayAgreementIn(rail="")
+    return _svc(ctx).aftersale.add_member(body.phone, body.name, p.label, pay.rail, pay.agreement)
+
+
+@staff.put("/members/{member_id}/pay-agreement")
+def set_pay_agreement(member_id: Ident, body: PayAgreementIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    """Record (or, with an empty rail, remove) the wallet agreement face-pay charges for this member."""
+    return _svc(ctx).aftersale.set_pay_agreement(member_id, body.rail, body.agreement, p.label)
 
 
 @staff.post("/coupons", status_code=201)

@@ -4,6 +4,8 @@ credential). See docs/payments.md."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -40,10 +42,8 @@ def wallet_payment(session_id: Ident, p: KioskDep, ctx: CtxDep) -> WalletPayment
 
 
 @gateways.post("/{rail}/notify", responses={**answers("text/plain", "the gateway's acknowledgement")})
-async def notify(rail: str, request: Request, ctx: CtxDep) -> Response:
+async def notify(rail: Literal["alipay", "wechatpay"], request: Request, ctx: CtxDep) -> Response:
     """A gateway's asynchronous payment notification; answered with the acknowledgement it expects."""
-    if rail not in ("alipay", "wechatpay"):
-        raise InvalidInput("no such payment rail", code="unknown_rail")
     body = b""
     async for chunk in request.stream():
         body += chunk

@@ -144,9 +144,20 @@ class VoidIn(_In):
     reason: SafeStr = Field(default="", max_length=200)
 
 
+class PayAgreementIn(_In):
+    rail: Literal["", "alipay", "wechatpay"] = Field(description="The wallet; empty removes the agreement.")
+    agreement: CodeStr = Field(
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="The agreement id the wallet gave (Alipay agreement_no, WeChat Pay contract_id); never card data.",
+    )
+
+
 class MemberCreateIn(_In):
     phone: SafeStr = Field(max_length=20)
     name: SafeStr = Field(default="", max_length=80)
+    pay: PayAgreementIn | None = Field(default=None, description="The member's face-pay wallet agreement, if any.")
 
 
 class CouponIssueIn(_In):

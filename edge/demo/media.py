@@ -65,6 +65,16 @@ def render_ean13(code: str, module_px: int = 3, bar_height: int = 110) -> np.nda
     return label
 
 
+def letterbox(img: np.ndarray, width: int = 1280, height: int = 720) -> np.ndarray:
+    """A photo scaled into a camera-sized frame with black bars, as a camera over a kiosk shows a face."""
+    scale = min(width / img.shape[1], height / img.shape[0])
+    small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
+    out = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
 def background(size: tuple[int, int], seed: int) -> np.ndarray:
     """A kiosk tray / shelf: a soft gradient with a little texture."""
     w, h = size

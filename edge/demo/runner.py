@@ -111,6 +111,12 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     sync_url = start_demo_receiver(data_dir, config["store"]["id"])
     if sync_url:
         config["sync"] = {"url": sync_url, "downsync_interval_s": 30}
+    # The demo's payment gateways: both simulators, so wallet codes go through the real rails' code.
+    from edge.demo.gateways import start_demo_gateways
+
+    rails = start_demo_gateways(data_dir, config["http"]["public_url"])
+    if rails:
+        config["checkout"] = {"qr_acquirer": "rails", "rails": rails}
     cfg_path = data_dir / "demo.toml"
     cfg_path.write_text(tomli_w.dumps(config))
     settings = load_settings(cfg_path)
@@ -127,6 +133,11 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     ]
     for url in info.get("room_urls", []):
         lines.append(f"  fitting-room page: {url}")
+    if rails:
+        lines.append(
+            "  wallet payments:   simulated WeChat Pay and Alipay; at the kiosk's payment QR, type any 18 digits "
+            "starting 13 (WeChat Pay) or 28 (Alipay)"
+        )
     lines += [f"  health:            {base}/readyz", f"  config:            {cfg_path}", ""]
     say("\n".join(lines))
     return run_daemon(settings)

@@ -40,6 +40,10 @@ class FacePayer(Protocol):
         Raises an EdgeError subclass for refusals (rate limit, lockout, models down).
         """
 
+    def authorized_member(self, auth_id: str) -> str | None:
+        """The member an unused, unexpired authorisation is for (None otherwise); uses nothing.
+        Lets checkout pick the wallet of the member who will pay before it writes the payment."""
+
     def consume_authorization(
         self,
         auth_id: str,

@@ -309,6 +309,13 @@ class VerificationService:
             attached=member.member_id if member is not None and member.via == "code" else None,
         )
 
+    def authorized_member(self, auth_id: str) -> str | None:
+        with self.store.read() as s:
+            row = s.get(FaceAuthorizationRow, auth_id) if len(auth_id) <= 64 else None
+        if row is None or row.used_at is not None or as_utc(row.expires_at) <= utcnow():
+            return None
+        return str(row.member_id)
+
     def consume_authorization(
         self,
         auth_id: str,

@@ -3,6 +3,7 @@
 // so a reload or a dropped network repeats the same request and never pays twice or loses it.
 import { api, ApiError, authHeaders } from "/ui/common/api.js";
 import { $ } from "/ui/common/dom.js";
+import { money } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { explain, go, randomKey, showAlert, state } from "./state.js";
@@ -59,6 +60,9 @@ export async function pay(body, sessionId = state.cart.session_id) {
 export async function resume(pending) {
   go("paying");
   $("#paying-body").textContent = t("kiosk.paying_body");
+  // the amount being paid, as the box will charge it (the total the shopper saw; the cart is frozen)
+  const amount = pending.body.expected_total_minor;
+  $("#paying-amount").textContent = Number.isInteger(amount) ? money(amount) : "";
   for (let attempt = 0; ; attempt += 1) {
     try {
       const out = await api(`/api/kiosk/sessions/${encodeURIComponent(pending.session_id)}/checkout`, { method: "POST", body: pending.body });

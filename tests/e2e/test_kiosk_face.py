@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import expect
 
 from edge.demo.gtins import GROCERY
+from edge.demo.media import letterbox
 from edge.platform.codes import Codes
 from edge.platform.security import SecretStore
 from tests.conftest import shared_path
@@ -36,12 +37,7 @@ WATER = GROCERY[3]
 def _frame_720p(path: Path) -> np.ndarray:
     img = cv2.imread(str(path))
     assert img is not None, f"cv2.imread could not read {path}"
-    scale = min(1280 / img.shape[1], 720 / img.shape[0])
-    small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
-    out = np.zeros((720, 1280, 3), np.uint8)
-    y, x = (720 - small.shape[0]) // 2, (1280 - small.shape[1]) // 2
-    out[y : y + small.shape[0], x : x + small.shape[1]] = small
-    return out
+    return letterbox(img)
 
 
 def _show_camera(folder: Path, frame: np.ndarray) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from edge.demo.gtins import GROCERY
 from tests.support.services import ROOT, Mosquitto, free_port
 from tests.support.waits import wait_for
 
@@ -65,6 +67,20 @@ def test_demo_prints_working_urls_and_stops_cleanly(tmp_path: Path, mosquitto: M
                  "the demo cameras online on /readyz", until=lambda cams: cams["status"] == "ok")  # fmt: skip
         creds = data / "demo-credentials.json"
         assert creds.stat().st_mode & 0o777 == 0o600
+        # a wallet payment code at a kiosk goes through the demo's simulated gateways
+        assert "wallet payments:" in text, text
+        base = f"http://127.0.0.1:{port}"
+        add = [sys.executable, "-m", "edge", "devices", "add", "kiosk-t", "--role", "kiosk"]
+        env = dict(os.environ, RETAIL_EDGE_CONFIG=str(data / "demo.toml"))
+        token = subprocess.run(add, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
+        k = {"Authorization": f"Bearer {token}"}  # a kiosk of its own: the demo camera fills kiosk-1's cart
+        sid = httpx.post(f"{base}/api/kiosk/sessions", json={}, headers=k, timeout=10).json()["session_id"]
+        r = httpx.post(f"{base}/api/kiosk/sessions/{sid}/items", json={"code": GROCERY[1][0]}, headers=k, timeout=10)
+        assert r.status_code == 201, r.text
+        body = {"provider": "qr", "payment_code": "281234567890123456"}
+        r = httpx.post(f"{base}/api/kiosk/sessions/{sid}/checkout", json=body, headers=k, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["payment"]["provider"] == "alipay" and r.json()["exit_pass"]
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)

@@ -41,17 +41,22 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
         members = {}
         for who, phone, faces in (("a", "13800001111", FACE_A), ("b", "13900002222", FACE_B)):
             m = client.post("/api/checkout/members", json={"phone": phone, "name": who}, headers=staff).json()
-            body = {
-                "member_id": m["member_id"],
-                "consent_version": "v1",
-                "consent": True,
-                "images_b64": [b64(n) for n in faces],
-                "phone_digits": phone,
-            }
-            r = client.post("/api/face/enroll", json=body, headers=staff)
-            assert r.status_code == 201, r.text
+            enrol(client, staff, m["member_id"], phone, faces)
             members[who] = m
         yield {"client": client, "daemon": daemon, "kiosk": device_headers(daemon, "kiosk-1", "kiosk"), **members}
+
+
+def enrol(client: Any, staff: dict[str, str], member_id: str, phone: str, faces: list[str]) -> None:
+    """Enrol a member's face from shared photos, with consent."""
+    body = {
+        "member_id": member_id,
+        "consent_version": "v1",
+        "consent": True,
+        "images_b64": [b64(n) for n in faces],
+        "phone_digits": phone,
+    }
+    r = client.post("/api/face/enroll", json=body, headers=staff)
+    assert r.status_code == 201, r.text
 
 
 def cart(shop: dict[str, Any], member_code: str | None = None) -> str:

@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from edge.app import prepare_storage
 from edge.cameras.contract import CameraInfo
+from edge.demo.media import letterbox
 from edge.facepay.models import FaceAttempt, FaceConsent, FaceMember, FaceTemplate
 from edge.facepay.service import FaceServices, build_services
 from edge.platform.audit import AuditEvent
@@ -43,13 +44,7 @@ def photo(name: str) -> np.ndarray:
 
 def frame_720p(name: str) -> np.ndarray:
     """A real photo letterboxed into a 1280x720 frame, as a kiosk camera would deliver it."""
-    img = photo(name)
-    scale = min(1280 / img.shape[1], 720 / img.shape[0])
-    small = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)))
-    out = np.zeros((720, 1280, 3), np.uint8)
-    y, x = (720 - small.shape[0]) // 2, (1280 - small.shape[1]) // 2
-    out[y : y + small.shape[0], x : x + small.shape[1]] = small
-    return out
+    return letterbox(photo(name))
 
 
 class SimulatedFaceCamera:

@@ -117,6 +117,9 @@ def test_a_duplicated_notification_is_acknowledged_and_makes_no_second_order(sho
     assert len(delivery.answers) == 2, delivery.answers
     assert gw.sim(rail).replay_last_notification()[0] == 200  # a third, replayed later: acknowledged, no effect
     assert orders(shop, sid) == 1 and money_taken(gw.sim(rail).trades(), sid) == 2990
+    with sqlite3.connect(shop["data"] / "edge.db") as conn:
+        q = "SELECT count(*) FROM audit_event WHERE action='payment.notification_repeated' AND subject=?"
+        assert conn.execute(q, (placed["payment_id"],)).fetchone()[0] == 2  # the duplicate and the replay
 
 
 @pytest.mark.parametrize("rail", RAILS)
