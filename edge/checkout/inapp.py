@@ -31,8 +31,8 @@ from edge.checkout.events import CartChanged
 from edge.checkout.models import KioskSession, PaymentIntent
 from edge.checkout.orders import Checkout
 from edge.checkout.payable import payable_intent
-from edge.checkout.payments import PaymentFailed, PaymentUnconfirmed
-from edge.checkout.rails import RAIL_LABELS, Notice, NotificationRefused, Rail
+from edge.checkout.payments import PaymentFailed, PaymentTimeout, PaymentUnconfirmed
+from edge.checkout.rails import RAIL_LABELS, NotificationRefused, Rail
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.errors import EdgeError, NotFound, ResourceFault, Unprocessable
 from edge.platform.store import Store
@@ -41,6 +41,7 @@ from edge.platform.timeutil import as_utc, utcnow
 log = logging.getLogger(__name__)
 
 
+EXPIRY_GRACE_S = 120  # past the order's expiry (set at the gateway), an order never scanned is over
 AUDITED_REFUSALS_PER_MIN = 30  # refused notifications audited one by one; beyond, only logged
 
 
@@ -131,7 +132,7 @@ class InAppPay:
             notice = rail.notification(body, content_type)
             with self.store.read() as s:
                 intent = s.get(PaymentIntent, notice.key)
-            if intent is None or intent.provider != rail.name:
+            if intent is None or intent.provider not in (rail.name, f"face-{rail.name}"):
                 raise NotificationRefused("a notification for a payment this box never placed", code="unknown_payment")
             if notice.amount_minor != intent.amount_minor:
                 raise NotificationRefused("the notified amount is not the amount ordered", code="amount_mismatch")
@@ -146,7 +147,7 @@ class InAppPay:
                 with self.store.write() as s:
                     s.audit(f"gateway:{rail.name}", "payment.notification_repeated", intent.id)
         elif notice.paid:
-            self._settle(rail, notice.key, notice, "notification")
+            self._confirm_and_settle(rail, notice.key)
         return Ack(rail.ack_body, rail.ack_media_type)
 
     # --- 3. the query fallback --------------------------------------------------------------
@@ -156,17 +157,17 @@ class InAppPay:
         The intent is read before the cart: the sale writes both at once, so a settled intent
         read first means the cart read after it shows the order."""
         intent = self._latest(session_id, kiosk_id)
-        if intent is not None and intent.status == "authorizing":
+        if intent is None or not isinstance(self.checkout.providers.get(intent.provider), Rail):
+            raise NotFound("no in-app payment for this cart", code="no_inapp_payment")
+        if intent.status == "authorizing":
             if time.monotonic() - self._asked.get(intent.id, 0.0) >= self.settings.checkout.rails.poll_interval_s:
                 self._asked[intent.id] = time.monotonic()
-                self._ask(intent)
-            intent = self._latest(session_id, kiosk_id)
+                self._ask_quietly(intent)
+            intent = self._latest(session_id, kiosk_id) or intent
         with self.store.read() as s:
             ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
             if ks.order_id:
                 return {"status": "paid", "order": self.checkout.result(s, ks.order_id).model_dump()}
-        if intent is None or not isinstance(self.checkout.providers.get(intent.provider), Rail):
-            raise NotFound("no in-app payment for this cart", code="no_inapp_payment")
         if intent.status == "authorizing":
             return {"status": "waiting", "payment_id": intent.id}
         return {"status": "failed", "payment_id": intent.id, "error": intent.error_code}
@@ -190,58 +191,99 @@ class InAppPay:
                     .where(PaymentIntent.status == "authorizing", KioskSession.status == "paying")
                 )
             )
-        done = 0
-        for intent in rows:
-            if isinstance(self.checkout.providers.get(intent.provider), Rail):
-                done += self._ask(intent)
-        return done
+        return sum(self._ask_quietly(i) for i in rows if isinstance(self.checkout.providers.get(i.provider), Rail))
+
+    def _ask_quietly(self, intent: PaymentIntent) -> bool:
+        """One intent's question to the gateway; a failure waits for the next round, it stops nothing else."""
+        try:
+            return self._ask(intent)
+        except Exception as exc:
+            log.warning("in-app payment %s: not settled this round (%r)", intent.id, exc)
+            return False
 
     def _ask(self, intent: PaymentIntent) -> bool:
         rail = self.rail(intent.provider)
         answer = rail.ask(intent.id)
-        if answer.kind == "paid":
-            notice = Notice(intent.id, answer.ref, answer.amount_minor or 0, True)
-            return self._settle(rail, intent.id, notice, "query")
-        if answer.kind == "closed":
-            self._fail(intent.id, "payment_cancelled")
-            return True
-        age = (utcnow() - as_utc(intent.created_at)).total_seconds()
-        if age >= self.settings.checkout.rails.inapp_wait_s and rail.close(intent.id):
-            self._fail(intent.id, "payment_not_confirmed")  # closed before anyone paid: nothing taken
-            return True
+        if answer.kind == "paid" and answer.amount_minor is not None:
+            return self._settle(rail, intent.id, answer.ref, answer.amount_minor, "query")
+        with self.sessions.locks.hold(intent.session_id):  # a notification settling it waits, or went first
+            if self._open(intent.id) is None:
+                return False
+            if answer.kind == "closed":
+                self._fail(intent.id, "payment_cancelled")
+                return True
+            age = (utcnow() - as_utc(intent.created_at)).total_seconds()
+            wait = self.settings.checkout.rails.inapp_wait_s
+            # the order carries the same expiry at the gateway: one never scanned is gone after it
+            if age >= wait and ((answer.kind == "absent" and age >= wait + EXPIRY_GRACE_S) or rail.close(intent.id)):
+                self._fail(intent.id, "payment_not_confirmed")  # closed before anyone paid: nothing taken
+                return True
         return False
 
-    # --- completing or failing --------------------------------------------------------------
-    def _settle(self, rail: Rail, key: str, notice: Notice, source: str) -> bool:
-        """The gateway says paid: write the sale once; if it cannot be written, give the money back."""
+    def _open(self, key: str) -> PaymentIntent | None:
+        """The intent when it is still an open in-app payment (its cart frozen for it), else None."""
         with self.store.read() as s:
             intent = s.get(PaymentIntent, key)
-        if intent is None:
+            ks = cartrows.session(s, intent.session_id) if intent else None
+        ok = intent is not None and ks is not None and intent.status == "authorizing" and not intent.order_id
+        return intent if ok and ks is not None and ks.status == "paying" else None
+
+    # --- completing or failing --------------------------------------------------------------
+    def _confirm_and_settle(self, rail: Rail, key: str) -> bool:
+        """A notification says paid: believe the gateway's own answer now, not a message that may be
+        stale or replayed (the box may have closed or refunded the trade since it was sent)."""
+        answer = rail.ask(key)
+        if answer.kind != "paid" or answer.amount_minor is None:
             return False
-        with self.sessions.locks.hold(intent.session_id):
+        return self._settle(rail, key, answer.ref, answer.amount_minor, "notification")
+
+    def _settle(self, rail: Rail, key: str, ref: str, amount_minor: int, source: str) -> bool:
+        """The gateway holds the money: write the sale once; if it cannot be written, give it back."""
+        with self.store.read() as s:
+            first = s.get(PaymentIntent, key)
+        if first is None:
+            return False
+        with self.sessions.locks.hold(first.session_id):
             with self.store.read() as s:
                 intent = s.get(PaymentIntent, key)
-                ks = cartrows.session(s, intent.session_id) if intent else None
-            if intent is None or ks is None or intent.order_id or intent.status != "authorizing":
-                if intent is not None and intent.status in ("failed", "reversed") and not intent.order_id:
-                    log.warning("payment %s was paid after it was given up; refunding it", key)
-                    rail.close(key)  # paid after it was closed or failed: the money goes back
+            if intent is None or intent.order_id:
                 return False
-            if notice.amount_minor != intent.amount_minor:
-                rail.close(key)
-                self._fail(key, "amount_mismatch")
+            if intent.status in ("failed", "reversed"):  # given up, yet paid: the money goes back
+                log.warning("payment %s was paid after it was given up; refunding it", key)
+                self._refund(rail, key)
+                return False
+            if self._open(key) is None:
+                return False  # a kiosk payment in flight: its own checkout settles it
+            if amount_minor != intent.amount_minor:
+                if self._refund(rail, key):
+                    self._fail(key, "amount_mismatch", status="reversed")
                 return False
             try:
-                order_id = self.checkout.commit_order(intent, notice.ref, f"gateway:{rail.name}:{source}")
+                order_id = self.checkout.commit_order(intent, ref, f"gateway:{rail.name}:{source}")
             except ResourceFault:
                 raise  # not written: the gateway's retry or the next sweep tries again
             except EdgeError as exc:
                 log.warning("payment %s was paid but the sale cannot be written (%s); refunding it", key, exc.code)
-                if rail.close(key):
+                if self._refund(rail, key):
                     self._fail(key, exc.code, status="reversed")
-                return False
+                return False  # not confirmed: the next sweep finds it paid and tries again
+            with self.store.read() as s:
+                ks = cartrows.session(s, intent.session_id)
+        assert ks is not None
         self.checkout.capturer.submit(key, order_id)
         self.checkout.announce_paid(order_id, ks, intent.amount_minor, intent.currency)
+        return True
+
+    @staticmethod
+    def _refund(rail: Rail, key: str) -> bool:
+        """Give back what the gateway holds for this payment, once (the refund's id is derived from
+        the payment's, so a retry is the same refund); True once the gateway confirmed it."""
+        try:
+            rail.reverse(key, None, idempotency_key=f"r-{key}")
+        except PaymentTimeout:
+            return False
+        except PaymentFailed:  # nothing paid to give back
+            return True
         return True
 
     def _fail(self, key: str, code: str, status: str = "failed") -> None:

@@ -7,6 +7,7 @@ unknown outcome, never as a refusal: a forged "declined" must not hide money tha
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -55,7 +56,7 @@ class AlipayRail(Rail):
 
     @staticmethod
     def _trade(key: str, r: dict[str, Any], kind: str) -> Answer:
-        if r.get("out_trade_no") not in (None, key):
+        if r.get("out_trade_no") != key:
             return Answer("unknown", code="wrong_trade")
         return Answer(kind, str(r.get("trade_no", "")), fen(r["total_amount"]) if "total_amount" in r else None)  # type: ignore[arg-type]
 
@@ -116,7 +117,15 @@ class AlipayRail(Rail):
 
     def _cancel(self, key: str) -> bool:
         r = self._call("cancel", self.client.api_alipay_trade_cancel, out_trade_no=key)
-        return r is not None and str(r.get("code")) == "10000" and r.get("retry_flag", "N") != "Y"
+        return self._confirmed(key, r) and r is not None and r.get("retry_flag", "N") != "Y"
+
+    def close(self, key: str) -> bool:
+        return self._confirmed(key, self._call("close", self.client.api_alipay_trade_close, out_trade_no=key))
+
+    @staticmethod
+    def _confirmed(key: str, r: dict[str, Any] | None) -> bool:
+        """A signed success about this very trade (a signature covers an answer, not which call it answers)."""
+        return r is not None and str(r.get("code")) == "10000" and r.get("out_trade_no", key) == key
 
     def _refund(self, key: str, total_minor: int, amount_minor: int, refund_key: str) -> ChargeState:
         r = self._call(
@@ -126,8 +135,8 @@ class AlipayRail(Rail):
             out_trade_no=key,
             out_request_no=refund_key,
         )
-        if r is None:
-            raise PaymentTimeout("Alipay did not confirm the refund")
+        if r is None or str(r.get("code")) == "20000" or r.get("sub_code") == "ACQ.SYSTEM_ERROR":
+            raise PaymentTimeout("Alipay did not confirm the refund")  # retried later with the same key
         if str(r.get("code")) != "10000":
             raise PaymentFailed(
                 f"Alipay refused the refund ({r.get('sub_code', r.get('code'))}); nothing was refunded",
@@ -157,6 +166,8 @@ class AlipayRail(Rail):
             out_trade_no=key,
             total_amount=yuan(amount_minor),
             body=order_ref,
+            # the QR stops working at the gateway when the box gives up on the order
+            qr_code_timeout_express=f"{max(1, math.ceil(self.settings.inapp_wait_s / 60))}m",
         )
         if r is None:
             raise PaymentTimeout("Alipay did not confirm the order")

@@ -7,6 +7,7 @@ verify is an unknown outcome (ask again), never a refusal.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import xmltodict
@@ -18,15 +19,18 @@ from edge.checkout.rails import Answer, Notice, NotificationRefused, Rail, refun
 from edge.checkout.settings import RailSettings
 
 log = logging.getLogger(__name__)
+_BEIJING = timezone(timedelta(hours=8))  # WeChat Pay states times in Beijing time
 
 _EXPIRED = {"AUTHCODEEXPIRE", "AUTH_CODE_INVALID", "AUTH_CODE_ERROR"}
 _UNKNOWN = {"SYSTEMERROR", "BANKERROR", "ORDERPAID"}  # ask: it may have been paid
+_REFUND_RETRY = {"SYSTEMERROR", "BIZERR_NEED_RETRY", "FREQUENCY_LIMITED", "FREQ_LIMIT"}  # unknown: same key again
 _CLOSED = {"ORDERREVERSED", "ORDERCLOSED", "TRADE_STATE_ERROR"}
 _STATES = {
     "SUCCESS": "paid",
     "REFUND": "paid",
     "USERPAYING": "waiting",
     "NOTPAY": "waiting",
+    "ACCEPT": "waiting",  # a withholding deduction accepted, not settled yet
     "CLOSED": "closed",
     "REVOKED": "closed",
     "PAYERROR": "closed",
@@ -89,7 +93,7 @@ class WeChatPayRail(Rail):
 
     @staticmethod
     def _trade(key: str, r: dict[str, Any], kind: str) -> Answer:
-        if r.get("out_trade_no") not in (None, key):
+        if r.get("out_trade_no") != key:
             return Answer("unknown", code="wrong_trade")
         total = r.get("total_fee")
         return Answer(kind, str(r.get("transaction_id", "")), int(total) if str(total).isdigit() else None)  # type: ignore[arg-type]
@@ -122,6 +126,8 @@ class WeChatPayRail(Rail):
             "attach": order_ref,
         }
         r, err = self._call("pappayapply", self.client.post, url="pay/pappayapply", data=data)
+        if r is not None:  # accepted, not yet paid: the deduction settles after, and orderquery says how
+            return Answer("waiting", code="ACCEPTED", tell=False)
         return self._pay_answer(key, r, err)
 
     def _pay_answer(self, key: str, r: dict[str, Any] | None, err: str) -> Answer:
@@ -145,6 +151,11 @@ class WeChatPayRail(Rail):
         r, _err = self._call("reverse", self.client.order.reverse, out_trade_no=key)
         return r is not None and r.get("recall", "N") != "Y"
 
+    def close(self, key: str) -> bool:
+        """closeorder: the call for a Native (in-app) order nobody paid; reverse is for payment codes."""
+        r, err = self._call("closeorder", self.client.order.close, out_trade_no=key)
+        return r is not None or err == "ORDERCLOSED"
+
     def _refund(self, key: str, total_minor: int, amount_minor: int, refund_key: str) -> ChargeState:
         r, err = self._call(
             "refund",
@@ -154,10 +165,10 @@ class WeChatPayRail(Rail):
             out_refund_no=refund_key,
             out_trade_no=key,
         )
-        if r is None and err:
+        if r is None and err and err not in _REFUND_RETRY:
             raise PaymentFailed(f"WeChat Pay refused the refund ({err}); nothing was refunded", code="refund_refused")
         if r is None:
-            raise PaymentTimeout("WeChat Pay did not confirm the refund")
+            raise PaymentTimeout("WeChat Pay did not confirm the refund")  # retried later with the same key
         return refund_state(key, total_minor, int(r.get("refund_fee", amount_minor)))
 
     def _refund_state(self, key: str, refund_key: str) -> ChargeState | None:
@@ -183,6 +194,8 @@ class WeChatPayRail(Rail):
             out_trade_no=key,
             attach=order_ref,
             product_id=key,
+            # the order stops being payable at the gateway when the box gives up on it
+            time_expire=datetime.now(_BEIJING) + timedelta(seconds=max(60, self.settings.inapp_wait_s)),
         )
         if r is None and err:
             raise PaymentFailed(f"WeChat Pay refused the order ({err})", code="order_refused")

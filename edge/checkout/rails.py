@@ -54,6 +54,7 @@ class Answer:
     amount_minor: int | None = None
     code: str = ""  # the gateway's own code, for the log and the refusal message
     expired_code: bool = False  # refused because the payment code is stale (refresh it in the wallet)
+    tell: bool = True  # "waiting" because the shopper must confirm in the wallet (not a gateway's own delay)
 
 
 def _rail_by_prefix(text: str) -> str | None:
@@ -166,8 +167,9 @@ class Rail:
     ack_media_type = "text/plain"
 
     def close(self, key: str) -> bool:
-        """Close an order nobody paid (or refund one paid late): the gateway's cancel."""
-        return self._cancel(key)
+        """Close a wallet order nobody paid; False when it was paid meanwhile (then it is a sale) or the
+        gateway did not confirm. Never refunds: giving money back is `reverse` with a refund key."""
+        raise NotImplementedError
 
     def ask(self, key: str) -> Answer:
         """The gateway's view of one trade (the query fallback when a notification never comes)."""
@@ -210,6 +212,8 @@ class Rail:
         waited = False
         unknowns = 0
         while True:
+            if answer.kind == "paid" and answer.amount_minor is None:  # a sale needs the amount taken
+                answer = Answer("unknown", answer.ref, code="no_amount")
             if answer.kind == "paid":
                 if answer.amount_minor not in (None, amount_minor):
                     log.error("payment %s: gateway took %s, not %s; cancelling", key, answer.amount_minor, amount_minor)
@@ -244,7 +248,7 @@ class Rail:
                     details={"charged": False},
                 )
             if answer.kind == "waiting":
-                if not waited and self.on_waiting is not None:
+                if not waited and answer.tell and self.on_waiting is not None:
                     self._tell_waiting(order_ref)
                 waited = True
             else:
@@ -304,6 +308,9 @@ class Rail:
         if trade.kind == "unknown":
             raise PaymentTimeout(f"{RAIL_LABELS[self.name]} could not be asked about this payment")
         if trade.kind != "paid" or trade.amount_minor is None:
+            done = self._refund_state(key, idempotency_key)  # fully refunded by this very key, answer lost?
+            if done is not None:
+                return done
             raise PaymentFailed("this payment is not settled at the gateway; nothing to refund", code="refund_refused")
         take = trade.amount_minor if amount_minor is None else amount_minor
         return self._refund(key, trade.amount_minor, take, idempotency_key)

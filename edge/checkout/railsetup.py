@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from edge.checkout.rail_alipay import AlipayRail
 from edge.checkout.rail_wechat import WeChatPayRail
@@ -32,6 +33,13 @@ def _missing(secrets: SecretStore, names: tuple[str, ...]) -> list[str]:
     return [n for n in names if not secrets.get(n)]
 
 
+def _insecure(url: str) -> list[str]:
+    """A gateway reached without TLS, other than a simulator on this box itself."""
+    parts = urlsplit(url)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    return [] if parts.scheme == "https" or (parts.scheme == "http" and local) else [f"{url} is not https"]
+
+
 def rail_status(checkout: CheckoutSettings, secrets: SecretStore) -> dict[str, RailStatus]:
     """Each rail's state, with what is missing in words an IT person can act on."""
     out: dict[str, RailStatus] = {}
@@ -40,9 +48,10 @@ def rail_status(checkout: CheckoutSettings, secrets: SecretStore) -> dict[str, R
         out["alipay"] = RailStatus("off", "no checkout.rails.alipay.app_id")
     else:
         gone = _missing(secrets, ALIPAY_SECRETS)
+        bad = _insecure(ali.gateway_url)
         out["alipay"] = (
-            RailStatus("incomplete", "missing secrets: " + ", ".join(gone))
-            if gone
+            RailStatus("incomplete", "; ".join(bad + (["missing secrets: " + ", ".join(gone)] if gone else [])))
+            if gone or bad
             else RailStatus("ready", f"app {ali.app_id} via {ali.gateway_url}")
         )
     wx = checkout.rails.wechatpay
@@ -52,9 +61,11 @@ def rail_status(checkout: CheckoutSettings, secrets: SecretStore) -> dict[str, R
         gone = _missing(secrets, WECHAT_SECRETS)
         https = wx.api_base_url.startswith("https://")
         certs = [f for f in WECHAT_CERT_FILES if not (secrets.dir / f).exists()] if https else []
+        bad = _insecure(wx.api_base_url)
+        missing = ["missing secrets: " + ", ".join(gone + certs)] if gone or certs else []
         out["wechatpay"] = (
-            RailStatus("incomplete", "missing secrets: " + ", ".join(gone + certs))
-            if gone or certs
+            RailStatus("incomplete", "; ".join(bad + missing))
+            if gone or certs or bad
             else RailStatus("ready", f"merchant {wx.mch_id} via {wx.api_base_url}")
         )
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -159,18 +160,19 @@ def test_killed_while_the_order_is_being_written_after_the_gateway_said_paid(sho
     lock = sqlite3.connect(shop["db"], timeout=10, isolation_level=None)
     gw: Gateways = shop["gw"]
 
-    seen: list[int] = []  # the gateway's query count when the trade was first seen paid
+    asked = {"count": -1, "since": 0.0}  # the gateway's query count, and since when it has not moved
 
     def paid_and_blocked(g: Gateways, sid: str) -> bool:
-        """True once the box has asked (and heard "paid") after the trade was paid: it is now
-        writing the order, held up by the lock taken while the shopper was confirming."""
+        """True once the trade is paid and the box has stopped asking about it: it heard "paid" and is
+        now writing the order, held up by the lock taken while the shopper was confirming (it asks
+        every 0.2 s while it waits, so five intervals without a question mean it is not waiting)."""
         states = {t["state"] for t in trades(g, sid)}
         if "waiting" in states and not lock.in_transaction:
             lock.execute("BEGIN IMMEDIATE")  # the intent row is written; hold the next write (the order)
         queries = g.alipay.stats().get("alipay.trade.query", 0)
-        if "paid" in states and lock.in_transaction and not seen:
-            seen.append(queries)
-        return bool(seen) and queries > seen[0]
+        if queries != asked["count"]:
+            asked["count"], asked["since"] = queries, time.monotonic()
+        return lock.in_transaction and "paid" in states and time.monotonic() - asked["since"] >= 1.0
 
     def release() -> None:
         if lock.in_transaction:
