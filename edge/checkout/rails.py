@@ -255,7 +255,8 @@ class Rail:
                 unknowns += 1
             if time.monotonic() >= deadline or unknowns > _UNKNOWN_TRIES:
                 break
-            if answer.kind == "waiting" or unknowns > 1:  # the first query after an unknown goes at once
+            if (answer.kind == "waiting" and answer.code != "ACCEPTED") or unknowns > 1:
+                # the first query after an unknown outcome, or after a withholding was accepted, goes at once
                 time.sleep(min(self.settings.poll_interval_s, max(0.0, deadline - time.monotonic())))
             answer = self._query(key)
         self._cancel_or_unconfirmed(key, waited)
