@@ -270,6 +270,7 @@ class InAppPay:
             with self.store.read() as s:
                 ks = cartrows.session(s, intent.session_id)
         assert ks is not None
+        self._asked.pop(key, None)
         self.checkout.capturer.submit(key, order_id)
         self.checkout.announce_paid(order_id, ks, intent.amount_minor, intent.currency)
         return True

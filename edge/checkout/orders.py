@@ -48,8 +48,7 @@ from edge.checkout.payments import (
     PaymentUnconfirmed,
     Simulation,
 )
-from edge.checkout.providers import FaceProvider
-from edge.checkout.rails import RAIL_LABELS, rail_for_code
+from edge.checkout.routing import choose_provider
 from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
@@ -60,8 +59,6 @@ from edge.platform.errors import (
     EdgeError,
     InvalidInput,
     ResourceFault,
-    Unavailable,
-    Unprocessable,
 )
 from edge.platform.store import ReadTx, Store
 from edge.platform.timeutil import utcnow
@@ -96,31 +93,8 @@ class Checkout:
         self.capturer = Capturer(store, providers, self._mark, sessions.locks)
 
     def provider(self, name: str, credential: str | None = None) -> PaymentProvider:
-        """The provider that moves this payment: a wallet code goes to its rail by prefix, before any call."""
-        if name == "sandbox" and self.settings.checkout.mode == "production":
-            raise Unavailable("the sandbox payment simulator is refused in production mode", code="sandbox_refused")
-        if name == "face":  # the paying member's wallet agreement, when they have one on a rail here
-            face = self.providers.get("face")
-            routed = face.route(credential) if isinstance(face, FaceProvider) else None
-            if routed is not None:
-                name = routed
-            elif self.settings.checkout.mode == "production":
-                raise Unprocessable(
-                    "face-pay charges a member's wallet agreement and this member has none here; "
-                    "please pay with a payment code",
-                    code="no_pay_agreement",
-                )
-        if name == "qr" and self.settings.checkout.qr_acquirer == "rails":
-            name = rail_for_code(credential)
-            if name not in self.providers:
-                raise Unprocessable(
-                    f"this store does not take {RAIL_LABELS[name]} payment codes; please pay another way",
-                    code="rail_not_configured",
-                )
-        p = self.providers.get(name)
-        if p is None:
-            raise InvalidInput(f"unknown payment provider {name!r}", code="unknown_provider")
-        return p
+        """The provider that moves this payment (routing.py)."""
+        return choose_provider(self.settings.checkout, self.providers, name, credential)
 
     # --- the use case -----------------------------------------------------------------------
     def checkout(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from edge.checkout.contract import CartMembers
 from edge.checkout.payments import ChargeState, SandboxNetwork, Simulation
-from edge.checkout.rails import Rail, is_payment_code
+from edge.checkout.rails import Rail, is_payment_code, refuse_simulation
 from edge.facepay.contract import FaceAuthorization, FacePayer
 from edge.platform.errors import InvalidInput, Unavailable, Unprocessable
 
@@ -160,8 +160,7 @@ class FaceRailProvider:
         credential: str | None,
         simulation: Simulation | None = None,
     ) -> str:
-        if simulation is not None:
-            raise InvalidInput("payment simulation is only for the sandbox", code="simulation_refused")
+        refuse_simulation(simulation)
         auth = self.face._consume(credential, key, order_ref=order_ref, amount_minor=amount_minor, currency=currency)
         found = self.face.agreement(auth.member_id)
         if found is None or found[0] != self.rail.name:  # revoked between the route and now

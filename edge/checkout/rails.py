@@ -118,6 +118,12 @@ class NotificationRefused(InvalidInput):
     code = "notification_refused"
 
 
+def refuse_simulation(simulation: Simulation | None) -> None:
+    """Simulation fields steer the sandbox network only; a real rail never takes them."""
+    if simulation is not None:
+        raise InvalidInput("payment simulation is only for the sandbox", code="simulation_refused")
+
+
 def refund_state(key: str, total_minor: int, refunded_minor: int) -> ChargeState:
     """What a trade holds after a refund the gateway confirmed."""
     status = "refunded" if refunded_minor >= total_minor else "captured"
@@ -196,8 +202,7 @@ class Rail:
         credential: str | None,
         simulation: Simulation | None = None,
     ) -> str:
-        if simulation is not None:
-            raise InvalidInput("payment simulation is only for the sandbox", code="simulation_refused")
+        refuse_simulation(simulation)
         if currency != "CNY":
             raise Unprocessable(f"{RAIL_LABELS[self.name]} takes CNY only", code="rail_currency")
         if rail_for_code(credential) != self.name:

@@ -25,6 +25,8 @@ import pytest
 from alipay import AliPay  # type: ignore[import-untyped]
 from alipay.exceptions import AliPayException, AliPayValidationError  # type: ignore[import-untyped]
 from alipay.utils import AliPayConfig  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cloud.gateways import AlipaySimulator, Behaviour, new_rsa_pair
 from tests.support.gateway_box import NotifyReceiver
@@ -55,13 +57,9 @@ def keys() -> dict[str, str]:
 
 @pytest.fixture
 def sim(keys: dict[str, str]) -> Iterator[AlipaySimulator]:
-    simulator = AlipaySimulator(APP_ID, keys["app_public"], keys["gateway_private"])
-    simulator.start()
-    simulator.notifier.retry_interval = 0.05
-    try:
+    with AlipaySimulator(APP_ID, keys["app_public"], keys["gateway_private"]) as simulator:
+        simulator.notifier.retry_interval = 0.05  # the box's retries, quickly
         yield simulator
-    finally:
-        simulator.stop()
 
 
 def make_client(sim: AlipaySimulator, private: str, gateway_public: str, timeout: float = 5) -> Any:
@@ -374,7 +372,8 @@ def test_command_line_makes_keys_and_says_where_it_listens(tmp_path: Path) -> No
         wait_for(where.exists, 20, "gateways.json")
         doc = json.loads(where.read_text())
         assert len((tmp_path / "wechat_api_key").read_text().strip()) == 32
-        assert (tmp_path / "alipay_app_private.pem").read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
+        made = serialization.load_pem_private_key((tmp_path / "alipay_app_private.pem").read_bytes(), None)
+        assert isinstance(made, rsa.RSAPrivateKey) and made.key_size == 2048  # a real key, made on the spot
         client = AliPay(
             appid=doc["alipay"]["app_id"],
             app_private_key_string=(tmp_path / "alipay_app_private.pem").read_text(),

@@ -36,13 +36,9 @@ def code() -> str:
 
 @pytest.fixture
 def sim() -> Iterator[WeChatPaySimulator]:
-    simulator = WeChatPaySimulator(APPID, MCH_ID, API_KEY)
-    simulator.start()
-    simulator.notifier.retry_interval = 0.05
-    try:
+    with WeChatPaySimulator(APPID, MCH_ID, API_KEY) as simulator:
+        simulator.notifier.retry_interval = 0.05  # the box's retries, quickly
         yield simulator
-    finally:
-        simulator.stop()
 
 
 def make_client(sim: WeChatPaySimulator, api_key: str = API_KEY, timeout: float = 5) -> Any:

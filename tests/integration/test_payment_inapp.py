@@ -70,6 +70,15 @@ def place(st: dict[str, Any], sid: str, rail: str) -> dict[str, Any]:
     return dict(r.json())
 
 
+def shopper_pays(st: dict[str, Any], rail: str, outcome: str) -> tuple[str, dict[str, Any], Any]:
+    """A cart placed as a wallet order, its notification scripted, then paid by the shopper at the gateway."""
+    sid = cart(st)
+    placed = place(st, sid, rail)
+    sim = st["gw"].sim(rail)
+    sim.script(placed["payment_id"], Behaviour(outcome))
+    return sid, placed, sim.shopper_pays(placed["payment_id"])
+
+
 def status(st: dict[str, Any], sid: str) -> dict[str, Any]:
     r = httpx.get(f"{st['d'].url}/api/kiosk/sessions/{sid}/wallet-payment", headers=st["k"], timeout=30)
     assert r.status_code == 200, r.text
@@ -109,10 +118,7 @@ def test_the_notification_completes_the_sale_once_and_the_cart_is_frozen_meanwhi
 @pytest.mark.parametrize("rail", RAILS)
 def test_a_duplicated_notification_is_acknowledged_and_makes_no_second_order(shop: dict[str, Any], rail: str) -> None:
     gw: Gateways = shop["gw"]
-    sid = cart(shop)
-    placed = place(shop, sid, rail)
-    gw.sim(rail).script(placed["payment_id"], Behaviour("duplicate_notification"))
-    delivery = gw.sim(rail).shopper_pays(placed["payment_id"])
+    sid, placed, delivery = shopper_pays(shop, rail, "duplicate_notification")
     assert delivery.done.wait(10) and delivery.acknowledged
     assert len(delivery.answers) == 2, delivery.answers
     assert gw.sim(rail).replay_last_notification()[0] == 200  # a third, replayed later: acknowledged, no effect
@@ -124,11 +130,7 @@ def test_a_duplicated_notification_is_acknowledged_and_makes_no_second_order(sho
 
 @pytest.mark.parametrize("rail", RAILS)
 def test_a_lost_notification_is_found_by_asking_the_gateway(shop: dict[str, Any], rail: str) -> None:
-    gw: Gateways = shop["gw"]
-    sid = cart(shop)
-    placed = place(shop, sid, rail)
-    gw.sim(rail).script(placed["payment_id"], Behaviour("lose_notification"))
-    gw.sim(rail).shopper_pays(placed["payment_id"])
+    sid, _placed, _delivery = shopper_pays(shop, rail, "lose_notification")
     wait_for(lambda: status(shop, sid)["status"], 10, "the query fallback to find the payment",
              until=lambda s: s == "paid")  # fmt: skip
     assert orders(shop, sid) == 1
