@@ -86,12 +86,13 @@ def build_components(ctx: Context) -> list[Component]:
     from edge.facepay.component import build as facepay
     from edge.fitting.component import build as fitting
     from edge.mqtt.component import build as mqtt
+    from edge.phone.component import build as phone
     from edge.scanning.component import build as scanning
     from edge.sync.component import build as sync
     from edge.ui.component import build as ui
 
     comps: list[Component] = [DatabaseComponent(ctx.store, ctx.settings.storage.min_free_mb)]
-    for factory in (access, mqtt, sync, facepay, checkout, fitting, scanning, cameras, ui):
+    for factory in (access, mqtt, sync, facepay, checkout, fitting, phone, scanning, cameras, ui):
         comps.append(factory(ctx))
     return comps
 

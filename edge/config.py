@@ -21,6 +21,7 @@ from edge.checkout.settings import CheckoutSettings
 from edge.facepay.settings import FacepaySettings
 from edge.fitting.settings import FittingSettings
 from edge.mqtt.settings import MqttSettings
+from edge.phone.settings import PhoneSettings
 from edge.platform.security import SECRET_ENV_PREFIX
 from edge.platform.settings import HttpSettings, LoggingSettings, StorageSettings, StoreSettings
 from edge.scanning.settings import ScanningSettings
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     checkout: CheckoutSettings = Field(default_factory=CheckoutSettings, description="Scan-and-go checkout.")
     facepay: FacepaySettings = Field(default_factory=FacepaySettings, description="Face-pay.")
     fitting: FittingSettings = Field(default_factory=FittingSettings, description="Fitting rooms.")
+    phone: PhoneSettings = Field(default_factory=PhoneSettings, description="Scan-and-go on the shopper's phone.")
 
     @field_validator("cameras")
     @classmethod

@@ -14,7 +14,19 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
-from edge.checkout.models import CartLine, CouponRedemption, KioskSession, Member, PaymentIntent, Product, Promotion
+from edge.checkout.models import (
+    CartLine,
+    CartScan,
+    CouponRedemption,
+    KioskSession,
+    Member,
+    PaymentIntent,
+    Product,
+    Promotion,
+)
+from edge.checkout.settings import CheckoutSettings
+from edge.platform.errors import NotFound, Unprocessable
+from edge.platform.gs1facts import Facts
 from edge.platform.rows import row_type
 from edge.platform.store import ReadTx, Tx
 from edge.platform.timeutil import utcnow
@@ -24,6 +36,7 @@ _LINE: Table = CartLine.__table__  # type: ignore[attr-defined]
 _PRODUCT: Table = Product.__table__  # type: ignore[attr-defined]
 _MEMBER: Table = Member.__table__  # type: ignore[attr-defined]
 _PROMO: Table = Promotion.__table__  # type: ignore[attr-defined]
+_SCAN: Table = CartScan.__table__  # type: ignore[attr-defined]
 
 _SESSION = select(_KS).where(_KS.c.id == bindparam("id"))
 _PRODUCT_BY_GTIN = select(_PRODUCT.c.gtin, _PRODUCT.c.name, _PRODUCT.c.weighed, _PRODUCT.c.age_restricted).where(
@@ -47,6 +60,7 @@ _CLOSE_OPEN = (
 _MEMBER_BY_ID = select(_MEMBER).where(_MEMBER.c.id == bindparam("id"))
 _MEMBER_BY_PHONE = select(_MEMBER).where(_MEMBER.c.phone == bindparam("phone")).limit(1)
 _PROMOTIONS = select(_PROMO)
+_SCAN_CLAIM = insert(_SCAN).prefix_with("OR IGNORE")
 
 
 SessionRow = row_type(KioskSession)  # a plain dataclass with KioskSession's fields: see edge.platform.rows
@@ -96,6 +110,11 @@ def insert_line(
             "added_at": utcnow(),
         },
     )
+
+
+def claim_scan(s: Tx, session_id: str, scan_id: str) -> bool:
+    """True the first time this scan id is seen for this cart (the line change may go ahead)."""
+    return bool(s.run(_SCAN_CLAIM, {"session_id": session_id, "scan_id": scan_id}).rowcount)
 
 
 def set_line_qty(s: Tx, line_id: int, qty: int) -> None:
@@ -186,3 +205,27 @@ def member_agreement(s: ReadTx, member_id: str) -> tuple[str, str] | None:
     return (
         (str(row.pay_rail), str(row.pay_agreement)) if row is not None and row.pay_rail and row.pay_agreement else None
     )
+
+
+def check_measure(cfg: CheckoutSettings, facts: Facts) -> tuple[str, str, int]:
+    """(cart key GTIN-14, measure kind, value) of a code; typed errors for an embedded price or
+    weight out of bounds."""
+    kind, value = facts.measure, facts.value
+    if kind == "price" and not 0 < value <= cfg.max_weighed_price_minor:
+        raise Unprocessable("the price on this label is not valid; ask staff", code="bad_embedded_price")
+    if kind == "weight" and not 0 < value <= cfg.max_weighed_grams:
+        raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
+    return facts.line_key, kind, value
+
+
+def resolve(s: ReadTx, facts: Facts) -> ProductRow:
+    """The catalog item behind a code (a variable-measure code's item has the value zeroed)."""
+    kind = facts.measure
+    found = product(s, facts.lookup_gtin)
+    if found is None:
+        raise NotFound("this item is not in the catalog; ask staff for help", code="unknown_product")
+    if not kind and found.weighed:
+        raise Unprocessable("weighed items need the scale's label", code="weighed_needs_label")
+    if kind and not found.weighed:
+        raise Unprocessable("this label does not belong to a weighed item", code="bad_embedded_price")
+    return found

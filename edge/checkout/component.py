@@ -21,6 +21,7 @@ from edge.checkout.service import CheckoutServices
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
 from edge.checkout.shelf import recall_state
+from edge.checkout.shopper import PhoneCarts
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context
 from edge.platform.errors import StartupRefused
@@ -77,6 +78,7 @@ class CheckoutComponent(Component):
         )
         self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
         reg.catalog, reg.carts, reg.sales = self.catalog, sessions, Ledger(ctx.store)
+        reg.shopping = PhoneCarts(self.services, self.inapp)
         if reg.downsync is not None:  # the catalog, prices and promotions the cloud sends down
             for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
                 reg.downsync.register(kind, applier)

@@ -56,3 +56,45 @@ class CartMembers(Protocol):
 class SalesLedger(Protocol):
     def transactions(self, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
         """Orders, refunds and voids, newest first (the dashboard's transaction search)."""
+
+
+PHONE_PREFIX = "phone-"  # the owner of a cart scanned on a shopper's own phone (edge.phone), not a kiosk
+
+
+class ShopperCarts(Protocol):
+    """The `shopping` slot: a cart on the shopper's own phone (edge.phone) with the kiosk's
+    pricing, members, coupons, in-app pay and exit pass. `owner` is the phone's id
+    (PHONE_PREFIX + the id in its cookie): a cart answers only to its owner. Answers are the
+    kiosk API's JSON shapes (CartView, ItemAdded, CheckoutOut); errors are the kiosk's typed ones."""
+
+    def resume(self, owner: str) -> dict[str, Any]:
+        """{cart, last_order}: the phone's open cart (a new one if none) and its last paid order
+        with its exit pass while that pass can still open a gate (else None)."""
+
+    def cart(self, session_id: str, owner: str) -> dict[str, Any]: ...
+
+    def add_scan(self, session_id: str, owner: str, text: str, facts: Facts | None, scan_id: str) -> dict[str, Any]:
+        """A code the phone's camera saw (confirmed by scanning): an item, a member card or a coupon;
+        once per `scan_id`."""
+
+    def add_typed(self, session_id: str, owner: str, code: str, qty: int, scan_id: str) -> dict[str, Any]: ...
+
+    def set_qty(self, session_id: str, owner: str, line_id: int, qty: int) -> dict[str, Any]: ...
+
+    def attach_member(self, session_id: str, owner: str, code: str | None, phone: str | None) -> dict[str, Any]: ...
+
+    def apply_coupon(self, session_id: str, owner: str, code: str) -> dict[str, Any]: ...
+
+    def pay_options(self) -> list[str]:
+        """The wallets a phone can pay in here ("alipay", "wechatpay"; "sandbox" on a sandbox box with none)."""
+
+    def wallet_order(
+        self, session_id: str, owner: str, rail: str, key: str | None, expected: int | None
+    ) -> dict[str, Any]: ...
+
+    def wallet_payment(self, session_id: str, owner: str) -> dict[str, Any]: ...
+
+    def sandbox_pay(self, session_id: str, owner: str, key: str | None, expected: int | None) -> dict[str, Any]: ...
+
+    def exit_pass(self, order_id: str, owner: str) -> str:
+        """The signed pass text of the phone's own paid order (409 when used, expired or voided)."""

@@ -215,6 +215,16 @@ class CouponRedemption(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class CartScan(SQLModel, table=True):
+    """A scan id a phone sent with an item (edge.phone): a resend after a dropped answer, or a
+    queue replayed after the Wi-Fi came back, adds nothing twice. Written with the cart line."""
+
+    __tablename__ = "cart_scan"
+
+    session_id: str = Field(primary_key=True, max_length=36)
+    scan_id: str = Field(primary_key=True, max_length=64)
+
+
 class ExitPass(SQLModel, table=True):
     __tablename__ = "exit_pass"
 
@@ -222,6 +232,8 @@ class ExitPass(SQLModel, table=True):
     order_id: str = Field(max_length=36, index=True)
     expires_at: datetime
     audit_flag: bool = Field(default=False)
+    # why the pass was flagged (checkout.audits): "random", "value", "restricted", ... comma-joined
+    audit_reasons: str = Field(default="", max_length=200)
     used_at: datetime | None = Field(default=None)
     gate_id: str = Field(default="", max_length=64)
     revoked: bool = Field(default=False)
@@ -246,3 +258,17 @@ class Refund(SQLModel, table=True):
     error_code: str = Field(default="", max_length=48)
     created_at: datetime = Field(default_factory=utcnow)
     settled_at: datetime | None = Field(default=None)
+
+
+class ExitAudit(SQLModel, table=True):
+    """The result of a staff rescan at the exit: feeds the member's audit history (checkout.audits)."""
+
+    __tablename__ = "checkout_exit_audit"
+
+    order_id: str = Field(primary_key=True, max_length=36)
+    member_id: str | None = Field(default=None, max_length=36, index=True)
+    result: str = Field(max_length=12)  # match | mismatch | waved
+    missing: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # [{gtin, qty}] not paid
+    reason: str = Field(default="", max_length=200)
+    actor: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -28,7 +28,7 @@ from typing import NoReturn
 from sqlalchemy.exc import IntegrityError
 
 from edge.bus import Bus
-from edge.checkout import cartrows
+from edge.checkout import audits, cartrows
 from edge.checkout.capture import Capturer
 from edge.checkout.events import CartChanged, OrderPaid
 from edge.checkout.models import (
@@ -283,7 +283,12 @@ class Checkout:
         with self.store.read() as s:
             ks = cartrows.session(s, intent.session_id)
             assert ks is not None
-            priced, _rows = self.sessions.price(s, ks)
+            priced, rows = self.sessions.price(s, ks)
+            risk = audits.score(
+                self.settings.checkout.audit, owner=ks.kiosk_id, total_minor=priced.total_minor,
+                rows=rows.values(), started=ks.created_at, member_id=ks.member_id,
+                past=audits.history(s, ks.member_id),
+            )  # fmt: skip
         if priced.total_minor != intent.amount_minor:
             raise Conflict("the cart changed while paying; nothing was charged", code="cart_changed")
         order = Order(
@@ -315,7 +320,9 @@ class Checkout:
         xp = ExitPass(
             order_id=order.id,
             expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
-            audit_flag=self.rng.random() < self.settings.checkout.audit_share,
+        )
+        xp.audit_flag, xp.audit_reasons = audits.decide(
+            self.settings.checkout.audit, self.settings.checkout.audit_share, risk, self.rng
         )
         try:
             with self.store.write() as s:

@@ -14,7 +14,7 @@ from sqlalchemy import Table, bindparam, select, update
 
 from edge.bus import Bus
 from edge.checkout.events import GateOpenEvent, PassRefused
-from edge.checkout.models import ExitPass, Order
+from edge.checkout.models import ExitPass, Order, OrderLine
 from edge.checkout.schemas import GateOut
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.codes import Codes, PassRefusal
@@ -30,9 +30,11 @@ PASSES_REFUSED = Counter("edge_checkout_exit_passes_refused_total", "Exit passes
 
 _XP: Table = ExitPass.__table__  # type: ignore[attr-defined]
 _ORDER: Table = Order.__table__  # type: ignore[attr-defined]
+_LINES: Table = OrderLine.__table__  # type: ignore[attr-defined]
+_RESCAN = select(_LINES.c.gtin, _LINES.c.name, _LINES.c.qty).where(_LINES.c.order_id == bindparam("oid"))
 # One read of the pass with its order's status (prebuilt: every shopper leaving passes here).
 _PASS = (
-    select(_XP.c.order_id, _XP.c.revoked, _XP.c.expires_at, _XP.c.audit_flag, _ORDER.c.status)
+    select(_XP.c.order_id, _XP.c.revoked, _XP.c.expires_at, _XP.c.audit_flag, _XP.c.audit_reasons, _ORDER.c.status)
     .select_from(_XP.outerjoin(_ORDER, _ORDER.c.id == _XP.c.order_id))
     .where(_XP.c.id == bindparam("id"))
 )
@@ -102,6 +104,13 @@ class Gate:
                 )
                 s.audit(f"device:{gate_id}", "checkout.pass_used", order_id, audit_flag=bool(xp.audit_flag))
                 flagged = bool(xp.audit_flag)
+                if flagged:  # the rescan list, to the staff handhelds, durably with the use
+                    items = [dict(r._mapping) for r in s.run(_RESCAN, {"oid": order_id})]
+                    s.mqtt(f"retail/{self.settings.store.id}/checkout/{gate_id}/alert",
+                        {"type": "checkout.exit_audit", "schema": 1, "store": self.settings.store.id,
+                         "gate_id": gate_id, "order_id": order_id, "reasons": xp.audit_reasons.split(","),
+                         "items": items, "at": now.isoformat()},
+                    )  # fmt: skip
         except PassRefusal as refusal:
             self._refused(gate_id, refusal, text)
             raise _ERRORS[refusal.reason](_SENTENCES[refusal.reason], code=f"pass_{refusal.reason}") from None

@@ -14,6 +14,7 @@ from fastapi import Path as FPath
 from fastapi.responses import HTMLResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from edge.checkout import audits
 from edge.checkout.events import CartChanged
 from edge.checkout.payments import Simulation
 from edge.checkout.schemas import (
@@ -24,6 +25,7 @@ from edge.checkout.schemas import (
     CheckoutOut,
     CouponIn,
     CouponIssueIn,
+    ExitAuditIn,
     FaceVerifyIn,
     GateIn,
     GateOut,
@@ -202,6 +204,13 @@ def void(order_id: Ident, body: VoidIn, p: StaffDep, ctx: CtxDep) -> dict[str, A
 def refund(order_id: Ident, body: RefundIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
     lines = [line.model_dump() for line in body.lines] if body.lines is not None else None
     return _svc(ctx).aftersale.refund(order_id, p.label, lines, body.reason)
+
+
+@staff.post("/orders/{order_id}/exit-audit", status_code=201)
+def exit_audit(order_id: Ident, body: ExitAuditIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    """The result of rescanning a flagged basket at the exit; it feeds the member's audit history."""
+    missing = [m.model_dump() for m in body.missing]
+    return audits.record(_svc(ctx).store, order_id, body.result, missing, body.reason, p.label)
 
 
 @staff.post("/sessions/{session_id}/age-check")

@@ -208,3 +208,16 @@ class WalletPaymentOut(BaseModel):
     payment_id: str | None = None
     error: str | None = None
     order: dict[str, Any] | None = None
+
+
+class MissingItemIn(BaseModel):
+    gtin: str = Field(pattern=r"^[0-9]{8,14}$", description="The item found in the basket but not in the order.")
+    qty: int = Field(default=1, ge=1, le=999)
+
+
+class ExitAuditIn(_In):
+    result: Literal["match", "mismatch", "waved"] = Field(
+        description="match: the basket is the order; mismatch: items were not paid for; waved: not checked."
+    )
+    missing: list[MissingItemIn] = Field(default_factory=list, max_length=200)
+    reason: SafeStr = Field(default="", max_length=200, description="Required when waved through.")

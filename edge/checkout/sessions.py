@@ -19,7 +19,7 @@ from edge.checkout import cartrows, cartview, shelf
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
-from edge.checkout.contract import AttachedMember
+from edge.checkout.contract import PHONE_PREFIX, AttachedMember
 from edge.checkout.events import CartChanged
 from edge.checkout.models import KioskSession
 from edge.checkout.pricing import PricedCart
@@ -95,7 +95,11 @@ class Sessions:
         return self.open(kiosk_id).session_id if create else None
 
     def _idle(self, ks: AnySession) -> bool:
-        return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.cfg.session_idle_s)
+        return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.idle_s(ks.kiosk_id))
+
+    def idle_s(self, kiosk_id: str) -> int:
+        """A phone shopper walks the aisles between scans: their cart waits longer than a kiosk's."""
+        return self.cfg.phone_idle_s if kiosk_id.startswith(PHONE_PREFIX) else self.cfg.session_idle_s
 
     def load_row(self, s: ReadTx, session_id: str, kiosk_id: str | None, *, for_change: bool = True) -> KioskSession:
         """The session for a change (or a read: for_change=False), checked: it exists, belongs to this
@@ -104,6 +108,8 @@ class Sessions:
         if ks is None:
             raise NotFound("no such kiosk session", code="unknown_session")
         if kiosk_id is not None and ks.kiosk_id != kiosk_id:
+            if kiosk_id.startswith(PHONE_PREFIX):
+                raise Forbidden("this cart belongs to another phone", code="wrong_phone")
             raise Forbidden("this session belongs to another kiosk", code="wrong_kiosk")
         if ks.status == "open" and self._idle(ks):
             ks.status = "expired"  # as the caller sees it; the housekeeping sweep writes it down
@@ -117,11 +123,12 @@ class Sessions:
 
     def expire_idle(self) -> int:
         """Expire abandoned sessions (run periodically); returns how many."""
-        cutoff = utcnow() - timedelta(seconds=self.cfg.session_idle_s)
+        cutoff = utcnow() - timedelta(seconds=min(self.cfg.session_idle_s, self.cfg.phone_idle_s))
         with self.store.write() as s:
-            stale = list(
-                s.exec(select(KioskSession).where(KioskSession.status == "open", KioskSession.updated_at < cutoff))
+            candidates = s.exec(
+                select(KioskSession).where(KioskSession.status == "open", KioskSession.updated_at < cutoff)
             )
+            stale = [ks for ks in candidates if self._idle(ks)]
             for ks in stale:
                 ks.status = "expired"
                 ks.version += 1
@@ -162,10 +169,11 @@ class Sessions:
         qty: int = 1,
         source: str = "typed",
         lock_wait_s: float | None = None,
+        scan_id: str | None = None,
     ) -> Any:
         """A code typed at the kiosk (or sent by a client): read under the store's GS1 layout."""
         facts = need(self.reader(), "scanning").read_typed(code)
-        return self.add_item(session_id, kiosk_id, facts, qty, source, lock_wait_s)
+        return self.add_item(session_id, kiosk_id, facts, qty, source, lock_wait_s, scan_id)
 
     def add_item(
         self,
@@ -175,27 +183,32 @@ class Sessions:
         qty: int = 1,
         source: str = "camera",
         lock_wait_s: float | None = None,
+        scan_id: str | None = None,
     ) -> Any:
         """The hot path (every scan): prebuilt Core statements, one short write, then the new cart.
         `facts` are the GS1 facts scanning parsed (or add_code read): nothing is parsed again.
 
         With lock_wait_s (the HTTP handler, on the event loop) it raises WriteBusy, having done
         nothing, when the cart's lock or the write slot stays taken that long (see
-        edge.platform.loopwrite)."""
+        edge.platform.loopwrite). A phone's `scan_id` makes the add happen once per cart, however
+        often the request is resent."""
         from edge.checkout.schemas import ItemAdded
 
         if not isinstance(qty, int) or not 1 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
-        key, kind, value = self.check_measure(facts)
+        key, kind, value = cartrows.check_measure(self.cfg, facts)
         alerts: list[dict[str, str]] = []
         today = store_today(self.settings.store.timezone)
         with self.locks.hold(session_id, lock_wait_s):
             with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
-                product = self.resolve(s, facts)
+                product = cartrows.resolve(s, facts)
                 refusal = shelf.pack_refusal(s, facts, today)
                 if refusal is not None:  # the alert commits; the scan is refused below
                     self._alert_staff(s, ks, refusal.code, {**refusal.details, "name": product.name})
+                elif scan_id is not None and not cartrows.claim_scan(s, ks.id, scan_id):
+                    source, line = "duplicate", cartrows.line_by_code(s, ks.id, key)
+                    new_qty = line[1] if line else 0
                 else:
                     line = cartrows.line_by_code(s, ks.id, key)
                     if line is None:
@@ -217,7 +230,7 @@ class Sessions:
                     cartrows.touch(s, ks)
             if refusal is not None:
                 raise Unprocessable(refusal.message, code=refusal.code, details=refusal.details)
-            if product.age_restricted and not ks.age_checked_by:
+            if product.age_restricted and not ks.age_checked_by and source != "duplicate":
                 alerts.append(
                     {
                         "code": "age_check_required",
@@ -246,28 +259,6 @@ class Sessions:
             {"type": f"checkout.{kind}", "schema": 1, "store": self.settings.store.id, "kiosk_id": ks.kiosk_id,
              "session_id": ks.id, **fields, "at": utcnow().isoformat()},
         )  # fmt: skip
-
-    def check_measure(self, facts: Facts) -> tuple[str, str, int]:
-        """(cart key GTIN-14, measure kind, value) of a code; typed errors for an embedded price or
-        weight out of bounds."""
-        kind, value = facts.measure, facts.value
-        if kind == "price" and not 0 < value <= self.cfg.max_weighed_price_minor:
-            raise Unprocessable("the price on this label is not valid; ask staff", code="bad_embedded_price")
-        if kind == "weight" and not 0 < value <= self.cfg.max_weighed_grams:
-            raise Unprocessable("the weight on this label is not valid; ask staff", code="bad_embedded_weight")
-        return facts.line_key, kind, value
-
-    def resolve(self, s: ReadTx, facts: Facts) -> cartrows.ProductRow:
-        """The catalog item behind a code (a variable-measure code's item has the value zeroed)."""
-        kind = facts.measure
-        product = cartrows.product(s, facts.lookup_gtin)
-        if product is None:
-            raise NotFound("this item is not in the catalog; ask staff for help", code="unknown_product")
-        if not kind and product.weighed:
-            raise Unprocessable("weighed items need the scale's label", code="weighed_needs_label")
-        if kind and not product.weighed:
-            raise Unprocessable("this label does not belong to a weighed item", code="bad_embedded_price")
-        return product
 
     def set_qty(
         self, session_id: str, kiosk_id: str | None, line_id: int, qty: int, lock_wait_s: float | None = None

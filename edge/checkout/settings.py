@@ -64,6 +64,34 @@ class RailSettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    """Risk points that flag an exit pass for a staff rescan (docs/checkout.md, "Exit audits")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    risk_threshold: int = Field(default=100, ge=1, le=10_000, description="Points at which a pass is flagged.")
+    value_minor: int = Field(
+        default=50_000, ge=1, le=10**9, description="A basket of at least this total adds value_points (twice at 2x)."
+    )
+    value_points: int = Field(default=40, ge=0, le=1000, description="Points for a large basket.")
+    restricted_points: int = Field(default=30, ge=0, le=1000, description="Points for an age-restricted line.")
+    weighed_points: int = Field(default=10, ge=0, le=1000, description="Points per weighed line (at most three).")
+    phone_points: int = Field(default=20, ge=0, le=1000, description="Points for a basket scanned on a phone.")
+    scan_gap_s: int = Field(
+        default=600, ge=30, le=86_400, description="On a phone, a pause between scans longer than this is a gap."
+    )
+    scan_gap_points: int = Field(default=25, ge=0, le=1000, description="Points per scan gap (at most two).")
+    no_member_points: int = Field(default=20, ge=0, le=1000, description="Points for a phone basket with no member.")
+    long_visit_s: int = Field(default=5400, ge=60, le=86_400, description="A visit longer than this adds points.")
+    long_visit_points: int = Field(default=20, ge=0, le=1000, description="Points for a long visit.")
+    mismatch_points: int = Field(
+        default=60, ge=0, le=1000, description="Points per past mismatch of this member (two at most)."
+    )
+    trust_points: int = Field(
+        default=30, ge=0, le=1000, description="Points taken off when the member's last three audits all matched."
+    )
+
+
 class CheckoutSettings(BaseModel):
     """Scan-and-go checkout."""
 
@@ -77,7 +105,11 @@ class CheckoutSettings(BaseModel):
         default=0.02,
         ge=0.0,
         le=1.0,
-        description="Share of exit passes flagged for a random staff audit at the gate.",
+        description="Share of exit passes flagged for a random staff audit at the gate (on top of risk).",
+    )
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Risk-scored exit audits.")
+    phone_idle_s: int = Field(
+        default=7200, ge=300, le=86400, description="A phone scan-and-go cart with no activity this long expires."
     )
     session_idle_s: int = Field(
         default=600, ge=30, le=86400, description="A kiosk session with no activity this long expires."

@@ -41,7 +41,7 @@ def _runtime(ctx: typer.Context, config: Path | None) -> FaceRuntime:
 
 
 def _read(path: Path) -> np.ndarray:
-    from edge.facepay.images import decode_image
+    from edge.platform.images import decode_image
 
     try:
         data = path.read_bytes()

@@ -18,7 +18,6 @@ from starlette.requests import ClientDisconnect
 
 from edge.facepay.capture import grab_frames
 from edge.facepay.enrolment import EnrolmentService
-from edge.facepay.images import LazyFrames, TooLarge
 from edge.facepay.models import (
     CountsOut,
     EnrollCameraIn,
@@ -32,6 +31,7 @@ from edge.facepay.proof import check_enrol_proof
 from edge.facepay.verification import VerificationService
 from edge.platform.errors import InvalidInput
 from edge.platform.identity import Principal
+from edge.platform.images import LazyFrames, TooLarge
 from edge.platform.web import CtxDep, Ident, KioskDep, StaffDep
 
 router = APIRouter(prefix="/api/face", tags=["face-pay"])

@@ -23,11 +23,11 @@ if TYPE_CHECKING:  # types only: the platform never imports a domain at run time
     from fastapi import APIRouter
 
     from edge.cameras.contract import FrameSource
-    from edge.checkout.contract import CartMembers, CatalogReader, SalesLedger
+    from edge.checkout.contract import CartMembers, CatalogReader, SalesLedger, ShopperCarts
     from edge.config import Settings
     from edge.facepay.contract import FaceAdmin, FacePayer
     from edge.mqtt.contract import Messaging
-    from edge.scanning.contract import CodeReader, ScanStats
+    from edge.scanning.contract import CodeReader, FrameReader, ScanStats
     from edge.sync.contract import DownSyncAppliers
 
 T = TypeVar("T")
@@ -41,8 +41,10 @@ class Registry:
     cameras: FrameSource | None = None
     scanning: ScanStats | None = None
     codes: CodeReader | None = None
+    frames: FrameReader | None = None
     catalog: CatalogReader | None = None
     carts: CartMembers | None = None
+    shopping: ShopperCarts | None = None
     sales: SalesLedger | None = None
     facepay: FacePayer | None = None
     faces: FaceAdmin | None = None

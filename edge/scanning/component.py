@@ -15,12 +15,14 @@ from edge.platform.observability import ComponentHealth
 from edge.scanning.confirm import Confirmer, ConfirmRule
 from edge.scanning.decoders import zbar_available
 from edge.scanning.motion import GateSettings, MotionGate
+from edge.scanning.phoneframes import PhoneFrames
 from edge.scanning.pipeline import FrameProcessor, ScanWorker
 from edge.scanning.settings import ConfirmSettings, ScanningSettings
 from edge.scanning.strategy import Strategy
 
 log = logging.getLogger(__name__)
 SCAN_ROLES = ("kiosk", "fitting_room", "exit_gate")
+PHONE = "phone"
 
 
 def confirm_rule(settings: ScanningSettings, role: str) -> ConfirmRule:
@@ -92,6 +94,8 @@ class ScanningComponent(Component):
         self.workers: dict[str, ScanWorker] = {}
         self.service = ScanningService(self.workers, ctx.settings.scanning.layout())
         ctx.services.scanning = ctx.services.codes = ctx.keep(self.service)
+        settings = ctx.settings.scanning
+        ctx.services.frames = PhoneFrames(settings, role_strategy(settings, PHONE), confirm_rule(settings, PHONE))
 
     async def start(self) -> None:
         feed = self.ctx.services.cameras

@@ -50,7 +50,27 @@ def _roles() -> dict[str, ConfirmSettings]:
         "fitting_room": ConfirmSettings(symbologies=[*RETAIL, "Code128"]),
         # Exit passes are signed QR codes, verified by checkout; one clean read is enough.
         "exit_gate": ConfirmSettings(min_frames=1, min_decoders=0, absence_s=2.0, symbologies=["QRCode"]),
+        # A shopper's phone (edge.phone): the kiosk's rule, frames arrive a few a second.
+        "phone": ConfirmSettings(),
     }
+
+
+class PhoneFrameSettings(BaseModel):
+    """Frames a shopper's phone sends to be decoded (scan-and-go on the phone, docs/phone.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: int = Field(default=400_000, ge=10_000, le=5_000_000, description="Largest frame accepted, in bytes.")
+    max_pixels: int = Field(
+        default=1_300_000, ge=100_000, le=8_000_000, description="Largest frame decoded (bigger JPEGs are reduced)."
+    )
+    decode_slots: int = Field(
+        default=2, ge=1, le=16, description="Phone frames decoded at once (the kiosks' cameras keep their threads)."
+    )
+    slot_wait_s: float = Field(
+        default=0.5, gt=0, le=10, description="A frame waiting longer than this for a slot is answered 503 busy."
+    )
+    streams: int = Field(default=2000, ge=10, le=100_000, description="Phones whose confirmation state is kept.")
 
 
 class MotionSettings(BaseModel):
@@ -95,9 +115,10 @@ class ScanningSettings(BaseModel):
         description="Decode time per second each camera may spend on fallbacks (bounds the cost of a hard scene).",
     )
     motion: MotionSettings = Field(default_factory=MotionSettings, description="The motion gate.")
+    phone: PhoneFrameSettings = Field(default_factory=PhoneFrameSettings, description="Frames from shoppers' phones.")
     roles: dict[str, ConfirmSettings] = Field(
         default_factory=_roles,
-        description="Confirmation and debounce per camera role (kiosk, fitting_room, exit_gate).",
+        description="Confirmation and debounce per camera role (kiosk, fitting_room, exit_gate, phone).",
     )
 
     def layout(self) -> Layout:

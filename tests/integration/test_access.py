@@ -188,6 +188,7 @@ ACCESS: dict[str, str] = {
 KIOSK_PREFIXES = ("/api/kiosk/", "/api/orders/", "/api/face/enroll", "/api/face/verify", "/api/ui/kiosk/")
 STAFF_PREFIXES = ("/api/admin/", "/api/sync/", "/api/checkout/", "/api/cameras", "/api/face/members", "/api/face/count")
 ROOM_PREFIX = "/api/fitting/rooms/{token}"  # the door code is the credential: a forged one is 403 for all
+PHONE_PREFIX = "/api/go/"  # the phone's cookie (set by the entry page) is the credential: none here has one
 
 
 def _who_may(op: str) -> str:
@@ -196,6 +197,8 @@ def _who_may(op: str) -> str:
         return ACCESS[op]
     if path.startswith(ROOM_PREFIX):
         return "room"
+    if path.startswith(PHONE_PREFIX):
+        return "phone"
     if path.startswith(KIOSK_PREFIXES):
         return "kiosk"
     if path.startswith(STAFF_PREFIXES):
@@ -233,6 +236,8 @@ def test_every_operation_refuses_whoever_may_not_call_it(app_client: tuple[TestC
             refused = r.status_code in (401, 403)
             if rule == "room":
                 ok = r.status_code == 403 and r.json()["error"]["code"] == "bad_room_code"
+            elif rule == "phone":
+                ok = r.status_code == 401 and r.json()["error"]["code"] == "no_phone_session"
             elif allowed:
                 ok = not refused
             else:

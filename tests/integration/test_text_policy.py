@@ -23,6 +23,7 @@ from edge.fitting.service import FittingService
 from edge.platform.text import CodeStr, OpaqueStr, SafeStr, SafeText
 from tests.integration.test_fitting_api import ROOMS, phone_headers
 from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.phone import go_headers
 
 POLICIES = {"line", "text", "code", "opaque"}
 FORMATS = {"date-time", "date"}
@@ -129,7 +130,7 @@ def test_every_field_with_a_policy_refuses_hostile_text_at_the_edge(app: tuple[T
     client, daemon = app
     spec = client.get("/openapi.json").json()
     room = daemon.ctx.own(FittingService).codes.token("room-1")
-    identities = [*_headers(client, daemon), phone_headers(client, room)]
+    identities = [*_headers(client, daemon), phone_headers(client, room), go_headers(client, daemon)]
     tried, missed = 0, []
     for method, route, path, schema in inputs(spec):
         policy = schema.get("x-text-policy")

@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
-from edge.facepay.images import decode_b64, decode_image
 from edge.platform.errors import EdgeError
+from edge.platform.images import decode_b64, decode_image
 
-LIMITS = {"max_bytes": 200_000, "max_pixels": 4_000_000}
+LIMITS: dict[str, Any] = {"max_bytes": 200_000, "max_pixels": 4_000_000}
 
 
 def _jpeg(w: int = 64, h: int = 48) -> bytes:
@@ -100,7 +101,7 @@ def test_png_over_the_cap_and_absurd_jpeg_sizes_are_refused_413() -> None:
 
 
 def test_lazy_frames_check_every_upload_first_then_decode_one_at_a_time() -> None:
-    from edge.facepay.images import LazyFrames
+    from edge.platform.images import LazyFrames
 
     good = base64.b64encode(_jpeg()).decode()
     with pytest.raises(EdgeError) as err:  # the bad third image is refused before any decoding

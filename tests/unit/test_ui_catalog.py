@@ -22,7 +22,8 @@ DYNAMIC = re.compile(r'\bcode=f"([^"]+)"')
 
 # The page that shows each domain's errors, and the catalog prefix it looks them up under
 # (kiosk/state.js explain(): kiosk.err.<code>; fitting/main.js and guide/main.js: fit.err.<code>).
-DOMAINS = {"checkout": "kiosk.err.", "facepay": "kiosk.err.", "fitting": "fit.err."}
+# (phone/main.js shows checkout's and its own codes under kiosk.err.<code> too.)
+DOMAINS = {"checkout": "kiosk.err.", "facepay": "kiosk.err.", "fitting": "fit.err.", "phone": "kiosk.err."}
 
 # Codes built with an f-string: each pattern, with every value it can take. A new pattern fails
 # the test until it is listed here (with its values, or none with the reason).
@@ -32,6 +33,7 @@ EXPANSIONS: dict[str, list[str]] = {
     "pass_{refusal.reason}": [f"pass_{r}" for r in ("malformed", "forged", "expired", "used", "revoked", "unknown")],
     "call_{call.state}": [f"call_{s}" for s in ("open", "escalated", "claimed", "resolved", "cancelled")],
     # catalog import rows (staff CLI and file upload, never a page): the field name is the variable
+    "too_many_{self.name}": ["too_many_frames", "too_many_scans", "too_many_entries"],  # phone/limits.py
     "{key}_too_long": [],
     "bad_{key}": [],
 }
@@ -55,6 +57,7 @@ def catalogs() -> tuple[dict[str, str], dict[str, str]]:
 SHARED = {
     "checkout": ["platform/codes.py"],
     "fitting": [],
+    "phone": ["platform/images.py", "scanning/phoneframes.py"],  # a phone's frames: checked, then decoded
 }
 NORMALISER = {"invalid_gtin", "bad_check_digit"}
 

@@ -1,5 +1,8 @@
 """Uploaded images are hostile: bounded size, JPEG/PNG/WebP only, dimensions checked before decoding.
 
+Shared by face-pay (enrolment and verification uploads) and scanning (the frames a shopper's
+phone sends).
+
 Decoding happens in memory only (cv2.imdecode on the bytes); nothing is written anywhere. A
 baseline JPEG larger than the pixel cap is decoded reduced (libjpeg's DCT scaling by 2, 4 or 8:
 it works one row of blocks at a time, so only the small frame is ever allocated). A progressive
@@ -30,6 +33,12 @@ _REDUCED = (
     (8, cv2.IMREAD_REDUCED_COLOR_8),
 )
 
+_GRAY = {
+    cv2.IMREAD_COLOR: cv2.IMREAD_GRAYSCALE,
+    cv2.IMREAD_REDUCED_COLOR_2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    cv2.IMREAD_REDUCED_COLOR_4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    cv2.IMREAD_REDUCED_COLOR_8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
 
 # A progressive JPEG's decoder holds 2 bytes per coefficient of the full image: 16 MP (a 4608x3456
 # phone photo) is 48 MB with 4:2:0 chroma, 96 MB with 4:4:4. Beyond that it is refused.
@@ -136,9 +145,10 @@ def _decode(data: bytes, flag: int) -> np.ndarray:
     return img
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
-    """A BGR array (at most `max_pixels`) from untrusted bytes, or a typed 4xx error."""
-    return _decode(data, check_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, gray: bool = False) -> np.ndarray:
+    """A BGR (or grayscale) array of at most `max_pixels` from untrusted bytes, or a typed 4xx error."""
+    flag = check_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    return _decode(data, _GRAY[flag] if gray else flag)
 
 
 def b64_bytes(text: str, *, max_bytes: int) -> bytes:
