@@ -262,6 +262,7 @@ def _register_domain_commands() -> None:
     from edge.checkout.cli import app as catalog_app
     from edge.facepay.cli import face_app, models_app
     from edge.fitting.cli import app as rooms_app
+    from edge.phone.cli import app as phone_app
     from edge.scanning.cli import decode
 
     app.command("decode")(decode)
@@ -269,6 +270,7 @@ def _register_domain_commands() -> None:
     app.add_typer(models_app, name="models")
     app.add_typer(catalog_app, name="catalog")
     app.add_typer(rooms_app, name="rooms")
+    app.add_typer(phone_app, name="phone")
 
 
 _register_domain_commands()
