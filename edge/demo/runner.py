@@ -133,6 +133,9 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     ]
     for url in info.get("room_urls", []):
         lines.append(f"  fitting-room page: {url}")
+    lines.append(
+        f"  scan-and-go phone: {info['entry_url']}   (today's entrance QR; open it on a phone on this network)"
+    )
     if rails:
         lines.append(
             "  wallet payments:   simulated WeChat Pay and Alipay; at the kiosk's payment QR, type any 18 digits "

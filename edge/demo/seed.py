@@ -1,4 +1,4 @@
-"""Demo store seed data: the demo catalog and the fitting rooms' phone-page URLs."""
+"""Demo store seed data: the demo catalog, the fitting rooms' phone-page URLs, today's entry code."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 from edge.config import Settings
 from edge.demo.catalog import seed_catalog
 from edge.fitting.codes import RoomCodes
+from edge.phone.codes import EntryCodes
 from edge.platform.codes import Codes
-from edge.platform.security import SecretStore
+from edge.platform.security import SecretStore, Signer
 
 
 def room_urls(settings: Settings) -> list[str]:
@@ -18,7 +19,16 @@ def room_urls(settings: Settings) -> list[str]:
     return [rooms.url(room_id) for room_id in rooms.rooms]
 
 
+def entry_url(settings: Settings) -> str:
+    """Today's scan-and-go entry URL (what the QR code at the entrance opens on a phone)."""
+    ring = SecretStore(settings.storage.data_dir).keyring("entry_code")
+    s = settings
+    codes = EntryCodes(Signer("entry_code", ring), s.store.id, s.store.timezone, s.phone.entry_grace_h)
+    base = s.http.public_url or f"http://127.0.0.1:{s.http.port}"
+    return f"{base.rstrip('/')}/go/{codes.code()}"
+
+
 def seed_demo_store(settings: Settings) -> dict[str, Any]:
-    """Seeds catalog and rooms; returns {"room_urls": [...]} for the banner."""
+    """Seeds catalog and rooms; returns {"room_urls": [...], "entry_url": ...} for the banner."""
     seed_catalog(settings)
-    return {"room_urls": room_urls(settings)}
+    return {"room_urls": room_urls(settings), "entry_url": entry_url(settings)}

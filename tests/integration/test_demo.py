@@ -55,6 +55,7 @@ def test_demo_prints_working_urls_and_stops_cleanly(tmp_path: Path, mosquitto: M
         assert any(u.endswith("/kiosk") for u in pages), text
         assert any(u.endswith("/dashboard") for u in pages), text
         assert any("/fit/" in u for u in pages), text
+        assert any("/go/" in u for u in pages), text
         for url in pages:
             r = httpx.get(url, follow_redirects=True, timeout=10)
             assert r.status_code == 200, url
