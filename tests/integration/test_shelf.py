@@ -36,6 +36,7 @@ from tests.integration.test_fitting_api import ROOMS, phone_headers
 from tests.integration.test_sync_cloud import STORE, Receiver, cloud, db, rx  # noqa: F401 (fixtures)
 from tests.integration.test_sync_downsync import _ctx, _downsync
 from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.phone import go_headers
 
 TZ = "Asia/Shanghai"  # the test store's zone (tests/support/inproc.py)
 YOGURT = "0" + "695000000789"
@@ -204,3 +205,47 @@ def test_a_recall_list_version_applies_whole_or_not_at_all(rx: Receiver, tmp_pat
     with db.read() as s:
         assert len(s.exec(select(Recall)).all()) == 500, "a refused version must leave the old list whole"
     ds.http.close()
+
+
+def test_the_phone_refuses_expired_and_recalled_packs_and_marks_down_the_last_day(tmp_path: Path) -> None:
+    """The same rules through the shopper's phone: its camera frames, decoded by the box."""
+    with running_app(tmp_path / "data") as (client, daemon):
+        assert import_products(daemon.ctx.store, PRODUCTS).accepted == 3
+        assert apply_recalls(daemon.ctx.store, 3, [{"recall_id": "R-EGG-9", "gtin": EGGS, "lot": "LOT9"}]) == 1
+        phone = go_headers(client, daemon)
+        sid = client.get("/api/go/state", headers=phone).json()["cart"]["session_id"]
+
+        def shown(text: str, t0: float) -> list[dict[str, Any]]:
+            if text.startswith("https://"):
+                qr = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)
+                image = cv2.copyMakeBorder(np.array(qr), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+            else:
+                image = label(zxingcpp.BarcodeFormat.DataBarExpStk, text)
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            assert ok
+            reads = []
+            for i in range(3):
+                h = {
+                    **phone,
+                    "Content-Type": "image/jpeg",
+                    "X-Frame-Id": f"{t0}-{i}",
+                    "X-Frame-Time": str(t0 + i * 250),
+                }
+                r = client.post(f"/api/go/carts/{sid}/frames", content=jpeg.tobytes(), headers=h)
+                assert r.status_code == 200, r.text
+                reads += r.json()["reads"]
+            assert len(reads) == 1, reads
+            return reads
+
+        expired = shown(f"(01){EGGS}(17){_yymmdd(-1)}(10)A1", 1000)[0]
+        assert not expired["ok"] and expired["code"] == "item_expired"
+        alert = _alerts(daemon, "item_expired")[-1]
+        assert alert["session_id"] == sid and alert["kiosk_id"].startswith("phone-"), "staff hear of it"
+        link = f"https://id.example.com/01/{EGGS}/10/A9?17={_yymmdd(-3)}"
+        assert shown(link, 5000)[0]["code"] == "item_expired"
+        recalled = shown(f"(01){EGGS}(17){_yymmdd(400)}(10)LOT9", 9000)[0]
+        assert recalled["code"] == "item_recalled" and _alerts(daemon, "item_recalled")[-1]["recall_id"] == "R-EGG-9"
+        assert shown(f"(01){EGGS}(17){_yymmdd(0)}(10)A2", 13000)[0]["result"] == "added"
+        line = client.get("/api/go/state", headers=phone).json()["cart"]["lines"][0]
+        assert (line["gross_minor"], line["net_minor"]) == (1850, 1295), "30% off on the last day"
+        assert line["adjustments"][0]["kind"] == "markdown"
