@@ -25,7 +25,7 @@ from edge.checkout.contract import PHONE_PREFIX
 from edge.checkout.models import ExitAudit, Order
 from edge.checkout.settings import AuditSettings
 from edge.platform.errors import Conflict, InvalidInput, NotFound
-from edge.platform.store import ReadTx, Store
+from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
 
 _AUDIT: Table = ExitAudit.__table__  # type: ignore[attr-defined]
@@ -102,21 +102,28 @@ def record(
     store: Store, order_id: str, result: str, missing: list[dict[str, Any]], reason: str, actor: str
 ) -> dict[str, Any]:
     """A staff rescan's result for one paid order (once: a second answer is refused, 409)."""
+    with store.write() as s:
+        return record_in(s, order_id, result, missing, reason, actor)
+
+
+def record_in(
+    s: Tx, order_id: str, result: str, missing: list[dict[str, Any]], reason: str, actor: str
+) -> dict[str, Any]:
+    """The same, inside the caller's transaction (a staff task's answer)."""
     if result == "waved" and not reason.strip():
         raise InvalidInput("say why the basket was waved through", code="reason_required")
     if result == "mismatch" and not missing:
         raise InvalidInput("list the items that were not paid for", code="missing_items_required")
-    with store.write() as s:
-        order = s.get(Order, order_id)
-        if order is None:
-            raise NotFound("no such order", code="unknown_order")
-        if s.get(ExitAudit, order_id) is not None:
-            raise Conflict("this order's exit audit is already recorded", code="audit_recorded")
-        row = ExitAudit(
-            order_id=order_id, member_id=order.member_id, result=result, missing=json.dumps(missing),
-            reason=reason, actor=actor[:80],
-        )  # fmt: skip
-        s.add(row)
-        s.audit(actor, f"checkout.exit_audit_{result}", order_id, missing=missing, reason=reason)
-        s.outbox("orders", "exit_audit.recorded", {"order_id": order_id, "result": result, "missing": missing})
+    order = s.get(Order, order_id)
+    if order is None:
+        raise NotFound("no such order", code="unknown_order")
+    if s.get(ExitAudit, order_id) is not None:
+        raise Conflict("this order's exit audit is already recorded", code="audit_recorded")
+    row = ExitAudit(
+        order_id=order_id, member_id=order.member_id, result=result, missing=json.dumps(missing),
+        reason=reason, actor=actor[:80],
+    )  # fmt: skip
+    s.add(row)
+    s.audit(actor, f"checkout.exit_audit_{result}", order_id, missing=missing, reason=reason)
+    s.outbox("orders", "exit_audit.recorded", {"order_id": order_id, "result": result, "missing": missing})
     return {"order_id": order_id, "result": result, "member_id": order.member_id, "missing": missing}

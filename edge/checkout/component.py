@@ -22,6 +22,7 @@ from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
 from edge.checkout.shelf import recall_state
 from edge.checkout.shopper import PhoneCarts
+from edge.checkout.tasks import StaffTasks
 from edge.platform.codes import Codes
 from edge.platform.context import Component, Context
 from edge.platform.errors import StartupRefused
@@ -77,8 +78,10 @@ class CheckoutComponent(Component):
             )
         )
         self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
+        self.tasks = ctx.keep(StaffTasks(conf, ctx.store, ctx.bus, sessions.locks))
+        reg.shopping = PhoneCarts(self.services, self.inapp, self.tasks)
         reg.catalog, reg.carts, reg.sales = self.catalog, sessions, Ledger(ctx.store)
-        reg.shopping = PhoneCarts(self.services, self.inapp)
+
         if reg.downsync is not None:  # the catalog, prices and promotions the cloud sends down
             for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
                 reg.downsync.register(kind, applier)
@@ -107,7 +110,8 @@ class CheckoutComponent(Component):
             await asyncio.to_thread(self.services.on_gate_scan, ev.target, ev.text)
 
     def _housekeeping_loop(self, w: Worker) -> None:
-        while not w.sleep(min(30, self.ctx.settings.checkout.session_idle_s / 4)):
+        cfg = self.ctx.settings.checkout
+        while not w.sleep(min(30, cfg.session_idle_s / 4, cfg.task_escalate_s / 4)):
             try:
                 self.housekeeping()
             except Exception:
@@ -122,7 +126,8 @@ class CheckoutComponent(Component):
         inapp = self.inapp.sweep()
         done = self.services.checkout.capturer.recover(False, 30.0, orphan_age_s=cfg.orphan_hold_after_s)
         refunds = self.services.aftersale.recover_pending(min_age_s=30.0)
-        return {"expired": expired, **done, "refunds": refunds, "inapp": inapp}
+        escalated = self.tasks.escalate_due()
+        return {"expired": expired, **done, "refunds": refunds, "inapp": inapp, "escalated": escalated}
 
     async def stop(self) -> None:
         self.ctx.bus.unsubscribe(ScanEvent, self._on_scan)
@@ -144,9 +149,9 @@ class CheckoutComponent(Component):
         }
 
     def routers(self) -> list[APIRouter]:
-        from edge.checkout import router, router_pay
+        from edge.checkout import router, router_pay, router_staff
 
-        return [*router.ROUTERS, *router_pay.ROUTERS]
+        return [*router.ROUTERS, *router_pay.ROUTERS, *router_staff.ROUTERS]
 
 
 def build(ctx: Context) -> Component:

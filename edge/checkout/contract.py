@@ -85,6 +85,9 @@ class ShopperCarts(Protocol):
 
     def apply_coupon(self, session_id: str, owner: str, code: str) -> dict[str, Any]: ...
 
+    def call_staff(self, session_id: str, owner: str) -> dict[str, Any]:
+        """The shopper asks for a person (one open help task per cart); the task's public view."""
+
     def pay_options(self) -> list[str]:
         """The wallets a phone can pay in here ("alipay", "wechatpay"; "sandbox" on a sandbox box with none)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from edge.bus import Event
 
@@ -42,3 +43,10 @@ class GateOpenEvent(Event):
 class PassRefused(Event):
     gate_id: str
     reason: str  # malformed | forged | expired | used | revoked | unknown
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskChanged(Event):
+    """A staff task was raised, claimed, answered or escalated (checkout.tasks); `task` is its public view."""
+
+    task: dict[str, Any]

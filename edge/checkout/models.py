@@ -272,3 +272,26 @@ class ExitAudit(SQLModel, table=True):
     reason: str = Field(default="", max_length=200)
     actor: str = Field(max_length=80)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class StaffTask(SQLModel, table=True):
+    """Something only a person can do (checkout.tasks): an ID check, a shopper asking for help, a
+    basket to rescan at the exit. open -> claimed -> done; escalated when nobody claims it."""
+
+    __tablename__ = "checkout_staff_task"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)  # id_check | kiosk_help | exit_audit
+    place: str = Field(max_length=64)  # the kiosk, phone (phone-...) or gate it is at
+    session_id: str | None = Field(default=None, max_length=36, index=True)
+    order_id: str | None = Field(default=None, max_length=36, index=True)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # items, reasons (JSON)
+    state: str = Field(default="open", max_length=12, index=True)  # open | claimed | done
+    escalated: int = Field(default=0)
+    claimed_by: str = Field(default="", max_length=80)
+    outcome: str = Field(default="", max_length=16)
+    reason: str = Field(default="", max_length=200)
+    version: int = Field(default=0)
+    created_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = Field(default=None)
+    done_at: datetime | None = Field(default=None)

@@ -13,6 +13,7 @@ from prometheus_client import Counter
 from sqlalchemy import Table, bindparam, select, update
 
 from edge.bus import Bus
+from edge.checkout import tasks
 from edge.checkout.events import GateOpenEvent, PassRefused
 from edge.checkout.models import ExitPass, Order, OrderLine
 from edge.checkout.schemas import GateOut
@@ -111,6 +112,8 @@ class Gate:
                          "gate_id": gate_id, "order_id": order_id, "reasons": xp.audit_reasons.split(","),
                          "items": items, "at": now.isoformat()},
                     )  # fmt: skip
+                    tasks.open_task(s, self.settings.store.id, self.bus, "exit_audit", gate_id, order_id=order_id,
+                                    detail={"reasons": xp.audit_reasons.split(","), "items": items})  # fmt: skip
         except PassRefusal as refusal:
             self._refused(gate_id, refusal, text)
             raise _ERRORS[refusal.reason](_SENTENCES[refusal.reason], code=f"pass_{refusal.reason}") from None

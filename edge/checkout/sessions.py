@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from edge.bus import Bus
-from edge.checkout import cartrows, cartview, shelf
+from edge.checkout import cartrows, cartview, shelf, tasks
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
@@ -248,6 +248,8 @@ class Sessions:
         floor manager's handheld reads (docs/mqtt-topics.md), in the same transaction as the line."""
         s.audit(f"device:{ks.kiosk_id}", "checkout.age_check_needed", ks.id, gtin=product.gtin)
         self._alert_staff(s, ks, "age_check", {"gtin": product.gtin, "name": product.name})
+        tasks.open_task(s, self.settings.store.id, self.bus, "id_check", ks.kiosk_id, session_id=ks.id,
+                        detail={"gtin": product.gtin, "name": product.name})  # fmt: skip
 
     def _alert_staff(self, s: Tx, ks: KioskSession, kind: str, fields: dict[str, Any]) -> None:
         """A durable MQTT alert for the floor's handhelds (docs/mqtt-topics.md), in the caller's

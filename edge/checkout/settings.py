@@ -108,6 +108,12 @@ class CheckoutSettings(BaseModel):
         description="Share of exit passes flagged for a random staff audit at the gate (on top of risk).",
     )
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Risk-scored exit audits.")
+    task_escalate_s: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="A staff task (ID check, help, rescan) unclaimed this long escalates.",
+    )
     phone_idle_s: int = Field(
         default=7200, ge=300, le=86400, description="A phone scan-and-go cart with no activity this long expires."
     )

@@ -13,6 +13,7 @@ from edge.checkout.inapp import InAppPay
 from edge.checkout.models import KioskSession
 from edge.checkout.rails import Rail, is_payment_code
 from edge.checkout.service import CheckoutServices
+from edge.checkout.tasks import StaffTasks
 from edge.platform.codes import COUPON_PREFIX, MEMBER_PREFIX, PASS_PREFIX
 from edge.platform.errors import EdgeError, Forbidden, InvalidInput
 from edge.platform.gs1facts import Facts
@@ -20,9 +21,10 @@ from edge.platform.timeutil import as_utc, utcnow
 
 
 class PhoneCarts:
-    def __init__(self, svc: CheckoutServices, inapp: InAppPay) -> None:
+    def __init__(self, svc: CheckoutServices, inapp: InAppPay, tasks: StaffTasks) -> None:
         self.svc = svc
         self.inapp = inapp
+        self.tasks = tasks
 
     @staticmethod
     def _owner(owner: str) -> str:
@@ -86,6 +88,10 @@ class PhoneCarts:
 
     def apply_coupon(self, session_id: str, owner: str, code: str) -> dict[str, Any]:
         return self.svc.sessions.apply_coupon(session_id, self._owner(owner), code).model_dump()
+
+    def call_staff(self, session_id: str, owner: str) -> dict[str, Any]:
+        cart = self.svc.sessions.view(session_id, self._owner(owner))
+        return self.tasks.ask_for_help(cart.kiosk_id, session_id)
 
     def pay_options(self) -> list[str]:
         providers = self.svc.checkout.providers

@@ -21,6 +21,7 @@ ROLE_RULES = {
     "guide": [
         "topic read retail/+/fitting/+/call",
         "topic read retail/+/fitting/+/state",
+        "topic read retail/+/staff/task",
         "topic read retail/+/edge/+/available",
         "topic write retail/+/fitting/+/claim",
     ],
@@ -29,6 +30,8 @@ ROLE_RULES = {
         "topic read retail/+/fitting/+/state",
         "topic read retail/+/fitting/escalations",
         "topic read retail/+/checkout/+/alert",
+        "topic read retail/+/staff/task",
+        "topic read retail/+/staff/escalation",
         "topic read retail/+/edge/+/available",
         "topic write retail/+/fitting/+/claim",
     ],

@@ -158,6 +158,12 @@ def pay(session_id: Ident, body: PayIn, owner: OwnerDep, svc: SvcDep) -> dict[st
     return {"status": "waiting", "wallet": carts.wallet_order(session_id, owner, body.method, key, expected)}
 
 
+@router.post("/api/go/carts/{session_id}/help", status_code=201)
+def call_staff(session_id: Ident, owner: OwnerDep, svc: SvcDep) -> dict[str, Any]:
+    """The shopper asks for a member of staff (one open request per cart)."""
+    return svc.carts().call_staff(session_id, owner)
+
+
 @router.get("/api/go/carts/{session_id}/payment")
 def payment(session_id: Ident, owner: OwnerDep, svc: SvcDep) -> dict[str, Any]:
     """How the wallet payment stands (waiting, paid with the order and its pass, failed)."""

@@ -184,6 +184,10 @@ ACCESS: dict[str, str] = {
     "POST /api/fitting/calls/{call_id}/resolve": "guide",
     "GET /api/fitting/events": "guide",
     "GET /api/fitting/stats": "guide",
+    "GET /api/staff/tasks": "guide",  # the staff handhelds' queue: guide and manager devices, and staff
+    "POST /api/staff/tasks/{task_id}/claim": "guide",
+    "POST /api/staff/tasks/{task_id}/resolve": "guide",
+    "GET /api/staff/events": "guide",
 }
 KIOSK_PREFIXES = ("/api/kiosk/", "/api/orders/", "/api/face/enroll", "/api/face/verify", "/api/ui/kiosk/")
 STAFF_PREFIXES = ("/api/admin/", "/api/sync/", "/api/checkout/", "/api/cameras", "/api/face/members", "/api/face/count")

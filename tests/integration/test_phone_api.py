@@ -251,7 +251,9 @@ def test_an_age_restricted_item_calls_staff_and_holds_payment(shop: dict[str, An
     owner = r.json()["cart"]["kiosk_id"]
     with shop["d"].ctx.store.read() as s:
         topics = [m.topic for m in s.exec(select(MqttQueued)) if json.loads(m.payload).get("session_id") == sid]
-    assert topics == [f"retail/test-store/checkout/{owner}/alert"], "the staff handhelds hear of it durably"
+    assert sorted(topics) == [f"retail/test-store/checkout/{owner}/alert", "retail/test-store/staff/task"], (
+        "the staff handhelds hear of it durably: the alert, and an ID-check task in their queue"
+    )
     r = c.post(f"/api/go/carts/{sid}/pay", json={"method": "sandbox"}, headers=h)
     assert r.status_code == 409 and r.json()["error"]["code"] == "age_check_required"
     assert c.post(f"/api/checkout/sessions/{sid}/age-check", headers=shop["staff"]).json()["age_check"] == "done"

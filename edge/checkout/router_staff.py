@@ -1,0 +1,93 @@
+"""Thin HTTP layer of the staff tasks (checkout.tasks): the handhelds' queue, and "call staff"."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from edge.checkout.events import TaskChanged
+from edge.checkout.schemas import MissingItemIn
+from edge.checkout.service import CheckoutServices
+from edge.checkout.tasks import StaffTasks
+from edge.platform.text import SafeStr
+from edge.platform.web import CtxDep, GuideDep, Ident, KioskDep, answers
+
+staff = APIRouter(prefix="/api/staff", tags=["staff tasks"])
+kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["approved", "refused", "helped", "match", "mismatch", "waved"] = Field(
+        description="id_check: approved | refused; kiosk_help: helped; exit_audit: match | mismatch | waved."
+    )
+    reason: SafeStr = Field(default="", max_length=200, description="Required to refuse or to wave through.")
+    missing: list[MissingItemIn] = Field(default_factory=list, max_length=200, description="A mismatch's items.")
+
+
+def _tasks(ctx: CtxDep) -> StaffTasks:
+    return ctx.own(StaffTasks)
+
+
+@staff.get("/tasks")
+def tasks(p: GuideDep, ctx: CtxDep, done: bool = False) -> list[dict[str, Any]]:
+    """Open and claimed tasks, oldest first (with `done=true`, answered ones too)."""
+    return _tasks(ctx).listing(include_done=done)
+
+
+@staff.post("/tasks/{task_id}/claim")
+def claim(task_id: Ident, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
+    return _tasks(ctx).claim(task_id, p.label)
+
+
+@staff.post("/tasks/{task_id}/resolve")
+def resolve(task_id: Ident, body: ResolveIn, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
+    missing = [m.model_dump() for m in body.missing]
+    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing)
+
+
+@staff.get("/events", response_class=StreamingResponse, responses=answers("text/event-stream"))
+async def events(request: Request, p: GuideDep, ctx: CtxDep) -> StreamingResponse:
+    """SSE: `tasks` (the whole queue) on connect, then `task` for each change."""
+    queue: asyncio.Queue[TaskChanged] = asyncio.Queue(maxsize=256)
+
+    def put(ev: TaskChanged) -> None:
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(ev)
+
+    async def stream() -> AsyncIterator[str]:
+        ctx.bus.subscribe(TaskChanged, put)
+        try:
+            first = await run_in_threadpool(_tasks(ctx).listing)
+            yield f"event: tasks\ndata: {json.dumps(first)}\n\n"
+            while not await request.is_disconnected():
+                try:
+                    ev = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield f"event: task\ndata: {json.dumps(ev.task)}\n\n"
+        finally:
+            ctx.bus.unsubscribe(TaskChanged, put)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@kiosk.post("/sessions/{session_id}/help", status_code=201)
+def call_staff(session_id: Ident, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+    """The shopper asks for a person: one open help task per cart, however often it is pressed."""
+    kiosk_id = p.id if p.kind == "device" else None
+    cart = ctx.own(CheckoutServices).sessions.view(session_id, kiosk_id)
+    return _tasks(ctx).ask_for_help(cart.kiosk_id, session_id)
+
+
+ROUTERS = [staff, kiosk]
