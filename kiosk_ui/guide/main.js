@@ -1,16 +1,19 @@
-// Guide page: open calls (room, request, waiting time, escalation), live; claim and resolve.
+// Staff handheld: one live queue of fitting-room calls and staff tasks (ID checks, help, exit
+// rescans; tasks.js), each with its waiting time and escalation; claim and answer.
 import { api, ApiError, setBearer } from "/ui/common/api.js";
 import { $, fill, h, screen } from "/ui/common/dom.js";
 import { duration, loadStore, secondsSince } from "/ui/common/format.js";
 import { bindLangSelect, initI18n, onLangChange, t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { LiveStream, refreshBanner } from "/ui/common/sse.js";
+import { clearTasks, loadTasks, taskItems, upsertTask } from "/ui/guide/tasks.js";
 
 const TOKEN_KEY = "re_guide_token";
 const ACTIVE = new Set(["open", "escalated", "claimed"]);
 const calls = new Map();
 let me = null;
 let stream = null;
+let taskStream = null;
 let primed = false; // the first replay of open calls does not ring
 
 /** The item a "bring" call names: its product name when the call carries it, else its code. */
@@ -35,31 +38,32 @@ function stateText(c) {
 }
 
 function render() {
-  const list = [...calls.values()].filter((c) => ACTIVE.has(c.state)).sort((a, b) => (a.opened_at < b.opened_at ? -1 : 1));
-  $("#no-calls").hidden = list.length > 0;
-  fill(
-    $("#calls"),
-    list.map((c) => {
-      const mine = c.state === "claimed" && c.guide_id === me.id;
-      return h(
-        "li",
-        { class: "call", dataset: { state: c.state, call: c.id } },
-        h("h2", {}, c.room_name || c.room_id, " · ", describe(c)),
-        h("div", { class: "buttons" },
-          c.state === "open" || c.state === "escalated"
-            ? h("button", { type: "button", text: t("guide.claim"), on: { click: () => act(c.id, "claim") } })
-            : null,
-          mine ? h("button", { type: "button", class: "secondary", text: t("guide.resolve"), on: { click: () => act(c.id, "resolve") } }) : null,
-        ),
-        h("p", { class: "muted" },
-          h("span", { class: "state", text: stateText(c) }), " · ",
-          h("span", { text: t("guide.waiting") }), " ",
-          h("span", { class: "timer", dataset: { since: c.opened_at }, text: duration(secondsSince(c.opened_at)) }),
-          c.state === "escalated" ? h("strong", { text: ` · ${t("guide.escalated")}` }) : null,
-        ),
-        c.note ? h("p", { class: "scanned note", text: c.note }) : null,
-      );
-    }),
+  const list = [...calls.values()].filter((c) => ACTIVE.has(c.state));
+  const items = [...list.map((c) => ({ at: c.opened_at, el: callItem(c) })), ...taskItems(me, actTask)];
+  items.sort((a, b) => (a.at < b.at ? -1 : 1));
+  $("#no-calls").hidden = items.length > 0;
+  fill($("#calls"), items.map((item) => item.el));
+}
+
+function callItem(c) {
+  const mine = c.state === "claimed" && c.guide_id === me.id;
+  return h(
+    "li",
+    { class: "call", dataset: { state: c.state, call: c.id } },
+    h("h2", {}, c.room_name || c.room_id, " · ", describe(c)),
+    h("div", { class: "buttons" },
+      c.state === "open" || c.state === "escalated"
+        ? h("button", { type: "button", text: t("guide.claim"), on: { click: () => act(c.id, "claim") } })
+        : null,
+      mine ? h("button", { type: "button", class: "secondary", text: t("guide.resolve"), on: { click: () => act(c.id, "resolve") } }) : null,
+    ),
+    h("p", { class: "muted" },
+      h("span", { class: "state", text: stateText(c) }), " · ",
+      h("span", { text: t("guide.waiting") }), " ",
+      h("span", { class: "timer", dataset: { since: c.opened_at }, text: duration(secondsSince(c.opened_at)) }),
+      c.state === "escalated" ? h("strong", { text: ` · ${t("guide.escalated")}` }) : null,
+    ),
+    c.note ? h("p", { class: "scanned note", text: c.note }) : null,
   );
 }
 
@@ -70,6 +74,31 @@ function upsert(c) {
   calls.set(c.id, c);
   if (isNew && primed && $("#sound").checked) beep("alert");
   render();
+}
+
+function newTask(task) {
+  if (upsertTask(task) && primed && $("#sound").checked) beep("alert");
+  render();
+}
+
+async function actTask(task, action, body) {
+  // what the box would refuse is said at once, without a request
+  if (["refused", "waved"].includes(body.outcome) && !body.reason) return showError({ code: "reason_required", message: "" });
+  if (body.outcome === "mismatch" && !body.missing.length) return showError({ code: "missing_items_required", message: "" });
+  try {
+    newTask(await api(`/api/staff/tasks/${encodeURIComponent(task.id)}/${action}`, { method: "POST", body }));
+    $("#guide-error").hidden = true;
+  } catch (err) {
+    showError(err);
+    loadTasks().then(render, () => null);
+  }
+}
+
+function showError(err) {
+  const box = $("#guide-error");
+  const key = `kiosk.err.${err.code}`;
+  box.textContent = t(key) !== key ? t(key) : t("common.error", { msg: err.message });
+  box.hidden = false;
 }
 
 async function act(id, action) {
@@ -94,7 +123,10 @@ function signOut(message = "") {
   setBearer(null);
   if (stream) stream.close();
   stream = null;
+  if (taskStream) taskStream.close();
+  taskStream = null;
   calls.clear();
+  clearTasks();
   $("#signout").hidden = true;
   fill($("#who"));
   screen("token");
@@ -111,10 +143,19 @@ async function start(token) {
   fill($("#who"), me.id);
   $("#signout").hidden = false;
   screen("calls");
-  await load();
+  await Promise.all([load(), loadTasks()]);
+  render();
   primed = true;
   stream = new LiveStream("/api/fitting/events", {
     onEvent: (type, data) => type === "call" && upsert(data),
+    onAuthError: () => signOut(t("guide.token.revoked")),
+  });
+  taskStream = new LiveStream("/api/staff/events", {
+    onEvent: (type, data) => {
+      if (type === "tasks") data.forEach((task) => upsertTask(task));
+      if (type === "task") return newTask(data);
+      render();
+    },
     onAuthError: () => signOut(t("guide.token.revoked")),
   });
 }

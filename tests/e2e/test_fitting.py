@@ -89,7 +89,7 @@ def test_call_flow_between_phone_and_guide(pages: Pages, store: Store) -> None:
     # the shopper cancels the help call; the guide's list empties live
     phone.locator("li.call", has_text="Help").get_by_role("button", name="Cancel request").click()
     expect(guide.locator("li.call")).to_have_count(0)
-    expect(guide.get_by_text("No open calls")).to_be_visible()
+    expect(guide.get_by_text("Nothing waiting")).to_be_visible()
 
     # room 2 escalates unclaimed calls after 3 s: the guide sees the escalation live
     phone2, phone2_console = pages.open(f"/fit/{room_token(store, 'room-2')}", viewport=PHONE)

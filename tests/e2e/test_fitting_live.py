@@ -19,7 +19,7 @@ def test_language_sound_and_reconnect_on_phone_and_guide_pages(pages: Pages, sto
     guide, guide_console = pages.open("/guide", viewport={"width": 768, "height": 1024})
     guide.get_by_label("Device token").fill(store.tokens["guide-1"])
     guide.get_by_role("button", name="Sign in").click()
-    expect(guide.get_by_text("No open calls")).to_be_visible()
+    expect(guide.get_by_text("Nothing waiting")).to_be_visible()
     phone.get_by_role("button", name="Call a guide").click()
     expect(guide.locator("li.call", has_text="Needs help")).to_be_visible()
     for page, where in ((phone, "fitting phone page"), (guide, "guide page")):
