@@ -39,6 +39,17 @@ async function newSession(resume = false) {
   });
 }
 
+/** "Call staff": one help request per cart, shown on the staff handhelds (edge/checkout/tasks.py). */
+async function callStaff() {
+  if (!state.cart) return;
+  try {
+    await api(`/api/kiosk/sessions/${encodeURIComponent(state.cart.session_id)}/help`, { method: "POST", body: {} });
+    showAlert(t("kiosk.staff_called"), "info");
+  } catch (err) {
+    showAlert(explain(err.code, err.message));
+  }
+}
+
 function onAlert(a) {
   if (a.code === "payment_waiting") {
     // the wallet asks the shopper for a password; the payment waits for them, so say what to do
@@ -144,6 +155,7 @@ async function boot() {
     go("cart");
     $("#code").focus();
   });
+  $("#call-staff").addEventListener("click", callStaff);
   $("#done").addEventListener("click", () => newSession().catch(() => null));
   $("#cancel-cart").addEventListener("click", () => newSession().catch(() => null));
   $("#token-form").addEventListener("submit", async (e) => {

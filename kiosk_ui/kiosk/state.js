@@ -15,6 +15,7 @@ export function go(name) {
   state.screen = name;
   screen(name);
   if (["paid", "attract", "paying"].includes(name)) document.getElementById("alert").hidden = true;
+  document.getElementById("call-staff").hidden = !["attract", "cart", "qr", "face"].includes(name);
   state.lastActivity = Date.now();
 }
 

@@ -98,8 +98,12 @@ def test_id_checks_rescans_and_help_on_the_handheld(handheld_pages: Pages, shop:
     lines = k.get(f"/api/kiosk/sessions/{sid}").json()["lines"]
     assert [line["gtin"] for line in lines] == ["0" + TEA]
 
-    # "call staff" from the kiosk
-    assert k.post(f"/api/kiosk/sessions/{sid}/help").status_code == 201
+    # "call staff" on the kiosk's screen
+    kiosk_page, _ = handheld_pages.open("/kiosk")
+    kiosk_page.get_by_label("Kiosk device token").fill(shop.tokens["kiosk-1"])
+    kiosk_page.get_by_role("button", name="Save").click()
+    kiosk_page.get_by_role("button", name="Call staff").click()
+    expect(kiosk_page.locator("#alert")).to_contain_text("A member of staff is on the way")
     help_task = guide.locator("li.task[data-kind=kiosk_help]")
     expect(help_task).to_contain_text("A shopper asks for help")
     help_task.get_by_role("button", name="Claim").click()
