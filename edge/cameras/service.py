@@ -76,6 +76,12 @@ class CameraService:
 
     # ------------------------------------------------------------ FrameSource
 
+    def replay_for(self, kiosk_id: str) -> None:
+        """A kiosk session opened: its per-session clip (the demo's shopper) plays once."""
+        for worker in self.workers.values():
+            if worker.cfg.role == "kiosk" and worker.cfg.target == kiosk_id and worker.cfg.replay == "per_session":
+                worker.replay()
+
     def cameras(self) -> list[CameraInfo]:
         return [CameraInfo(w.cfg.id, w.cfg.role, w.cfg.target, w.cfg.roi) for w in self.workers.values()]
 

@@ -25,6 +25,11 @@ class CameraSettings(BaseModel):
         pattern=r"^[A-Za-z0-9_.-]{1,64}$",  # an exit-gate target becomes an MQTT topic level
     )
     fps: float = Field(default=15.0, gt=0, le=60, description="Frames per second to process at most.")
+    replay: Literal["loop", "per_session"] = Field(
+        default="loop",
+        description="A video file: loop it, or (the demo's shopper at a kiosk) play it once each time a kiosk "
+        "session opens at `target`, showing its first frame in between.",
+    )
     enabled: bool = Field(default=True, description="Set false to keep the entry but not open the camera.")
     roi: tuple[int, int, int, int] | None = Field(
         default=None,

@@ -99,6 +99,10 @@ class CaptureReader:
         self.cap = cap
         file_fps = cap.get(cv2.CAP_PROP_FPS) if kind == "file" else 0.0
         self._pace = _Paced(file_fps if 0 < file_fps <= 120 else fps) if kind == "file" else None
+        self.loops = 0  # times a file came to its end and started over
+
+    def restart(self) -> None:
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
 
     def read(self) -> np.ndarray | None:
         try:
@@ -106,7 +110,8 @@ class CaptureReader:
                 self._pace.wait()
             ok, frame = self.cap.read()
             if not ok and self.kind == "file":  # loop the clip
-                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                self.restart()
+                self.loops += 1
                 ok, frame = self.cap.read()
             return frame if ok and frame is not None and frame.size else None
         except cv2.error:
@@ -143,6 +148,42 @@ class FolderReader:
 
     def close(self) -> None:
         self.files = self.files[:1]
+
+
+class PerSession:
+    """A video file played once per kiosk session (the demo's shopper): between plays it shows
+    the clip's first frame (an empty tray), so the motion gate skips it and nothing is decoded."""
+
+    def __init__(self, reader: CaptureReader, fps: float) -> None:
+        self.reader = reader
+        self.kind = reader.kind
+        self._hold = reader.read()
+        reader.restart()
+        self._holding = True
+        self._want = False
+        self._pace = _Paced(fps)
+
+    def replay(self) -> None:
+        """Play the clip from the start, unless it is playing now (a session opened by its own scan)."""
+        if self._holding:
+            self._want = True
+
+    def read(self) -> np.ndarray | None:
+        if self._want:
+            self._want, self._holding = False, False
+            self.reader.restart()
+        if self._holding:
+            self._pace.wait()
+            return self._hold
+        loops = self.reader.loops
+        frame = self.reader.read()
+        if self.reader.loops != loops:  # the end: hold until the next session
+            self._holding = True
+            return self._hold
+        return frame
+
+    def close(self) -> None:
+        self.reader.close()
 
 
 def open_source(source: str, fps: float) -> FrameReader:

@@ -20,7 +20,7 @@ import numpy as np
 from prometheus_client import Counter, Gauge
 
 from edge.cameras.settings import CameraSettings
-from edge.cameras.sources import CameraOpenError, FrameReader, open_source
+from edge.cameras.sources import CameraOpenError, CaptureReader, FrameReader, PerSession, open_source
 from edge.platform.observability import escape_text
 from edge.platform.worker import Worker
 
@@ -76,6 +76,7 @@ class CameraWorker:
         self.last_error = ""
         self.fps = 0.0
         self._status = "offline"
+        self._per_session: PerSession | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -93,6 +94,11 @@ class CameraWorker:
     def stop(self, timeout: float = 2.0) -> None:
         self.signal_stop()
         self.worker.stop(timeout)
+
+    def replay(self) -> None:
+        """A per-session clip plays again (a kiosk session opened at its target)."""
+        if self._per_session is not None:
+            self._per_session.replay()
 
     @property
     def alive(self) -> bool:
@@ -164,6 +170,8 @@ class CameraWorker:
                     self.reconnects += 1
                     RECONNECTS.labels(self.cfg.id).inc()
                 reader = self._open(self.cfg.source, self.cfg.fps)
+                if self.cfg.replay == "per_session" and isinstance(reader, CaptureReader) and reader.kind == "file":
+                    reader = self._per_session = PerSession(reader, self.cfg.fps)
                 self.opened = True
                 self.last_error = ""
                 if self._pump(reader):

@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.demo.gtins import FASHION, GROCERY
 
-MEDIA_VERSION = "3"
+MEDIA_VERSION = "4"
 FPS = 15
 SIZE = (640, 480)
 
@@ -163,6 +163,12 @@ def ensure_media(media_dir: Path) -> dict[str, Any]:
     for cam_id, (role, target, codes, seed) in clips.items():
         path = media_dir / f"{cam_id}-v{MEDIA_VERSION}.avi"
         if not path.exists():
-            write_clip(path, clip_frames(codes, seed=seed))
-        cameras.append({"id": cam_id, "role": role, "target": target, "source": str(path), "fps": float(FPS)})
+            frames = clip_frames(codes, seed=seed)
+            if role == "kiosk":  # the shopper's basket starts on an empty tray, which shows between sessions
+                frames = [background(SIZE, seed)] * FPS + frames
+            write_clip(path, frames)
+        camera = {"id": cam_id, "role": role, "target": target, "source": str(path), "fps": float(FPS)}
+        if role == "kiosk":
+            camera["replay"] = "per_session"  # one basket per shopper, not a loop that never ends
+        cameras.append(camera)
     return {"cameras": cameras}
