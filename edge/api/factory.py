@@ -89,7 +89,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     if ui.is_dir():
         app.mount("/ui", StaticFiles(directory=ui, html=True), name="ui")
 
-    for page in ("kiosk", "dashboard", "guide"):
+    for page in ("kiosk", "dashboard", "guide", "gate"):
 
         def _redirect(page: str = page) -> RedirectResponse:
             return RedirectResponse(f"/ui/{page}/", status_code=307)

@@ -1,4 +1,5 @@
-"""Thin HTTP layer of the staff tasks (checkout.tasks): the handhelds' queue, and "call staff"."""
+"""Thin HTTP layer of the staff tasks (checkout.tasks): the handhelds' queue, "call staff", and the
+gate screen's live feed of passes opened and refused."""
 
 from __future__ import annotations
 
@@ -12,15 +13,17 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from edge.checkout.events import TaskChanged
+from edge.checkout.events import GateOpenEvent, PassRefused, TaskChanged
 from edge.checkout.schemas import MissingItemIn
 from edge.checkout.service import CheckoutServices
 from edge.checkout.tasks import StaffTasks
 from edge.platform.text import SafeStr
-from edge.platform.web import CtxDep, GuideDep, Ident, KioskDep, answers
+from edge.platform.timeutil import utcnow
+from edge.platform.web import CtxDep, GateDep, GuideDep, Ident, KioskDep, answers
 
 staff = APIRouter(prefix="/api/staff", tags=["staff tasks"])
 kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
+gate = APIRouter(prefix="/api/gate", tags=["gate"])
 
 
 class ResolveIn(BaseModel):
@@ -90,4 +93,41 @@ def call_staff(session_id: Ident, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
     return _tasks(ctx).ask_for_help(cart.kiosk_id, session_id)
 
 
-ROUTERS = [staff, kiosk]
+@gate.get("/events", response_class=StreamingResponse, responses=answers("text/event-stream"))
+async def gate_events(request: Request, p: GateDep, ctx: CtxDep) -> StreamingResponse:
+    """SSE for the gate's screen: `pass` {open, order_id, audit | reason, at} for each pass read at
+    this gate (a staff login sees every gate)."""
+    mine = p.id if p.kind == "device" else None
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=64)
+
+    def put(ev: GateOpenEvent | PassRefused) -> None:
+        if mine is not None and ev.gate_id != mine:
+            return
+        if isinstance(ev, GateOpenEvent):
+            item = {"open": True, "gate_id": ev.gate_id, "order_id": ev.order_id, "audit": ev.audit}
+        else:
+            item = {"open": False, "gate_id": ev.gate_id, "reason": ev.reason}
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait({**item, "at": utcnow().isoformat()})
+
+    async def stream() -> AsyncIterator[str]:
+        ctx.bus.subscribe(GateOpenEvent, put)
+        ctx.bus.subscribe(PassRefused, put)
+        try:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                yield f"event: pass\ndata: {json.dumps(item)}\n\n"
+        finally:
+            ctx.bus.unsubscribe(GateOpenEvent, put)
+            ctx.bus.unsubscribe(PassRefused, put)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+ROUTERS = [staff, kiosk, gate]

@@ -100,10 +100,14 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     """Prepare the demo store, tell the user where it is (`say`, the CLI's output), then serve."""
     from edge.app import run_daemon
     from edge.demo.media import ensure_media
+    from edge.demo.people import face_camera
     from edge.demo.seed import seed_demo_store
 
     data_dir.mkdir(parents=True, exist_ok=True)
     media = ensure_media(data_dir / "media")
+    face_cam = face_camera(data_dir)
+    if face_cam is not None:
+        media = {**media, "cameras": [*media.get("cameras", []), face_cam]}
     config = demo_config(data_dir, host, port, mqtt_url, media)
     # The demo's cloud: the reference receiver on a local PostgreSQL, when there is one.
     from edge.demo.cloud import start_demo_receiver
@@ -123,24 +127,37 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     creds = _credentials(settings)
     info = seed_demo_store(settings)
     ensure_broker(mqtt_url, data_dir)
-    base = settings.http.public_url or f"http://{host}:{port}"
+    say(banner(settings, creds, info, bool(rails), cfg_path))
+    return run_daemon(settings)
+
+
+def banner(settings: Settings, creds: dict[str, Any], info: dict[str, Any], rails: bool, cfg_path: Path) -> str:
+    """Every page, token and demo code, each with what it is for."""
+    base = settings.http.public_url or f"http://127.0.0.1:{settings.http.port}"
+    dev = creds["devices"]
     lines = [
         "",
         "retail-edge demo store",
-        f"  kiosk page:        {base}/kiosk          (device token: {creds['devices'][DEMO_KIOSK]})",
-        f"  dashboard:         {base}/dashboard      (login: admin / {creds['admin_password']})",
-        f"  guide page:        {base}/guide          (device token: {creds['devices']['guide-1']})",
+        f"  kiosk page:        {base}/kiosk          (kiosk-1's device token: {dev[DEMO_KIOSK]})",
+        f"  staff handheld:    {base}/guide          (guide-1's token: {dev['guide-1']})",
+        f"                                            (manager-1's token: {dev['manager-1']})",
+        f"  exit gate screen:  {base}/gate           (gate-1's token: {dev['gate-1']})",
+        f"  dashboard:         {base}/dashboard      (store IT: admin / {creds['admin_password']})",
     ]
     for url in info.get("room_urls", []):
         lines.append(f"  fitting-room page: {url}")
-    lines.append(
-        f"  scan-and-go phone: {info['entry_url']}   (today's entrance QR; open it on a phone on this network)"
-    )
+    lines.append(f"  scan-and-go phone: {info['entry_url']}   (today's entrance QR, for a phone on this network)")
+    people = info.get("people", {})
+    for m in people.get("members", []):
+        lines.append(f"  member:            {m['name']}, phone {m['phone']}, member QR {m['svg']}")
+    codes = cfg_path.parent / "demo-people.json"
+    for c in people.get("coupons", []):
+        lines.append(f"  coupon:            {c['name']}, QR {c['svg']} (its code to paste: {codes})")
+    lines.append(f"  face-pay:          {people.get('face', 'not set up')}")
     if rails:
         lines.append(
             "  wallet payments:   simulated WeChat Pay and Alipay; at the kiosk's payment QR, type any 18 digits "
             "starting 13 (WeChat Pay) or 28 (Alipay)"
         )
     lines += [f"  health:            {base}/readyz", f"  config:            {cfg_path}", ""]
-    say("\n".join(lines))
-    return run_daemon(settings)
+    return "\n".join(lines)

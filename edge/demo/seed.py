@@ -29,6 +29,14 @@ def entry_url(settings: Settings) -> str:
 
 
 def seed_demo_store(settings: Settings) -> dict[str, Any]:
-    """Seeds catalog and rooms; returns {"room_urls": [...], "entry_url": ...} for the banner."""
+    """Seeds the catalog, members, coupons and faces; returns the URLs and codes for the banner."""
+    from edge.app import prepare_storage
+    from edge.demo.people import seed_people
+
     seed_catalog(settings)
-    return {"room_urls": room_urls(settings), "entry_url": entry_url(settings)}
+    store = prepare_storage(settings)
+    try:
+        people = seed_people(settings, store)
+    finally:
+        store.dispose()
+    return {"room_urls": room_urls(settings), "entry_url": entry_url(settings), "people": people}

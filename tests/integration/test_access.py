@@ -188,6 +188,7 @@ ACCESS: dict[str, str] = {
     "POST /api/staff/tasks/{task_id}/claim": "guide",
     "POST /api/staff/tasks/{task_id}/resolve": "guide",
     "GET /api/staff/events": "guide",
+    "GET /api/gate/events": "gate",  # the gate screen's live feed
 }
 KIOSK_PREFIXES = ("/api/kiosk/", "/api/orders/", "/api/face/enroll", "/api/face/verify", "/api/ui/kiosk/")
 STAFF_PREFIXES = ("/api/admin/", "/api/sync/", "/api/checkout/", "/api/cameras", "/api/face/members", "/api/face/count")

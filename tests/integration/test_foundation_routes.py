@@ -21,6 +21,7 @@ ANONYMOUS = {
     ("GET", "/kiosk"): "redirect to the static page, which then signs in",
     ("GET", "/dashboard"): "redirect to the static page, which then signs in",
     ("GET", "/guide"): "redirect to the static page, which then signs in",
+    ("GET", "/gate"): "redirect to the static page, which then signs in",
     ("POST", "/api/payments/{rail}/notify"): "a payment gateway's notification: its signature is the credential",
 }
 # The shopper's phone page and its API: no login, but a signed room code in the path.
