@@ -68,7 +68,8 @@ class ShopperCarts(Protocol):
     kiosk API's JSON shapes (CartView, ItemAdded, CheckoutOut); errors are the kiosk's typed ones."""
 
     def resume(self, owner: str) -> dict[str, Any]:
-        """{cart, last_order}: the phone's open cart (a new one if none) and its last paid order
+        """{cart, payment, last_order}: the phone's cart (one being paid in the wallet, with the payment
+        as the wallet-payment answer; else the open one, or a new one) and its last paid order
         with its exit pass while that pass can still open a gate (else None)."""
 
     def cart(self, session_id: str, owner: str) -> dict[str, Any]: ...

@@ -77,6 +77,7 @@ class InAppPay:
         self.sessions = checkout.sessions
         self._asked: dict[str, float] = {}  # intent id -> when the gateway was last asked (poll)
         self._refusals = _Budget(AUDITED_REFUSALS_PER_MIN, 60.0)
+        self._qr: dict[str, str] = {}  # intent id -> what the wallet opens, while it waits (memory only)
 
     def rail(self, name: str) -> Rail:
         prov = self.checkout.providers.get(name)
@@ -92,6 +93,9 @@ class InAppPay:
     ) -> dict[str, Any]:
         rail = self.rail(rail_name)
         with self.sessions.locks.hold(session_id):
+            replay = self._replay(session_id, kiosk_id, client_key)
+            if replay is not None:
+                return replay
             with self.store.read() as s:
                 ks, intent = payable_intent(
                     self.sessions, self.settings, s, session_id, kiosk_id, rail.name, client_key, expected
@@ -116,14 +120,31 @@ class InAppPay:
                 raise PaymentFailed(
                     "the wallet order could not be placed; you have not been charged", details={"charged": False}
                 ) from exc
+        while len(self._qr) >= 10_000:  # bounded: the oldest wallet orders have long closed
+            self._qr.pop(next(iter(self._qr)))
+        self._qr[intent.id] = qr
+        return self._answer(intent, qr)
+
+    def _answer(self, intent: PaymentIntent, qr: str) -> dict[str, Any]:
+        waited = (utcnow() - as_utc(intent.created_at)).total_seconds()
         return {
             "payment_id": intent.id,
-            "rail": rail.name,
+            "rail": intent.provider,
             "qr_code": qr,
             "amount_minor": intent.amount_minor,
             "currency": intent.currency,
-            "expires_in_s": int(self.settings.checkout.rails.inapp_wait_s),
+            "expires_in_s": max(0, int(self.settings.checkout.rails.inapp_wait_s - waited)),
         }
+
+    def _replay(self, session_id: str, kiosk_id: str | None, client_key: str | None) -> dict[str, Any] | None:
+        """The same request again (its answer was lost): the wallet order already placed, once."""
+        if not client_key:
+            return None
+        latest = self._latest(session_id, kiosk_id)
+        if latest is None or latest.client_key != client_key or latest.status != "authorizing":
+            return None
+        qr = self._qr.get(latest.id)
+        return self._answer(latest, qr) if qr else None
 
     # --- 2. the gateway's notification ------------------------------------------------------
     def notified(self, rail_name: str, body: bytes, content_type: str) -> Ack:
@@ -169,7 +190,7 @@ class InAppPay:
             if ks.order_id:
                 return {"status": "paid", "order": self.checkout.result(s, ks.order_id).model_dump()}
         if intent.status == "authorizing":
-            return {"status": "waiting", "payment_id": intent.id}
+            return {"status": "waiting", "payment_id": intent.id, "qr_code": self._qr.get(intent.id)}
         return {"status": "failed", "payment_id": intent.id, "error": intent.error_code}
 
     def _latest(self, session_id: str, kiosk_id: str | None) -> PaymentIntent | None:

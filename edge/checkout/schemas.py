@@ -206,6 +206,7 @@ class WalletOrderOut(BaseModel):
 class WalletPaymentOut(BaseModel):
     status: Literal["waiting", "paid", "failed"]
     payment_id: str | None = None
+    qr_code: str | None = Field(default=None, description="While waiting: what the wallet opens, when known.")
     error: str | None = None
     order: dict[str, Any] | None = None
 

@@ -90,11 +90,12 @@ class Sessions:
                 .where(KioskSession.kiosk_id == kiosk_id, KioskSession.status == "open")
                 .order_by(col(KioskSession.created_at).desc())
             ).first()
-            if ks is not None and not self._idle(ks):
+            if ks is not None and not self.idle(ks):
                 return ks.id
         return self.open(kiosk_id).session_id if create else None
 
-    def _idle(self, ks: AnySession) -> bool:
+    def idle(self, ks: AnySession) -> bool:
+        """No activity for longer than this cart's idle time (it reads as expired)."""
         return as_utc(ks.updated_at) < utcnow() - timedelta(seconds=self.idle_s(ks.kiosk_id))
 
     def idle_s(self, kiosk_id: str) -> int:
@@ -111,7 +112,7 @@ class Sessions:
             if kiosk_id.startswith(PHONE_PREFIX):
                 raise Forbidden("this cart belongs to another phone", code="wrong_phone")
             raise Forbidden("this session belongs to another kiosk", code="wrong_kiosk")
-        if ks.status == "open" and self._idle(ks):
+        if ks.status == "open" and self.idle(ks):
             ks.status = "expired"  # as the caller sees it; the housekeeping sweep writes it down
         if for_change and ks.status != "open":
             if ks.status == "paying":
@@ -128,7 +129,7 @@ class Sessions:
             candidates = s.exec(
                 select(KioskSession).where(KioskSession.status == "open", KioskSession.updated_at < cutoff)
             )
-            stale = [ks for ks in candidates if self._idle(ks)]
+            stale = [ks for ks in candidates if self.idle(ks)]
             for ks in stale:
                 ks.status = "expired"
                 ks.version += 1

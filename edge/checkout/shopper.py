@@ -32,9 +32,24 @@ class PhoneCarts:
             raise Forbidden("this cart belongs to another phone", code="wrong_phone")
         return owner
 
-    def resume(self, owner: str) -> dict[str, Any]:
-        cart = self.svc.sessions.resume(self._owner(owner)).model_dump()
-        return {"cart": cart, "last_order": self._last_order(owner)}
+    def resume(self, owner: str, _again: bool = True) -> dict[str, Any]:
+        """The cart the phone is on: one being paid in the wallet first (a reload mid-payment keeps
+        it), else the open cart changed last (a failed payment reopens the basket, not an empty
+        cart opened meanwhile), else a new one."""
+        sessions = self.svc.sessions
+        with self.svc.store.read() as s:
+            rows = s.exec(
+                select(KioskSession)
+                .where(KioskSession.kiosk_id == self._owner(owner), col(KioskSession.status).in_(("open", "paying")))
+                .order_by(col(KioskSession.updated_at).desc())
+            ).all()
+        live = [ks for ks in rows if ks.status == "paying" or not sessions.idle(ks)]
+        current = next((ks for ks in live if ks.status == "paying"), live[0] if live else None)
+        cart = sessions.view(current.id, owner) if current is not None else sessions.open(owner)
+        payment = self.inapp.poll(cart.session_id, owner) if cart.status == "paying" else None
+        if payment is not None and payment["status"] != "waiting" and _again:
+            return self.resume(owner, _again=False)  # settled while we asked: show where it left the phone
+        return {"cart": cart.model_dump(), "payment": payment, "last_order": self._last_order(owner)}
 
     def _last_order(self, owner: str) -> dict[str, Any] | None:
         with self.svc.store.read() as s:
