@@ -16,6 +16,7 @@ from edge.bus import Bus
 from edge.config import Settings
 from edge.platform.checkpoint import WalCheckpointer
 from edge.platform.context import Component, Context
+from edge.platform.errors import StartupRefused
 from edge.platform.observability import ComponentHealth, sd_notify, watchdog_interval_s
 from edge.platform.schema import check_data_dir
 from edge.platform.security import SecretStore
@@ -180,6 +181,14 @@ def run_daemon(settings: Settings) -> int:
 
     from edge.api.server import BoundedHttpTools
 
+    tls: dict[str, str] = {}
+    if settings.http.tls:
+        secrets_dir = SecretStore(settings.storage.data_dir).dir
+        cert, key = secrets_dir / "tls_cert.pem", secrets_dir / "tls_key.pem"
+        missing = [p.name for p in (cert, key) if not p.is_file()]
+        if missing:
+            raise StartupRefused(f"http.tls is on but {' and '.join(missing)} is missing from {secrets_dir}")
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     daemon = Daemon(settings)
     app = daemon.create_app()
     config = uvicorn.Config(
@@ -191,6 +200,7 @@ def run_daemon(settings: Settings) -> int:
         timeout_graceful_shutdown=2,
         lifespan="on",
         http=BoundedHttpTools,
+        **tls,  # type: ignore[arg-type]
     )
     server = _Server(config, on_listening=daemon.serving)
     asyncio.run(server.serve())

@@ -20,6 +20,11 @@ class HttpSettings(BaseModel):
     public_url: str | None = Field(
         default=None, description="URL phones use to reach this box (printed in room QR codes)."
     )
+    tls: bool = Field(
+        default=False,
+        description="Serve HTTPS with secrets/tls_cert.pem and secrets/tls_key.pem (a phone opens its camera "
+        "for scan-and-go only on an https page); off behind a TLS-terminating proxy.",
+    )
 
 
 class StorageSettings(BaseModel):

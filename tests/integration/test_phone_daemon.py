@@ -14,6 +14,7 @@ from edge.config import load_settings
 from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
 from tests.support.services import DaemonProcess
+from tests.support.waits import wait_for
 
 
 def test_a_kill_mid_basket_keeps_the_cart_and_the_phone_finds_it_again(tmp_path: Path) -> None:
@@ -49,3 +50,58 @@ def test_a_kill_mid_basket_keeps_the_cart_and_the_phone_finds_it_again(tmp_path:
             assert sum(line["qty"] for line in phone.get("/api/go/state").json()["cart"]["lines"]) == 3
     finally:
         d.stop()
+
+
+def _self_signed(secrets_dir: Path) -> None:
+    """A certificate for 127.0.0.1 made now (never stored in the repo), as a store would install one."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import IPv4Address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "store box")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (secrets_dir / "tls_cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (secrets_dir / "tls_key.pem").write_bytes(pem)
+    (secrets_dir / "tls_key.pem").chmod(0o600)
+
+
+def test_https_for_phone_cameras_and_a_clear_refusal_without_a_certificate(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = {"mqtt": {"url": "mqtt://127.0.0.1:9"}, "http": {"tls": True}}
+    d = DaemonProcess(data, config=config)
+    d.start(wait=False)
+    assert d.proc is not None
+    assert d.proc.wait(60) == 3, d.log_tail()
+    assert "tls_cert.pem and tls_key.pem is missing" in d.log_tail()
+    _self_signed(data / "secrets")
+    d.start(wait=False)
+    try:
+        url = f"https://127.0.0.1:{d.port}"
+        wait_for(lambda: _status(f"{url}/healthz"), 60, "the daemon to answer over https", until=lambda s: s == 200)
+        with httpx.Client(base_url=url, verify=False, timeout=10) as phone:  # noqa: S501 (the test's own certificate)
+            code = json.loads(d.cli("phone", "entry", "--json", "--base-url", url).stdout)["url"]
+            r = phone.get(code.removeprefix(url))
+            assert r.status_code == 200 and "secure" in r.headers["set-cookie"].lower(), "the cookie is https-only"
+    finally:
+        d.stop()
+
+
+def _status(url: str) -> int:
+    try:
+        return httpx.get(url, verify=False, timeout=2).status_code  # noqa: S501 (the test's own certificate)
+    except httpx.HTTPError:
+        return 0
