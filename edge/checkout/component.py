@@ -78,7 +78,7 @@ class CheckoutComponent(Component):
             )
         )
         self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
-        self.tasks = ctx.keep(StaffTasks(conf, ctx.store, ctx.bus, sessions.locks))
+        self.tasks = ctx.keep(StaffTasks(conf, ctx.store, ctx.bus, sessions))
         reg.shopping = PhoneCarts(self.services, self.inapp, self.tasks)
         reg.catalog, reg.carts, reg.sales = self.catalog, sessions, Ledger(ctx.store)
 

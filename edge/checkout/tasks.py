@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -28,9 +28,12 @@ from edge.checkout.audits import record_in
 from edge.checkout.events import CartChanged, TaskChanged
 from edge.checkout.models import CartLine, Product, StaffTask
 from edge.checkout.settings import CheckoutConfig
-from edge.platform.errors import Conflict, InvalidInput, NotFound
+from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from edge.checkout.sessions import Sessions
 
 OUTCOMES = {
     "id_check": ("approved", "refused"),
@@ -78,11 +81,12 @@ def open_task(
 
 
 class StaffTasks:
-    def __init__(self, settings: CheckoutConfig, store: Store, bus: Bus, locks: Any) -> None:
+    def __init__(self, settings: CheckoutConfig, store: Store, bus: Bus, sessions: Sessions) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
-        self.locks = locks  # the carts' keyed locks: a refusal changes a cart
+        self.sessions = sessions  # a refusal changes a cart; a mismatch opens a corrective sale
+        self.locks = sessions.locks
 
     @property
     def store_id(self) -> str:
@@ -137,10 +141,28 @@ class StaffTasks:
             if not task.claimed_by:
                 task.claimed_by, task.claimed_at = who[:80], task.done_at
             self._save(s, task, who, outcome)
+        out = public(task)
+        if kind == "exit_audit" and outcome == "mismatch" and missing:
+            out["corrective"] = self._corrective(task, missing)
         if refused_cart is not None:
             self.bus.publish(CartChanged(session_id=refused_cart[0], kiosk_id=refused_cart[1], version=refused_cart[2],
                 reason="age_check_refused", alert={"code": "age_check_refused", "message": reason[:200]}))  # fmt: skip
-        return public(task)
+        return out
+
+    def _corrective(self, task: StaffTask, missing: list[dict[str, Any]]) -> dict[str, Any]:
+        """The items found in the basket but not paid for, in a new cart staff take payment for at a
+        staffed till (it is theirs to check out: `POST /api/kiosk/sessions/{id}/checkout` as staff)."""
+        cart = self.sessions.open(f"fix-{task.id[-12:]}")
+        skipped = []
+        for item in missing:
+            try:
+                self.sessions.add_code(cart.session_id, None, item["gtin"], int(item.get("qty", 1)), "staff")
+            except EdgeError as exc:
+                skipped.append({"gtin": item["gtin"], "code": exc.code, "message": exc.message})
+        view = self.sessions.view(cart.session_id)
+        lines = [{"gtin": ln["gtin"], "name": ln["name"], "qty": ln["qty"]} for ln in view.lines]
+        return {"session_id": view.session_id, "lines": lines, "total_minor": view.total_minor,
+                "currency": view.currency, "skipped": skipped}  # fmt: skip
 
     def _id_check(self, s: Tx, session_id: str, who: str, outcome: str, reason: str) -> tuple[str, str, int] | None:
         ks = cartrows.session(s, session_id)

@@ -2,7 +2,7 @@
 // rescans; tasks.js), each with its waiting time and escalation; claim and answer.
 import { api, ApiError, setBearer } from "/ui/common/api.js";
 import { $, fill, h, screen } from "/ui/common/dom.js";
-import { duration, loadStore, secondsSince } from "/ui/common/format.js";
+import { duration, loadStore, money, secondsSince } from "/ui/common/format.js";
 import { bindLangSelect, initI18n, onLangChange, t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { LiveStream, refreshBanner } from "/ui/common/sse.js";
@@ -86,8 +86,15 @@ async function actTask(task, action, body) {
   if (["refused", "waved"].includes(body.outcome) && !body.reason) return showError({ code: "reason_required", message: "" });
   if (body.outcome === "mismatch" && !body.missing.length) return showError({ code: "missing_items_required", message: "" });
   try {
-    newTask(await api(`/api/staff/tasks/${encodeURIComponent(task.id)}/${action}`, { method: "POST", body }));
+    const answer = await api(`/api/staff/tasks/${encodeURIComponent(task.id)}/${action}`, { method: "POST", body });
+    newTask(answer);
     $("#guide-error").hidden = true;
+    if (answer.corrective) {
+      const fix = answer.corrective;
+      const box = $("#guide-info");
+      box.textContent = t("guide.task.corrective", { items: fix.lines.length, total: money(fix.total_minor, fix.currency), cart: fix.session_id });
+      box.hidden = false;
+    }
   } catch (err) {
     showError(err);
     loadTasks().then(render, () => null);

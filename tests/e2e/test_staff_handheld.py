@@ -98,6 +98,19 @@ def test_id_checks_rescans_and_help_on_the_handheld(handheld_pages: Pages, shop:
     lines = k.get(f"/api/kiosk/sessions/{sid}").json()["lines"]
     assert [line["gtin"] for line in lines] == ["0" + TEA]
 
+    # a rescan finds an unpaid item: it goes into a corrective sale at a staffed till
+    paid = k.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"})
+    httpx.post(f"{shop.url}/api/gate/verify", json={"text": paid.json()["exit_pass"]},
+               headers={"Authorization": f"Bearer {shop.tokens['gate-1']}"}, timeout=10)  # fmt: skip
+    rescan = guide.locator("li.task[data-kind=exit_audit]")
+    rescan.get_by_role("button", name="Claim").click()
+    rescan.get_by_role("button", name="Items missing").click()
+    expect(guide.locator("#guide-error")).to_contain_text("List the items that were not paid for")
+    rescan.get_by_label("Barcodes of unpaid items").fill(GROCERY[1][0])
+    rescan.get_by_role("button", name="Items missing").click()
+    expect(guide.locator("#guide-info")).to_contain_text("Corrective sale opened: 1 item(s)")
+    expect(guide.locator("li.task")).to_have_count(0)
+
     # "call staff" on the kiosk's screen
     kiosk_page, _ = handheld_pages.open("/kiosk")
     kiosk_page.get_by_label("Kiosk device token").fill(shop.tokens["kiosk-1"])

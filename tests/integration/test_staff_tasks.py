@@ -128,7 +128,13 @@ def test_a_flagged_pass_becomes_a_rescan_task_whose_answer_is_recorded(shop: dic
     r = c.post(url, json={"outcome": "mismatch"}, headers=shop["guide"])
     assert r.status_code == 400 and r.json()["error"]["code"] == "missing_items_required"
     missing = [{"gtin": "0" + GROCERY[1][0], "qty": 1}]
-    assert c.post(url, json={"outcome": "mismatch", "missing": missing}, headers=shop["guide"]).is_success
+    answer = c.post(url, json={"outcome": "mismatch", "missing": missing}, headers=shop["guide"]).json()
+    # the missing item goes into a corrective sale that staff take payment for at a staffed till
+    fix = answer["corrective"]
+    assert [(ln["gtin"], ln["qty"]) for ln in fix["lines"]] == [("0" + GROCERY[1][0], 1)] and fix["total_minor"] > 0
+    paid = c.post(f"/api/kiosk/sessions/{fix['session_id']}/checkout", json={"provider": "sandbox"},
+                  headers=shop["staff"])  # fmt: skip
+    assert paid.status_code == 200 and paid.json()["total_minor"] == fix["total_minor"], paid.text
     with shop["d"].ctx.store.read() as s:
         audit = s.get(ExitAudit, order["order_id"])
     assert audit is not None and audit.result == "mismatch" and json.loads(audit.missing) == missing
