@@ -153,6 +153,7 @@ class FittingService:
         return (
             f"<!doctype html><html lang={lang}><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width,initial-scale=1">'
-            f"<title>{store} {suffix}</title></head><body>"
+            '<link rel=stylesheet href="/ui/common/base.css"><link rel=stylesheet href="/ui/fitting/fitting.css">'
+            f"<title>{store} {suffix}</title></head><body class=refusal>"
             f"<main><h1>{title}</h1><p>{body}</p><p>{store}</p></main></body></html>"
         )

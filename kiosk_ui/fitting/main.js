@@ -108,7 +108,7 @@ function callText(c) {
 }
 
 function stateText(c) {
-  if (c.state === "claimed") return t("fit.state.claimed", { guide: c.guide_id || "" });
+  if (c.state === "claimed") return t("fit.state.claimed"); // the shopper is not shown staff device ids
   return t(`fit.state.${c.state}`);
 }
 

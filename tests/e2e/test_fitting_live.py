@@ -36,10 +36,10 @@ def test_language_sound_and_reconnect_on_phone_and_guide_pages(pages: Pages, sto
     expect(phone.get_by_role("button", name="呼叫导购")).to_be_visible()
     expect(phone.locator("html")).to_have_attribute("lang", "zh-CN")
     guide.get_by_label("Language").select_option("zh-CN")
-    expect(guide.get_by_role("heading", level=1)).to_have_text("试衣间呼叫")
+    expect(guide.get_by_role("heading", level=1)).to_have_text("员工任务与呼叫")
     expect(guide.locator("li.call")).to_contain_text("需要帮助")
     guide.reload()
-    expect(guide.get_by_role("heading", level=1)).to_have_text("试衣间呼叫")
+    expect(guide.get_by_role("heading", level=1)).to_have_text("员工任务与呼叫")
     expect(guide.locator("li.call")).to_contain_text("需要帮助")
     shot(phone, "fitting-phone-zh")
     shot(guide, "guide-zh")
@@ -63,4 +63,4 @@ def test_language_sound_and_reconnect_on_phone_and_guide_pages(pages: Pages, sto
     # and live updates flow again: the guide claims, the phone sees it without a reload
     guide.locator("li.call", has_text="需要帮助").get_by_role("button").first.click()
     expect(phone.locator("li.call")).to_have_attribute("data-state", "claimed")
-    expect(phone.locator("li.call")).to_contain_text("guide-1")
+    expect(phone.locator("li.call")).to_contain_text("导购正在赶来")
