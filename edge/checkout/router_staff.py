@@ -3,25 +3,23 @@ gate screen's live feed of passes opened and refused."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from edge.checkout.events import GateOpenEvent, PassRefused, TaskChanged
 from edge.checkout.schemas import MissingItemIn
 from edge.checkout.service import CheckoutServices
 from edge.checkout.tasks import StaffTasks
+from edge.platform.sse import bus_frames, frame
 from edge.platform.text import SafeStr
 from edge.platform.timeutil import utcnow
 from edge.platform.web import CtxDep, GateDep, GuideDep, Ident, KioskDep, answers
 
 staff = APIRouter(prefix="/api/staff", tags=["staff tasks"])
+_NO_STORE = {"Cache-Control": "no-store"}
 kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
 gate = APIRouter(prefix="/api/gate", tags=["gate"])
 
@@ -60,29 +58,11 @@ def resolve(task_id: Ident, body: ResolveIn, p: GuideDep, ctx: CtxDep) -> dict[s
 @staff.get("/events", response_class=StreamingResponse, responses=answers("text/event-stream"))
 async def events(request: Request, p: GuideDep, ctx: CtxDep) -> StreamingResponse:
     """SSE: `tasks` (the whole queue) on connect, then `task` for each change."""
-    queue: asyncio.Queue[TaskChanged] = asyncio.Queue(maxsize=256)
-
-    def put(ev: TaskChanged) -> None:
-        if queue.full():
-            queue.get_nowait()
-        queue.put_nowait(ev)
-
-    async def stream() -> AsyncIterator[str]:
-        ctx.bus.subscribe(TaskChanged, put)
-        try:
-            first = await run_in_threadpool(_tasks(ctx).listing)
-            yield f"event: tasks\ndata: {json.dumps(first)}\n\n"
-            while not await request.is_disconnected():
-                try:
-                    ev = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield f"event: task\ndata: {json.dumps(ev.task)}\n\n"
-        finally:
-            ctx.bus.unsubscribe(TaskChanged, put)
-
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    tasks = _tasks(ctx)
+    stream = bus_frames(
+        request, ctx.bus, (TaskChanged,), lambda ev: ("task", ev.task), first=lambda: [frame("tasks", tasks.listing())]
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_NO_STORE)
 
 
 @kiosk.post("/sessions/{session_id}/help", status_code=201)
@@ -98,36 +78,18 @@ async def gate_events(request: Request, p: GateDep, ctx: CtxDep) -> StreamingRes
     """SSE for the gate's screen: `pass` {open, order_id, audit | reason, at} for each pass read at
     this gate (a staff login sees every gate)."""
     mine = p.id if p.kind == "device" else None
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=64)
 
-    def put(ev: GateOpenEvent | PassRefused) -> None:
+    def pick(ev: GateOpenEvent | PassRefused) -> tuple[str, dict[str, Any]] | None:
         if mine is not None and ev.gate_id != mine:
-            return
+            return None
         if isinstance(ev, GateOpenEvent):
             item = {"open": True, "gate_id": ev.gate_id, "order_id": ev.order_id, "audit": ev.audit}
         else:
             item = {"open": False, "gate_id": ev.gate_id, "reason": ev.reason}
-        if queue.full():
-            queue.get_nowait()
-        queue.put_nowait({**item, "at": utcnow().isoformat()})
+        return "pass", {**item, "at": utcnow().isoformat()}
 
-    async def stream() -> AsyncIterator[str]:
-        ctx.bus.subscribe(GateOpenEvent, put)
-        ctx.bus.subscribe(PassRefused, put)
-        try:
-            yield ": connected\n\n"
-            while not await request.is_disconnected():
-                try:
-                    item = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                yield f"event: pass\ndata: {json.dumps(item)}\n\n"
-        finally:
-            ctx.bus.unsubscribe(GateOpenEvent, put)
-            ctx.bus.unsubscribe(PassRefused, put)
-
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    stream = bus_frames(request, ctx.bus, (GateOpenEvent, PassRefused), pick)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_NO_STORE)
 
 
 ROUTERS = [staff, kiosk, gate]
