@@ -29,6 +29,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture
 def store(tmp_path: Path, media: dict[str, Any]) -> Iterator[tuple[TestClient, Daemon, list[ScanEvent]]]:
     kiosk = next(c for c in media["cameras"] if c["role"] == "kiosk")
+    kiosk = {**kiosk, "replay": "loop"}  # the demo plays it once per session; this test watches the pipeline
     cameras = [
         kiosk,
         {"id": "gone-cam", "role": "fitting_room", "target": "room-9", "source": str(tmp_path / "missing.avi"),
