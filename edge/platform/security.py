@@ -10,13 +10,17 @@ another.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -49,6 +53,21 @@ def _write_private(path: Path, data: bytes) -> None:
     write_atomic(path, data, 0o600)
 
 
+@contextmanager
+def _secrets_locked(directory: Path) -> Iterator[None]:
+    """Hold the secrets directory's lock (flock on the directory itself, no lock file to list):
+    one writer at a time among this process's threads and every other process (the daemon, the
+    CLI, the demo seed). `write_atomic`'s fixed temporary name needs it too: two writers would
+    write into the same `.tmp` and the second rename would find it gone."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 class SecretStore:
     """Named secrets from the environment or from 0600 files under the data dir."""
 
@@ -67,8 +86,11 @@ class SecretStore:
     def get_or_create(self, name: str, nbytes: int = 32) -> str:
         value = self.get(name)
         if value is None:
-            value = b64e(secrets.token_bytes(nbytes))
-            _write_private(self.dir / name, value.encode())
+            with _secrets_locked(self.dir):
+                value = self.get(name)  # another thread or process may have made it meanwhile
+                if value is None:
+                    value = b64e(secrets.token_bytes(nbytes))
+                    _write_private(self.dir / name, value.encode())
         return value
 
     def keyring(self, purpose: str) -> KeyRing:
@@ -82,55 +104,84 @@ class KeyRing:
     """32-byte keys by key id; the active one signs, all known ones verify. Created on first use.
 
     Re-read when its file changes (one stat per use), so a rotation by the CLI, another
-    process, reaches a running daemon at once."""
+    process, reaches a running daemon at once. Every change (the first use's creation, a
+    rotation, a retirement) is a read-modify-write under the secrets directory's lock, on the
+    file as it is then: racing first uses (the daemon's components each hold a ring on the same
+    file, its threads sign at once, the CLI may run meanwhile) make one key, and a rotation
+    never drops another's key."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._data: dict[str, Any] | None = None
-        self._stamp: int | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._mutex = threading.Lock()  # _data and _stamp change together
 
-    def _file_stamp(self) -> int | None:
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        """Inode, mtime and size: a replacement is a new inode even within one mtime tick."""
         try:
-            return self.path.stat().st_mtime_ns
+            st = self.path.stat()
         except FileNotFoundError:
             return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _read(self) -> dict[str, Any]:
+        """The file and its stamp from one open file, so the two always belong together."""
+        with self.path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            data: dict[str, Any] = json.loads(fh.read())
+        self._data, self._stamp = data, (st.st_ino, st.st_mtime_ns, st.st_size)
+        return data
 
     def _load(self) -> dict[str, Any]:
-        stamp = self._file_stamp()
-        if stamp is None:  # first use: a ring with one key
-            self._data = {"active": "", "keys": {}}
-            self._add_key(self._data)
-        elif self._data is None or stamp != self._stamp:
-            self._data = json.loads(self.path.read_text())
-            self._stamp = stamp
-        assert self._data is not None
-        return self._data
+        with self._mutex:
+            stamp = self._file_stamp()
+            if stamp is None:  # first use: a ring with one key, made by exactly one of the racers
+                return self._change(lambda data: self._add_key(data) if not data["keys"] else "")[1]
+            if self._data is None or stamp != self._stamp:
+                return self._read()
+            return self._data
+
+    def _change(self, change: Callable[[dict[str, Any]], Any]) -> tuple[Any, dict[str, Any]]:
+        """Apply `change` to the ring as it is on disk now, and write it back, under the lock.
+        The caller holds `_mutex`."""
+        with _secrets_locked(self.path.parent):
+            was = json.dumps(self._read() if self.path.exists() else {"active": "", "keys": {}})
+            data = json.loads(was)  # a copy: readers of the cached ring never see it half-changed
+            result = change(data)
+            if json.dumps(data) != was:  # a racer that lost the first use writes nothing
+                _write_private(self.path, json.dumps(data).encode())
+                self._read()
+        return result, data
 
     def rotate(self) -> str:
         """Add a new key and make it active; older keys still verify until retired."""
-        return self._add_key(self._load())
+        with self._mutex:
+            kid, _ = self._change(self._add_key)
+        return str(kid)
 
-    def _add_key(self, data: dict[str, Any]) -> str:
+    @staticmethod
+    def _add_key(data: dict[str, Any]) -> str:
         kid = f"k{len(data['keys']) + 1}"
         while kid in data["keys"]:
             kid += "x"
         data["keys"][kid] = b64e(secrets.token_bytes(32))
         data["active"] = kid
-        self._save(data)
         return kid
-
-    def _save(self, data: dict[str, Any]) -> None:
-        _write_private(self.path, json.dumps(data).encode())
-        self._data, self._stamp = data, self._file_stamp()
 
     def retire_all_but_active(self) -> list[str]:
         """Drop every key but the active one: tokens signed with them stop verifying."""
-        data = self._load()
-        gone = [k for k in data["keys"] if k != data["active"]]
-        for k in gone:
-            del data["keys"][k]
-        self._save(data)
-        return gone
+
+        def retire(data: dict[str, Any]) -> list[str]:
+            if not data["keys"]:
+                self._add_key(data)
+            gone = [k for k in data["keys"] if k != data["active"]]
+            for k in gone:
+                del data["keys"][k]
+            return gone
+
+        with self._mutex:
+            gone, _ = self._change(retire)
+        return list(gone)
 
     def active(self) -> tuple[str, bytes]:
         data = self._load()
