@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import multiprocessing as mp
 import os
 import signal
 import sys
@@ -35,72 +34,18 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mqtt_devices import DeviceProcess, Inbox, client, loopback_floor, pct  # noqa: E402
 
 from tests.support.services import DaemonProcess, Mosquitto  # noqa: E402
 
 STORE = "bench"
 TARGET_P99_MS = 20.0
 ISSUE_FLOOR_P99_MS = 0.4
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
-
-
-def client(port: int, cid: str, on_message: Any = None, on_connect: Any = None) -> mqtt.Client:
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    if on_message:
-        c.on_message = on_message
-    if on_connect:
-        c.on_connect = on_connect
-    # paho's stub says int, but the delay only feeds time arithmetic and sleep: 0.1 s is honoured
-    c.reconnect_delay_set(0.1, 1)  # type: ignore[arg-type]
-    c.max_inflight_messages_set(100)
-    c.connect_async("127.0.0.1", port, keepalive=10, clean_start=False, properties=props)
-    c.loop_start()
-    return c
-
-
-def loopback_floor(port: int, n: int = 1000) -> dict[str, float | None]:
-    """Plain paho QoS 1 publish -> receive on this broker: the floor nothing can beat."""
-    got: dict[int, float] = {}
-    ready = threading.Event()
-    lock = threading.Lock()
-
-    def on_msg(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with lock:
-            got[int(msg.payload)] = time.perf_counter()
-
-    def on_conn(c: mqtt.Client, *_a: Any) -> None:
-        c.subscribe("bench/floor", qos=1)
-        ready.set()
-
-    sub = client(port, "floor-sub", on_msg, on_conn)
-    pub = client(port, "floor-pub")
-    ready.wait(10)
-    time.sleep(0.3)
-    sent: dict[int, float] = {}
-    for i in range(n):
-        sent[i] = time.perf_counter()
-        pub.publish("bench/floor", str(i), qos=1)
-        time.sleep(0.002)
-    time.sleep(1.0)
-    lat = [(got[i] - sent[i]) * 1000 for i in sent if i in got]
-    for c in (sub, pub):
-        c.disconnect()
-        c.loop_stop()
-    return {"p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "received": len(lat)}
 
 
 class GuideFleet:
@@ -110,13 +55,12 @@ class GuideFleet:
         self.tokens = tokens
         self.lock = threading.Lock()
         self.first_seen: dict[str, float] = {}  # call id -> earliest receipt of "open" by any guide
-        self.seen_events: list[set[str]] = [set() for _ in tokens]
+        self.inboxes = [Inbox() for _ in tokens]
         self.open_events: list[dict[str, set[str]]] = [defaultdict(set) for _ in tokens]
         # note ("bench #n", unique per request) -> call ids it reached a guide under: one request
         # shown to a guide as two calls is the duplicate that matters, and event_id dedupe hides it
         self.note_calls: dict[str, set[str]] = defaultdict(set)
         self.resolved: set[str] = set()
-        self.redeliveries = 0
         self.clients = [
             client(port, f"bench-guide-{i}", self._handler(i), self._subscriber()) for i in range(len(tokens))
         ]
@@ -130,14 +74,11 @@ class GuideFleet:
 
     def _handler(self, i: int) -> Any:
         def on_message(c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-            now = time.perf_counter()
-            data = json.loads(msg.payload)
+            if (got := self.inboxes[i].take(msg)) is None:
+                return
+            now, data = got
             eid, call_id, state = data["event_id"], data["id"], data["state"]
             with self.lock:
-                if eid in self.seen_events[i]:
-                    self.redeliveries += 1
-                    return
-                self.seen_events[i].add(eid)
                 if state == "open":
                     self.open_events[i][call_id].add(eid)
                     self.note_calls[str(data.get("note", ""))].add(call_id)
@@ -154,38 +95,22 @@ class GuideFleet:
 
         return on_message
 
+    @property
+    def redeliveries(self) -> int:
+        return sum(ib.redeliveries for ib in self.inboxes)
+
     def close(self) -> None:
         for c in self.clients:
             c.disconnect()
             c.loop_stop()
 
 
-class FleetProcess:
-    """The guides' handhelds in a process of their own, as on the shop floor.
-
-    In the driver's process their paho threads competed with the phone threads for one
-    interpreter lock, and the receipt time of a call then included waiting for that lock: the
-    measured latency was partly the load generator's own. CLOCK_MONOTONIC (perf_counter) is one
-    clock for every process on the box, so a receipt time there compares with a POST time here.
-    """
+class FleetProcess(DeviceProcess):
+    """The guides' handhelds (GuideFleet) in a process of their own."""
 
     def __init__(self, port: int, tokens: list[str]) -> None:
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_fleet_main, args=(port, tokens, child), daemon=True)
-        self.proc.start()
-        if not self.conn.poll(60):
-            raise RuntimeError("the guide fleet process did not start")
-        self.conn.recv()
-
-    def snapshot(self) -> dict[str, Any]:
-        self.conn.send("dump")
-        return self.conn.recv()  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self.conn.send("close")
-        self.conn.recv()
-        self.proc.join(10)
+        super().__init__(_fleet_main, port, tokens)
+        self.ready(60, "the guide fleet process")
 
 
 def _fleet_main(port: int, tokens: list[str], conn: Any) -> None:
