@@ -83,7 +83,9 @@ def test_a_manager_tries_the_demo_store(demo_pages: Pages, demo: dict[str, Any])
         # the camera's shopper scans the basket once: every grocery item, once each
         expect(kiosk.locator("#lines li.line")).to_have_count(len(GROCERY), timeout=60_000)
         check = handheld.locator("li.task[data-kind=id_check]")
-        check.get_by_role("button", name="Claim").click()
+        claim = check.get_by_role("button", name="Claim")
+        expect(claim).to_be_visible(timeout=60_000)  # the clip may still be playing when the count is met
+        claim.click()
         check.get_by_role("button", name="ID OK").click()
         expect(kiosk.locator("#age-banner")).to_be_hidden()
 
@@ -104,7 +106,8 @@ def test_a_manager_tries_the_demo_store(demo_pages: Pages, demo: dict[str, Any])
     through_the_gate(paid.value.json()["exit_pass"])
 
     # the next shopper: a new session plays the basket again; this one pays with a wallet code
-    kiosk.get_by_role("button", name="Done").click()
+    with kiosk.expect_response(lambda r: r.url.endswith("/api/kiosk/sessions") and r.request.method == "POST"):
+        kiosk.get_by_role("button", name="Done").click()
     basket_then_id_check()
     kiosk.get_by_role("button", name="Pay by payment QR").click()
     with kiosk.expect_response("**/checkout") as paid:
