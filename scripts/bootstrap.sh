@@ -17,6 +17,9 @@ if command -v dpkg-query >/dev/null 2>&1; then
   command -v mosquitto >/dev/null 2>&1 || { want mosquitto; want mosquitto-clients; }
   ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || want libglib2.0-0
   command -v pg_ctlcluster >/dev/null 2>&1 || want postgresql  # the reference cloud (tests and demo)
+  # the pages load no web fonts: Chinese needs a CJK font on the box that shows them (the demo's
+  # and the tests' Chromium; tests/e2e/test_kiosk_layout.py fails on missing-glyph boxes)
+  want fonts-noto-cjk
   if [ "$purpose" = "test" ]; then
     command -v chromium >/dev/null 2>&1 || want chromium
     command -v systemd-analyze >/dev/null 2>&1 || want systemd

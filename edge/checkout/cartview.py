@@ -7,13 +7,15 @@ so this is on the path of every scan; it reads through prebuilt statements (cart
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from edge.checkout import cartrows
 from edge.checkout.cartread import CartRow, read_cart
 from edge.checkout.models import KioskSession
-from edge.checkout.pricing import CouponSpec, PricedCart, PriceItem, price_cart, round_half_up
+from edge.checkout.priced import CouponSpec, PricedCart, PriceItem, round_half_up
+from edge.checkout.pricing import price_cart
 from edge.checkout.promotions import load_rules
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutConfig
@@ -38,18 +40,33 @@ def member_view(m: Any, via: str) -> dict[str, Any] | None:
     return {"id": None, "name": f"••• {tail}" if tail else "•••", "via": "phone", "masked": True}
 
 
-def markdown(expires_on: date | None, today: date, rules: dict[int, int]) -> tuple[int, str]:
-    """(percent, reason) for a pack with this use-by date: the rule of the fewest days that still
+@dataclass(frozen=True)
+class Markdown:
+    """A short-dated pack's markdown: the percent off, the English reason (receipts, API clients)
+    and the same as a code with params that the pages render in the shopper's language."""
+
+    percent: int = 0
+    reason: str = ""
+    code: str = ""  # markdown.last_day | markdown.tomorrow | markdown.days_left
+    params: tuple[tuple[str, int | str], ...] = ()
+
+
+def markdown(expires_on: date | None, today: date, rules: dict[int, int]) -> Markdown:
+    """The markdown for a pack with this use-by date: the rule of the fewest days that still
     covers the days left; none past the date (such a pack is refused when scanned)."""
     if expires_on is None:
-        return 0, ""
+        return Markdown()
     left = (expires_on - today).days
     covering = [days for days in rules if 0 <= left <= days]
     if not covering:
-        return 0, ""
+        return Markdown()
     percent = rules[min(covering)]
     when = "today" if left == 0 else f"in {left} day{'s' if left > 1 else ''}"
-    return percent, f"{percent}% off: use by {expires_on.isoformat()} ({when})"
+    code = "markdown.last_day" if left == 0 else "markdown.tomorrow" if left == 1 else "markdown.days_left"
+    params: tuple[tuple[str, int | str], ...] = (("percent", percent), ("date", expires_on.isoformat()))
+    if left > 1:
+        params += (("days", left),)
+    return Markdown(percent, f"{percent}% off: use by {expires_on.isoformat()} ({when})", code, params)
 
 
 def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCart, dict[int, CartRow]]:
@@ -60,7 +77,7 @@ def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCa
     items = []
     today = store_today(settings.store.timezone)
     for r in rows:
-        percent, reason = markdown(r.expires_on, today, cfg.expiry_markdowns)
+        mark = markdown(r.expires_on, today, cfg.expiry_markdowns)
         unit = r.price_minor
         if r.measure_kind == "price":
             unit = r.measure_value
@@ -77,8 +94,10 @@ def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCa
                 category=r.category,
                 tax_class=r.tax_class,
                 weighed=r.weighed,
-                markdown_percent=percent,
-                markdown_reason=reason,
+                markdown_percent=mark.percent,
+                markdown_reason=mark.reason,
+                markdown_code=mark.code,
+                markdown_params=mark.params,
             )
         )
     coupons = [

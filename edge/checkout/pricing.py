@@ -17,147 +17,29 @@ Stacking, in this order (docs/checkout.md explains each with examples):
 
 Rounding is defined once: `round_half_up`, used for weighed amounts, percentage coupons and
 tax; shares of a discount use largest-remainder allocation, which always sums exactly.
+
+Every adjustment says why twice: `reason`, an English sentence for receipts and API clients, and
+`code` + `params`, which the pages render in the shopper's language (catalog key `adj.<code>`;
+a `*_minor` param is money in the cart's currency, `date` an ISO day). A promotion's or coupon's
+`name` is what the retailer typed: data, shown as it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
+from edge.checkout.priced import (
+    Adjustment,
+    CouponSpec,
+    PricedCart,
+    PricedLine,
+    PriceItem,
+    allocate,
+    money,
+    round_half_up,
+)
 from edge.checkout.promotions import MultiBuy, Threshold
-
-
-def round_half_up(numerator: int, denominator: int) -> int:
-    """The one rounding rule: nearest integer, halves away from zero (inputs are non-negative)."""
-    if numerator < 0 or denominator <= 0:
-        raise ValueError("round_half_up takes a non-negative numerator and a positive denominator")
-    return (2 * numerator + denominator) // (2 * denominator)
-
-
-def allocate(amount: int, weights: list[int]) -> list[int]:
-    """Split `amount` over `weights` proportionally; shares sum exactly and never exceed a weight."""
-    total = sum(weights)
-    if amount <= 0 or total <= 0:
-        return [0] * len(weights)
-    amount = min(amount, total)
-    shares = [amount * w // total for w in weights]
-    rest = amount - sum(shares)
-    order = sorted(range(len(weights)), key=lambda i: (-(amount * weights[i] % total), i))
-    for i in order[:rest]:
-        shares[i] += 1
-    return shares
-
-
-@dataclass(frozen=True)
-class PriceItem:
-    """One cart line as the engine sees it; `unit_minor` is already the label amount for weighed items."""
-
-    line_id: int
-    gtin: str
-    name: str
-    qty: int
-    unit_minor: int
-    member_unit_minor: int | None = None
-    category: str = ""
-    tax_class: str = "standard"
-    weighed: bool = False
-    markdown_percent: int = 0  # a pack near its use-by date: off its price, before any other rule
-    markdown_reason: str = ""
-
-
-@dataclass(frozen=True)
-class CouponSpec:
-    """A verified coupon (the signature and window were checked before pricing)."""
-
-    coupon_id: str
-    kind: Literal["percent", "fixed"]
-    value: int  # percent (1-90) or minor units
-    min_spend_minor: int = 0
-    name: str = ""
-
-
-@dataclass
-class Adjustment:
-    kind: str  # member_price | multibuy | threshold | coupon
-    rule_id: str
-    name: str
-    amount_minor: int
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "rule_id": self.rule_id,
-            "name": self.name,
-            "amount_minor": self.amount_minor,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class PricedLine:
-    line_id: int
-    gtin: str
-    name: str
-    qty: int
-    unit_minor: int
-    gross_minor: int
-    tax_class: str
-    tax_rate_bp: int
-    adjustments: list[Adjustment] = field(default_factory=list)
-    discount_minor: int = 0
-    net_minor: int = 0
-    tax_minor: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "line_id": self.line_id,
-            "gtin": self.gtin,
-            "name": self.name,
-            "qty": self.qty,
-            "unit_minor": self.unit_minor,
-            "gross_minor": self.gross_minor,
-            "discount_minor": self.discount_minor,
-            "net_minor": self.net_minor,
-            "tax_class": self.tax_class,
-            "tax_rate_bp": self.tax_rate_bp,
-            "tax_minor": self.tax_minor,
-            "adjustments": [a.as_dict() for a in self.adjustments],
-        }
-
-
-@dataclass
-class PricedCart:
-    currency: str
-    lines: list[PricedLine]
-    order_discounts: list[Adjustment]
-    coupons_not_applied: list[dict[str, Any]]
-    subtotal_minor: int  # sum of gross
-    discount_minor: int
-    tax_minor: int
-    total_minor: int
-    tax_mode: str
-
-    def coupon_amounts(self) -> dict[str, int]:
-        return {a.rule_id: a.amount_minor for a in self.order_discounts if a.kind == "coupon"}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "currency": self.currency,
-            "lines": [line.as_dict() for line in self.lines],
-            "order_discounts": [a.as_dict() for a in self.order_discounts],
-            "coupons_not_applied": self.coupons_not_applied,
-            "subtotal_minor": self.subtotal_minor,
-            "discount_minor": self.discount_minor,
-            "tax_minor": self.tax_minor,
-            "total_minor": self.total_minor,
-            "tax_mode": self.tax_mode,
-        }
-
-
-def money(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
 
 
 @dataclass
@@ -204,10 +86,14 @@ def _multibuys(items: list[PriceItem], units: list[_Unit], rules: list[MultiBuy]
                 unit.promo, unit.promo_off, unit.member_off = rule.id, share, 0
 
 
-def _multibuy_reason(rule: MultiBuy) -> str:
+def _multibuy_adjustment(rule: MultiBuy, amount: int) -> Adjustment:
     if rule.price_minor is not None:
-        return f"{rule.buy} for {money(rule.price_minor)}"
-    return f"buy {rule.buy} get {rule.free} free (cheapest free)"
+        reason = f"{rule.buy} for {money(rule.price_minor)}"
+        code, params = "promo.multibuy", {"buy": rule.buy, "price_minor": rule.price_minor}
+    else:
+        reason = f"buy {rule.buy} get {rule.free} free (cheapest free)"
+        code, params = "promo.free", {"buy": rule.buy, "free": rule.free}
+    return Adjustment("multibuy", rule.id, rule.name, amount, reason, code, params)
 
 
 def price_cart(
@@ -250,8 +136,11 @@ def price_cart(
     for u in units:
         line, item = lines[u.line], items[u.line]
         if u.member_off and u.off_kind == "markdown":
-            _add(line, Adjustment("markdown", "expiry", "Short date", u.member_off, item.markdown_reason))
+            adj = Adjustment("markdown", "expiry", "Short date", u.member_off, item.markdown_reason,
+                             item.markdown_code, dict(item.markdown_params))  # fmt: skip
+            _add(line, adj)
         elif u.member_off:
+            member_unit = item.member_unit_minor or 0
             _add(
                 line,
                 Adjustment(
@@ -259,17 +148,19 @@ def price_cart(
                     "member",
                     "Member price",
                     u.member_off,
-                    f"member price {money(item.member_unit_minor or 0)} instead of {money(item.unit_minor)}",
+                    f"member price {money(member_unit)} instead of {money(item.unit_minor)}",
+                    "member_price",
+                    {"member_minor": member_unit, "shelf_minor": item.unit_minor},
                 ),
             )
         if u.promo and u.promo_off:
-            rule = rules[u.promo]
-            _add(line, Adjustment("multibuy", rule.id, rule.name, u.promo_off, _multibuy_reason(rule)))
+            _add(line, _multibuy_adjustment(rules[u.promo], u.promo_off))
     for line in lines:
         line.discount_minor = sum(a.amount_minor for a in line.adjustments)
         line.net_minor = line.gross_minor - line.discount_minor
 
     order_discounts: list[Adjustment] = []
+    params: dict[str, Any]  # an adjustment's `params`, as the page renders them (ADJUSTMENT_CODES)
     # 3. one threshold discount, the best tier met
     best: tuple[int, Threshold, int] | None = None
     for th in thresholds:
@@ -284,9 +175,12 @@ def price_cart(
         off, th, tier_spend = best
         eligible = [i for i, it in enumerate(items) if it.category not in th.exclude_categories]
         reason = f"{money(off)} off for spending at least {money(tier_spend)}"
+        code, params = "promo.threshold", {"off_minor": off, "spend_minor": tier_spend}
         if th.exclude_categories:
             reason += f" (not counting {', '.join(sorted(th.exclude_categories))})"
-        _apply_order_discount(lines, eligible, Adjustment("threshold", th.id, th.name, off, reason), order_discounts)
+            code, params = "promo.threshold_excluding", {**params, "categories": sorted(th.exclude_categories)}
+        adj = Adjustment("threshold", th.id, th.name, off, reason, code, params)
+        _apply_order_discount(lines, eligible, adj, order_discounts)
 
     # 4. coupons: percentage first, then fixed, each on the running total
     not_applied: list[dict[str, Any]] = []
@@ -299,16 +193,23 @@ def price_cart(
                     "coupon_id": c.coupon_id,
                     "code": "min_spend_not_met",
                     "reason": f"needs a spend of {money(c.min_spend_minor)}; the cart is {money(running)}",
+                    "params": {"min_spend_minor": c.min_spend_minor, "cart_minor": running},
                 }
             )
             continue
         if c.kind == "percent":
             amount = round_half_up(running * c.value, 100)
             reason = f"{c.value}% off {money(running)}"
+            code, params = "coupon.percent", {"percent": c.value, "base_minor": running}
+        elif c.value > running:
+            amount = running
+            reason = f"{money(c.value)} off (capped at the cart total)"
+            code, params = "coupon.fixed_capped", {"amount_minor": c.value, "applied_minor": amount}
         else:
-            amount = min(c.value, running)
-            reason = f"{money(c.value)} off" + (" (capped at the cart total)" if amount < c.value else "")
-        adj = Adjustment("coupon", c.coupon_id, c.name or "Coupon", amount, reason)
+            amount = c.value
+            reason = f"{money(c.value)} off"
+            code, params = "coupon.fixed", {"amount_minor": c.value}
+        adj = Adjustment("coupon", c.coupon_id, c.name or "Coupon", amount, reason, code, params)
         _apply_order_discount(lines, list(range(len(lines))), adj, order_discounts)
 
     # 6. tax per line
@@ -345,7 +246,8 @@ def _apply_order_discount(
     for i, share in zip(eligible, shares, strict=True):
         if share:
             line = lines[i]
-            _add(line, Adjustment(adj.kind, adj.rule_id, adj.name, share, f"share of: {adj.reason}"))
+            share_of = f"share of: {adj.reason}"
+            _add(line, Adjustment(adj.kind, adj.rule_id, adj.name, share, share_of, adj.code, dict(adj.params)))
             line.discount_minor += share
             line.net_minor -= share
     adj.amount_minor = applied

@@ -30,7 +30,7 @@ from sqlmodel import col, select
 
 from edge.checkout.models import CouponRedemption, ExitPass, Order, OrderLine, PaymentIntent, Refund
 from edge.checkout.payments import ChargeState, PaymentProvider, PaymentTimeout
-from edge.checkout.pricing import round_half_up
+from edge.checkout.priced import round_half_up
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound, ResourceFault
 from edge.platform.locks import KeyedLocks

@@ -22,7 +22,7 @@ from edge.checkout.catalog import Catalog
 from edge.checkout.contract import PHONE_PREFIX, AttachedMember
 from edge.checkout.events import CartChanged
 from edge.checkout.models import KioskSession
-from edge.checkout.pricing import PricedCart
+from edge.checkout.priced import PricedCart
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutConfig, CheckoutSettings
 from edge.platform.codes import Codes

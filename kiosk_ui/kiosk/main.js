@@ -6,9 +6,9 @@ import { bindLangSelect, initI18n, onLangChange, t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { LiveStream, refreshBanner } from "/ui/common/sse.js";
 import { render, setCart, wireCart } from "./cart.js";
-import { clearPaid } from "./paid.js";
+import { clearPaid, redrawPaid } from "./paid.js";
 import { payScannedCode, pendingPayment, resume, stopFace, wirePay } from "./pay.js";
-import { explain, go, showAlert, state } from "./state.js";
+import { explain, go, redrawSaid, say, showAlert, state } from "./state.js";
 
 const TOKEN_KEY = "re_kiosk_token";
 const IDLE_WARN_S = 20; // the "are you still there?" countdown
@@ -33,7 +33,7 @@ async function newSession(resume = false) {
       else if (type === "alert") onAlert(data);
     },
     onAuthError: (e) => {
-      if (e.status === 401) return toToken(t("kiosk.token.revoked"));
+      if (e.status === 401) return toToken(() => t("kiosk.token.revoked"));
       if (!["paid", "paying"].includes(state.screen)) newSession().catch(() => null); // expired session
     },
   });
@@ -44,27 +44,30 @@ async function callStaff() {
   if (!state.cart) return;
   try {
     await api(`/api/kiosk/sessions/${encodeURIComponent(state.cart.session_id)}/help`, { method: "POST", body: {} });
-    showAlert(t("kiosk.staff_called"), "info");
+    showAlert(() => t("kiosk.staff_called"), "info");
   } catch (err) {
-    showAlert(explain(err.code, err.message));
+    showAlert(err);
   }
 }
 
 function onAlert(a) {
   if (a.code === "payment_waiting") {
     // the wallet asks the shopper for a password; the payment waits for them, so say what to do
-    if (state.screen === "paying") $("#paying-body").textContent = t("kiosk.paying_wallet");
+    if (state.screen === "paying") say($("#paying-body"), () => t("kiosk.paying_wallet"));
     return;
   }
   if (a.code === "payment_code_scanned") {
     // The box holds the code the camera read for a minute; paying by QR uses it.
     state.scannedPaymentCode = true;
     if (state.screen === "qr") payScannedCode();
-    else showAlert(explain(a.code, a.message), "info");
+    else showAlert(a, "info");
     return;
   }
   beep("error");
-  showAlert(explain(a.code, a.message));
+  // An added item's alert (an ID check) comes just before that item's cart on the stream: the
+  // banner belongs to that cart, and only a later success clears it. A refused scan's banner
+  // goes with the next success.
+  showAlert(a, "error", a.code === "age_check_required" ? { since: Infinity } : {});
 }
 
 function toToken(message = "") {
@@ -74,7 +77,7 @@ function toToken(message = "") {
   setBearer(null);
   go("token");
   const box = $("#token-error");
-  box.textContent = message;
+  say(box, message ? () => (typeof message === "function" ? message() : message) : null);
   box.hidden = !message;
 }
 
@@ -124,7 +127,8 @@ function idleTick() {
     $("#idle-stay").focus();
   }
   const left = IDLE_WARN_S - (Date.now() - idleShownAt) / 1000;
-  fill($("#idle-count"), t("kiosk.idle.body", { n: Math.max(0, Math.ceil(left)) }));
+  const n = Math.max(0, Math.ceil(left));
+  say($("#idle-count"), () => t("kiosk.idle.body", { n }));
   if (left <= 0) {
     dialog.hidden = true;
     idleShownAt = 0;
@@ -137,12 +141,17 @@ async function boot() {
   const store = await loadStore();
   fill($("#store-name"), store.name);
   bindLangSelect($("#lang"));
+  // a language switch redraws everything on screen: the [data-i18n] texts (i18n.js), the
+  // connection banner, the cart, the alert banner and every other text shown with say()
+  // (error boxes, prompts, the amount being paid, the countdowns), and the pass and receipt
   onLangChange(() => {
+    document.title = `${store.name ? `${store.name} · ` : ""}${t("kiosk.title")}`;
     refreshBanner();
     render();
-    const prompt = $("#face-prompt");
-    if (prompt.dataset.prompt) prompt.textContent = t(prompt.dataset.prompt);
+    redrawSaid();
+    redrawPaid();
   });
+  document.title = `${store.name ? `${store.name} · ` : ""}${t("kiosk.title")}`;
   wireCart();
   wirePay();
   for (const evt of ["pointerdown", "keydown"]) document.addEventListener(evt, () => (state.lastActivity = Date.now()), true);
@@ -164,7 +173,8 @@ async function boot() {
       await start($("#token").value.trim());
       $("#token").value = "";
     } catch (err) {
-      toToken(err instanceof ApiError && err.status === 401 ? t("kiosk.token.wrong") : err.message);
+      const wrong = err instanceof ApiError && (err.status === 401 || err.code === "wrong_device_role");
+      toToken(wrong ? () => t("kiosk.token.wrong") : () => explain(err.code, err.message));
     }
   });
   window.addEventListener("kiosk:session-ended", () => newSession().catch(() => null));
@@ -174,7 +184,7 @@ async function boot() {
   try {
     await start(saved);
   } catch (err) {
-    toToken(err instanceof ApiError && err.status === 401 ? t("kiosk.token.revoked") : "");
+    toToken(err instanceof ApiError && err.status === 401 ? () => t("kiosk.token.revoked") : "");
   }
 }
 

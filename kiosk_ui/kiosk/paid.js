@@ -3,10 +3,11 @@ import { api, authHeaders } from "/ui/common/api.js";
 import { $, fill, h } from "/ui/common/dom.js";
 import { clock, duration, money } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
-import { go, state } from "./state.js";
+import { go, say, state } from "./state.js";
 
 let countdown = null;
 let qrUrl = null;
+let receipt = null; // the receipt shown: {ok, data}; a language switch draws it again
 
 export async function showPaid(out) {
   state.paid = out;
@@ -29,16 +30,26 @@ export async function showPaid(out) {
     const left = (expires - Date.now()) / 1000;
     const el = $("#pass-countdown");
     el.classList.toggle("expired", left <= 0);
-    el.textContent = left > 0 ? t("kiosk.paid.valid_for", { time: duration(left) }) : t("kiosk.paid.expired");
+    say(el, () => (left > 0 ? t("kiosk.paid.valid_for", { time: duration(left) }) : t("kiosk.paid.expired")));
   };
   clearInterval(countdown);
   tick();
   countdown = setInterval(tick, 1000);
+  receipt = null;
+  fill($("#receipt"));
   try {
-    renderReceipt(await api(out.receipt_url));
+    receipt = { ok: true, data: await api(out.receipt_url) };
   } catch {
-    fill($("#receipt"), h("p", { class: "muted", text: t("kiosk.receipt_later") }));
+    receipt = { ok: false };
   }
+  if (state.paid === out) redrawPaid();
+}
+
+/** The receipt in the page's language (after it arrived, and after a language switch). */
+export function redrawPaid() {
+  if (!state.paid || !receipt) return;
+  if (receipt.ok) renderReceipt(receipt.data);
+  else fill($("#receipt"), h("p", { class: "muted", text: t("kiosk.receipt_later") }));
 }
 
 export function clearPaid() {
@@ -48,6 +59,8 @@ export function clearPaid() {
   qrUrl = null;
   $("#pass-qr").removeAttribute("src");
   state.paid = null;
+  receipt = null;
+  fill($("#receipt"));
 }
 
 function renderReceipt(r) {

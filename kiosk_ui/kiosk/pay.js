@@ -6,7 +6,7 @@ import { $ } from "/ui/common/dom.js";
 import { money } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
-import { explain, go, randomKey, showAlert, state } from "./state.js";
+import { explain, go, randomKey, say, showAlert, state } from "./state.js";
 import { showPaid } from "./paid.js";
 
 const PENDING = "re_kiosk_pending";
@@ -59,10 +59,10 @@ export async function pay(body, sessionId = state.cart.session_id) {
 
 export async function resume(pending) {
   go("paying");
-  $("#paying-body").textContent = t("kiosk.paying_body");
+  say($("#paying-body"), () => t("kiosk.paying_body"));
   // the amount being paid, as the box will charge it (the total the shopper saw; the cart is frozen)
   const amount = pending.body.expected_total_minor;
-  $("#paying-amount").textContent = Number.isInteger(amount) ? money(amount) : "";
+  say($("#paying-amount"), Number.isInteger(amount) ? () => money(amount) : null);
   for (let attempt = 0; ; attempt += 1) {
     try {
       const out = await api(`/api/kiosk/sessions/${encodeURIComponent(pending.session_id)}/checkout`, { method: "POST", body: pending.body });
@@ -91,11 +91,11 @@ async function payAndReport(body, errorBox) {
   }
   if (errorBox) {
     go(errorBox === "#qr-error" ? "qr" : "face");
-    $(errorBox).textContent = explain(err.code, err.message);
+    say($(errorBox), () => explain(err.code, err.message, err.details));
     $(errorBox).hidden = false;
   } else {
     go("cart");
-    showAlert(explain(err.code, err.message));
+    showAlert(err);
   }
 }
 
@@ -129,7 +129,7 @@ export function stopFace() {
 
 function showPrompt(key) {
   const el = $("#face-prompt");
-  el.textContent = key ? t(key) : "";
+  say(el, key ? () => t(key) : null);
   el.dataset.prompt = key || "";
 }
 
@@ -185,7 +185,7 @@ function faceFailed(reason, message, key) {
   advice = key;
   showPrompt(key);
   const box = $("#face-error");
-  box.textContent = explain(`face_${reason}`, message || explain(reason, t("kiosk.face.failed")));
+  say(box, () => explain(`face_${reason}`, message || explain(reason, t("kiosk.face.failed"))));
   box.hidden = false;
   $("#face-retry").hidden = false;
   $("#digits-form").hidden = false;

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from edge.demo.catalog import RICE_WINE
 from edge.demo.gtins import GROCERY
-from tests.e2e.conftest import Pages, Store, shot, start_store, store_config
+from tests.e2e.conftest import Pages, Store, open_pages, shot, start_store, store_config
 from tests.support.services import DaemonProcess, Mosquitto
 
 HANDHELD = {"width": 390, "height": 844}
@@ -32,12 +32,8 @@ def shop(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[DaemonProces
 
 @pytest.fixture
 def handheld_pages(browser: Any, shop: Store) -> Iterator[Pages]:
-    p = Pages(browser, shop.url)
-    try:
+    with open_pages(browser, shop.url) as p:
         yield p
-    finally:
-        problems = p.close()
-    assert not problems, "errors in the browser console:\n" + "\n".join(problems)
 
 
 def kiosk(shop: Store) -> httpx.Client:
@@ -91,7 +87,7 @@ def test_id_checks_rescans_and_help_on_the_handheld(handheld_pages: Pages, shop:
     check = guide.locator("li.task[data-kind=id_check]")
     check.get_by_role("button", name="Claim").click()
     check.get_by_role("button", name="Refuse").click()
-    expect(guide.locator("#guide-error")).to_contain_text("Please give a reason")
+    expect(guide.locator("#guide-error")).to_contain_text("Give a reason")
     check.get_by_label("Reason").fill("no ID shown")
     check.get_by_role("button", name="Refuse").click()
     expect(guide.locator("li.task")).to_have_count(0)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from edge.checkout.pricing import CouponSpec, PriceItem, allocate, price_cart, round_half_up
+from edge.checkout.priced import CouponSpec, PriceItem, allocate, round_half_up
+from edge.checkout.pricing import price_cart
 from edge.checkout.promotions import MultiBuy, Threshold
 
 RATES = {"standard": 1300, "reduced": 900, "zero": 0}
