@@ -6,13 +6,14 @@ import os
 import re
 import threading
 import time
+from typing import Any, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from edge.access.models import DEVICE_ROLES, Device, DevicePublic, UserAccount
+from edge.access.models import DEVICE_ROLES, Device, DevicePublic, UserAccount, UserRole
 from edge.access.throttle import Attempt, LoginThrottle
 from edge.platform.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
 from edge.platform.identity import Principal
@@ -24,6 +25,7 @@ SESSION_TTL_S = 12 * 3600
 DEVICE_CACHE_TTL_S = 5.0  # a revoke anywhere (this process or the CLI) clears it: see _revocations
 LAST_SEEN_EVERY_S = 60.0
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+USER_ROLES: tuple[str, ...] = get_args(UserRole)
 _hasher = PasswordHasher()
 # A fixed hash so unknown usernames cost the same time as wrong passwords.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -46,16 +48,19 @@ class AccessService:
         self.throttle = LoginThrottle()
 
     # --- users ---------------------------------------------------------------------
-    def add_user(self, username: str, password: str, role: str = "it") -> None:
+    def add_user(self, username: str, password: str, role: str = "it", *, actor: str = "cli", reason: str = "") -> None:
         if not _NAME.match(username):
             raise InvalidInput("username must be 1-64 letters, digits or . _ @ -", code="bad_username")
         if len(password) < 10:
             raise InvalidInput("password must be at least 10 characters", code="weak_password")
+        if role not in USER_ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(USER_ROLES)}", code="bad_role")
+        password_hash = _hasher.hash(password)  # argon2 outside the write slot: it takes a while
         with self.store.write() as s:
             if s.get(UserAccount, username) is not None:
                 raise Conflict(f"user {username!r} already exists", code="user_exists")
-            s.add(UserAccount(username=username, password_hash=_hasher.hash(password), role=role))
-            s.audit("cli", "user.add", username)
+            s.add(UserAccount(username=username, password_hash=password_hash, role=role))
+            s.audit(actor, "user.add", username, role=role, **_why(reason))
 
     def list_users(self) -> list[UserAccount]:
         with self.store.read() as s:
@@ -86,7 +91,7 @@ class AccessService:
         claims = {"sub": user.username, "role": user.role, "ep": user.session_epoch}
         return self.signer.sign(claims, ttl_s=SESSION_TTL_S)
 
-    def end_sessions(self, username: str, actor: str, disable: bool = False) -> None:
+    def end_sessions(self, username: str, actor: str, disable: bool = False, reason: str = "") -> None:
         """Log a user out everywhere (logout), or disable the account: old tokens stop at once."""
         with self.store.write() as s:
             user = s.get(UserAccount, username)
@@ -95,7 +100,7 @@ class AccessService:
             user.session_epoch += 1
             user.disabled = user.disabled or disable
             s.add(user)
-            s.audit(actor, "user.disable" if disable else "auth.logout", username)
+            s.audit(actor, "user.disable" if disable else "auth.logout", username, **_why(reason))
         with self._devices_lock:
             self._users.pop(username, None)
 
@@ -112,7 +117,7 @@ class AccessService:
         return user
 
     # --- devices -------------------------------------------------------------------
-    def add_device(self, device_id: str, role: str, name: str = "") -> str:
+    def add_device(self, device_id: str, role: str, name: str = "", *, actor: str = "cli", reason: str = "") -> str:
         """Create a device and return its token; only the hash is kept, so show it once."""
         if role not in DEVICE_ROLES:
             raise InvalidInput(f"role must be one of {', '.join(DEVICE_ROLES)}", code="bad_role")
@@ -131,17 +136,17 @@ class AccessService:
                     mqtt_hash=broker_password_hash(token),
                 )
             )
-            s.audit("cli", "device.add", device_id, role=role)
+            s.audit(actor, "device.add", device_id, role=role, **_why(reason))
         return token
 
-    def revoke_device(self, device_id: str) -> None:
+    def revoke_device(self, device_id: str, *, actor: str = "cli", reason: str = "") -> None:
         with self.store.write() as s:
             dev = s.get(Device, device_id)
             if dev is None:
                 raise NotFound(f"no device {device_id!r}", code="no_device")
-            dev.revoked_at = utcnow()
+            dev.revoked_at = dev.revoked_at or utcnow()  # revoking again keeps when it was first revoked
             s.add(dev)
-            s.audit("cli", "device.revoke", device_id)
+            s.audit(actor, "device.revoke", device_id, **_why(reason))
         self._revocations.touch()
         os.utime(self._revocations, ns=(time.time_ns(), time.time_ns()))  # a new stamp even within one tick
         with self._devices_lock:
@@ -162,17 +167,14 @@ class AccessService:
     def list_devices(self) -> list[DevicePublic]:
         with self.store.read() as s:
             rows = s.exec(select(Device).order_by(Device.id))  # type: ignore[arg-type]
-            return [
-                DevicePublic(
-                    id=d.id,
-                    role=d.role,
-                    name=d.name,
-                    created_at=d.created_at,
-                    revoked=d.revoked_at is not None,
-                    last_seen_at=d.last_seen_at,
-                )
-                for d in rows
-            ]
+            return [_device_view(d) for d in rows]
+
+    def device(self, device_id: str) -> DevicePublic:
+        with self.store.read() as s:
+            dev = s.get(Device, device_id)
+        if dev is None:
+            raise NotFound(f"no device {device_id!r}", code="no_device")
+        return _device_view(dev)
 
     # --- who is calling ------------------------------------------------------------
     def cached_device(self, token: str) -> Principal | None:
@@ -225,3 +227,19 @@ class AccessService:
         if user is None or user.disabled or claims.get("ep") != user.session_epoch:
             raise Unauthorized("this session has ended; log in again", code="session_ended")
         return Principal(kind="user", id=user.username, role=user.role)
+
+
+def _why(reason: str) -> dict[str, Any]:
+    """The audit detail for a reason: staff actions from the dashboard always give one; the CLI none."""
+    return {"reason": reason} if reason else {}
+
+
+def _device_view(d: Device) -> DevicePublic:
+    return DevicePublic(
+        id=d.id,
+        role=d.role,
+        name=d.name,
+        created_at=d.created_at,
+        revoked=d.revoked_at is not None,
+        last_seen_at=d.last_seen_at,
+    )

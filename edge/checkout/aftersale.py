@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from edge.checkout.models import KioskSession, Member, Order, PaymentIntent, Refund
 from edge.checkout.payments import PaymentProvider
-from edge.checkout.pricing import money
+from edge.checkout.priced import money
 from edge.checkout.refunds import Refunds
 from edge.checkout.schemas import CouponIssueIn
 from edge.checkout.sessions import member_view
@@ -177,6 +177,22 @@ class AfterSale(Refunds):
             s.add(m)
             s.audit(staff, "checkout.member_pay_agreement", member_id, pay_rail=rail)
         return {"member_id": member_id, "pay_rail": rail}
+
+    def erase_member(self, member_id: str, staff: str, reason: str) -> bool:
+        """Erase a member's personal data here (phone, name, wallet agreement), audited with the
+        reason and queued for the cloud. The id stays on past orders: the books still add up.
+        False when there is no such member."""
+        if not reason.strip():
+            raise InvalidInput("give a reason: it is kept in the audit log", code="reason_required")
+        with self.store.write() as s:
+            m = s.get(Member, member_id)
+            if m is None:
+                return False
+            m.phone, m.name, m.pay_rail, m.pay_agreement = None, "", "", ""
+            s.add(m)
+            s.outbox("members", "member.erased", {"member_id": member_id, "reason": reason, "at": utcnow().isoformat()})
+            s.audit(staff, "checkout.member_erased", member_id, reason=reason)
+        return True
 
     def issue_coupons(self, req: CouponIssueIn, staff: str) -> dict[str, Any]:
         if req.kind == "percent" and not 1 <= req.value <= 90:

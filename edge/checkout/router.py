@@ -40,7 +40,7 @@ from edge.checkout.schemas import (
 )
 from edge.checkout.service import CheckoutServices
 from edge.platform.context import Context
-from edge.platform.errors import InvalidInput
+from edge.platform.errors import InvalidInput, NotFound
 from edge.platform.identity import Principal
 from edge.platform.web import CtxDep, GateDep, Ident, KioskDep, StaffDep, answers
 
@@ -228,6 +228,19 @@ def add_member(body: MemberCreateIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]
 def set_pay_agreement(member_id: Ident, body: PayAgreementIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
     """Record (or, with an empty rail, remove) the wallet agreement face-pay charges for this member."""
     return _svc(ctx).aftersale.set_pay_agreement(member_id, body.rail, body.agreement, p.label)
+
+
+@staff.delete("/members/{member_id}")
+def erase_member(member_id: Ident, body: VoidIn, p: StaffDep, ctx: CtxDep) -> dict[str, Any]:
+    """Erase a member on this box: the loyalty record's phone, name and wallet agreement and, where
+    face-pay runs, the face template, phone hash and consent; each audited with the reason and
+    queued for the cloud. The member id stays on past orders. The body is {reason}."""
+    loyalty = _svc(ctx).aftersale.erase_member(member_id, p.label, body.reason)
+    faces = ctx.services.faces
+    face = bool(faces.erase_all([(member_id, body.reason)], p.label)) if faces is not None else None
+    if not loyalty and not face:
+        raise NotFound("no such member", code="unknown_member")
+    return {"member_id": member_id, "loyalty_erased": loyalty, "face_erased": face}
 
 
 @staff.post("/coupons", status_code=201)

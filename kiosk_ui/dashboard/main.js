@@ -7,7 +7,8 @@ import { refreshBanner } from "/ui/common/sse.js";
 import { Cameras } from "./cameras.js";
 import { Charts } from "./charts.js";
 import { FittingBoard } from "./fitting.js";
-import { Devices, Config, Overview } from "./panels.js";
+import { Devices } from "./admin.js";
+import { Config, Overview } from "./panels.js";
 import { SyncPanel } from "./sync.js";
 import { Transactions } from "./transactions.js";
 

@@ -1,7 +1,7 @@
-// Overview (health from /readyz, alerts), devices/users/models, and the read-only config.
+// Overview (health from /readyz, alerts), the models' cell, and the read-only config (devices
+// and users with their actions are in admin.js).
 import { api } from "/ui/common/api.js";
 import { $, fill, h } from "/ui/common/dom.js";
-import { clock } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
 import { Panel } from "./base.js";
 
@@ -41,56 +41,9 @@ export class Overview extends Panel {
   }
 }
 
-export class Devices extends Panel {
-  constructor() {
-    super(15000);
-  }
-
-  async refresh() {
-    const [devices, users, models] = await Promise.all([
-      api("/api/admin/devices"),
-      api("/api/admin/users"),
-      api("/api/admin/models"),
-    ]);
-    fill(
-      $("#device-rows"),
-      devices.map((d) =>
-        h(
-          "tr",
-          {},
-          h("td", { text: d.id }),
-          h("td", { text: d.role }),
-          h("td", { text: d.name || "" }),
-          h("td", {}, badge(d.revoked ? "down" : "ok"), " ", d.revoked ? t("dash.devices.revoked") : t("dash.devices.active")),
-          h("td", { text: d.last_seen_at ? clock(d.last_seen_at, true) : "—" }),
-        ),
-      ),
-    );
-    fill(
-      $("#user-rows"),
-      users.map((u) => h("tr", {}, h("td", { text: u.username }), h("td", { text: u.role }), h("td", { text: u.disabled ? t("dash.devices.disabled") : t("dash.devices.active") }))),
-    );
-    fill(
-      $("#model-rows"),
-      models.models.length
-        ? models.models.map((m) =>
-            h(
-              "tr",
-              { dataset: { model: m.name, status: m.status } },
-              h("td", { text: m.name }),
-              h("td", { text: m.version || "" }),
-              h("td", { class: "scanned", text: m.sha256 || "" }),
-              modelCell(m),
-            ),
-          )
-        : h("tr", {}, h("td", { colspan: 4, class: "muted", text: models.reason || t("dash.models.none") })),
-    );
-  }
-}
-
 /** A model's state: an optional model nobody selected is simply not installed, not a fault
  * (/readyz says ok without it), so it gets a neutral badge and no red. */
-function modelCell(m) {
+export function modelCell(m) {
   if (m.status !== "ok" && m.optional && !m.selected) {
     return h("td", {}, badge("optional"), " ", h("span", { class: "model-check", text: t("dash.models.check.optional") }));
   }

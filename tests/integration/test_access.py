@@ -189,6 +189,12 @@ ACCESS: dict[str, str] = {
     "POST /api/staff/tasks/{task_id}/resolve": "guide",
     "GET /api/staff/events": "guide",
     "GET /api/gate/events": "gate",  # the gate screen's live feed
+    # the dashboard's staff actions (each with a reason, audited with who)
+    "POST /api/admin/devices": "staff",
+    "DELETE /api/admin/devices/{device_id}": "staff",
+    "POST /api/admin/users": "staff",
+    "POST /api/admin/users/{username}/disable": "staff",
+    "DELETE /api/checkout/members/{member_id}": "staff",
 }
 KIOSK_PREFIXES = ("/api/kiosk/", "/api/orders/", "/api/face/enroll", "/api/face/verify", "/api/ui/kiosk/")
 STAFF_PREFIXES = ("/api/admin/", "/api/sync/", "/api/checkout/", "/api/cameras", "/api/face/members", "/api/face/count")
