@@ -52,7 +52,8 @@ def claim(task_id: Ident, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
 @staff.post("/tasks/{task_id}/resolve")
 def resolve(task_id: Ident, body: ResolveIn, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
     missing = [m.model_dump() for m in body.missing]
-    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing)
+    take_over = p.kind == "user" or p.role == "manager"
+    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing, take_over)
 
 
 @staff.get("/events", response_class=StreamingResponse, responses=answers("text/event-stream"))

@@ -106,20 +106,31 @@ class StaffTasks:
         return public(task)
 
     def claim(self, task_id: str, who: str) -> dict[str, Any]:
+        with self.store.read() as s:  # the losers of a race are told without queueing for the write slot
+            seen = self._get(s, task_id)
+            if seen.state != "open":
+                return self._claimed_already(seen, who)
         with self.store.write() as s:
             task = self._get(s, task_id)
-            if task.state == "claimed" and task.claimed_by == who:
-                return public(task)  # a repeated claim (a retry) changes nothing
             if task.state != "open":
-                raise Conflict(f"this task is already {task.state} by {task.claimed_by}", code="task_taken",
-                               details={"state": task.state, "claimed_by": task.claimed_by})  # fmt: skip
+                return self._claimed_already(task, who)
             task.state, task.claimed_by, task.claimed_at = "claimed", who[:80], utcnow()
             self._save(s, task, who, "claimed")
         return public(task)
 
+    @staticmethod
+    def _claimed_already(task: StaffTask, who: str) -> dict[str, Any]:
+        if task.state == "claimed" and task.claimed_by == who:
+            return public(task)  # a repeated claim (a retry) changes nothing
+        raise Conflict(f"this task is already {task.state} by {task.claimed_by}", code="task_taken",
+                       details={"state": task.state, "claimed_by": task.claimed_by})  # fmt: skip
+
     def resolve(
-        self, task_id: str, who: str, outcome: str, reason: str = "", missing: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
+        self, task_id: str, who: str, outcome: str, reason: str = "", missing: list[dict[str, Any]] | None = None,
+        take_over: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Answer a task. One claimed by someone else is theirs to answer, unless `take_over` (a
+        manager or store IT stepping in for a colleague who walked away)."""
         with self.store.read() as s:
             kind, session_id = self._get(s, task_id).kind, self._get(s, task_id).session_id
         if outcome not in OUTCOMES.get(kind, ()):
@@ -133,6 +144,12 @@ class StaffTasks:
                 if task.outcome == outcome:
                     return public(task)  # a repeated answer (a retry)
                 raise Conflict(f"this task was already answered: {task.outcome}", code="task_done")
+            if task.state == "claimed" and task.claimed_by != who and not take_over:
+                raise Conflict(
+                    f"this task is claimed by {task.claimed_by}; they answer it, or a manager takes over",
+                    code="task_taken",
+                    details={"state": task.state, "claimed_by": task.claimed_by},
+                )
             if kind == "id_check" and session_id:
                 refused_cart = self._id_check(s, session_id, who, outcome, reason)
             if kind == "exit_audit" and task.order_id:

@@ -36,6 +36,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {
             "c": client, "d": daemon, "kiosk": device_headers(daemon, "kiosk-1", "kiosk"),
             "guide": device_headers(daemon, "guide-1", "guide"), "guide2": device_headers(daemon, "guide-2", "guide"),
+            "manager": device_headers(daemon, "manager-1", "manager"),
             "gate": device_headers(daemon, "gate-1", "gate"), "staff": staff_headers(daemon),
         }  # fmt: skip
 
@@ -75,6 +76,8 @@ def test_an_id_check_is_claimed_once_and_approval_lets_the_kiosk_pay(shop: dict[
     assert "guide-1" in taken.json()["error"]["message"]
     bad = c.post(f"{url}/resolve", json={"outcome": "match"}, headers=shop["guide"])
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_outcome"
+    stolen = c.post(f"{url}/resolve", json={"outcome": "approved"}, headers=shop["guide2"])
+    assert stolen.status_code == 409 and stolen.json()["error"]["code"] == "task_taken", "claimed by guide-1"
     done = c.post(f"{url}/resolve", json={"outcome": "approved"}, headers=shop["guide"]).json()
     assert done["state"] == "done" and done["outcome"] == "approved"
     r = c.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"}, headers=shop["kiosk"])
@@ -82,6 +85,16 @@ def test_an_id_check_is_claimed_once_and_approval_lets_the_kiosk_pay(shop: dict[
     with shop["d"].ctx.store.read() as s:
         actions = {a.action for a in s.exec(select(AuditEvent).where(AuditEvent.subject == task["id"]))}
     assert {"checkout.task_id_check", "checkout.task_claimed", "checkout.task_approved"} <= actions
+
+
+def test_a_manager_takes_over_a_task_a_guide_claimed_and_left(shop: dict[str, Any]) -> None:
+    c = shop["c"]
+    sid = cart_with(shop, TEA, RICE_WINE)
+    url = f"/api/staff/tasks/{task_for(shop, 'id_check', session_id=sid)['id']}"
+    assert c.post(f"{url}/claim", headers=shop["guide"]).status_code == 200
+    done = c.post(f"{url}/resolve", json={"outcome": "approved"}, headers=shop["manager"])
+    assert done.status_code == 200 and done.json()["outcome"] == "approved", done.text
+    assert done.json()["claimed_by"] == "device:guide-1", "the claim stays on record"
 
 
 def test_a_refused_id_check_takes_the_restricted_items_out_and_says_why(shop: dict[str, Any]) -> None:
