@@ -10,6 +10,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,14 +233,21 @@ def _provision(config: dict[str, Any]) -> dict[str, str]:
     return tokens
 
 
-@pytest.fixture
-def pages(browser: Any, store: Store) -> Iterator[Pages]:
-    p = Pages(browser, store.url)
+@contextmanager
+def open_pages(browser: Any, url: str) -> Iterator[Pages]:
+    """Pages on a store; every error in a browser console fails the test unless the test names it."""
+    p = Pages(browser, url)
     try:
         yield p
     finally:
         problems = p.close()
     assert not problems, "errors in the browser console:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def pages(browser: Any, store: Store) -> Iterator[Pages]:
+    with open_pages(browser, store.url) as p:
+        yield p
 
 
 def staff_client(store: Store) -> Any:

@@ -22,6 +22,7 @@ from tests.e2e.conftest import (
     Store,
     assert_secrets_masked,
     login_dashboard,
+    open_pages,
     shot,
     staff_client,
     start_store,
@@ -88,12 +89,8 @@ def test_history_search_stats_secrets_models_and_contrast(history_store: Store, 
     _refund(staff, refunded)
     _handled_call(store)
 
-    p = Pages(browser, store.url)
-    try:
+    with open_pages(browser, store.url) as p:
         _dashboard_checks(p, store, kept, voided, refunded)
-    finally:
-        problems = p.close()
-    assert not problems, "errors in the browser console:\n" + "\n".join(problems)
 
 
 def _dashboard_checks(p: Pages, store: Store, kept: str, voided: str, refunded: str) -> None:

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from edge.demo.gtins import GROCERY
 from tests.conftest import shared_path
-from tests.e2e.conftest import Pages, shot
+from tests.e2e.conftest import Pages, open_pages, shot
 from tests.support.services import ROOT, Mosquitto, free_port
 
 
@@ -53,12 +53,8 @@ def demo(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def demo_pages(browser: Any, demo: dict[str, Any]) -> Iterator[Pages]:
-    p = Pages(browser, demo["url"])
-    try:
+    with open_pages(browser, demo["url"]) as p:
         yield p
-    finally:
-        problems = p.close()
-    assert not problems, "errors in the browser console:\n" + "\n".join(problems)
 
 
 def sign_in(page: Any, label: str, token: str, button: str) -> None:

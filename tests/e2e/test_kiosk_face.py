@@ -26,7 +26,7 @@ from edge.platform.codes import Codes
 from edge.platform.security import SecretStore
 from tests.conftest import shared_path
 from tests.e2e.a11y import assert_contrast, assert_touch_targets
-from tests.e2e.conftest import Pages, Store, shot, start_store, store_config
+from tests.e2e.conftest import Pages, Store, open_pages, shot, start_store, store_config
 from tests.support.services import DaemonProcess, Mosquitto
 from tests.support.waits import wait_for
 
@@ -92,12 +92,8 @@ def _enrol(store: Store, member_id: str, names: tuple[str, ...]) -> dict[str, An
 
 @pytest.fixture
 def face_pages(browser: Any, face_store: Store) -> Iterator[Pages]:
-    p = Pages(browser, face_store.url)
-    try:
+    with open_pages(browser, face_store.url) as p:
         yield p
-    finally:
-        problems = p.close()
-    assert not problems, "errors in the browser console:\\n" + "\\n".join(problems)
 
 
 def _add_water(page: Any) -> None:
