@@ -50,15 +50,10 @@ from tests.support.services import DaemonProcess  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from groups import run_groups  # noqa: E402
+from stats import pct  # noqa: E402
 
 TARGETS = {"orders": 1000, "errors": 0, "double_charges": 0, "add_item_p99_ms": 25.0, "checkout_p99_ms": 100.0}
 CODES = [g for g, *_ in GROCERY if g != GROCERY[5][0]]  # no age-restricted item (it waits for staff)
-
-
-def pct(xs: list[float], q: float) -> float | None:
-    """None, not NaN, when nothing was measured: json.dumps would write NaN, which is not JSON."""
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 2) if xs else None
 
 
 def seed(data_dir: Path, kiosks: int, orders: int) -> dict[str, Any]:

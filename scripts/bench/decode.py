@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import random
-import statistics
 import sys
 import threading
 import time
@@ -42,16 +41,11 @@ from edge.scanning.strategy import Strategy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # folds.py, beside this script
 from folds import cross_validate
+from stats import fmt, pct, timed
 
 TARGETS = {"read_rate": 90.0, "static_ms": 1.0, "event_p99_ms": 50.0}
 FRAME = (1280, 720)
 CODES = [("6901234000016", "Jasmine tea 250 g"), ("6901234000023", "Whole milk 1 L")]
-
-
-def pct(xs: list[float], q: float) -> float | None:
-    """The q-quantile of xs, None without samples (JSON null, printed as "-")."""
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 2) if xs else None
 
 
 class BusClock:
@@ -96,21 +90,6 @@ class BusClock:
         self.loop.close()
         assert not self._sent, "events published but never delivered"
         return self.latencies
-
-
-def fmt(value: object) -> str:
-    return "-" if value is None else str(value)
-
-
-def timed(fn: Any, repeat: int) -> float:
-    """Median ms of `repeat` calls after one warm-up call."""
-    fn()
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return round(statistics.median(out), 2)
 
 
 def processor(strategy: Strategy, cam: str = "bench") -> FrameProcessor:
@@ -288,11 +267,11 @@ def databar_figures(strategy: Strategy) -> dict[str, Any]:
     }
     out: dict[str, dict[str, float | int]] = {}
     labels = 0
-    for name, (fmt, text) in variants.items():
+    for name, (symbology, text) in variants.items():
         want = "".join(ch for ch in text if ch.isalnum())
         ok = wrong = n = 0
         for scale in (2, 3, 5):
-            symbol = np.array(zxingcpp.create_barcode(text, fmt).to_image(scale=scale))
+            symbol = np.array(zxingcpp.create_barcode(text, symbology).to_image(scale=scale))
             base = cv2.copyMakeBorder(symbol, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
             for angle in (0, 8, 90):
                 h, w = base.shape

@@ -62,6 +62,7 @@ from tests.support.services import DaemonProcess, free_port  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import facepay_rails  # noqa: E402
 from groups import run_groups  # noqa: E402
+from stats import pct  # noqa: E402
 
 TARGETS = {
     "double_charges": 0,
@@ -74,11 +75,6 @@ CODES = [g for g, *_ in GROCERY if g != GROCERY[5][0]]  # no age-restricted item
 MIX = [("wait", 0.10), ("timeout", 0.05), ("error500", 0.02), ("decline", 0.02)]  # the rest: success
 INAPP_SHARE = 0.2  # of payments made inside the wallet app (the phone flows)
 INAPP_MIX = [("lose_notification", 0.1), ("duplicate_notification", 0.1)]  # the rest: notified once
-
-
-def pct(xs: list[float], q: float) -> float | None:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 1) if xs else None
 
 
 def outcome(rng: random.Random, mix: list[tuple[str, float]]) -> str:
