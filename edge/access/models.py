@@ -12,8 +12,8 @@ from sqlmodel import Field, SQLModel
 from edge.platform.text import OpaqueStr, SafeStr
 from edge.platform.timeutil import utcnow
 
-DeviceRole = Literal["kiosk", "guide", "gate", "manager"]
-DEVICE_ROLES: tuple[str, ...] = ("kiosk", "guide", "gate", "manager")
+DeviceRole = Literal["kiosk", "guide", "supervisor", "gate", "manager"]
+DEVICE_ROLES: tuple[str, ...] = ("kiosk", "guide", "supervisor", "gate", "manager")
 # A store-IT login's role. Only "it" exists: every login may do everything the dashboard offers
 # (edge.platform.web.require_staff checks that the caller is a user, not which role).
 UserRole = Literal["it"]

@@ -77,7 +77,7 @@ def create_app(daemon: Daemon) -> FastAPI:
     # Face images arrive base64-encoded (4/3 of their size), up to ten per enrolment.
     face_cap = int(daemon.settings.facepay.max_upload_bytes * 10 * 4 / 3) + 64 * 1024
     go_cap = daemon.settings.scanning.phone.max_bytes + 16 * 1024  # one phone frame, raw JPEG
-    app.add_middleware(BodyLimit, prefixes={"/api/face/": face_cap, "/api/go/": go_cap})
+    app.add_middleware(BodyLimit, prefixes={"/api/face/": face_cap, "/api/go/": go_cap, "/api/staff/frames": go_cap})
 
     app.include_router(health_router.router)
     app.include_router(admin_router.router)

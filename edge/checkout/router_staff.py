@@ -3,16 +3,18 @@ gate screen's live feed of passes opened and refused."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from edge.checkout.events import GateOpenEvent, PassRefused, TaskChanged
 from edge.checkout.schemas import MissingItemIn
 from edge.checkout.service import CheckoutServices
 from edge.checkout.tasks import StaffTasks
+from edge.platform.context import need
 from edge.platform.sse import bus_frames, frame
 from edge.platform.text import SafeStr
 from edge.platform.timeutil import utcnow
@@ -52,8 +54,20 @@ def claim(task_id: Ident, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
 @staff.post("/tasks/{task_id}/resolve")
 def resolve(task_id: Ident, body: ResolveIn, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
     missing = [m.model_dump() for m in body.missing]
-    take_over = p.kind == "user" or p.role == "manager"
-    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing, take_over)
+    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing, p.leads_floor)
+
+
+@staff.post("/frames")
+async def rescan_frame(
+    request: Request,
+    p: GuideDep,
+    ctx: CtxDep,
+    x_frame_id: Annotated[str | None, Header(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = None,
+) -> dict[str, Any]:
+    """One JPEG/PNG/WebP frame of the handheld's camera during an exit rescan: the codes it confirms."""
+    data = await request.body()
+    frames = need(ctx.services.frames, "scanning")
+    return await run_in_threadpool(_tasks(ctx).rescan_frame, frames, p.id, data, x_frame_id)
 
 
 @staff.get("/events", response_class=StreamingResponse, responses=answers("text/event-stream"))

@@ -31,6 +31,7 @@ from edge.checkout.settings import CheckoutConfig
 from edge.platform.errors import Conflict, EdgeError, InvalidInput, NotFound
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
+from edge.scanning.contract import FrameReader
 
 if TYPE_CHECKING:
     from edge.checkout.sessions import Sessions
@@ -130,7 +131,7 @@ class StaffTasks:
         take_over: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
         """Answer a task. One claimed by someone else is theirs to answer, unless `take_over` (a
-        manager or store IT stepping in for a colleague who walked away)."""
+        supervisor, a manager or store IT stepping in for a colleague who walked away)."""
         with self.store.read() as s:
             kind, session_id = self._get(s, task_id).kind, self._get(s, task_id).session_id
         if outcome not in OUTCOMES.get(kind, ()):
@@ -146,7 +147,7 @@ class StaffTasks:
                 raise Conflict(f"this task was already answered: {task.outcome}", code="task_done")
             if task.state == "claimed" and task.claimed_by != who and not take_over:
                 raise Conflict(
-                    f"this task is claimed by {task.claimed_by}; they answer it, or a manager takes over",
+                    f"this task is claimed by {task.claimed_by}; they answer it, or a supervisor takes over",
                     code="task_taken",
                     details={"state": task.state, "claimed_by": task.claimed_by},
                 )
@@ -211,6 +212,14 @@ class StaffTasks:
                 task.escalated = 1
                 self._save(s, task, "system", "escalated", topic="escalation")
         return len(due)
+
+    def rescan_frame(self, frames: FrameReader, who: str, data: bytes, frame_id: str | None) -> dict[str, Any]:
+        """One frame of a handheld's camera during an exit rescan, through the kiosk cameras'
+        decoders and confirmation (one stream per handheld): the GTINs it confirms, which the page
+        ticks off the paid list or puts on the missing one. Nothing is written."""
+        read = frames.read_frame(f"staff:{who}", data, None, frame_id)
+        codes = [{"text": c.text[:120], "gtin": c.facts.gtin if c.facts else None} for c in read.codes]
+        return {"codes": codes, "seen": read.seen}
 
     @staticmethod
     def _get(s: ReadTx, task_id: str) -> StaffTask:

@@ -1,6 +1,6 @@
 """Claims and resolves arriving over MQTT from guide handhelds.
 
-The broker's ACL lets only guide/manager users publish on `.../claim`, and only the edge read it;
+The broker's ACL lets only guide/supervisor/manager users publish on `.../claim`, and only the edge read it;
 each message still carries the handheld's device token, checked like an HTTP request, so a
 revoked handheld is refused even before the broker's accounts are rewritten. `event_id` makes a QoS 1
 redelivery a no-op.
@@ -171,7 +171,7 @@ class ClaimListener:
             return "malformed"
         try:
             who = self.access.authenticate(msg.device_token)
-            if who.kind != "device" or who.role not in ("guide", "manager"):
+            if who.kind != "device" or who.role not in ("guide", "supervisor", "manager"):
                 INBOUND.labels(action, "forbidden").inc()
                 log.warning("fitting: %s from a %s device refused", action, who.role)
                 return "forbidden"
@@ -181,7 +181,7 @@ class ClaimListener:
                 self.calls.resolve(
                     msg.call_id,
                     who.id,
-                    manager=who.role == "manager",
+                    manager=who.leads_floor,
                     event_id=msg.event_id,
                     source="mqtt",
                     release=msg.release,

@@ -151,9 +151,8 @@ def claim_call(call_id: Ident, who: GuideDep, svc: SvcDep, body: GuideActionIn |
 @router.post("/api/fitting/calls/{call_id}/resolve", response_model=CallPublic)
 def resolve_call(call_id: Ident, who: GuideDep, svc: SvcDep, body: GuideActionIn | None = None) -> CallPublic:
     body = body or GuideActionIn()
-    manager = who.role == "manager" or who.kind == "user"
     return svc.calls.resolve(
-        call_id, who.id, manager=manager, event_id=body.event_id, source="http", release=body.release
+        call_id, who.id, manager=who.leads_floor, event_id=body.event_id, source="http", release=body.release
     )
 
 

@@ -25,7 +25,16 @@ ROLE_RULES = {
         "topic read retail/+/edge/+/available",
         "topic write retail/+/fitting/+/claim",
     ],
-    "manager": [
+    "supervisor": [  # a guide who also hears escalations and may take over a colleague's call
+        "topic read retail/+/fitting/+/call",
+        "topic read retail/+/fitting/+/state",
+        "topic read retail/+/fitting/escalations",
+        "topic read retail/+/staff/task",
+        "topic read retail/+/staff/escalation",
+        "topic read retail/+/edge/+/available",
+        "topic write retail/+/fitting/+/claim",
+    ],
+    "manager": [  # the supervisor's topics and the kiosks' alerts (recalled or expired packs)
         "topic read retail/+/fitting/+/call",
         "topic read retail/+/fitting/+/state",
         "topic read retail/+/fitting/escalations",
@@ -47,7 +56,7 @@ ROLE_RULES = {
 @dataclass(frozen=True)
 class Account:
     username: str  # a device id (or the edge's own username)
-    role: str  # edge | guide | manager | gate
+    role: str  # edge | guide | supervisor | manager | gate
     password_hash: str  # Mosquitto $7$ hash
 
 

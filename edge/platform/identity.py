@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 
 class Principal(BaseModel):
-    """A logged-in store-IT user or a device with a token (kiosk, guide, gate, manager)."""
+    """A logged-in store-IT user or a device with a token (kiosk, guide, supervisor, manager, gate)."""
 
     kind: Literal["user", "device"]
     id: str
@@ -17,6 +17,12 @@ class Principal(BaseModel):
     @property
     def label(self) -> str:
         return f"{self.kind}:{self.id}"
+
+    @property
+    def leads_floor(self) -> bool:
+        """May answer a task or call a colleague claimed (and walked away from): a supervisor's or
+        manager's handheld, or store IT."""
+        return self.kind == "user" or self.role in ("supervisor", "manager")
 
 
 class Authenticator(Protocol):

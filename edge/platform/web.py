@@ -74,7 +74,7 @@ def require_device(*roles: str, allow_staff: bool = True) -> Callable[[Principal
 
 
 KioskDep = Annotated[Principal, Depends(require_device("kiosk"))]
-GuideDep = Annotated[Principal, Depends(require_device("guide", "manager"))]
+GuideDep = Annotated[Principal, Depends(require_device("guide", "supervisor", "manager"))]
 GateDep = Annotated[Principal, Depends(require_device("gate"))]
 
 

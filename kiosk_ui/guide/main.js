@@ -6,7 +6,7 @@ import { duration, loadStore, money, secondsSince } from "/ui/common/format.js";
 import { bindLangSelect, initI18n, onLangChange, t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { LiveStream, refreshBanner } from "/ui/common/sse.js";
-import { clearTasks, loadTasks, taskItems, upsertTask } from "/ui/guide/tasks.js";
+import { clearTasks, leadsFloor, loadTasks, stopRescan, taskItems, upsertTask } from "/ui/guide/tasks.js";
 
 const TOKEN_KEY = "re_guide_token";
 const ACTIVE = new Set(["open", "escalated", "claimed"]);
@@ -39,14 +39,14 @@ function stateText(c) {
 
 function render() {
   const list = [...calls.values()].filter((c) => ACTIVE.has(c.state));
-  const items = [...list.map((c) => ({ at: c.opened_at, el: callItem(c) })), ...taskItems(me, actTask)];
+  const items = [...list.map((c) => ({ at: c.opened_at, el: callItem(c) })), ...taskItems(me, actTask, render)];
   items.sort((a, b) => (a.at < b.at ? -1 : 1));
   $("#no-calls").hidden = items.length > 0;
   fill($("#calls"), items.map((item) => item.el));
 }
 
 function callItem(c) {
-  const mine = c.state === "claimed" && c.guide_id === me.id;
+  const mine = c.state === "claimed" && (c.guide_id === me.id || leadsFloor(me)); // a supervisor may take over
   return h(
     "li",
     { class: "call", dataset: { state: c.state, call: c.id } },
@@ -133,6 +133,7 @@ function signOut(message = "") {
   if (taskStream) taskStream.close();
   taskStream = null;
   calls.clear();
+  stopRescan();
   clearTasks();
   $("#signout").hidden = true;
   fill($("#who"));
@@ -145,7 +146,7 @@ function signOut(message = "") {
 async function start(token) {
   setBearer(token);
   me = await api("/api/auth/me");
-  if (me.kind === "device" && !["guide", "manager"].includes(me.role)) throw new ApiError(403, "wrong_device_role", "");
+  if (me.kind === "device" && !["guide", "supervisor", "manager"].includes(me.role)) throw new ApiError(403, "wrong_device_role", "");
   localStorage.setItem(TOKEN_KEY, token);
   fill($("#who"), me.id);
   $("#signout").hidden = false;
@@ -194,6 +195,7 @@ async function boot() {
   });
   $("#token-form").addEventListener("submit", submitToken);
   $("#signout").addEventListener("click", () => signOut());
+  $("#rescan-close").addEventListener("click", () => stopRescan());
   setInterval(() => {
     for (const el of document.querySelectorAll(".timer")) el.textContent = duration(secondsSince(el.dataset.since));
   }, 1000);

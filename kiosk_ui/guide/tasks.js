@@ -4,8 +4,58 @@ import { api } from "/ui/common/api.js";
 import { h } from "/ui/common/dom.js";
 import { duration, secondsSince } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
+import { beep } from "/ui/common/sound.js";
+import { closeCamera, openCamera } from "/ui/guide/camera.js";
 
 const tasks = new Map();
+// What staff typed or scanned for a task, kept across re-renders (the list is redrawn on every change).
+const drafts = new Map(); // task id -> {reason, missing, found: Set of paid GTINs seen}
+let scanning = null; // the task whose rescan the camera is reading
+let redraw = () => {};
+
+/** A supervisor's or manager's handheld (or store IT) may answer what a colleague claimed and left. */
+export function leadsFloor(me) {
+  return me.kind === "user" || ["supervisor", "manager"].includes(me.role);
+}
+
+function draft(id) {
+  if (!drafts.has(id)) drafts.set(id, { reason: "", missing: "", found: new Set() });
+  return drafts.get(id);
+}
+
+/** A code the camera confirmed in a rescan: a paid item is ticked, anything else goes on the missing list. */
+function rescanned(task, code) {
+  const d = draft(task.id);
+  const gtin = code.gtin || code.text;
+  const item = (task.detail.items || []).find((it) => it.gtin === gtin);
+  if (item) d.found.add(gtin);
+  else if (!d.missing.split(/[\s,]+/).includes(gtin)) d.missing = [d.missing, gtin].filter(Boolean).join(" ");
+  const status = document.getElementById("rescan-status");
+  status.textContent = item ? t("guide.camera.paid", { name: item.name }) : t("guide.camera.unpaid", { code: gtin });
+  if (document.getElementById("sound").checked) beep(item ? "ok" : "alert");
+  redraw();
+}
+
+function startRescan(task) {
+  const panel = document.getElementById("rescan-cam");
+  const video = document.getElementById("rescan-video");
+  scanning = task.id;
+  panel.hidden = false;
+  document.getElementById("rescan-status").textContent = t("guide.camera.hint");
+  const failed = (err) => {
+    document.getElementById("rescan-status").textContent = t("guide.camera.failed", { msg: err.message || err.name });
+  };
+  openCamera(video, { onCode: (code) => rescanned(tasks.get(task.id) || task, code), onError: failed }).catch((err) => {
+    failed(err);
+  });
+}
+
+/** Close the camera panel (its button, or the task it reads for was answered). */
+export function stopRescan() {
+  scanning = null;
+  closeCamera(document.getElementById("rescan-video"));
+  document.getElementById("rescan-cam").hidden = true;
+}
 
 /** Merge a task (from the list, the SSE stream or an answer); true when it is new and open. */
 export function upsertTask(task) {
@@ -37,15 +87,24 @@ function title(task) {
 function details(task) {
   if (task.kind !== "exit_audit") return null;
   const reasons = (task.detail.reasons || []).map((r) => t(`guide.reason.${r}`)).join(", ");
-  return [
-    h("p", { class: "muted", text: t("guide.task.why", { reasons }) }),
-    h("ul", { class: "rescan" }, (task.detail.items || []).map((it) => h("li", {}, h("strong", { text: `${it.qty} × ` }), it.name))),
-  ];
+  const found = draft(task.id).found;
+  const item = (it) => {
+    const seen = found.has(it.gtin);
+    return h("li", { class: seen ? "found" : "" }, seen ? "✓ " : "", h("strong", { text: `${it.qty} × ` }), it.name);
+  };
+  return [h("p", { class: "muted", text: t("guide.task.why", { reasons }) }), h("ul", { class: "rescan" }, (task.detail.items || []).map(item))];
 }
 
 function answers(task, me, act) {
-  const reason = h("input", { class: "reason", "aria-label": t("guide.task.reason"), placeholder: t("guide.task.reason"), maxlength: "200" });
-  const missing = h("input", { class: "reason", "aria-label": t("guide.task.missing"), placeholder: t("guide.task.missing"), inputmode: "numeric" });
+  const d = draft(task.id);
+  const field = (key, attrs) => {
+    const el = h("input", { class: "reason", "aria-label": t(`guide.task.${key}`), placeholder: t(`guide.task.${key}`), ...attrs });
+    el.value = d[key];
+    el.addEventListener("input", () => (d[key] = el.value));
+    return el;
+  };
+  const reason = field("reason", { maxlength: "200" });
+  const missing = field("missing", { inputmode: "numeric" });
   const send = (outcome) => {
     const body = { outcome, reason: reason.value.trim() };
     if (outcome === "mismatch") {
@@ -57,19 +116,23 @@ function answers(task, me, act) {
   if (task.state === "open") {
     return [h("button", { type: "button", text: t("guide.claim"), on: { click: () => act(task, "claim", {}) } })];
   }
-  if (task.claimed_by !== `${me.kind}:${me.id}`) return [];
+  if (task.claimed_by !== `${me.kind}:${me.id}` && !leadsFloor(me)) return []; // a supervisor may take over
   if (task.kind === "id_check") return [button("guide.task.approve", "approved"), reason, button("guide.task.refuse", "refused", "secondary")];
   if (task.kind === "exit_audit") {
-    return [button("guide.task.match", "match"), missing, button("guide.task.mismatch", "mismatch", "secondary"), reason, button("guide.task.wave", "waved", "secondary")];
+    const camera = h("button", { type: "button", class: "secondary", text: t("guide.camera.open"), on: { click: () => startRescan(task) } });
+    return [camera, button("guide.task.match", "match"), missing, button("guide.task.mismatch", "mismatch", "secondary"), reason, button("guide.task.wave", "waved", "secondary")];
   }
   return [button("guide.resolve", "helped")];
 }
 
-/** The open and claimed tasks as list items: [{at, el}] for main.js to merge with the calls. */
-export function taskItems(me, act) {
-  return [...tasks.values()]
-    .filter((task) => task.state !== "done")
-    .map((task) => ({
+/** The open and claimed tasks as list items: [{at, el}] for main.js to merge with the calls;
+ * `rerender` redraws the list (a camera read changes a task's draft). */
+export function taskItems(me, act, rerender) {
+  redraw = rerender;
+  const live = [...tasks.values()].filter((task) => task.state !== "done");
+  if (scanning && !live.some((task) => task.id === scanning)) stopRescan(); // answered: the camera closes
+  for (const id of drafts.keys()) if (!tasks.has(id) || tasks.get(id).state === "done") drafts.delete(id);
+  return live.map((task) => ({
       at: task.created_at,
       el: h(
         "li",

@@ -50,17 +50,9 @@ export async function open(video, { onHint } = {}) {
     throw err;
   }
   const me = ++run;
-  const s = await navigator.mediaDevices.getUserMedia({
-    video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
-    audio: false,
-  });
-  if (me !== run) {
-    for (const track of s.getTracks()) track.stop(); // closed while the permission prompt was up
-    return;
-  }
+  const s = await rearCamera(video, () => me === run);
+  if (!s) return;
   stream = s;
-  video.srcObject = s;
-  await video.play().catch(() => null);
   canvas = canvas || document.createElement("canvas");
   if (!detector && "BarcodeDetector" in window) {
     try {
@@ -80,19 +72,40 @@ export function close(video) {
   if (video) video.srcObject = null;
 }
 
-async function capture(video) {
+/** Open the rear camera into `video`; null (and the camera released) when `wanted()` turned false
+ * while the permission prompt was up. */
+export async function rearCamera(video, wanted) {
+  const s = await navigator.mediaDevices.getUserMedia({
+    video: { facingMode: "environment", width: { ideal: 1280 }, height: { ideal: 720 } },
+    audio: false,
+  });
+  if (!wanted()) {
+    for (const track of s.getTracks()) track.stop();
+    return null;
+  }
+  video.srcObject = s;
+  await video.play().catch(() => null);
+  return s;
+}
+
+/** The crop of the picture in `video` drawn on `canvas`, as a JPEG blob (null before the first picture). */
+export async function cropBlob(video, canvas) {
   const vw = video.videoWidth;
   const vh = video.videoHeight;
   if (!vw || !vh || video.readyState < 2) return null;
   const c = cropRect(vw, vh);
   canvas.width = c.ow;
   canvas.height = c.oh;
-  const t = performance.now();
   const g = canvas.getContext("2d");
   g.imageSmoothingEnabled = true;
   g.imageSmoothingQuality = "high"; // a downscale that keeps thin bars (closest to the bench's area resize)
   g.drawImage(video, c.sx, c.sy, c.cw, c.ch, 0, 0, c.ow, c.oh);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", CROP.quality));
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", CROP.quality));
+}
+
+async function capture(video) {
+  const t = performance.now();
+  const blob = await cropBlob(video, canvas);
   if (!blob) return null;
   counter += 1;
   return { kind: "frame", id: `${prefix}-${counter}`, t, blob };

@@ -194,7 +194,7 @@ def store_config(data_dir: Path, broker: Mosquitto, media_dir: Path | None) -> d
     }
 
 
-DEVICES = (("kiosk-1", "kiosk"), ("guide-1", "guide"), ("gate-1", "gate"))
+DEVICES = (("kiosk-1", "kiosk"), ("guide-1", "guide"), ("supervisor-1", "supervisor"), ("gate-1", "gate"))
 
 
 def start_store(

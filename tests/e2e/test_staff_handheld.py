@@ -1,6 +1,6 @@
 """The staff handheld in Chromium: an ID check from a kiosk reaches it live, is claimed and
 approved (the kiosk pays) or refused with a reason (the item leaves the cart); a flagged exit
-pass becomes a rescan with its items; "call staff" from a kiosk shows up and is closed."""
+pass becomes a rescan with its items; "call staff" from a kiosk shows up, and a supervisor closes it."""
 
 from __future__ import annotations
 
@@ -116,5 +116,14 @@ def test_id_checks_rescans_and_help_on_the_handheld(handheld_pages: Pages, shop:
     help_task = guide.locator("li.task[data-kind=kiosk_help]")
     expect(help_task).to_contain_text("A shopper asks for help")
     help_task.get_by_role("button", name="Claim").click()
-    help_task.get_by_role("button", name="Done").click()
+    expect(help_task).to_contain_text("Claimed by guide-1")
+
+    # guide-1 walked away: a supervisor's handheld may answer what a colleague claimed
+    lead, _ = handheld_pages.open("/guide", viewport=HANDHELD)
+    lead.get_by_label("Device token").fill(shop.tokens["supervisor-1"])
+    lead.get_by_role("button", name="Sign in").click()
+    taken = lead.locator("li.task[data-kind=kiosk_help]")
+    expect(taken).to_contain_text("Claimed by guide-1")
+    taken.get_by_role("button", name="Done").click()
     expect(guide.locator("li.task")).to_have_count(0)
+    expect(lead.locator("li.task")).to_have_count(0)

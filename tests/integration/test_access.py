@@ -184,10 +184,11 @@ ACCESS: dict[str, str] = {
     "POST /api/fitting/calls/{call_id}/resolve": "guide",
     "GET /api/fitting/events": "guide",
     "GET /api/fitting/stats": "guide",
-    "GET /api/staff/tasks": "guide",  # the staff handhelds' queue: guide and manager devices, and staff
+    "GET /api/staff/tasks": "guide",  # the staff handhelds' queue: guide, supervisor and manager devices, and staff
     "POST /api/staff/tasks/{task_id}/claim": "guide",
     "POST /api/staff/tasks/{task_id}/resolve": "guide",
     "GET /api/staff/events": "guide",
+    "POST /api/staff/frames": "guide",  # a handheld camera's frames during an exit rescan
     "GET /api/gate/events": "gate",  # the gate screen's live feed
     # the dashboard's staff actions (each with a reason, audited with who)
     "POST /api/admin/devices": "staff",

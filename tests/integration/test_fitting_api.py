@@ -85,7 +85,8 @@ def test_call_lifecycle_claim_resolve_release(tmp_path: Path) -> None:
         assert [c["state"] for c in view["calls"]] == ["claimed"]
 
         assert client.post(f"/api/fitting/calls/{call['id']}/resolve", headers=other).status_code == 403
-        done = client.post(f"/api/fitting/calls/{call['id']}/resolve", headers=guide, json={"release": True})
+        lead = device_headers(daemon, "supervisor-1", "supervisor")  # takes over the call guide-1 left
+        done = client.post(f"/api/fitting/calls/{call['id']}/resolve", headers=lead, json={"release": True})
         assert done.status_code == 200 and done.json()["state"] == "resolved"
 
         with daemon.ctx.store.read() as s:

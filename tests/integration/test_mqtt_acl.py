@@ -31,6 +31,7 @@ ROLES = {
     "guide-1": "guide",
     "guide-2": "guide",
     "manager-1": "manager",
+    "supervisor-1": "supervisor",
     "gate-1": "gate",
     "gate-2": "gate",
 }
@@ -94,6 +95,13 @@ def test_guide_cannot_publish_gate_commands_but_edge_can(tmp_path: Path) -> None
         assert manager.wait_for(lambda m: m.get("event_id") == "age-1")
         assert snoop.wait_for(lambda m: m.get("event_id") == "call-2")  # delivered after the alert, if any
         assert not [m for m in snoop.received if m.get("event_id") == "age-1"]
+
+        # a supervisor hears escalations (a task nobody took) but not the kiosks' alerts
+        sup = login("supervisor-1", ["retail/s1/checkout/+/alert", "retail/s1/staff/escalation"])
+        edge.publish("retail/s1/checkout/kiosk-1/alert", {"event_id": "age-2"}).wait_for_publish(5)
+        edge.publish("retail/s1/staff/escalation", {"event_id": "esc-1"}).wait_for_publish(5)
+        assert sup.wait_for(lambda m: m.get("event_id") == "esc-1")  # delivered after the alert, if any
+        assert not [m for m in sup.received if m.get("event_id") == "age-2"]
     finally:
         for c in clients:
             c.close()

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -17,6 +18,7 @@ from sqlmodel import col, select
 from edge.checkout.catalog import import_products
 from edge.checkout.models import ExitAudit, StaffTask
 from edge.checkout.tasks import StaffTasks
+from edge.demo import media
 from edge.demo.catalog import RICE_WINE, demo_rows
 from edge.demo.gtins import GROCERY
 from edge.platform.audit import AuditEvent
@@ -37,6 +39,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "c": client, "d": daemon, "kiosk": device_headers(daemon, "kiosk-1", "kiosk"),
             "guide": device_headers(daemon, "guide-1", "guide"), "guide2": device_headers(daemon, "guide-2", "guide"),
             "manager": device_headers(daemon, "manager-1", "manager"),
+            "supervisor": device_headers(daemon, "supervisor-1", "supervisor"),
             "gate": device_headers(daemon, "gate-1", "gate"), "staff": staff_headers(daemon),
         }  # fmt: skip
 
@@ -87,12 +90,14 @@ def test_an_id_check_is_claimed_once_and_approval_lets_the_kiosk_pay(shop: dict[
     assert {"checkout.task_id_check", "checkout.task_claimed", "checkout.task_approved"} <= actions
 
 
-def test_a_manager_takes_over_a_task_a_guide_claimed_and_left(shop: dict[str, Any]) -> None:
+@pytest.mark.parametrize("lead", ["supervisor", "manager"])
+def test_a_supervisor_or_manager_takes_over_a_task_a_guide_claimed_and_left(shop: dict[str, Any], lead: str) -> None:
     c = shop["c"]
     sid = cart_with(shop, TEA, RICE_WINE)
     url = f"/api/staff/tasks/{task_for(shop, 'id_check', session_id=sid)['id']}"
     assert c.post(f"{url}/claim", headers=shop["guide"]).status_code == 200
-    done = c.post(f"{url}/resolve", json={"outcome": "approved"}, headers=shop["manager"])
+    assert c.get("/api/staff/tasks", headers=shop[lead]).is_success, "a lead's handheld sees the queue"
+    done = c.post(f"{url}/resolve", json={"outcome": "approved"}, headers=shop[lead])
     assert done.status_code == 200 and done.json()["outcome"] == "approved", done.text
     assert done.json()["claimed_by"] == "device:guide-1", "the claim stays on record"
 
@@ -165,3 +170,21 @@ def test_a_task_nobody_claims_escalates_once(shop: dict[str, Any]) -> None:
     assert tasks.escalate_due() == 1 and tasks.escalate_due() == 0
     assert task_for(shop, "kiosk_help", session_id=sid)["escalated"] == 1
     assert [m["id"] for m in queued(shop, "/staff/escalation")][-1] == task["id"]
+
+
+def test_a_handhelds_camera_frame_reads_codes_and_refuses_what_is_not_an_image(shop: dict[str, Any]) -> None:
+    c, url = shop["c"], "/api/staff/frames"
+    art = media.product_pack(TEA, "Jasmine tea", (40, 90, 170))
+    canvas = media.place(media.background((640, 480), 3), art, (640 - art.shape[1]) // 2, (480 - art.shape[0]) // 2)
+    jpeg = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    read: list[dict[str, Any]] = []
+    for n in range(6):  # confirmation takes a few frames of the same code, as at a kiosk camera
+        r = c.post(url, content=jpeg, headers={**shop["guide"], "Content-Type": "image/jpeg", "X-Frame-Id": f"f-{n}"})
+        assert r.status_code == 200, r.text
+        read += r.json()["codes"]
+        if read:
+            break
+    assert [code["gtin"] for code in read] == ["0" + TEA]
+    bad = c.post(url, content=b"not an image", headers={**shop["guide"], "Content-Type": "image/jpeg"})
+    assert bad.status_code in (400, 415, 422) and bad.json()["error"]["code"], bad.text
+    assert c.post(url, content=jpeg, headers=shop["kiosk"]).status_code == 403, "a kiosk is not a handheld"
