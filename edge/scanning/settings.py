@@ -65,7 +65,11 @@ class PhoneFrameSettings(BaseModel):
         default=1_300_000, ge=100_000, le=8_000_000, description="Largest frame decoded (bigger JPEGs are reduced)."
     )
     decode_slots: int = Field(
-        default=2, ge=1, le=16, description="Phone frames decoded at once (the kiosks' cameras keep their threads)."
+        default=4,
+        ge=1,
+        le=16,
+        description="Phone frames decoded at once (the kiosks' cameras keep their threads); 4 on 2 cores: "
+        "a slot spends most of its time waiting for Python, not decoding.",
     )
     slot_wait_s: float = Field(
         default=0.5, gt=0, le=10, description="A frame waiting longer than this for a slot is answered 503 busy."
