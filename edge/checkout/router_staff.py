@@ -26,6 +26,15 @@ kiosk = APIRouter(prefix="/api/kiosk", tags=["kiosk"])
 gate = APIRouter(prefix="/api/gate", tags=["gate"])
 
 
+class HelpIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="One id per press: a resent request (its answer lost) never raises a second task.",
+    )  # fmt: skip
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,11 +90,11 @@ async def events(request: Request, p: GuideDep, ctx: CtxDep) -> StreamingRespons
 
 
 @kiosk.post("/sessions/{session_id}/help", status_code=201)
-def call_staff(session_id: Ident, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
+def call_staff(session_id: Ident, p: KioskDep, ctx: CtxDep, body: HelpIn | None = None) -> dict[str, Any]:
     """The shopper asks for a person: one open help task per cart, however often it is pressed."""
     kiosk_id = p.id if p.kind == "device" else None
     cart = ctx.own(CheckoutServices).sessions.view(session_id, kiosk_id)
-    return _tasks(ctx).ask_for_help(cart.kiosk_id, session_id)
+    return _tasks(ctx).ask_for_help(cart.kiosk_id, session_id, body.request_id if body else None)
 
 
 @gate.get("/events", response_class=StreamingResponse, responses=answers("text/event-stream"))

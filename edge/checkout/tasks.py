@@ -101,9 +101,18 @@ class StaffTasks:
             ).all()
         return [public(t) for t in rows][-200:]
 
-    def ask_for_help(self, place: str, session_id: str | None) -> dict[str, Any]:
+    def ask_for_help(self, place: str, session_id: str | None, request_id: str | None = None) -> dict[str, Any]:
+        """One open help task per cart; with a request id, a resend of an answered press is that task again."""
         with self.store.write() as s:
-            task = open_task(s, self.store_id, self.bus, "kiosk_help", place, session_id=session_id)
+            if request_id is not None and session_id is not None:
+                asked = s.exec(
+                    select(StaffTask).where(StaffTask.kind == "kiosk_help", StaffTask.session_id == session_id)
+                )
+                for task in asked:
+                    if json.loads(task.detail or "{}").get("request_id") == request_id:
+                        return public(task)
+            detail = {"request_id": request_id} if request_id else None
+            task = open_task(s, self.store_id, self.bus, "kiosk_help", place, session_id=session_id, detail=detail)
         return public(task)
 
     def claim(self, task_id: str, who: str) -> dict[str, Any]:

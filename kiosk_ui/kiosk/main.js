@@ -43,7 +43,8 @@ async function newSession(resume = false) {
 async function callStaff() {
   if (!state.cart) return;
   try {
-    await api(`/api/kiosk/sessions/${encodeURIComponent(state.cart.session_id)}/help`, { method: "POST", body: {} });
+    const path = `/api/kiosk/sessions/${encodeURIComponent(state.cart.session_id)}/help`;
+    await api(path, { method: "POST", body: { request_id: `help-${Date.now().toString(36)}` } });
     showAlert(() => t("kiosk.staff_called"), "info");
   } catch (err) {
     showAlert(err);

@@ -187,7 +187,7 @@ class Kiosks:
         if kind == "id_check":
             a = post(http, f"/api/kiosk/sessions/{sid}/items", {"code": RICE_WINE, "qty": 1})
         else:
-            a = post(http, f"/api/kiosk/sessions/{sid}/help")
+            a = post(http, f"/api/kiosk/sessions/{sid}/help", {"request_id": f"bench-{n}"})
         task_id = a.body.get("id") if kind == "kiosk_help" and a.status in (200, 201) else None
         with self.lock:
             self.requests.append(Request(n, kind, sid, t0, a, task_id))

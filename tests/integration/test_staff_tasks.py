@@ -127,6 +127,14 @@ def test_call_staff_from_a_kiosk_and_a_phone(shop: dict[str, Any]) -> None:
     assert c.post(f"/api/kiosk/sessions/{sid}/help", headers=other).status_code == 403
     done = c.post(f"/api/staff/tasks/{first['id']}/resolve", json={"outcome": "helped"}, headers=shop["guide"])
     assert done.json()["state"] == "done"
+    press = {"request_id": "press-1"}
+    asked = c.post(f"/api/kiosk/sessions/{sid}/help", json=press, headers=shop["kiosk"]).json()
+    assert asked["id"] != first["id"] and asked["state"] == "open", "a new press after an answer is a new task"
+    c.post(f"/api/staff/tasks/{asked['id']}/resolve", json={"outcome": "helped"}, headers=shop["guide"])
+    resent = c.post(f"/api/kiosk/sessions/{sid}/help", json=press, headers=shop["kiosk"]).json()
+    assert resent["id"] == asked["id"] and resent["state"] == "done", "a resent press is not a second task"
+    bad = c.post(f"/api/kiosk/sessions/{sid}/help", json={"request_id": "<x>"}, headers=shop["kiosk"])
+    assert bad.status_code == 422
     phone = go_headers(c, shop["d"])
     psid = c.get("/api/go/state", headers=phone).json()["cart"]["session_id"]
     asked = c.post(f"/api/go/carts/{psid}/help", headers=phone)
