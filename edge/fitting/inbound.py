@@ -26,7 +26,7 @@ from edge.fitting import topics
 from edge.fitting.calls import CallService
 from edge.mqtt.contract import Ack, Messaging
 from edge.platform.errors import EdgeError, ResourceFault
-from edge.platform.identity import Authenticator
+from edge.platform.identity import HANDHELD_ROLES, Authenticator
 from edge.platform.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class ClaimListener:
             return "malformed"
         try:
             who = self.access.authenticate(msg.device_token)
-            if who.kind != "device" or who.role not in ("guide", "supervisor", "manager"):
+            if who.kind != "device" or who.role not in HANDHELD_ROLES:
                 INBOUND.labels(action, "forbidden").inc()
                 log.warning("fitting: %s from a %s device refused", action, who.role)
                 return "forbidden"

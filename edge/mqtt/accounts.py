@@ -17,33 +17,20 @@ from pathlib import Path
 from edge.platform.files import write_atomic
 
 EDGE_RULES = ["topic readwrite retail/#"]
+_GUIDE = [
+    "topic read retail/+/fitting/+/call",
+    "topic read retail/+/fitting/+/state",
+    "topic read retail/+/staff/task",
+    "topic read retail/+/edge/+/available",
+    "topic write retail/+/fitting/+/claim",
+]
+# a guide who also hears escalations and may take over a colleague's call
+_SUPERVISOR = [*_GUIDE, "topic read retail/+/fitting/escalations", "topic read retail/+/staff/escalation"]
 ROLE_RULES = {
-    "guide": [
-        "topic read retail/+/fitting/+/call",
-        "topic read retail/+/fitting/+/state",
-        "topic read retail/+/staff/task",
-        "topic read retail/+/edge/+/available",
-        "topic write retail/+/fitting/+/claim",
-    ],
-    "supervisor": [  # a guide who also hears escalations and may take over a colleague's call
-        "topic read retail/+/fitting/+/call",
-        "topic read retail/+/fitting/+/state",
-        "topic read retail/+/fitting/escalations",
-        "topic read retail/+/staff/task",
-        "topic read retail/+/staff/escalation",
-        "topic read retail/+/edge/+/available",
-        "topic write retail/+/fitting/+/claim",
-    ],
-    "manager": [  # the supervisor's topics and the kiosks' alerts (recalled or expired packs)
-        "topic read retail/+/fitting/+/call",
-        "topic read retail/+/fitting/+/state",
-        "topic read retail/+/fitting/escalations",
-        "topic read retail/+/checkout/+/alert",
-        "topic read retail/+/staff/task",
-        "topic read retail/+/staff/escalation",
-        "topic read retail/+/edge/+/available",
-        "topic write retail/+/fitting/+/claim",
-    ],
+    "guide": _GUIDE,
+    "supervisor": _SUPERVISOR,
+    # the supervisor's topics and the kiosks' alerts (recalled or expired packs)
+    "manager": [*_SUPERVISOR, "topic read retail/+/checkout/+/alert"],
     # {id}: a gate reads the commands addressed to it alone, and reports its own state
     "gate": [
         "topic read retail/+/gate/{id}/cmd",

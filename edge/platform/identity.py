@@ -6,6 +6,9 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+# Devices that carry the staff handheld page: they hear the task queue and the fitting-room calls.
+HANDHELD_ROLES: tuple[str, ...] = ("guide", "supervisor", "manager")
+
 
 class Principal(BaseModel):
     """A logged-in store-IT user or a device with a token (kiosk, guide, supervisor, manager, gate)."""

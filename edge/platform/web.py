@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edge.platform.context import Context, need
 from edge.platform.errors import Forbidden
-from edge.platform.identity import Principal
+from edge.platform.identity import HANDHELD_ROLES, Principal
 
 SESSION_COOKIE = "re_session"
 
@@ -74,7 +74,7 @@ def require_device(*roles: str, allow_staff: bool = True) -> Callable[[Principal
 
 
 KioskDep = Annotated[Principal, Depends(require_device("kiosk"))]
-GuideDep = Annotated[Principal, Depends(require_device("guide", "supervisor", "manager"))]
+GuideDep = Annotated[Principal, Depends(require_device(*HANDHELD_ROLES))]
 GateDep = Annotated[Principal, Depends(require_device("gate"))]
 
 
