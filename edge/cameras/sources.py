@@ -154,23 +154,31 @@ class PerSession:
     """A video file played once per kiosk session (the demo's shopper): between plays it shows
     the clip's first frame (an empty tray), so the motion gate skips it and nothing is decoded."""
 
-    def __init__(self, reader: CaptureReader, fps: float) -> None:
+    def __init__(self, reader: CaptureReader, fps: float, grace_s: float = 5.0) -> None:
         self.reader = reader
         self.kind = reader.kind
         self._hold = reader.read()
         reader.restart()
         self._holding = True
         self._want = False
+        self._again = False  # a new session opened while the clip played for the previous one
+        self._started = 0.0
+        self.grace_s = grace_s
         self._pace = _Paced(fps)
 
     def replay(self) -> None:
-        """Play the clip from the start, unless it is playing now (a session opened by its own scan)."""
+        """Play the clip from the start. While it plays: within `grace_s` of its start the session
+        is the one its own first scan opened (nothing to do); later, the last shopper left before
+        the clip ended, and it plays again when it ends."""
         if self._holding:
             self._want = True
+        elif time.monotonic() - self._started > self.grace_s:
+            self._again = True
 
     def read(self) -> np.ndarray | None:
         if self._want:
             self._want, self._holding = False, False
+            self._started = time.monotonic()
             self.reader.restart()
         if self._holding:
             self._pace.wait()
@@ -179,6 +187,7 @@ class PerSession:
         frame = self.reader.read()
         if self.reader.loops != loops:  # the end: hold until the next session
             self._holding = True
+            self._want, self._again = self._again, False
             return self._hold
         return frame
 

@@ -46,6 +46,21 @@ def test_the_clip_waits_plays_once_per_session_and_holds_its_first_frame(tmp_pat
         reader.close()
 
 
+def test_a_session_opened_late_in_a_play_gets_its_own_play_after_it(tmp_path: Path) -> None:
+    reader = PerSession(CaptureReader(str(clip(tmp_path)), "file", 60.0), fps=60.0, grace_s=0.0)
+    try:
+        reader.replay()
+        first = [index(reader.read()) for _ in range(3)]
+        reader.replay()  # the shopper paid and left while the clip still played: the next one opened
+        played = [index(reader.read()) for _ in range(2 * N + 3)]
+        assert first + played[: N - 3] == list(range(N)), "the first basket is not cut short"
+        assert played[N - 3] == 0, "the empty tray between the two shoppers"
+        assert played[N - 2 : 2 * N - 2] == list(range(N)), "the next session's basket, once"
+        assert played[2 * N - 2 :] == [0] * 5, "then the tray"
+    finally:
+        reader.close()
+
+
 def test_a_session_opening_at_the_kiosk_plays_its_clip(tmp_path: Path) -> None:
     source = str(clip(tmp_path))
     cams = [
