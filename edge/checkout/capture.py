@@ -26,6 +26,7 @@ from edge.platform.locks import KeyedLocks
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc, utcnow
 from edge.platform.worker import Worker
+from edge.platform.writeslot import BACKGROUND
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Capturer:
         amounts = {str(r[0]): int(r[1]) for r in rows}
         done = 0
         now = utcnow()
-        with self.store.write() as s:
+        with self.store.write(priority=BACKGROUND) as s:
             for intent_id, order_id in taken:
                 amount = amounts.get(intent_id)
                 if amount is None:

@@ -61,6 +61,8 @@ _MEMBER_BY_ID = select(_MEMBER).where(_MEMBER.c.id == bindparam("id"))
 _MEMBER_BY_PHONE = select(_MEMBER).where(_MEMBER.c.phone == bindparam("phone")).limit(1)
 _PROMOTIONS = select(_PROMO)
 _SCAN_CLAIM = insert(_SCAN).prefix_with("OR IGNORE")
+_SCAN_SEEN = select(_SCAN.c.scan_id).where(_SCAN.c.session_id == bindparam("sid"), _SCAN.c.scan_id == bindparam("scan"))
+_TOUCH_IF_UNCHANGED = _TOUCH.where(_KS.c.version == bindparam("b_was"), _KS.c.status == "open")
 
 
 SessionRow = row_type(KioskSession)  # a plain dataclass with KioskSession's fields: see edge.platform.rows
@@ -117,6 +119,10 @@ def claim_scan(s: Tx, session_id: str, scan_id: str) -> bool:
     return bool(s.run(_SCAN_CLAIM, {"session_id": session_id, "scan_id": scan_id}).rowcount)
 
 
+def scan_seen(s: ReadTx, session_id: str, scan_id: str) -> bool:
+    return s.run(_SCAN_SEEN, {"sid": session_id, "scan": scan_id}).first() is not None
+
+
 def set_line_qty(s: Tx, line_id: int, qty: int) -> None:
     s.run(_LINE_QTY, {"b_id": line_id, "b_qty": qty})
 
@@ -127,6 +133,19 @@ def touch(s: Tx, ks: KioskSession) -> None:
     ks.version += 1
     ks.updated_at = utcnow()
     s.run(_TOUCH, {"b_id": ks.id, **{f"b_{c}": getattr(ks, c) for c in _TOUCHED}})
+
+
+def touch_if_unchanged(s: Tx, ks: KioskSession) -> bool:
+    """`touch`, only if the cart is still open at the version it was read at: a change decided in
+    a read (before the write slot) commits only if nothing else changed the cart meanwhile."""
+    was = ks.version
+    ks.version += 1
+    ks.updated_at = utcnow()
+    params = {"b_id": ks.id, "b_was": was, **{f"b_{c}": getattr(ks, c) for c in _TOUCHED}}
+    if s.run(_TOUCH_IF_UNCHANGED, params).rowcount == 1:
+        return True
+    ks.version = was
+    return False
 
 
 def close_open_sessions(s: Tx, kiosk_id: str) -> None:

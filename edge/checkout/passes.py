@@ -23,6 +23,7 @@ from edge.platform.errors import Conflict, EdgeError, Forbidden, Gone, InvalidIn
 from edge.platform.observability import escape_text
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.writeslot import INTERACTIVE
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class Gate:
         try:
             claims = self.codes.pass_claims(text)
             pass_id, order_id = claims["p"], claims["o"]
-            with self.store.write() as s:
+            with self.store.write(priority=INTERACTIVE) as s:
                 xp = s.run(_PASS, {"id": pass_id}).first()
                 if xp is None or xp.order_id != order_id:
                     raise PassRefusal("unknown", "no such pass")

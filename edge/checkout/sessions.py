@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from edge.bus import Bus
-from edge.checkout import cartrows, cartview, shelf, tasks
+from edge.checkout import cartadd, cartrows, cartview, tasks
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
@@ -32,9 +32,13 @@ from edge.platform.gs1facts import Facts
 from edge.platform.locks import KeyedLocks
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, store_today, utcnow
+from edge.platform.writeslot import BACKGROUND, INTERACTIVE
 from edge.scanning.contract import CodeReader
 
 __all__ = ["Sessions", "member_view"]
+
+
+AGE_ALERT = {"code": "age_check_required", "message": "this item needs an ID check; a member of staff is on the way"}
 
 
 class Sessions:
@@ -125,7 +129,7 @@ class Sessions:
     def expire_idle(self) -> int:
         """Expire abandoned sessions (run periodically); returns how many."""
         cutoff = utcnow() - timedelta(seconds=min(self.cfg.session_idle_s, self.cfg.phone_idle_s))
-        with self.store.write() as s:
+        with self.store.write(priority=BACKGROUND) as s:
             candidates = s.exec(
                 select(KioskSession).where(KioskSession.status == "open", KioskSession.updated_at < cutoff)
             )
@@ -153,7 +157,9 @@ class Sessions:
         is exactly this change; pricing outside the write lock lets other kiosks write meanwhile.
         """
         with self.locks.hold(session_id, lock_wait_s):
-            with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
+            with self.store.write(
+                durable=False, lock_wait_s=lock_wait_s, priority=INTERACTIVE
+            ) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 alert = change(s, ks)
                 cartrows.touch(s, ks)
@@ -198,50 +204,31 @@ class Sessions:
         if not isinstance(qty, int) or not 1 <= qty <= self.cfg.max_quantity:
             raise InvalidInput(f"quantity must be 1 to {self.cfg.max_quantity}", code="bad_quantity")
         key, kind, value = cartrows.check_measure(self.cfg, facts)
-        alerts: list[dict[str, str]] = []
         today = store_today(self.settings.store.timezone)
         with self.locks.hold(session_id, lock_wait_s):
-            with self.store.write(durable=False, lock_wait_s=lock_wait_s) as s:  # a cart line: see txn.writing
-                ks = self.load_row(s, session_id, kiosk_id)
-                product = cartrows.resolve(s, facts)
-                refusal = shelf.pack_refusal(s, facts, today)
-                if refusal is not None:  # the alert commits; the scan is refused below
-                    self._alert_staff(s, ks, refusal.code, {**refusal.details, "name": product.name})
-                elif scan_id is not None and not cartrows.claim_scan(s, ks.id, scan_id):
-                    source, line = "duplicate", cartrows.line_by_code(s, ks.id, key)
-                    new_qty = line[1] if line else 0
-                else:
-                    line = cartrows.line_by_code(s, ks.id, key)
-                    if line is None:
-                        if cartrows.line_count(s, ks.id) >= self.cfg.max_lines:
-                            raise Unprocessable(
-                                f"a cart holds at most {self.cfg.max_lines} lines; ask staff for help", code="cart_full"
-                            )
-                        new_qty = qty
-                        cartrows.insert_line(s, ks.id, key, product.gtin, qty, kind, value, facts.expiry)
-                        if product.age_restricted and not ks.age_checked_by:
-                            self._call_staff_for_id(s, ks, product)
-                    else:
-                        new_qty = line[1] + qty
-                        if new_qty > self.cfg.max_quantity:
-                            raise Unprocessable(
-                                f"at most {self.cfg.max_quantity} of one item per cart", code="quantity_too_large"
-                            )
-                        cartrows.set_line_qty(s, line[0], new_qty)
-                    cartrows.touch(s, ks)
-            if refusal is not None:
-                raise Unprocessable(refusal.message, code=refusal.code, details=refusal.details)
-            if product.age_restricted and not ks.age_checked_by and source != "duplicate":
-                alerts.append(
-                    {
-                        "code": "age_check_required",
-                        "message": "this item needs an ID check; a member of staff is on the way",
-                    }
-                )
+            for _attempt in range(3):  # see edge.checkout.cartadd: decided in a read, written in a short write
+                with self.store.read() as s:
+                    p = cartadd.plan(self, s, session_id, kiosk_id, facts, key, qty, today, scan_id)
+                if p.duplicate:
+                    break
+                try:
+                    with self.store.write(
+                        durable=False, lock_wait_s=lock_wait_s, priority=INTERACTIVE
+                    ) as s:  # a cart line: txn.writing
+                        cartadd.write(self, s, p, facts, key, kind, value, scan_id)
+                    break
+                except cartadd.CartMoved:
+                    continue
+            else:
+                raise Conflict("the cart changed while adding this item; scan it again", code="cart_changed")
+            if p.refusal is not None:
+                raise Unprocessable(p.refusal.message, code=p.refusal.code, details=p.refusal.details)
+            source = "duplicate" if p.duplicate else source
+            alerts = [] if p.duplicate or not p.needs_id_check else [dict(AGE_ALERT)]
             with self.store.read() as s:
-                view = self.view_of(s, ks)
-        self._changed(ks, "item_added", alerts[0] if alerts else None)
-        added = {"code": key, "gtin": product.gtin, "name": product.name, "qty": new_qty, "source": source}
+                view = self.view_of(s, p.ks)
+        self._changed(p.ks, "item_added", alerts[0] if alerts else None)
+        added = {"code": key, "gtin": p.product.gtin, "name": p.product.name, "qty": p.new_qty, "source": source}
         return ItemAdded(added=added, alerts=alerts, cart=view)
 
     def _call_staff_for_id(self, s: Tx, ks: KioskSession, product: cartrows.ProductRow) -> None:

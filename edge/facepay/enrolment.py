@@ -29,6 +29,7 @@ from edge.platform.ids import new_id
 from edge.platform.security import Sealer
 from edge.platform.store import Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.writeslot import BACKGROUND
 
 log = logging.getLogger(__name__)
 STREAM = "face"
@@ -288,7 +289,7 @@ class EnrolmentService:
     def purge_expired(self, now: datetime | None = None) -> int:
         """Erase every template past its retention date (same event as an erasure)."""
         now = now or utcnow()
-        with self.store.write() as s:
+        with self.store.write(priority=BACKGROUND) as s:
             gone = s.exec(select(FaceTemplate.member_id).where(FaceTemplate.expires_at <= now)).all()
             for member_id in gone:
                 self._erase_in(s, member_id, "system:retention", "retention", now)

@@ -31,6 +31,7 @@ from edge.platform.gs1 import normalise_gtin
 from edge.platform.observability import escape_text
 from edge.platform.store import ReadTx, Store, Tx
 from edge.platform.timeutil import as_utc, utcnow
+from edge.platform.writeslot import BACKGROUND
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ class CallService:
     def prune_inbound(self, keep_days: int = 8) -> int:
         """Forget applied claim ids older than any broker session could redeliver (7 days)."""
         cutoff = utcnow() - timedelta(days=keep_days)
-        with self.store.write() as s:
+        with self.store.write(priority=BACKGROUND) as s:
             old = s.exec(select(FittingInbound).where(col(FittingInbound.received_at) < cutoff)).all()
             for row in old:
                 s.delete(row)

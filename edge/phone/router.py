@@ -61,14 +61,14 @@ class PayIn(_In):
     idempotency_key: CodeStr | None = Field(default=None, max_length=80)
 
 
-def _svc(ctx: CtxDep) -> PhoneService:
+async def _svc(ctx: CtxDep) -> PhoneService:
     return ctx.own(PhoneService)
 
 
 SvcDep = Annotated[PhoneService, Depends(_svc)]
 
 
-def _owner(request: Request, svc: SvcDep) -> str:
+async def _owner(request: Request, svc: SvcDep) -> str:
     return svc.owner(request.cookies.get(COOKIE))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -28,6 +29,11 @@ FRAMES = Counter("edge_phone_frames_total", "Frames phones sent, by outcome", ["
 FRAME_SECONDS = Histogram(
     "edge_phone_frame_seconds", "A phone frame, request in to answer out (decode and cart change)",
     buckets=(0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0),
+)  # fmt: skip
+STAGE_SECONDS = Histogram(
+    "edge_phone_frame_stage_seconds",
+    "A phone frame's stages: `read` (decode slot, image, decoders), `cart` (the adds it confirmed)",
+    ["stage"], buckets=(0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0),
 )  # fmt: skip
 READS = Counter("edge_phone_reads_total", "Codes confirmed in phone frames, by what they did", ["result"])
 
@@ -88,10 +94,12 @@ class PhoneService:
         self.frame_limit.take(owner)
         with FRAME_SECONDS.time():
             try:
-                read = self.frames().read_frame(owner, data, t_ms, frame_id)
+                with STAGE_SECONDS.labels("read").time():
+                    read = self.frames().read_frame(owner, data, t_ms, frame_id)
             except EdgeError as exc:
                 FRAMES.labels(exc.code).inc()
                 raise
+            t_cart = time.perf_counter()
             FRAMES.labels("repeated" if read.repeated else "codes" if read.seen else "empty").inc()
             results: list[dict[str, Any]] = []
             cart: dict[str, Any] | None = None
@@ -110,6 +118,8 @@ class PhoneService:
                 READS.labels(result).inc()
                 results.append({"text": shown, "ok": True, "result": result, "item": added or None})
                 cart, alerts = out["cart"], [*alerts, *out.get("alerts", [])]
+            if read.codes:
+                STAGE_SECONDS.labels("cart").observe(time.perf_counter() - t_cart)
         return {"reads": results, "seen": read.seen, "decode_ms": read.decode_ms, "cart": cart, "alerts": alerts}
 
     def add_typed(self, owner: str, session_id: str, code: str, qty: int, scan_id: str) -> dict[str, Any]:

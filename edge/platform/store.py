@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError
@@ -36,8 +37,18 @@ from edge.platform.errors import ResourceFault
 from edge.platform.faults import FaultLog, classify
 from edge.platform.groupcommit import WalSync
 from edge.platform.schema import DB_NAME, Schema
+from edge.platform.writeslot import NORMAL, WriteSlot
 
 log = logging.getLogger(__name__)
+
+_WRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+WRITE_WAIT_SECONDS = Histogram(
+    "edge_db_write_wait_seconds", "Time a write transaction waited for the write slot", buckets=_WRITE_BUCKETS
+)
+WRITE_HOLD_SECONDS = Histogram(
+    "edge_db_write_hold_seconds", "Time a write transaction held the write slot (statements and commit)",
+    buckets=_WRITE_BUCKETS,
+)  # fmt: skip
 
 MqttListener = Callable[[list[Any]], None]
 
@@ -144,8 +155,9 @@ class Store:
 
     SQLite has one writer. When threads collide, its busy handler sleeps with growing back-off
     (up to 100 ms a try), which turns a 4 ms write into hundreds of ms under load. So every
-    write transaction takes this process's write lock first: writers queue on a Python lock and
-    are handed the slot at once, while reads (WAL) never wait. Never call the network while a
+    write transaction takes this process's write slot first (edge.platform.writeslot): writers
+    queue in Python, the most urgent first, and are handed the slot at once, while reads (WAL)
+    never wait. Never call the network while a
     write is open.
     """
 
@@ -168,7 +180,7 @@ class Store:
         event.listen(self.schema_engine, "connect", _pragmas("FULL", self))
         self.schema = Schema(path, self.schema_engine)
         self.wal_sync = WalSync(path)
-        self._write_lock = threading.RLock()
+        self._slot = WriteSlot()
         self._mqtt_listeners: list[MqttListener] = []
 
     @classmethod
@@ -177,24 +189,29 @@ class Store:
 
     # --- the two ways in ------------------------------------------------------------------
     @contextmanager
-    def write(self, durable: bool = True, lock_wait_s: float | None = None) -> Iterator[Tx]:
+    def write(self, durable: bool = True, lock_wait_s: float | None = None, priority: int = NORMAL) -> Iterator[Tx]:
         """One write transaction: commit on success, roll back on any error.
 
         durable=True (money, calls, consents, audit) returns only once the commit is fsynced.
         durable=False is for state a power cut may lose (a cart line the shopper sees and
         rescans); it is still crash-safe. With lock_wait_s, WriteBusy is raised (nothing done)
-        when the write slot stays taken that long. A full disk, a busy or damaged database and
-        a failed fsync raise a ResourceFault (edge.platform.faults), remembered for /readyz."""
-        with self._faults_typed(), self._write(durable, lock_wait_s) as tx:
+        when the write slot stays taken that long. `priority` says who gets the slot first when
+        writers queue (edge.platform.writeslot: INTERACTIVE, NORMAL, BACKGROUND). A full disk, a
+        busy or damaged database and a failed fsync raise a ResourceFault (edge.platform.faults),
+        remembered for /readyz."""
+        with self._faults_typed(), self._write(durable, lock_wait_s, priority) as tx:
             yield tx
         self.faults.succeeded()
 
     @contextmanager
-    def _write(self, durable: bool, lock_wait_s: float | None) -> Iterator[Tx]:
+    def _write(self, durable: bool, lock_wait_s: float | None, priority: int) -> Iterator[Tx]:
         if durable:
             self.wal_sync.check()  # after a failed fsync nothing is trusted to reach the disk
-        if not self._write_lock.acquire(True, -1 if lock_wait_s is None else lock_wait_s):
+        t0 = time.perf_counter()
+        if not self._slot.acquire(priority, lock_wait_s):
             raise WriteBusy("the database write slot is taken")
+        t1 = time.perf_counter()
+        WRITE_WAIT_SECONDS.observe(t1 - t0)
         ticket = 0
         tx = Tx(self.engine, expire_on_commit=False)
         tx.store, tx._hooks, tx.mqtt_rows = self, [], []
@@ -212,7 +229,8 @@ class Store:
             if wrote and (durable or tx.must_be_durable):
                 ticket = self.wal_sync.committed()
         finally:
-            self._write_lock.release()
+            WRITE_HOLD_SECONDS.observe(time.perf_counter() - t1)
+            self._slot.release()
         if ticket:
             self.wal_sync.wait(ticket)
         if tx.mqtt_rows:

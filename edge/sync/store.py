@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from edge.platform.store import Store
 from edge.platform.timeutil import utcnow
+from edge.platform.writeslot import BACKGROUND
 
 
 def sql_ts(value: datetime) -> str:
@@ -100,7 +101,9 @@ class OutboxStore:
     def settle(self, acked: Sequence[int], rejected: Sequence[Rejection]) -> None:
         """Mark acknowledged rows sent and move rejected ones to quarantine, in one transaction."""
         now = sql_ts(utcnow())
-        with self.store.write(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
+        with self.store.write(
+            durable=False, priority=BACKGROUND
+        ) as conn:  # a lost mark means a resend; the cloud dedupes
             if acked:
                 conn.run(
                     text(
@@ -129,7 +132,9 @@ class OutboxStore:
 
     def record_failure(self, seqs: Sequence[int], error: str, next_attempt: datetime) -> None:
         """Count the attempt on the rows that were in flight (shown on the dashboard)."""
-        with self.store.write(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
+        with self.store.write(
+            durable=False, priority=BACKGROUND
+        ) as conn:  # a lost mark means a resend; the cloud dedupes
             conn.run(
                 text(
                     "UPDATE outbox_event SET attempts = attempts + 1, last_error = :err, next_attempt_at = :next "
@@ -161,7 +166,9 @@ class OutboxStore:
         cutoff = sql_ts(utcnow() - retention)
         total = 0
         while True:
-            with self.store.write(durable=False) as conn:  # a lost mark means a resend; the cloud dedupes
+            with self.store.write(
+                durable=False, priority=BACKGROUND
+            ) as conn:  # a lost mark means a resend; the cloud dedupes
                 n = conn.run(
                     text(
                         "DELETE FROM outbox_event WHERE seq IN (SELECT seq FROM outbox_event "

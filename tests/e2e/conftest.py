@@ -183,6 +183,7 @@ def store_config(data_dir: Path, broker: Mosquitto, media_dir: Path | None) -> d
         "store": {"id": "e2e-store", "name": "E2E Store", "timezone": "Asia/Shanghai", "currency": "CNY"},
         "storage": {"data_dir": str(data_dir)},
         "mqtt": {"url": broker.url},
+        "checkout": {"audit_share": 0.0},  # no random audits: a test that wants a rescan asks for one
         "cameras": cameras,
         "fitting": {
             "zone_escalate_after_s": {"men": 3},  # room-2 escalates fast, for the live escalation check

@@ -343,7 +343,7 @@ def test_a_scan_waits_for_a_busy_write_slot_or_cart_instead_of_failing(store: di
     wait_for(lambda: time.monotonic() >= cart_writes._until, 10, "the loop's cart-write back-off to end")
 
     ctx = store["daemon"].ctx
-    for lock_cm in (ctx.store._write_lock, ctx.own(CheckoutServices).sessions.locks.hold(sid)):
+    for lock_cm in (ctx.store._slot, ctx.own(CheckoutServices).sessions.locks.hold(sid)):
         thread_before = _cart_writes("thread")
         holder = _held_for(lock_cm, 0.3)
         t0 = time.monotonic()

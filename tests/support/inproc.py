@@ -25,8 +25,14 @@ def settings_for(data_dir: Path, overrides: dict[str, Any] | None = None):  # ty
         "storage": {"data_dir": str(data_dir)},
         "mqtt": {"url": "mqtt://127.0.0.1:9"},
         "store": {"id": "test-store", "timezone": "Asia/Shanghai"},
+        # No random exit audits (2% by default): a pass a test expects to open must not be flagged
+        # by chance. A test that wants audits sets audit_share itself.
+        "checkout": {"audit_share": 0.0},
     }
-    return load_settings(None, overrides={**base, **(overrides or {})} if overrides else base)
+    for section, values in (overrides or {}).items():
+        merged = isinstance(values, dict) and isinstance(base.get(section), dict)
+        base[section] = {**base[section], **values} if merged else values
+    return load_settings(None, overrides=base)
 
 
 @contextmanager

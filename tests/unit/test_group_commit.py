@@ -16,6 +16,7 @@ from edge.platform import mqttqueue as queue
 from edge.platform import outbox
 from edge.platform.errors import DiskFailed
 from edge.platform.store import Store
+from edge.platform.writeslot import WriteSlot
 from edge.sync.store import OutboxStore
 from tests.support.waits import wait_for
 
@@ -36,7 +37,7 @@ class DiskSpy:
     def __call__(self, fd: int) -> None:
         self.entered.set()
         self.synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        self.lock_free_during_sync.append(_free_elsewhere(self.db._write_lock))
+        self.lock_free_during_sync.append(_free_elsewhere(self.db._slot))
         assert self.hold.wait(10)
         if self.fail_next:
             self.fail_next = False
@@ -44,14 +45,14 @@ class DiskSpy:
         self.real(fd)
 
 
-def _free_elsewhere(lock: threading.RLock) -> bool:
-    """Whether another thread could take the lock now (an RLock is always free to its owner)."""
+def _free_elsewhere(slot: WriteSlot) -> bool:
+    """Whether another thread could take the write slot now (it is always free to its holder)."""
     got: list[bool] = []
 
     def probe() -> None:
-        ok = lock.acquire(blocking=False)
+        ok = slot.acquire(timeout=0)
         if ok:
-            lock.release()
+            slot.release()
         got.append(ok)
 
     t = threading.Thread(target=probe)

@@ -100,7 +100,7 @@ def test_a_read_refuses_to_commit_a_write(store: Store) -> None:
 
 # --- no other way to write from a domain ---------------------------------------------------------
 FORBIDDEN_CALLS = {"connection", "fsync", "fdatasync", "create_engine", "sync_all", "committed"}
-FORBIDDEN_NAMES = {"engine", "schema_engine", "wal_sync", "_write_lock", "dbapi_connection"}
+FORBIDDEN_NAMES = {"engine", "schema_engine", "wal_sync", "_slot", "dbapi_connection"}
 FORBIDDEN_MODULES = {"sqlite3", "edge.platform.groupcommit"}
 
 
