@@ -20,6 +20,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from cloud import coupons
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS edge_event (
     event_id uuid PRIMARY KEY,
@@ -125,6 +127,7 @@ def create_schema(pool: Pool) -> None:
     with pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(7007)")  # several receivers may start at once
         conn.execute(SCHEMA)
+        conn.execute(coupons.SCHEMA)
 
 
 def store_batch(pool: Pool, store_id: str, events: list[Event]) -> set[str]:
@@ -148,6 +151,8 @@ def store_batch(pool: Pool, store_id: str, events: list[Event]) -> set[str]:
                 APPLY_EFFECT,
                 {"store": store_id, "streams": [r[1] for r in rows], "kinds": [r[2] for r in rows]},
             )
+            new = {r[0] for r in rows}
+            coupons.apply_events(conn, store_id, [(e.kind, e.payload_json) for e in events if e.event_id in new])
     return {r[0] for r in rows}
 
 

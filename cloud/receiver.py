@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from cloud import pgstore
+from cloud import coupons, pgstore
 from cloud.faults import DropMiddleware, FaultConfig, Faults
 
 MAX_BODY = 16 * 1024 * 1024
@@ -35,6 +35,16 @@ DOWNSYNC_KINDS = {"catalog", "prices", "promotions", "member_erasure", "recalls"
 def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > 64 * 1024:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def parse_tokens(text: str) -> dict[str, str]:
@@ -185,6 +195,61 @@ def create_app(
             )
         finally:
             st.in_flight -= 1
+
+    @app.post("/v1/coupons/reserve")
+    async def reserve_coupons(request: Request) -> Response:
+        """Reserve a cart's coupon uses for one checkout, all or none (cloud/coupons.py)."""
+        early = await apply_fault(fx.take(request.url.path) if faults else None)
+        if early is not None:
+            return early
+        store = store_for(request)
+        if store is None:
+            return error(401, "unauthorized", "missing or unknown store token")
+        checked = coupons.check_uses(await _json(request))
+        if isinstance(checked, str):
+            return error(422, "invalid_reservation", checked)
+        holder, uses, ttl = checked
+
+        def run() -> str | None:
+            with pool.connection() as conn:
+                return coupons.reserve(conn, store, holder, uses, ttl)
+
+        taken = await run_in_threadpool(run)
+        if taken is not None:
+            return JSONResponse(
+                {"code": "coupon_used", "message": "this coupon has already been used", "use_key": taken}, 409
+            )
+        return JSONResponse({"reserved": [k for k, _ in uses], "holder": holder})
+
+    @app.post("/v1/coupons/release")
+    async def release_coupons(request: Request) -> Response:
+        store = store_for(request)
+        if store is None:
+            return error(401, "unauthorized", "missing or unknown store token")
+        body = await _json(request)
+        holder = body.get("holder") if isinstance(body, dict) else None
+        keys = body.get("use_keys") if isinstance(body, dict) else None
+        if not isinstance(holder, str) or not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            return error(422, "invalid_release", "holder (a string) and use_keys (strings) are required")
+
+        def run() -> int:
+            with pool.connection() as conn:
+                return coupons.release(conn, holder, keys[: coupons.MAX_USES])
+
+        return JSONResponse({"released": await run_in_threadpool(run)})
+
+    @app.get("/v1/admin/coupons/over-uses")
+    async def coupon_over_uses(request: Request) -> Response:
+        """The reconciliation report: every use of a coupon beyond what it allows, with where it happened."""
+        auth = request.headers.get("authorization", "")
+        if not admin_token or not hmac.compare_digest(auth.removeprefix("Bearer ").strip(), admin_token):
+            return error(401, "unauthorized", "admin token required")
+
+        def run() -> list[dict[str, Any]]:
+            with pool.connection() as conn:
+                return coupons.over_uses(conn)
+
+        return JSONResponse({"over_uses": await run_in_threadpool(run)})
 
     @app.get("/v1/stores/{store_id}/changes")
     async def changes(store_id: str, request: Request, after: int = 0, limit: int = 20) -> Response:

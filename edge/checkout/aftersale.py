@@ -214,6 +214,7 @@ class AfterSale(Refunds):
                 "nbf": int(start.timestamp()),
                 "exp": int(end.timestamp()),
                 "lim": req.per_member_limit,
+                "off": req.offline_policy,
                 "n": req.name or (f"{req.value}% off" if req.kind == "percent" else f"{money(req.value)} off"),
             }
             codes.append(self.codes.coupon_code(claims))

@@ -77,6 +77,7 @@ class CheckoutComponent(Component):
                 aftersale=AfterSale(conf, ctx.store, codes, providers, sessions.locks),
             )
         )
+        self.services.checkout.coupons = lambda: reg.coupons  # the chain's coupon authority (sync), if any
         self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
         self.tasks = ctx.keep(StaffTasks(conf, ctx.store, ctx.bus, sessions))
         reg.shopping = PhoneCarts(self.services, self.inapp, self.tasks)

@@ -22,46 +22,30 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
 
 from edge.bus import Bus
-from edge.checkout import audits, cartrows
+from edge.checkout import audits, cartrows, chaincoupons
 from edge.checkout.capture import Capturer
+from edge.checkout.chaincoupons import Held
 from edge.checkout.events import CartChanged, OrderPaid
-from edge.checkout.models import (
-    CouponRedemption,
-    ExitPass,
-    KioskSession,
-    Order,
-    OrderLine,
-    PaymentIntent,
-)
+from edge.checkout.models import CouponRedemption, ExitPass, KioskSession, Order, OrderLine, PaymentIntent
 from edge.checkout.outcome import checkout_result
 from edge.checkout.payable import payable_intent
-from edge.checkout.payments import (
-    PaymentFailed,
-    PaymentProvider,
-    PaymentTimeout,
-    PaymentUnconfirmed,
-    Simulation,
-)
+from edge.checkout.payments import PaymentFailed, PaymentProvider, PaymentTimeout, PaymentUnconfirmed, Simulation
 from edge.checkout.routing import choose_provider
 from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.codes import Codes
-from edge.platform.errors import (
-    Conflict,
-    DiskFailed,
-    EdgeError,
-    InvalidInput,
-    ResourceFault,
-)
+from edge.platform.errors import Conflict, DiskFailed, EdgeError, InvalidInput, ResourceFault
 from edge.platform.store import ReadTx, Store
 from edge.platform.timeutil import utcnow
+from edge.sync.contract import CouponAuthority
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +75,7 @@ class Checkout:
         self.providers = providers
         self.rng = random.SystemRandom()
         self.capturer = Capturer(store, providers, self._mark, sessions.locks)
+        self.coupons: Callable[[], CouponAuthority | None] = lambda: None  # the chain's (set by the component)
 
     def provider(self, name: str, credential: str | None = None) -> PaymentProvider:
         """The provider that moves this payment (routing.py)."""
@@ -129,35 +114,44 @@ class Checkout:
                         client_key,
                         expected_total_minor,
                     )
-                with self.store.write() as s:
-                    s.insert(intent)
-                asked = True
-                ref = self._authorize(prov, intent, credential, simulation)
+                # the chain's single-use coupons, held before any money moves (chaincoupons.py)
+                held = chaincoupons.reserve(self.coupons(), f"{self.settings.store.id}/{self.settings.store.node}/"
+                                            f"{session_id}", ks.coupons)  # fmt: skip
                 try:
-                    order_id = self.commit_order(intent, ref, actor or f"device:{ks.kiosk_id}")
-                except DiskFailed as exc:
-                    # Committed but maybe not on disk: releasing the hold could leave an order unpaid.
-                    # Recovery at the restart settles it from what the disk holds (order: capture;
-                    # none: reverse).
-                    raise OrderNotSaved(
-                        "the sale could not be saved safely; the store box needs attention. Please ask staff "
-                        "before paying again.",
-                        details={"charged": "unknown"},
-                    ) from exc
-                except ResourceFault as exc:  # a full disk, a busy or damaged database: no order
-                    raise self._not_saved(prov, intent.id, exc) from exc
-                except EdgeError as exc:
-                    if not self._reverse_quietly(prov, intent.id, "order_refused"):
-                        raise PaymentUnconfirmed(
-                            f"{exc.message.split(';')[0]}; the amount held on your payment will be released "
-                            "automatically. Please ask staff before paying again.",
-                            details={"charged": "unknown", "reason": exc.code},
+                    with self.store.write() as s:
+                        s.insert(intent)
+                    asked = True
+                    ref = self._authorize(prov, intent, credential, simulation)
+                    try:
+                        order_id = self.commit_order(intent, ref, actor or f"device:{ks.kiosk_id}", held)
+                        held.paid = True
+                    except DiskFailed as exc:
+                        held.paid = True  # the order may be on disk: its coupons stay held (they lapse if not)
+                        # Committed but maybe not on disk: releasing the hold could leave an order unpaid.
+                        # Recovery at the restart settles it from what the disk holds (order: capture;
+                        # none: reverse).
+                        raise OrderNotSaved(
+                            "the sale could not be saved safely; the store box needs attention. Please ask staff "
+                            "before paying again.",
+                            details={"charged": "unknown"},
                         ) from exc
+                    except ResourceFault as exc:  # a full disk, a busy or damaged database: no order
+                        raise self._not_saved(prov, intent.id, exc) from exc
+                    except EdgeError as exc:
+                        if not self._reverse_quietly(prov, intent.id, "order_refused"):
+                            raise PaymentUnconfirmed(
+                                f"{exc.message.split(';')[0]}; the amount held on your payment will be released "
+                                "automatically. Please ask staff before paying again.",
+                                details={"charged": "unknown", "reason": exc.code},
+                            ) from exc
+                        raise
+                    except Exception as exc:  # a bug: no order, so no hold either
+                        log.exception("the order for payment %s could not be saved", intent.id)
+                        raise self._not_saved(prov, intent.id, exc) from exc
+                    self.capturer.submit(intent.id, order_id)
+                except BaseException:
+                    held.release_unless_paid()
                     raise
-                except Exception as exc:  # a bug: no order, so no hold either
-                    log.exception("the order for payment %s could not be saved", intent.id)
-                    raise self._not_saved(prov, intent.id, exc) from exc
-                self.capturer.submit(intent.id, order_id)
                 with self.store.read() as s:
                     out = self.result(s, order_id)
         except ResourceFault as fault:  # a full disk or busy database outside the order's own commit
@@ -274,7 +268,7 @@ class Checkout:
             log.exception("reversal of %s not recorded; recovery will", intent_id)
         return True
 
-    def commit_order(self, intent: PaymentIntent, ref: str, actor: str) -> str:
+    def commit_order(self, intent: PaymentIntent, ref: str, actor: str, held: Held | None = None) -> str:
         """Step 3: everything about the sale in ONE transaction.
 
         The cart is priced (again) in a read before the write lock is taken: the caller holds the
@@ -317,6 +311,8 @@ class Checkout:
             for n, pl in enumerate(priced.lines, start=1)
         ]
         amounts = priced.coupon_amounts()
+        unheld = Held(None, f"{self.settings.store.id}/{self.settings.store.node}/{ks.id}")
+        unheld.standing = dict.fromkeys(chaincoupons.chain_uses(ks.coupons), "unreserved")  # in-app: not held
         xp = ExitPass(
             order_id=order.id,
             expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
@@ -354,7 +350,10 @@ class Checkout:
                         "created_at": order.created_at.isoformat(),
                         "pricing": priced.as_dict(),
                         "payment": {"id": intent.id, "provider": intent.provider},
-                        "coupons": [{"coupon_id": k, "amount_minor": v} for k, v in amounts.items()],
+                        "coupons": [
+                            {"coupon_id": k, "amount_minor": v, **(held or unheld).event_fields(k)}
+                            for k, v in amounts.items()
+                        ],
                     },
                 )
                 s.outbox(

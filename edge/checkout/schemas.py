@@ -171,6 +171,11 @@ class CouponIssueIn(_In):
         default=0, ge=0, le=100, description="0: single use (any shopper); N: up to N uses per member."
     )
     count: int = Field(default=1, ge=1, le=1000, description="How many codes to issue.")
+    offline_policy: Literal["store", "refuse"] = Field(
+        default="store",
+        description="A single-use coupon when the chain's cloud cannot be reached at checkout: store (redeem once "
+        "on this box, reported to the cloud later) or refuse (wait for the cloud).",
+    )
 
     @field_validator("valid_from", "valid_to")
     @classmethod

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # types only: the platform never imports a domain at run time
     from edge.facepay.contract import FaceAdmin, FacePayer
     from edge.mqtt.contract import Messaging
     from edge.scanning.contract import CodeReader, FrameReader, ScanStats
-    from edge.sync.contract import DownSyncAppliers
+    from edge.sync.contract import CouponAuthority, DownSyncAppliers
 
 T = TypeVar("T")
 
@@ -50,6 +50,7 @@ class Registry:
     faces: FaceAdmin | None = None
     messaging: Messaging | None = None
     downsync: DownSyncAppliers | None = None
+    coupons: CouponAuthority | None = None
 
 
 def need(service: T | None, what: str) -> T:

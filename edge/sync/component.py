@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
+from edge.sync.coupons import CloudCoupons
 from edge.sync.downsync import DownSync
 from edge.sync.service import SyncService
 from edge.sync.uploader import Uploader
@@ -33,6 +34,8 @@ class SyncComponent(Component):
                 self.downsync = DownSync(ctx, s.sync, token)
         self.service = ctx.keep(SyncService(ctx.store, s.sync, self.uploader, self.downsync))
         ctx.services.downsync = self.downsync
+        self.coupons = CloudCoupons(s.sync, token) if s.sync.url else None
+        ctx.services.coupons = self.coupons
 
     async def start(self) -> None:
         # Threads, not tasks: SQLite and HTTP calls here block, and must never stall the loop.
@@ -47,6 +50,8 @@ class SyncComponent(Component):
             await asyncio.to_thread(self.downsync.stop)
         if self.uploader:
             await asyncio.to_thread(self.uploader.stop)
+        if self.coupons:
+            self.coupons.close()
 
     def health(self) -> dict[str, ComponentHealth]:
         status, reason, details = self.service.health()

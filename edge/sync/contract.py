@@ -6,7 +6,8 @@ keeps the cursor."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 Applier = Callable[[int, list[Any]], None]  # (version, items) -> applied in one transaction, or raises
 
@@ -22,3 +23,28 @@ class NotReady(Exception):
 class DownSyncAppliers(Protocol):
     def register(self, kind: str, applier: Applier) -> None:
         """Apply versions of `kind` with `applier` (one transaction each; idempotent)."""
+
+
+@dataclass(frozen=True)
+class CouponUse:
+    use_key: str  # unique per use chain-wide: a single-use coupon's id and serial
+    coupon_id: str
+
+
+@dataclass(frozen=True)
+class Reservation:
+    outcome: Literal["reserved", "used", "unreachable"]
+    use_key: str | None = None  # the use found taken ("used")
+    reason: str = ""  # why the authority was not reached ("unreachable")
+
+
+class CouponAuthority(Protocol):
+    """The chain's one authority on coupon uses (the cloud; the registry's `coupons` slot): a
+    checkout reserves its single-use coupons here before asking for money. The reservation
+    commits with the order's `order.paid` event and is freed by `order.voided`."""
+
+    def reserve(self, holder: str, uses: list[CouponUse]) -> Reservation:
+        """All or none, within the configured deadline; never raises."""
+
+    def release(self, holder: str, use_keys: list[str]) -> None:
+        """Best effort (a reservation lapses by itself); never raises."""

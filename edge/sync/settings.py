@@ -71,6 +71,14 @@ class SyncSettings(BaseModel):
     ca_file: Path | None = Field(
         default=None, description="PEM bundle to trust for the cloud's TLS certificate (default: system CAs)."
     )
+    coupon_reserve_timeout_s: float = Field(
+        default=0.2, gt=0, le=5,
+        description="How long a checkout waits for the cloud to reserve its single-use coupons before the "
+        "coupon's offline policy decides (docs/checkout.md, chain-wide coupons).",
+    )  # fmt: skip
+    coupon_reserve_ttl_s: int = Field(
+        default=300, ge=10, le=3600, description="A reservation a box never completes lapses after this long."
+    )
     degraded_backlog_age_s: float = Field(
         default=300.0, gt=0, description="An unsent event older than this makes /readyz report sync degraded."
     )
