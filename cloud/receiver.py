@@ -43,7 +43,7 @@ async def _json(request: Request) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -221,22 +221,30 @@ def create_app(
             )
         return JSONResponse({"reserved": [k for k, _ in uses], "holder": holder})
 
-    @app.post("/v1/coupons/release")
-    async def release_coupons(request: Request) -> Response:
+    async def _keys_call(request: Request, call: Any) -> Response:
         store = store_for(request)
         if store is None:
             return error(401, "unauthorized", "missing or unknown store token")
-        body = await _json(request)
-        holder = body.get("holder") if isinstance(body, dict) else None
-        keys = body.get("use_keys") if isinstance(body, dict) else None
-        if not isinstance(holder, str) or not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            return error(422, "invalid_release", "holder (a string) and use_keys (strings) are required")
+        checked = coupons.check_keys(await _json(request))
+        if isinstance(checked, str):
+            return error(422, "invalid_request", checked)
+        holder, keys, order = checked
 
         def run() -> int:
             with pool.connection() as conn:
-                return coupons.release(conn, holder, keys[: coupons.MAX_USES])
+                return int(call(conn, store, holder, keys, order))
 
-        return JSONResponse({"released": await run_in_threadpool(run)})
+        return JSONResponse({"changed": await run_in_threadpool(run)})
+
+    @app.post("/v1/coupons/release")
+    async def release_coupons(request: Request) -> Response:
+        """Free a checkout's reservations (its payment failed)."""
+        return await _keys_call(request, lambda conn, st, h, k, _o: coupons.release(conn, st, h, k))
+
+    @app.post("/v1/coupons/commit")
+    async def commit_coupons(request: Request) -> Response:
+        """A checkout's reservations are redeemed by its order (the order's event says so again later)."""
+        return await _keys_call(request, coupons.commit)
 
     @app.get("/v1/admin/coupons/over-uses")
     async def coupon_over_uses(request: Request) -> Response:

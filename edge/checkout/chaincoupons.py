@@ -14,7 +14,9 @@ it is issued) decides:
   it when the event arrives and reports a use beyond what the coupon allows (over-use report).
 - `refuse`: the coupon is not accepted until the cloud answers again (for high-value coupons).
 
-Per-member coupons (limit N) stay counted per box: their use keys count uses on this box.
+A wallet (in-app) payment reserves when it starts, under the same holder, and frees the
+reservation when it ends without a sale. Per-member coupons (limit N) stay counted per box:
+their use keys count uses on this box.
 On a box without a cloud (sync off), coupons are single use per box, as before.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from edge.checkout.settings import CheckoutConfig
 from edge.platform.errors import Conflict, Unavailable
 from edge.sync.contract import CouponAuthority, CouponUse
 
@@ -55,9 +58,11 @@ class Held:
     paid: bool = False
 
     def release_unless_paid(self) -> None:
-        reserved = [k for k, v in self.standing.items() if v == "reserved"]
-        if not self.paid and reserved and self.authority is not None:
-            self.authority.release(self.holder, reserved)
+        """The payment failed: free what this checkout may hold (an "offline" answer may have been a
+        reservation that arrived after the deadline)."""
+        held = [k for k, v in self.standing.items() if v in ("reserved", "offline")]
+        if not self.paid and held and self.authority is not None:
+            self.authority.release(self.holder, held)
             RESERVATIONS.labels("released").inc()
 
     def event_fields(self, coupon_id: str) -> dict[str, str]:
@@ -66,6 +71,26 @@ class Held:
             if key.split(":", 1)[0] == coupon_id:
                 return {"use_key": key, "chain": standing, "holder": self.holder}
         return {}
+
+
+def holder(settings: CheckoutConfig, session_id: str) -> str:
+    """Who holds a reservation: one cart's checkout on one box (the same for its wallet payment)."""
+    return f"{settings.store.id}/{settings.store.node}/{session_id}"
+
+
+def committed(authority: CouponAuthority | None, held: Held, order_id: str) -> None:
+    """Tell the chain at once that these uses are redeemed (in the background): the order's event
+    says it too, but it may wait in the outbox longer than a reservation lives."""
+    keys = [k for k, v in held.standing.items() if v != "local"]
+    if authority is not None and keys:
+        authority.committed(held.holder, keys, order_id)
+
+
+def release(authority: CouponAuthority | None, holder: str, coupons_json: str) -> None:
+    """A wallet payment that ended without a sale frees what its start reserved."""
+    keys = list(chain_uses(coupons_json))
+    if authority is not None and keys:
+        authority.release(holder, keys)
 
 
 def reserve(authority: CouponAuthority | None, holder: str, coupons_json: str) -> Held:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from edge.bus import Bus
-from edge.checkout import cartrows
+from edge.checkout import cartrows, chaincoupons
 from edge.checkout.events import CartChanged
 from edge.checkout.models import KioskSession, PaymentIntent
 from edge.checkout.orders import Checkout
@@ -100,26 +100,33 @@ class InAppPay:
                 ks, intent = payable_intent(
                     self.sessions, self.settings, s, session_id, kiosk_id, rail.name, client_key, expected
                 )
-            with self.store.write() as s:
-                s.insert(intent)
-                frozen = self._set_status(s, session_id, "open", "paying")
-            self._changed(frozen, "paying")
+            # the chain's single-use coupons, held until the wallet pays or the order closes (chaincoupons.py)
+            held = chaincoupons.reserve(self.checkout.coupons(), chaincoupons.holder(self.settings, session_id),
+                                        ks.coupons)  # fmt: skip
             try:
-                qr = rail.create_order(intent.id, intent.amount_minor, ks.id)
-            except PaymentFailed as exc:  # the gateway said no: nothing was placed
-                self._fail(intent.id, exc.code)
-                raise
-            except EdgeError as exc:  # unknown: close the number before anyone can pay it
-                if not rail.close(intent.id):
-                    raise PaymentUnconfirmed(
-                        "the wallet order could not be confirmed; it will be closed automatically. "
-                        "Please wait a moment before paying another way.",
-                        details={"charged": "unknown"},
+                with self.store.write() as s:
+                    s.insert(intent)
+                    frozen = self._set_status(s, session_id, "open", "paying")
+                self._changed(frozen, "paying")
+                try:
+                    qr = rail.create_order(intent.id, intent.amount_minor, ks.id)
+                except PaymentFailed as exc:  # the gateway said no: nothing was placed
+                    self._fail(intent.id, exc.code)
+                    raise
+                except EdgeError as exc:  # unknown: close the number before anyone can pay it
+                    if not rail.close(intent.id):
+                        raise PaymentUnconfirmed(
+                            "the wallet order could not be confirmed; it will be closed automatically. "
+                            "Please wait a moment before paying another way.",
+                            details={"charged": "unknown"},
+                        ) from exc
+                    self._fail(intent.id, exc.code)
+                    raise PaymentFailed(
+                        "the wallet order could not be placed; you have not been charged", details={"charged": False}
                     ) from exc
-                self._fail(intent.id, exc.code)
-                raise PaymentFailed(
-                    "the wallet order could not be placed; you have not been charged", details={"charged": False}
-                ) from exc
+            except BaseException:
+                held.release_unless_paid()
+                raise
         while len(self._qr) >= 10_000:  # bounded: the oldest wallet orders have long closed
             self._qr.pop(next(iter(self._qr)))
         self._qr[intent.id] = qr
@@ -320,6 +327,8 @@ class InAppPay:
             ks = self._set_status(s, intent.session_id, "paying", "open")
         self._asked.pop(key, None)
         self._changed(ks, "payment_failed")
+        if ks is not None:  # no sale: free the coupons its start reserved at the chain
+            chaincoupons.release(self.checkout.coupons(), chaincoupons.holder(self.settings, ks.id), ks.coupons)
 
     @staticmethod
     def _set_status(s: Any, session_id: str, old: str, new: str) -> KioskSession | None:

@@ -115,8 +115,7 @@ class Checkout:
                         expected_total_minor,
                     )
                 # the chain's single-use coupons, held before any money moves (chaincoupons.py)
-                held = chaincoupons.reserve(self.coupons(), f"{self.settings.store.id}/{self.settings.store.node}/"
-                                            f"{session_id}", ks.coupons)  # fmt: skip
+                held = chaincoupons.reserve(self.coupons(), chaincoupons.holder(self.settings, session_id), ks.coupons)
                 try:
                     with self.store.write() as s:
                         s.insert(intent)
@@ -311,8 +310,8 @@ class Checkout:
             for n, pl in enumerate(priced.lines, start=1)
         ]
         amounts = priced.coupon_amounts()
-        unheld = Held(None, f"{self.settings.store.id}/{self.settings.store.node}/{ks.id}")
-        unheld.standing = dict.fromkeys(chaincoupons.chain_uses(ks.coupons), "unreserved")  # in-app: not held
+        unheld = Held(None, chaincoupons.holder(self.settings, ks.id))
+        unheld.standing = dict.fromkeys(chaincoupons.chain_uses(ks.coupons), "wallet")  # held at the wallet's start
         xp = ExitPass(
             order_id=order.id,
             expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
@@ -351,8 +350,12 @@ class Checkout:
                         "pricing": priced.as_dict(),
                         "payment": {"id": intent.id, "provider": intent.provider},
                         "coupons": [
-                            {"coupon_id": k, "amount_minor": v, **(held or unheld).event_fields(k)}
-                            for k, v in amounts.items()
+                            {
+                                "coupon_id": r.coupon_id,
+                                "amount_minor": r.amount_minor,
+                                **(held or unheld).event_fields(r.coupon_id),
+                            }
+                            for r in redemptions  # every coupon used, even one that took nothing off
                         ],
                     },
                 )
@@ -378,11 +381,12 @@ class Checkout:
                     total_minor=order.total_minor,
                     provider=intent.provider,
                 )
-                return order.id
         except IntegrityError:
             raise Conflict(
                 "a coupon in this cart was just used elsewhere; nothing was charged", code="coupon_used"
             ) from None
+        chaincoupons.committed(self.coupons(), unheld, order.id)  # at once, not only when the event arrives
+        return order.id
 
     def result(self, s: ReadTx, order_id: str, replayed: bool = False) -> CheckoutOut:
         return checkout_result(s, self.codes, order_id, replayed)

@@ -211,11 +211,11 @@ class Store:
         if not self._slot.acquire(priority, lock_wait_s):
             raise WriteBusy("the database write slot is taken")
         t1 = time.perf_counter()
-        WRITE_WAIT_SECONDS.observe(t1 - t0)
         ticket = 0
-        tx = Tx(self.engine, expire_on_commit=False)
-        tx.store, tx._hooks, tx.mqtt_rows = self, [], []
         try:
+            WRITE_WAIT_SECONDS.observe(t1 - t0)
+            tx = Tx(self.engine, expire_on_commit=False)
+            tx.store, tx._hooks, tx.mqtt_rows = self, [], []
             try:
                 yield tx
                 tx.flush()  # pending ORM objects count as written: flushed before the change counter is read

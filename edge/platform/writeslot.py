@@ -12,8 +12,8 @@ length of that queue (hundreds of ms). So a writer says how urgent it is:
 
 The slot goes to the most urgent waiter, first come first served within a level. A release hands
 the slot straight to the next waiter (no barging), and the slot is re-entrant for its holder.
-Lower levels are not starved in practice: interactive writes are short and rate-limited per
-device, so they use a small share of the slot.
+Nothing starves: a waiter queued longer than `MAX_WAIT_S` goes before any more urgent one that
+came after it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 
 INTERACTIVE, NORMAL, BACKGROUND = 0, 1, 2
+MAX_WAIT_S = 1.0  # past this, a waiter is served in arrival order whatever its urgency
 
 
 @dataclass(order=True)
@@ -33,6 +35,7 @@ class _Waiter:
     thread: int = field(compare=False)
     granted: threading.Event = field(compare=False, default_factory=threading.Event)
     gave_up: bool = field(compare=False, default=False)
+    since: float = field(compare=False, default_factory=time.monotonic)
 
 
 class WriteSlot:
@@ -55,8 +58,16 @@ class WriteSlot:
                 return True
             waiter = _Waiter(priority, next(self._seq), me)
             heapq.heappush(self._queue, waiter)
-        if waiter.granted.wait(timeout):
-            return True
+        try:
+            if waiter.granted.wait(timeout):
+                return True
+        except BaseException:  # interrupted while waiting: never leave a slot handed to nobody
+            with self._mutex:
+                waiter.gave_up = True
+                granted = waiter.granted.is_set()
+            if granted:
+                self.release()
+            raise
         with self._mutex:
             if waiter.granted.is_set():  # handed over just as the wait ended
                 return True
@@ -71,12 +82,23 @@ class WriteSlot:
             if self._depth:
                 return
             while self._queue:
-                waiter = heapq.heappop(self._queue)
+                waiter = self._next()
                 if not waiter.gave_up:
                     self._owner, self._depth = waiter.thread, 1
                     waiter.granted.set()
                     return
             self._owner = None
+
+    def _next(self) -> _Waiter:
+        """The most urgent waiter, unless one has waited past MAX_WAIT_S: then the oldest of those."""
+        now = time.monotonic()
+        overdue = [w for w in self._queue if not w.gave_up and now - w.since > MAX_WAIT_S]
+        if not overdue:
+            return heapq.heappop(self._queue)
+        oldest = min(overdue, key=lambda w: w.seq)
+        self._queue.remove(oldest)
+        heapq.heapify(self._queue)
+        return oldest
 
     def __enter__(self) -> WriteSlot:
         self.acquire()

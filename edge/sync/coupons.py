@@ -2,14 +2,16 @@
 
 A checkout on any box of any store asks here, with a deadline of `sync.coupon_reserve_timeout_s`
 (200 ms), whether its single-use coupons are still free, and holds them while it takes the
-money. Anything but a clear answer (a timeout, a refused connection, a 5xx, a bad token) is
-"unreachable", and the coupon's offline policy decides at the till; a clear "used" refuses it.
+money; once the order is written, it says so in the background (`committed`). Anything but a
+clear answer (a timeout, a refused connection, a 5xx, a bad token) is "unreachable", and the
+coupon's offline policy decides at the till; a clear "used" refuses it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -24,13 +26,14 @@ class CloudCoupons:
     def __init__(self, settings: SyncSettings, token: Callable[[], str | None]) -> None:
         self.settings = settings
         self.token = token
-        deadline = settings.coupon_reserve_timeout_s
+        phase = settings.coupon_reserve_timeout_s / 2  # connect, then send and answer: about the deadline
         self.http = httpx.Client(
             base_url=(settings.url or "").rstrip("/"),
-            timeout=httpx.Timeout(deadline, connect=deadline),
+            timeout=httpx.Timeout(phase),
             verify=str(settings.ca_file) if settings.ca_file else True,
             headers={"User-Agent": "retail-edge-coupons/1"},
         )
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="coupon-commit")
 
     def _post(self, path: str, body: dict[str, Any]) -> httpx.Response | str:
         token = self.token()
@@ -70,5 +73,15 @@ class CloudCoupons:
         if isinstance(resp, str) or resp.status_code != 200:
             log.info("coupon release for %s not confirmed; the reservation lapses by itself", holder)
 
+    def committed(self, holder: str, use_keys: list[str], order_id: str) -> None:
+        self._background.submit(self._commit, holder, use_keys, order_id)
+
+    def _commit(self, holder: str, use_keys: list[str], order_id: str) -> None:
+        body = {"holder": holder, "use_keys": use_keys, "order_id": order_id}
+        resp = self._post("/v1/coupons/commit", body)
+        if isinstance(resp, str) or resp.status_code != 200:
+            log.info("coupon commit for order %s not confirmed; the order's event commits it", order_id)
+
     def close(self) -> None:
+        self._background.shutdown(wait=False, cancel_futures=True)
         self.http.close()

@@ -177,3 +177,52 @@ def test_cloud_down_the_offline_policy_decides_and_the_cloud_reports_the_over_us
     assert {u[0] for u in cloud_uses(chain["dsn"], cid)} <= set(STORES)
     # with the cloud back, the strict coupon is accepted
     assert pay(a, strict_cart).status_code == 200
+
+
+def test_hostile_requests_to_the_coupon_authority_get_a_4xx_and_a_bad_event_fails_nothing(
+    chain: dict[str, Any],
+) -> None:
+    rx = chain["rx"]
+    h = {"Authorization": f"Bearer {STORES['chain-a']}"}
+    bodies: list[Any] = [
+        None, [], {"holder": "x"}, {"holder": "x", "uses": "all"}, {"holder": "a\x00b", "uses": [{"use_key": "k"}]},
+        {"holder": "x", "uses": [{"use_key": "k\x00", "coupon_id": "c"}]}, {"holder": "x" * 500, "uses": []},
+        {"holder": "x", "uses": [{"use_key": "k" * 5000, "coupon_id": "c"}]},
+        {"holder": "x", "uses": [{"use_key": "k", "coupon_id": "c"}], "ttl_s": "forever"},
+    ]  # fmt: skip
+    nested = "[" * 100_000 + "]" * 100_000
+    for path in ("/v1/coupons/reserve", "/v1/coupons/release", "/v1/coupons/commit"):
+        for body in bodies:
+            r = httpx.post(rx.url + path, json=body, headers=h, timeout=10)
+            assert r.status_code == 422, (path, body, r.text)
+        r = httpx.post(rx.url + path, content=nested, headers={**h, "Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 422, (path, r.text)
+        assert httpx.post(rx.url + path, json=bodies[-1], timeout=10).status_code == 401, "no token, no answer"
+    # another store cannot free a use it does not hold
+    ok = {"holder": "chain-b/x/s", "uses": [{"use_key": "cp-hostile:1", "coupon_id": "cp-hostile"}]}
+    hb = {"Authorization": f"Bearer {STORES['chain-b']}"}
+    assert httpx.post(rx.url + "/v1/coupons/reserve", json=ok, headers=hb, timeout=10).status_code == 200
+    steal = {"holder": "chain-b/x/s", "use_keys": ["cp-hostile:1"]}
+    assert httpx.post(rx.url + "/v1/coupons/release", json=steal, headers=h, timeout=10).json()["changed"] == 0
+    assert cloud_uses(chain["dsn"], "cp-hostile") == [("chain-b", "reserved", None)]
+    # an order event with malformed coupon entries is stored, and the batch with it
+    event = {
+        "event_id": "01a24204-0000-7000-8000-000000000001",
+        "stream": "orders",
+        "seq": 1,
+        "kind": "order.paid",
+        "schema_version": 1,
+        "created_at": utcnow().isoformat(),
+        "payload": {
+            "order_id": "o-hostile",
+            "coupons": [
+                "x",
+                {"use_key": 5, "chain": "offline"},
+                {"use_key": "k" * 5000, "coupon_id": "c", "chain": "x"},
+            ],
+        },
+    }
+    r = httpx.post(
+        rx.url + "/v1/ingest/batches", json={"store_id": "chain-a", "events": [event]}, headers=h, timeout=10
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == [event["event_id"]], r.text

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from edge.platform import writeslot
 from edge.platform.writeslot import BACKGROUND, INTERACTIVE, NORMAL, WriteSlot
 
 
@@ -18,12 +19,13 @@ def _until(check, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.001)
 
 
-def test_waiters_get_the_slot_by_urgency_then_arrival() -> None:
+def _served_order(waiters: tuple[tuple[str, int], ...]) -> list[str]:
+    """Queue `waiters` (name, urgency) in this order behind a held slot, release it: who got it when."""
     slot = WriteSlot()
     order: list[str] = []
     assert slot.acquire()
     threads = []
-    for name, prio in (("bg", BACKGROUND), ("n1", NORMAL), ("i1", INTERACTIVE), ("n2", NORMAL), ("i2", INTERACTIVE)):
+    for name, prio in waiters:
 
         def run(name: str = name, prio: int = prio) -> None:
             assert slot.acquire(prio)
@@ -37,9 +39,15 @@ def test_waiters_get_the_slot_by_urgency_then_arrival() -> None:
     slot.release()
     for t in threads:
         t.join(5)
-    assert order == ["i1", "i2", "n1", "n2", "bg"]
     assert slot.acquire(timeout=0), "free again once everyone is done"
     slot.release()
+    return order
+
+
+def test_waiters_get_the_slot_by_urgency_then_arrival(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writeslot, "MAX_WAIT_S", 60.0)  # none is overdue however slow this box is
+    waiters = (("bg", BACKGROUND), ("n1", NORMAL), ("i1", INTERACTIVE), ("n2", NORMAL), ("i2", INTERACTIVE))
+    assert _served_order(waiters) == ["i1", "i2", "n1", "n2", "bg"]
 
 
 def test_reentrant_for_its_holder_and_released_by_the_holder_only() -> None:
@@ -92,3 +100,9 @@ def test_a_waiter_that_gives_up_is_skipped(prio: int) -> None:
     t2.join(5)
     assert slot.waiting() == 0 and slot.acquire(timeout=0)
     slot.release()
+
+
+def test_a_waiter_queued_too_long_goes_first_whatever_its_urgency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writeslot, "MAX_WAIT_S", 0.0)  # every waiter is overdue at once: arrival order
+    order = _served_order((("bg", BACKGROUND), ("i1", INTERACTIVE)))
+    assert order == ["bg", "i1"], "the background write that waited longest is not starved"
