@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-import zxingcpp
 
 from edge.demo.gtins import GROCERY
 from tests.e2e.conftest import (
@@ -100,13 +98,6 @@ def outbox(store: Store, kind: str, order_id: str) -> list[dict[str, Any]]:
         json.loads(p) for (p,) in rows(store, "SELECT payload FROM outbox_event WHERE kind = ? ORDER BY seq", kind)
     ]
     return [p for p in found if p.get("order_id") == order_id]
-
-
-def decode_qr(png: bytes) -> list[str]:
-    import cv2
-
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return [r.text for r in zxingcpp.read_barcodes(img)]
 
 
 WIDER_JS = """(w) => [...document.querySelectorAll('body *')].filter((e) => {

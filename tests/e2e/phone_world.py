@@ -18,7 +18,6 @@ import httpx
 import numpy as np
 import pytest
 import segno
-import zxingcpp
 
 from edge.demo import media
 from edge.demo.gtins import GROCERY
@@ -252,11 +251,6 @@ def pass_ids(text: str) -> tuple[str, str]:
     """(order id, pass id) named in an exit pass's signed claims (RX1:<kid>.<claims>.<mac>)."""
     claims = json.loads(base64.urlsafe_b64decode(text.split(".")[1] + "=="))
     return str(claims["o"]), str(claims["p"])
-
-
-def decode_png(png: bytes) -> list[str]:
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return [r.text for r in zxingcpp.read_barcodes(img)]
 
 
 # --- the tests ----------------------------------------------------------------------------------

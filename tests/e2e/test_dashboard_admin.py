@@ -28,11 +28,11 @@ from tests.e2e.dashboard_world import (  # noqa: F401 (plain_store: pytest fixtu
     TEA,
     audit,
     browser_pages,
-    decode_qr,
     plain_store,
     receipt,
     rows,
 )
+from tests.support.screens import qr_texts
 
 
 # --- devices, logins, member erasure ----------------------------------------------------------
@@ -76,7 +76,7 @@ def _device_added_and_revoked(page: Any, store: Store) -> str:
     assert me.json() == {"kind": "device", "id": "kiosk-7", "role": "kiosk"}
     qr = dlg.get_by_role("img", name="QR code of the token for kiosk-7")
     page.wait_for_function("() => document.querySelector('.token-qr').naturalWidth > 0")
-    assert decode_qr(qr.screenshot()) == [token]
+    assert qr_texts(qr.screenshot()) == [token]
     shot(page, "dashboard-device-token")
     dlg.get_by_role("button", name="Paired: close").click()
     expect(page.locator("dialog")).to_have_count(1)  # only the sync tab's own dialog is left

@@ -10,22 +10,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import numpy as np
-import zxingcpp
 from playwright.sync_api import expect
 
 from edge.demo.catalog import RICE_WINE
 from edge.demo.gtins import GROCERY, ean13
 from tests.e2e.conftest import HOSTILE_SCAN, Pages, Store, login_dashboard, shot
+from tests.support.screens import qr_texts
 
 WATER, CRACKERS = GROCERY[3], GROCERY[2]
-
-
-def _decode_png(png: bytes) -> list[str]:
-    import cv2
-
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return [r.text for r in zxingcpp.read_barcodes(img)]
 
 
 def test_scan_to_exit_pass(pages: Pages, store: Store) -> None:
@@ -82,7 +74,7 @@ def test_scan_to_exit_pass(pages: Pages, store: Store) -> None:
     shot(page, "kiosk-paid")
 
     # the gate reads the code off the screen and opens once
-    texts = _decode_png(qr.screenshot())
+    texts = qr_texts(qr.screenshot())
     assert len(texts) == 1, texts
     gate = {"Authorization": f"Bearer {store.tokens['gate-1']}"}
     first = httpx.post(f"{store.url}/api/gate/verify", json={"text": texts[0]}, headers=gate, timeout=10)

@@ -34,7 +34,6 @@ from tests.e2e.phone_world import (  # noqa: F401 (clips, phones, shop: pytest f
     Shop,
     camera_browser,
     clips,
-    decode_png,
     entry_code,
     line,
     pass_ids,
@@ -44,6 +43,7 @@ from tests.e2e.phone_world import (  # noqa: F401 (clips, phones, shop: pytest f
     staff,
     state,
 )
+from tests.support.screens import qr_texts
 
 
 def test_scan_coupon_pay_in_the_wallet_and_leave_through_the_gate(
@@ -111,7 +111,7 @@ def test_scan_coupon_pay_in_the_wallet_and_leave_through_the_gate(
         assert order is not None and order["total_minor"] == 3830
         # what the gate camera reads off the phone's screen is this order's pass, and it opens once
         # (the box signs the pass afresh for each request: same order and pass id, the same expiry)
-        on_screen = decode_png(page.locator("#pass-img").screenshot())
+        on_screen = qr_texts(page.locator("#pass-img").screenshot())
         assert [pass_ids(t) for t in on_screen] == [pass_ids(order["exit_pass"])], on_screen
         gate = {"Authorization": f"Bearer {shop.tokens['gate-1']}"}
         opened = httpx.post(f"{shop.url}/api/gate/verify", json={"text": on_screen[0]}, headers=gate, timeout=10)
