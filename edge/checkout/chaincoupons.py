@@ -78,12 +78,12 @@ def holder(settings: CheckoutConfig, session_id: str) -> str:
     return f"{settings.store.id}/{settings.store.node}/{session_id}"
 
 
-def committed(authority: CouponAuthority | None, held: Held, order_id: str) -> None:
+def redeemed(authority: CouponAuthority | None, held: Held, order_id: str) -> None:
     """Tell the chain at once that these uses are redeemed (in the background): the order's event
     says it too, but it may wait in the outbox longer than a reservation lives."""
     keys = [k for k, v in held.standing.items() if v != "local"]
     if authority is not None and keys:
-        authority.committed(held.holder, keys, order_id)
+        authority.redeemed(held.holder, keys, order_id)
 
 
 def release(authority: CouponAuthority | None, holder: str, coupons_json: str) -> None:

@@ -385,7 +385,7 @@ class Checkout:
             raise Conflict(
                 "a coupon in this cart was just used elsewhere; nothing was charged", code="coupon_used"
             ) from None
-        chaincoupons.committed(self.coupons(), unheld, order.id)  # at once, not only when the event arrives
+        chaincoupons.redeemed(self.coupons(), unheld, order.id)  # at once, not only when the event arrives
         return order.id
 
     def result(self, s: ReadTx, order_id: str, replayed: bool = False) -> CheckoutOut:

@@ -49,6 +49,6 @@ class CouponAuthority(Protocol):
     def release(self, holder: str, use_keys: list[str]) -> None:
         """Best effort (a reservation lapses by itself); never raises."""
 
-    def committed(self, holder: str, use_keys: list[str], order_id: str) -> None:
+    def redeemed(self, holder: str, use_keys: list[str], order_id: str) -> None:
         """The uses are redeemed by this order: told in the background, at once (the order's event
         commits them too, later); never raises, never waits."""

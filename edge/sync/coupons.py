@@ -2,7 +2,7 @@
 
 A checkout on any box of any store asks here, with a deadline of `sync.coupon_reserve_timeout_s`
 (200 ms), whether its single-use coupons are still free, and holds them while it takes the
-money; once the order is written, it says so in the background (`committed`). Anything but a
+money; once the order is written, it says so in the background (`redeemed`). Anything but a
 clear answer (a timeout, a refused connection, a 5xx, a bad token) is "unreachable", and the
 coupon's offline policy decides at the till; a clear "used" refuses it.
 """
@@ -73,7 +73,7 @@ class CloudCoupons:
         if isinstance(resp, str) or resp.status_code != 200:
             log.info("coupon release for %s not confirmed; the reservation lapses by itself", holder)
 
-    def committed(self, holder: str, use_keys: list[str], order_id: str) -> None:
+    def redeemed(self, holder: str, use_keys: list[str], order_id: str) -> None:
         self._background.submit(self._commit, holder, use_keys, order_id)
 
     def _commit(self, holder: str, use_keys: list[str], order_id: str) -> None:
