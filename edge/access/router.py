@@ -6,7 +6,10 @@ refuses any that another origin's page sends."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
 
 from edge.access.models import (
     DeviceIn,
@@ -22,7 +25,7 @@ from edge.access.models import (
 )
 from edge.access.service import SESSION_TTL_S, AccessService
 from edge.platform.errors import Conflict, NotFound
-from edge.platform.identity import Principal
+from edge.platform.identity import HANDHELD_ROLES
 from edge.platform.web import SESSION_COOKIE, CtxDep, Ident, PrincipalDep, StaffDep
 
 router = APIRouter(prefix="/api", tags=["access"])
@@ -47,9 +50,22 @@ def logout(response: Response, principal: PrincipalDep, ctx: CtxDep) -> dict[str
     return {"ok": True}
 
 
-@router.get("/auth/me", response_model=Principal)
-def me(principal: PrincipalDep) -> Principal:
-    return principal
+class MeOut(BaseModel):
+    """Who is asking, and what the server lets them do, so pages never repeat the role rules."""
+
+    kind: Literal["user", "device"]
+    id: str
+    role: str
+    leads_floor: bool = Field(description="May answer a task or call a colleague claimed (supervisor, manager, IT).")
+    handheld: bool = Field(description="A staff handheld (guide, supervisor, manager) or store IT.")
+
+
+@router.get("/auth/me", response_model=MeOut)
+def me(principal: PrincipalDep) -> MeOut:
+    return MeOut(
+        kind=principal.kind, id=principal.id, role=principal.role, leads_floor=principal.leads_floor,
+        handheld=principal.kind == "user" or principal.role in HANDHELD_ROLES,
+    )  # fmt: skip
 
 
 # --- devices -----------------------------------------------------------------------------------

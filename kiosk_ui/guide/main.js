@@ -146,7 +146,7 @@ function signOut(message = "") {
 async function start(token) {
   setBearer(token);
   me = await api("/api/auth/me");
-  if (me.kind === "device" && !["guide", "supervisor", "manager"].includes(me.role)) throw new ApiError(403, "wrong_device_role", "");
+  if (!me.handheld) throw new ApiError(403, "wrong_device_role", ""); // the server's rule (/api/auth/me)
   localStorage.setItem(TOKEN_KEY, token);
   fill($("#who"), me.id);
   $("#signout").hidden = false;

@@ -13,9 +13,10 @@ const drafts = new Map(); // task id -> {reason, missing, found: Set of paid GTI
 let scanning = null; // the task whose rescan the camera is reading
 let redraw = () => {};
 
-/** A supervisor's or manager's handheld (or store IT) may answer what a colleague claimed and left. */
+/** A supervisor's or manager's handheld (or store IT) may answer what a colleague claimed and left:
+ * the server says so in /api/auth/me (edge.platform.identity.Principal.leads_floor). */
 export function leadsFloor(me) {
-  return me.kind === "user" || ["supervisor", "manager"].includes(me.role);
+  return me.leads_floor === true;
 }
 
 function draft(id) {

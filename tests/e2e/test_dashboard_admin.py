@@ -73,7 +73,7 @@ def _device_added_and_revoked(page: Any, store: Store) -> str:
     token = page.locator("#device-token").inner_text()
     assert token.startswith("dev_")
     me = httpx.get(f"{store.url}/api/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.json() == {"kind": "device", "id": "kiosk-7", "role": "kiosk"}
+    assert me.json() == {"kind": "device", "id": "kiosk-7", "role": "kiosk", "leads_floor": False, "handheld": False}
     qr = dlg.get_by_role("img", name="QR code of the token for kiosk-7")
     page.wait_for_function("() => document.querySelector('.token-qr').naturalWidth > 0")
     assert qr_texts(qr.screenshot()) == [token]

@@ -47,6 +47,8 @@ def test_staff_login_works_by_cookie_and_bearer(app_client: tuple[TestClient, Da
         "kind": "user",
         "id": "store-it",
         "role": "it",
+        "leads_floor": True,
+        "handheld": True,
     }
 
 
@@ -54,7 +56,7 @@ def test_device_tokens_identify_devices_but_do_not_open_the_dashboard(app_client
     client, daemon = app_client
     headers = device_headers(daemon, "kiosk-9", "kiosk")
     me = client.get("/api/auth/me", headers=headers)
-    assert me.json() == {"kind": "device", "id": "kiosk-9", "role": "kiosk"}
+    assert me.json() == {"kind": "device", "id": "kiosk-9", "role": "kiosk", "leads_floor": False, "handheld": False}
     r = client.get("/api/admin/config", headers=headers)
     assert r.status_code == 403 and r.json()["error"]["code"] == "staff_only"
     daemon.ctx.own(AccessService).revoke_device("kiosk-9")

@@ -67,7 +67,8 @@ def test_a_device_is_added_with_its_token_once_and_revoked_with_a_reason(
     want = {"id": "kiosk-21", "role": "kiosk", "name": "Till by the door", "revoked": False}
     assert {k: out["device"][k] for k in want} == want
     device = {"Authorization": f"Bearer {token}"}
-    assert client.get("/api/auth/me", headers=device).json() == {"kind": "device", "id": "kiosk-21", "role": "kiosk"}
+    me = client.get("/api/auth/me", headers=device).json()
+    assert me == {"kind": "device", "id": "kiosk-21", "role": "kiosk", "leads_floor": False, "handheld": False}
     # shown once: no list, audit row or outbox event carries it
     assert token not in client.get("/api/admin/devices", headers=staff).text
     with db(daemon) as conn:

@@ -62,10 +62,10 @@ def test_users_and_devices_added_by_the_cli_can_sign_in(tmp_path: Path, daemon_f
     login = httpx.post(d.url + "/api/auth/login", json={"username": "it-night", "password": STAFF_PASSWORD})
     assert login.status_code == 200
     me = httpx.get(d.url + "/api/auth/me", headers={"Authorization": f"Bearer {login.json()['token']}"})
-    assert me.json() == {"kind": "user", "id": "it-night", "role": "it"}
+    assert me.json() == {"kind": "user", "id": "it-night", "role": "it", "leads_floor": True, "handheld": True}
     bad = httpx.post(d.url + "/api/auth/login", json={"username": "it-night", "password": "not the password"})
     assert bad.status_code == 401
 
     kiosk = httpx.get(d.url + "/api/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert kiosk.json() == {"kind": "device", "id": "kiosk-x", "role": "kiosk"}
+    assert kiosk.json() == {"kind": "device", "id": "kiosk-x", "role": "kiosk", "leads_floor": False, "handheld": False}
     assert d.stop() == 0
