@@ -196,25 +196,36 @@ def create_app(
         finally:
             st.in_flight -= 1
 
+    async def _checked(request: Request, check: Any, code: str) -> tuple[str, Any] | Response:
+        """(the calling store, its checked body), or the 401 / 422 to answer."""
+        store = store_for(request)
+        if store is None:
+            return error(401, "unauthorized", "missing or unknown store token")
+        checked = check(await _json(request))
+        if isinstance(checked, str):
+            return error(422, code, checked)
+        return store, checked
+
+    async def _in_db(fn: Any, *args: Any) -> Any:
+        """`fn(conn, *args)` on a pooled connection, off the event loop."""
+
+        def run() -> Any:
+            with pool.connection() as conn:
+                return fn(conn, *args)
+
+        return await run_in_threadpool(run)
+
     @app.post("/v1/coupons/reserve")
     async def reserve_coupons(request: Request) -> Response:
         """Reserve a cart's coupon uses for one checkout, all or none (cloud/coupons.py)."""
         early = await apply_fault(fx.take(request.url.path) if faults else None)
         if early is not None:
             return early
-        store = store_for(request)
-        if store is None:
-            return error(401, "unauthorized", "missing or unknown store token")
-        checked = coupons.check_uses(await _json(request))
-        if isinstance(checked, str):
-            return error(422, "invalid_reservation", checked)
-        holder, uses, ttl = checked
-
-        def run() -> str | None:
-            with pool.connection() as conn:
-                return coupons.reserve(conn, store, holder, uses, ttl)
-
-        taken = await run_in_threadpool(run)
+        got = await _checked(request, coupons.check_uses, "invalid_reservation")
+        if isinstance(got, Response):
+            return got
+        store, (holder, uses, ttl) = got
+        taken = await _in_db(coupons.reserve, store, holder, uses, ttl)
         if taken is not None:
             return JSONResponse(
                 {"code": "coupon_used", "message": "this coupon has already been used", "use_key": taken}, 409
@@ -222,19 +233,11 @@ def create_app(
         return JSONResponse({"reserved": [k for k, _ in uses], "holder": holder})
 
     async def _keys_call(request: Request, call: Any) -> Response:
-        store = store_for(request)
-        if store is None:
-            return error(401, "unauthorized", "missing or unknown store token")
-        checked = coupons.check_keys(await _json(request))
-        if isinstance(checked, str):
-            return error(422, "invalid_request", checked)
-        holder, keys, order = checked
-
-        def run() -> int:
-            with pool.connection() as conn:
-                return int(call(conn, store, holder, keys, order))
-
-        return JSONResponse({"changed": await run_in_threadpool(run)})
+        got = await _checked(request, coupons.check_keys, "invalid_request")
+        if isinstance(got, Response):
+            return got
+        store, (holder, keys, order) = got
+        return JSONResponse({"changed": int(await _in_db(call, store, holder, keys, order))})
 
     @app.post("/v1/coupons/release")
     async def release_coupons(request: Request) -> Response:
@@ -252,12 +255,7 @@ def create_app(
         auth = request.headers.get("authorization", "")
         if not admin_token or not hmac.compare_digest(auth.removeprefix("Bearer ").strip(), admin_token):
             return error(401, "unauthorized", "admin token required")
-
-        def run() -> list[dict[str, Any]]:
-            with pool.connection() as conn:
-                return coupons.over_uses(conn)
-
-        return JSONResponse({"over_uses": await run_in_threadpool(run)})
+        return JSONResponse({"over_uses": await _in_db(coupons.over_uses)})
 
     @app.get("/v1/stores/{store_id}/changes")
     async def changes(store_id: str, request: Request, after: int = 0, limit: int = 20) -> Response:

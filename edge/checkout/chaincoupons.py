@@ -78,6 +78,14 @@ def holder(settings: CheckoutConfig, session_id: str) -> str:
     return f"{settings.store.id}/{settings.store.node}/{session_id}"
 
 
+def wallet_hold(settings: CheckoutConfig, session_id: str, coupons_json: str) -> Held:
+    """What a wallet payment holds when its sale is written: what its start reserved, under the
+    cart's holder (the reservation itself was made then, in InAppPay.start)."""
+    held = Held(None, holder(settings, session_id))
+    held.standing = dict.fromkeys(chain_uses(coupons_json), "wallet")
+    return held
+
+
 def redeemed(authority: CouponAuthority | None, held: Held, order_id: str) -> None:
     """Tell the chain at once that these uses are redeemed (in the background): the order's event
     says it too, but it may wait in the outbox longer than a reservation lives."""

@@ -310,8 +310,7 @@ class Checkout:
             for n, pl in enumerate(priced.lines, start=1)
         ]
         amounts = priced.coupon_amounts()
-        unheld = Held(None, chaincoupons.holder(self.settings, ks.id))
-        unheld.standing = dict.fromkeys(chaincoupons.chain_uses(ks.coupons), "wallet")  # held at the wallet's start
+        held = held or chaincoupons.wallet_hold(self.settings, ks.id, ks.coupons)
         xp = ExitPass(
             order_id=order.id,
             expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
@@ -353,7 +352,7 @@ class Checkout:
                             {
                                 "coupon_id": r.coupon_id,
                                 "amount_minor": r.amount_minor,
-                                **(held or unheld).event_fields(r.coupon_id),
+                                **held.event_fields(r.coupon_id),
                             }
                             for r in redemptions  # every coupon used, even one that took nothing off
                         ],
@@ -385,7 +384,7 @@ class Checkout:
             raise Conflict(
                 "a coupon in this cart was just used elsewhere; nothing was charged", code="coupon_used"
             ) from None
-        chaincoupons.redeemed(self.coupons(), unheld, order.id)  # at once, not only when the event arrives
+        chaincoupons.redeemed(self.coupons(), held, order.id)  # at once, not only when the event arrives
         return order.id
 
     def result(self, s: ReadTx, order_id: str, replayed: bool = False) -> CheckoutOut:
