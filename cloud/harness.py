@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -72,6 +73,9 @@ class Receiver:
         self.port = port or _free_port()
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        # The key-delivery master key: one per receiver, kept across its restarts (as a real
+        # deployment keeps it in its secret manager).
+        self.master_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
     @property
     def url(self) -> str:
@@ -82,6 +86,7 @@ class Receiver:
         env = dict(os.environ)
         env["CLOUD_RECEIVER_TOKENS"] = ",".join(f"{k}={v}" for k, v in self.tokens.items())
         env["CLOUD_RECEIVER_ADMIN_TOKEN"] = self.admin_token
+        env["CLOUD_RECEIVER_MASTER_KEY"] = self.master_key
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -136,6 +141,18 @@ class Receiver:
         )
         resp.raise_for_status()
         return int(resp.json()["version"])
+
+
+@contextmanager
+def running_cloud(tokens: dict[str, str], log_path: Path) -> Iterator[tuple[Receiver, str]]:
+    """A throwaway database and the receiver on it, stopped and dropped at the end: (receiver, dsn)."""
+    with temp_database() as dsn:
+        rx = Receiver(dsn, tokens, log_path)
+        rx.start()
+        try:
+            yield rx, dsn
+        finally:
+            rx.stop()
 
 
 def event_counts(dsn: str) -> dict[str, int]:

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cloud import coupons
+from cloud import coupons, keys
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS edge_event (
@@ -128,6 +128,7 @@ def create_schema(pool: Pool) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(7007)")  # several receivers may start at once
         conn.execute(SCHEMA)
         conn.execute(coupons.SCHEMA)
+        conn.execute(keys.SCHEMA)
 
 
 def store_batch(pool: Pool, store_id: str, events: list[Event]) -> set[str]:

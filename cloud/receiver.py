@@ -5,6 +5,8 @@ a load balancer over one database. A batch is acknowledged only after its transa
 
 Run: python scripts/cloud_receiver.py --dsn postgresql://postgres@127.0.0.1/cloud --port 8700
 Store tokens: CLOUD_RECEIVER_TOKENS="store-1=token1,store-2=token2" (or --tokens-file, one per line).
+Key delivery (cloud/keys.py): CLOUD_RECEIVER_MASTER_KEY, 32 random bytes in base64url, from the
+deployment's secret manager; without it the key routes answer 503 and boxes keep their own keys.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from cloud import coupons, pgstore
+from cloud import coupons, keys, pgstore
 from cloud.faults import DropMiddleware, FaultConfig, Faults
 
 MAX_BODY = 16 * 1024 * 1024
@@ -114,6 +116,7 @@ def create_app(
         fx.set(initial_faults)  # e.g. come back from an outage still answering 500s
     app.state.pool = pool
     app.state.faults = fx
+    master = keys.master_key(os.environ.get("CLOUD_RECEIVER_MASTER_KEY"))
 
     def store_for(request: Request) -> str | None:
         auth = request.headers.get("authorization", "")
@@ -206,6 +209,12 @@ def create_app(
             return error(422, code, checked)
         return store, checked
 
+    def _admin(request: Request) -> Response | None:
+        auth = request.headers.get("authorization", "")
+        if not admin_token or not hmac.compare_digest(auth.removeprefix("Bearer ").strip(), admin_token):
+            return error(401, "unauthorized", "admin token required")
+        return None
+
     async def _in_db(fn: Any, *args: Any) -> Any:
         """`fn(conn, *args)` on a pooled connection, off the event loop."""
 
@@ -252,10 +261,55 @@ def create_app(
     @app.get("/v1/admin/coupons/over-uses")
     async def coupon_over_uses(request: Request) -> Response:
         """The reconciliation report: every use of a coupon beyond what it allows, with where it happened."""
-        auth = request.headers.get("authorization", "")
-        if not admin_token or not hmac.compare_digest(auth.removeprefix("Bearer ").strip(), admin_token):
-            return error(401, "unauthorized", "admin token required")
+        denied = _admin(request)
+        if denied is not None:
+            return denied
         return JSONResponse({"over_uses": await _in_db(coupons.over_uses)})
+
+    def _no_keys() -> Response:
+        return error(503, "keys_not_configured", "this cloud has no master key (CLOUD_RECEIVER_MASTER_KEY)")
+
+    @app.put("/v1/boxes/{box_id}/key")
+    async def register_box(box_id: str, request: Request) -> Response:
+        """A box's X25519 public key, which every key delivered to it is sealed to (cloud/keys.py)."""
+        if not keys.BOX_ID.match(box_id):
+            return error(422, "invalid_box", "the box id is 1-40 letters, digits, '-' or '_'")
+        got = await _checked(request, keys.check_public_key, "invalid_public_key")
+        if isinstance(got, Response):
+            return got
+        await _in_db(keys.register, got[0], box_id, got[1])
+        return Response(status_code=204)
+
+    @app.get("/v1/boxes/{box_id}/keys")
+    async def box_keys(box_id: str, request: Request) -> Response:
+        """The chain's and the box's store's key rings, each key sealed to the box's public key."""
+        store = store_for(request)
+        if store is None:
+            return error(401, "unauthorized", "missing or unknown store token")
+        if master is None:
+            return _no_keys()
+        rings = await _in_db(keys.rings_for, master, store, box_id)
+        if rings is None:
+            return error(404, "box_unknown", "register this box's public key first (PUT /v1/boxes/{box}/key)")
+        body = {"store_id": store, "box_id": box_id, "rings": rings}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    @app.post("/v1/admin/keys/{action}")
+    async def ring_admin(action: str, request: Request) -> Response:
+        """rotate: a new active key (older ones verify until retired); retire: drop all but the active."""
+        denied = _admin(request)
+        if denied is not None:
+            return denied
+        if action not in ("rotate", "retire"):
+            return error(404, "unknown_action", "the actions are rotate and retire")
+        if master is None:
+            return _no_keys()
+        ring = keys.check_ring(await _json(request))
+        if isinstance(ring, str):
+            return error(422, "invalid_ring", ring)
+        if action == "rotate":
+            return JSONResponse({"active": await _in_db(keys.rotate, master, *ring)})
+        return JSONResponse({"retired": await _in_db(keys.retire, *ring)})
 
     @app.get("/v1/stores/{store_id}/changes")
     async def changes(store_id: str, request: Request, after: int = 0, limit: int = 20) -> Response:

@@ -15,7 +15,7 @@ from edge.config import ConfigError, Settings, config_path_from_env, describe, l
 from edge.platform.cli import ConfigOpt, fail
 from edge.platform.errors import EdgeError, StartupRefused
 from edge.platform.observability import setup_logging
-from edge.platform.security import SecretStore, mask_secrets
+from edge.platform.security import RingDelivered, SecretStore, mask_secrets
 from edge.platform.store import Store
 
 app = typer.Typer(
@@ -244,8 +244,11 @@ def keys_rotate(
     """Add a new active key; old keys keep verifying unless retired."""
     settings = settings_or_exit(config)
     ring = SecretStore(settings.storage.data_dir).keyring(purpose)
-    kid = ring.rotate()
-    gone = ring.retire_all_but_active() if retire_old else []
+    try:
+        kid = ring.rotate()
+        gone = ring.retire_all_but_active() if retire_old else []
+    except RingDelivered as exc:
+        raise fail(str(exc)) from None
     typer.echo(f"{purpose}: active key {kid}" + (f"; retired {', '.join(gone)}" if gone else ""))
 
 

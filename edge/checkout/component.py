@@ -45,7 +45,7 @@ class CheckoutComponent(Component):
         conf = CheckoutConfig(store=ctx.settings.store, checkout=cfg)
         reg = ctx.services
         self.catalog = Catalog(ctx.store, ctx.settings.store.timezone)
-        codes = Codes(ctx.secrets)
+        codes = Codes(ctx.secrets, ctx.settings.store.node)
         sessions = Sessions(conf, ctx.store, ctx.bus, self.catalog, codes, lambda: reg.codes)
         network = SandboxNetwork(ctx.settings.storage.data_dir / SANDBOX_DB) if cfg.mode == "sandbox" else None
         providers: dict[str, PaymentProvider] = {
@@ -73,10 +73,11 @@ class CheckoutComponent(Component):
                 codes=codes,
                 sessions=sessions,
                 checkout=Checkout(conf, ctx.store, ctx.bus, sessions, codes, providers),
-                gate=Gate(conf, ctx.store, ctx.bus, codes),
+                gate=Gate(conf, ctx.store, ctx.bus, codes, ctx.secrets),
                 aftersale=AfterSale(conf, ctx.store, codes, providers, sessions.locks),
             )
         )
+        self.services.aftersale.revoke_at_gate = self.services.gate.revoke_at_gate_box
         self.services.checkout.coupons = lambda: reg.coupons  # the chain's coupon authority (sync), if any
         self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
         self.tasks = ctx.keep(StaffTasks(conf, ctx.store, ctx.bus, sessions))
@@ -150,9 +151,9 @@ class CheckoutComponent(Component):
         }
 
     def routers(self) -> list[APIRouter]:
-        from edge.checkout import router, router_pay, router_staff
+        from edge.checkout import router, router_pay, router_peer, router_staff
 
-        return [*router.ROUTERS, *router_pay.ROUTERS, *router_staff.ROUTERS]
+        return [*router.ROUTERS, *router_pay.ROUTERS, *router_staff.ROUTERS, *router_peer.ROUTERS]
 
 
 def build(ctx: Context) -> Component:

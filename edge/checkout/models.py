@@ -239,6 +239,20 @@ class ExitPass(SQLModel, table=True):
     revoked: bool = Field(default=False)
 
 
+class ForeignPass(SQLModel, table=True):
+    """On the box that serves the store's gates: the single use (or the revocation) of an exit
+    pass another box of the store issued. The pass id is the key, so a second use cannot insert."""
+
+    __tablename__ = "checkout_foreign_pass"
+
+    pass_id: str = Field(primary_key=True, max_length=36)
+    order_id: str = Field(max_length=36)
+    box: str = Field(max_length=40)  # the box that issued it (and holds its order)
+    used_at: datetime | None = Field(default=None)
+    gate_id: str = Field(default="", max_length=64)
+    revoked_at: datetime | None = Field(default=None)
+
+
 class Refund(SQLModel, table=True):
     """Money going back (a refund, or a whole void). Written "pending" BEFORE the provider is called;
     its id is the idempotency key of that reverse() call, so a retry or recovery never pays out twice.

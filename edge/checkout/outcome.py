@@ -20,7 +20,8 @@ def checkout_result(s: ReadTx, codes: Codes, order_id: str, replayed: bool = Fal
     pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
     assert xp is not None and pay is not None
     ttl = max(1, int((xp.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()))
-    token = codes.pass_code(order_id, xp.id, ttl) if not xp.used_at and not xp.revoked else ""
+    audit = xp.audit_reasons if xp.audit_flag else ""
+    token = codes.pass_code(order_id, xp.id, ttl, audit) if not xp.used_at and not xp.revoked else ""
     return CheckoutOut(
         order_id=order.id,
         status=order.status,

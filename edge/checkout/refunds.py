@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -74,6 +74,8 @@ class Refunds:
     store: Store
     locks: KeyedLocks  # "order:<id>" while a void or refund of it runs
     providers: dict[str, PaymentProvider]
+    # Another box serving the store's gates revokes the order's pass before a void (passes.py).
+    revoke_at_gate: Callable[[str], None] = staticmethod(lambda _order_id: None)
 
     def _payment(self, order_id: str) -> tuple[PaymentIntent, PaymentProvider]:
         with self.store.read() as s:
@@ -88,6 +90,10 @@ class Refunds:
         pay, prov = self._payment(order_id)
         with _refunded_nothing(), self.locks.hold("order:" + order_id):
             settled = self._settle_order(order_id)
+            with self.store.read() as s:
+                order = s.get(Order, order_id)
+                if order is not None and order.status == "paid" and not order.refunded_minor:
+                    self.revoke_at_gate(order_id)  # a network call, before the write; raises if it cannot
             with self.store.write() as s:
                 order = s.get(Order, order_id)
                 if order is None:

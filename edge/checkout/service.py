@@ -121,7 +121,7 @@ class CheckoutServices:
             ttl = int((as_utc(xp.expires_at) - utcnow()).total_seconds())
             if ttl <= 0:
                 raise Conflict("this exit pass has expired", code="pass_expired")
-        return self.codes.pass_code(order_id, xp.id, ttl)
+        return self.codes.pass_code(order_id, xp.id, ttl, xp.audit_reasons if xp.audit_flag else "")
 
     # --- camera scans (ScanEvent from the scanning domain), run off the loop ------------------
     def on_kiosk_scan(self, kiosk_id: str, text: str, facts: Facts | None) -> None:

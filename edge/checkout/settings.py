@@ -1,6 +1,7 @@
 """Checkout configuration (payments, passes, pricing)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +102,18 @@ class CheckoutSettings(BaseModel):
         default="sandbox", description="production refuses the sandbox payment simulator."
     )
     exit_pass_ttl_s: int = Field(default=900, ge=60, le=7200, description="How long an exit pass stays valid.")
+    gate_box_url: str = Field(
+        default="", pattern=r"^(https?://[^\s]+)?$",
+        description="Base URL of the box that serves this store's exit gates, when it is another box (a "
+        "large store with several boxes): gate checks and voids are forwarded there, the one place a pass "
+        "is used. Empty: this box serves its gates itself.",
+    )  # fmt: skip
+    gate_box_timeout_s: float = Field(
+        default=1.0, gt=0, le=10, description="How long a forwarded gate check waits for the gate box."
+    )
+    gate_box_ca_file: Path | None = Field(
+        default=None, description="PEM bundle to trust for the gate box's TLS certificate (default: system CAs)."
+    )
     audit_share: float = Field(
         default=0.02,
         ge=0.0,

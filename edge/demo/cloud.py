@@ -53,7 +53,10 @@ def start_demo_receiver(
     if _port_open(port):
         log.warning("port %s is taken; sync runs degraded", port)
         return None
-    env = dict(os.environ, CLOUD_RECEIVER_TOKENS=f"{store_id}={token}")
+    # The demo cloud's key-delivery master key: a real cloud keeps it in its own secret manager;
+    # the demo keeps it beside the box's secrets so that the keys it sealed survive a restart.
+    master = SecretStore(data_dir).get_or_create("demo_cloud_master_key")
+    env = dict(os.environ, CLOUD_RECEIVER_TOKENS=f"{store_id}={token}", CLOUD_RECEIVER_MASTER_KEY=master)
     dsn = admin_dsn.rpartition("/")[0] + "/" + DEMO_DB
     with (data_dir / "cloud-receiver.log").open("ab") as receiver_log:  # the child keeps its own handle
         proc = subprocess.Popen(

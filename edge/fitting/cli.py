@@ -12,7 +12,7 @@ from edge.fitting.codes import RoomCodes
 from edge.fitting.settings import FittingSettings
 from edge.platform.cli import ConfigOpt, env, fail
 from edge.platform.codes import Codes
-from edge.platform.security import SecretStore
+from edge.platform.security import RingDelivered, SecretStore
 
 app = typer.Typer(help="Fitting rooms: printable QR codes, token rotation.", no_args_is_help=True)
 
@@ -88,5 +88,8 @@ def rotate(
     if not yes:
         raise fail("rotation invalidates every printed room code; run again with --yes, then reprint")
     *_rest, codes = _codes(ctx, config)
-    kid, gone = codes.rotate()
+    try:
+        kid, gone = codes.rotate()
+    except RingDelivered as exc:
+        raise fail(str(exc)) from None
     typer.echo(f"room codes now signed with {kid}; retired {', '.join(gone) or 'none'}; reprint with `rooms codes`")

@@ -32,8 +32,9 @@ class PassRefusal(Exception):
 class Codes:
     """Signs and verifies every kind of code this store hands out."""
 
-    def __init__(self, secrets: SecretStore) -> None:
+    def __init__(self, secrets: SecretStore, box: str = "") -> None:
         self.secrets = secrets
+        self.box = box  # written into the passes this box issues: the gate box knows whose order it is
         self.member = Signer("member", secrets.keyring("member"))
         self.coupon = Signer("coupon", secrets.keyring("coupon"))
         self.exit_pass = Signer("exit_pass", secrets.keyring("exit_pass"))
@@ -63,8 +64,15 @@ class Codes:
         return claims
 
     # --- exit passes ------------------------------------------------------------------
-    def pass_code(self, order_id: str, pass_id: str, ttl_s: int) -> str:
-        return PASS_PREFIX + self.exit_pass.sign({"o": order_id, "p": pass_id}, ttl_s=ttl_s)
+    def pass_code(self, order_id: str, pass_id: str, ttl_s: int, audit: str = "") -> str:
+        """`audit`: why the order's basket is rescanned at the gate ("" for none), signed into the
+        pass so that a gate box that did not issue it knows too."""
+        claims: dict[str, Any] = {"o": order_id, "p": pass_id}
+        if self.box:
+            claims["b"] = self.box
+        if audit:
+            claims["a"] = audit
+        return PASS_PREFIX + self.exit_pass.sign(claims, ttl_s=ttl_s)
 
     def pass_claims(self, text: str, now: float | None = None) -> dict[str, Any]:
         """Signature and expiry of an exit pass; raises PassRefusal with a reason."""
@@ -77,6 +85,8 @@ class Codes:
             raise PassRefusal(reason, str(exc)) from None
         if not isinstance(claims.get("o"), str) or not isinstance(claims.get("p"), str):
             raise PassRefusal("malformed", "exit pass is missing its order")
+        if not isinstance(claims.get("b", ""), str) or not isinstance(claims.get("a", ""), str):
+            raise PassRefusal("malformed", "exit pass has a malformed box or audit")
         return claims
 
     # --- fitting-room doors -----------------------------------------------------------

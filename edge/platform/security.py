@@ -100,6 +100,10 @@ class SecretStore:
         return sorted(p.name for p in self.dir.glob("*")) if self.dir.exists() else []
 
 
+class RingDelivered(Exception):
+    """A local rotation of a ring the cloud delivers: it would be undone at the next fetch."""
+
+
 class KeyRing:
     """32-byte keys by key id; the active one signs, all known ones verify. Created on first use.
 
@@ -155,9 +159,18 @@ class KeyRing:
 
     def rotate(self) -> str:
         """Add a new key and make it active; older keys still verify until retired."""
+        self._refuse_if_delivered()
         with self._mutex:
             kid, _ = self._change(self._add_key)
         return str(kid)
+
+    def _refuse_if_delivered(self) -> None:
+        """A ring the cloud delivers is rotated there, for every box at once (edge/sync/keys.py)."""
+        if self._file_stamp() is not None and self._load().get("delivered"):
+            raise RingDelivered(
+                f"the {self.path.name.split('.')[0]} keys come from the cloud: rotate or retire them there "
+                "(POST /v1/admin/keys/rotate or /retire); every box of the store follows"
+            )
 
     @staticmethod
     def _add_key(data: dict[str, Any]) -> str:
@@ -179,9 +192,30 @@ class KeyRing:
                 del data["keys"][k]
             return gone
 
+        self._refuse_if_delivered()
         with self._mutex:
             gone, _ = self._change(retire)
         return list(gone)
+
+    def install(self, active: str, keys: dict[str, bytes]) -> bool:
+        """Make the ring's delivered keys exactly `keys` with `active` signing (the cloud's key
+        delivery). The box's own keys stay and verify, so what it signed alone is still honoured;
+        a delivered key no longer delivered (retired at the cloud) is dropped. True if it changed."""
+        if active not in keys or any(len(v) != 32 for v in keys.values()):
+            raise ValueError("a delivered ring needs its active key and 32-byte keys")
+
+        def put(data: dict[str, Any]) -> bool:
+            was = json.dumps(data, sort_keys=True)
+            for kid in data.get("delivered", []):
+                if kid not in keys:
+                    data["keys"].pop(kid, None)
+            data["keys"].update({kid: b64e(raw) for kid, raw in keys.items()})
+            data["delivered"], data["active"] = sorted(keys), active
+            return json.dumps(data, sort_keys=True) != was
+
+        with self._mutex:
+            changed, _ = self._change(put)
+        return bool(changed)
 
     def active(self) -> tuple[str, bytes]:
         data = self._load()

@@ -79,6 +79,15 @@ class SyncSettings(BaseModel):
     coupon_reserve_ttl_s: int = Field(
         default=300, ge=10, le=3600, description="A reservation a box never completes lapses after this long."
     )
+    cloud_keys: bool = Field(
+        default=True,
+        description="Take the chain's keys (member and coupon codes) and this store's keys (exit passes, "
+        "fitting-room doors, calls between the store's boxes) from the cloud, sealed to this box "
+        "(docs/architecture.md, Keys). Off: every key is made on this box and verifies only here.",
+    )
+    keys_interval_s: float = Field(
+        default=300.0, ge=1, le=86400, description="How often the box fetches its keys (rotations reach it then)."
+    )
     degraded_backlog_age_s: float = Field(
         default=300.0, gt=0, description="An unsent event older than this makes /readyz report sync degraded."
     )

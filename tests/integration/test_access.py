@@ -178,6 +178,9 @@ ACCESS: dict[str, str] = {
     "GET /api/ui/qr.svg": "any",
     "POST /api/ui/qr.svg": "any",
     "POST /api/gate/verify": "gate",
+    # between the boxes of a store: the store's peer token, bound to the body, is the credential (403 without)
+    "POST /api/peer/gate/verify": "peer",
+    "POST /api/peer/passes/revoke": "peer",
     "POST /api/payments/{rail}/notify": "public",  # a gateway's notification: its signature is the credential
     "GET /api/fitting/rooms": "guide",
     "GET /api/fitting/calls": "guide",
@@ -248,7 +251,9 @@ def test_every_operation_refuses_whoever_may_not_call_it(app_client: tuple[TestC
             body: dict[str, Any] | None = {} if method in ("post", "patch", "put") else None
             r = client.request(method.upper(), url, headers={**headers, "Origin": "http://testserver"}, json=body)
             refused = r.status_code in (401, 403)
-            if rule == "room":
+            if rule == "peer":
+                ok = r.status_code == 403 and r.json()["error"]["code"] == "peer_refused"
+            elif rule == "room":
                 ok = r.status_code == 403 and r.json()["error"]["code"] == "bad_room_code"
             elif rule == "phone":
                 ok = r.status_code == 401 and r.json()["error"]["code"] == "no_phone_session"
