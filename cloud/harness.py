@@ -132,6 +132,11 @@ class Receiver:
     def stats(self) -> dict[str, Any]:
         return dict(httpx.get(self.url + "/_faults", timeout=5).json()["stats"])
 
+    def admin(self, method: str, path: str, body: Any, timeout: float = 120.0) -> httpx.Response:
+        """An admin call (members, campaigns, erasures, keys) with this receiver's admin token."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        return httpx.request(method, self.url + path, json=body, headers=headers, timeout=timeout)
+
     def publish(self, kind: str, items: list[Any], store_id: str | None = None) -> int:
         resp = httpx.post(
             self.url + "/v1/admin/downsync",

@@ -23,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-CHAIN_PURPOSES = ("member", "coupon")
+CHAIN_PURPOSES = ("member", "coupon", "lookup")
+# members' phone hashes are made with the lookup key (cloud/members.py): rotating it would orphan them
+FIXED_PURPOSES = ("lookup",)
 STORE_PURPOSES = ("exit_pass", "room_code", "peer")
 BOX_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 INFO = b"retail-edge key delivery v1"
@@ -80,6 +82,8 @@ def check_ring(body: Any) -> tuple[str, str] | str:
     if not isinstance(body, dict):
         return "the body must be an object with scope and purpose"
     scope, purpose = body.get("scope"), body.get("purpose")
+    if purpose in FIXED_PURPOSES:
+        return f"the {purpose} ring is not rotated: members' phone hashes are made with it"
     if scope == "chain" and purpose in CHAIN_PURPOSES:
         return scope, purpose
     if isinstance(scope, str) and scope.startswith("store:") and purpose in STORE_PURPOSES:
@@ -137,6 +141,24 @@ def retire(conn: psycopg.Connection[Any], scope: str, purpose: str) -> list[str]
     return sorted(r[0] for r in rows)
 
 
+def active_key(conn: psycopg.Connection[Any], master: bytes, scope: str, purpose: str) -> bytes:
+    """The ring's active key in the clear (for the cloud's own use), made on first use."""
+    with conn.transaction():
+        _lock(conn, scope, purpose)
+        row = conn.execute("SELECT kid FROM ring_active WHERE scope = %s AND purpose = %s", (scope, purpose)).fetchone()
+        kid = row[0] if row else _add_key(conn, master, scope, purpose)
+        sealed = conn.execute(
+            "SELECT sealed FROM ring_key WHERE scope = %s AND purpose = %s AND kid = %s", (scope, purpose, kid)
+        ).fetchone()
+    assert sealed is not None
+    return _unseal(master, scope, purpose, kid, bytes(sealed[0]))
+
+
+def _unseal(master: bytes, scope: str, purpose: str, kid: str, sealed: bytes) -> bytes:
+    raw: bytes = AESGCM(master).decrypt(sealed[:12], sealed[12:], f"{scope}.{purpose}.{kid}".encode())
+    return raw
+
+
 def _seal_to(box_public: bytes, secret: bytes, aad: bytes) -> str:
     eph = X25519PrivateKey.generate()
     eph_public = eph.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -168,7 +190,7 @@ def rings_for(conn: psycopg.Connection[Any], master: bytes, store: str, box: str
                 "SELECT kid, sealed FROM ring_key WHERE scope = %s AND purpose = %s AND retired_at IS NULL",
                 (scope, purpose),
             ):
-                raw = AESGCM(master).decrypt(sealed[:12], sealed[12:], f"{scope}.{purpose}.{kid}".encode())
+                raw = _unseal(master, scope, purpose, kid, bytes(sealed))
                 keys[kid] = _seal_to(box_public, raw, f"{box}.{purpose}.{kid}".encode())
             rings[purpose] = {"scope": scope, "active": active_kid, "keys": keys}
     return rings

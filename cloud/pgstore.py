@@ -18,9 +18,8 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from cloud import coupons, keys
+from cloud import coupons, keys, members
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS edge_event (
@@ -129,6 +128,7 @@ def create_schema(pool: Pool) -> None:
         conn.execute(SCHEMA)
         conn.execute(coupons.SCHEMA)
         conn.execute(keys.SCHEMA)
+        conn.execute(members.SCHEMA)
 
 
 def store_batch(pool: Pool, store_id: str, events: list[Event]) -> set[str]:
@@ -153,7 +153,9 @@ def store_batch(pool: Pool, store_id: str, events: list[Event]) -> set[str]:
                 {"store": store_id, "streams": [r[1] for r in rows], "kinds": [r[2] for r in rows]},
             )
             new = {r[0] for r in rows}
-            coupons.apply_events(conn, store_id, [(e.kind, e.payload_json) for e in events if e.event_id in new])
+            fresh = [(e.kind, e.payload_json) for e in events if e.event_id in new]
+            coupons.apply_events(conn, store_id, fresh)
+            members.apply_events(conn, store_id, fresh)
     return {r[0] for r in rows}
 
 
@@ -165,12 +167,7 @@ def items_digest(items: Any) -> str:
 
 def publish_version(pool: Pool, kind: str, items: list[Any], store_id: str | None) -> int:
     with pool.connection() as conn, conn.transaction():
-        row = conn.execute(
-            "INSERT INTO downsync_version (store_id, kind, items) VALUES (%s, %s, %s) RETURNING version",
-            (store_id, kind, Jsonb(items)),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        return members.publish(conn, store_id, kind, items)
 
 
 def changes_after(pool: Pool, store_id: str, after: int, limit: int) -> tuple[list[dict[str, Any]], int, bool, int]:

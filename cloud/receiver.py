@@ -28,10 +28,11 @@ from fastapi.responses import JSONResponse, Response
 
 from cloud import coupons, keys, pgstore
 from cloud.faults import DropMiddleware, FaultConfig, Faults
+from cloud.members_api import member_routes
 
 MAX_BODY = 16 * 1024 * 1024
 MAX_EVENTS = 10_000
-DOWNSYNC_KINDS = {"catalog", "prices", "promotions", "member_erasure", "recalls"}
+DOWNSYNC_KINDS = {"catalog", "prices", "promotions", "member_erasure", "recalls", "members", "wallets"}
 
 
 def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
@@ -310,6 +311,8 @@ def create_app(
         if action == "rotate":
             return JSONResponse({"active": await _in_db(keys.rotate, master, *ring)})
         return JSONResponse({"retired": await _in_db(keys.retire, *ring)})
+
+    app.include_router(member_routes(pool, _admin, master))
 
     @app.get("/v1/stores/{store_id}/changes")
     async def changes(store_id: str, request: Request, after: int = 0, limit: int = 20) -> Response:

@@ -8,6 +8,7 @@ are compiled once and run on the session's own connection, inside the same trans
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,6 +24,7 @@ from edge.checkout.models import (
     PaymentIntent,
     Product,
     Promotion,
+    WalletCoupon,
 )
 from edge.checkout.settings import CheckoutSettings
 from edge.platform.errors import NotFound, Unprocessable
@@ -37,6 +39,7 @@ _PRODUCT: Table = Product.__table__  # type: ignore[attr-defined]
 _MEMBER: Table = Member.__table__  # type: ignore[attr-defined]
 _PROMO: Table = Promotion.__table__  # type: ignore[attr-defined]
 _SCAN: Table = CartScan.__table__  # type: ignore[attr-defined]
+_WALLET: Table = WalletCoupon.__table__  # type: ignore[attr-defined]
 
 _SESSION = select(_KS).where(_KS.c.id == bindparam("id"))
 _PRODUCT_BY_GTIN = select(_PRODUCT.c.gtin, _PRODUCT.c.name, _PRODUCT.c.weighed, _PRODUCT.c.age_restricted).where(
@@ -248,3 +251,18 @@ def resolve(s: ReadTx, facts: Facts) -> ProductRow:
     if kind and not found.weighed:
         raise Unprocessable("this label does not belong to a weighed item", code="bad_embedded_price")
     return found
+
+
+# --- a member's wallet (edge.checkout.wallets) ----------------------------------------------------
+_WALLET_NOW = (
+    select(_WALLET.c.use_key, _WALLET.c.claims)
+    .where(_WALLET.c.member_id == bindparam("member"))
+    .where(_WALLET.c.nbf <= bindparam("now"), _WALLET.c.exp > bindparam("now"))
+    .order_by(_WALLET.c.use_key)
+)
+
+
+def wallet_now(s: ReadTx, member_id: str, now: int) -> list[tuple[str, dict[str, Any]]]:
+    """The member's wallet coupons valid at `now` (epoch seconds) and not redeemed on this box."""
+    rows = s.run(_WALLET_NOW, {"member": member_id, "now": now}).all()
+    return [(key, json.loads(raw)) for key, raw in rows if not coupon_key_used(s, key)]

@@ -7,8 +7,9 @@ so this is on the path of every scan; it reads through prebuilt statements (cart
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from edge.checkout import cartrows
@@ -117,6 +118,19 @@ def price(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> tuple[PricedCa
     return priced, {r.line_id: r for r in rows}
 
 
+def _wallet(s: ReadTx, ks: AnySession) -> list[dict[str, Any]]:
+    """The attached member's wallet coupons (a member proven by their code only), each saying
+    whether it applies to the cart now (edge.checkout.wallets)."""
+    if not ks.member_id or ks.member_via != "code":
+        return []
+    held = {c["c"] for c in json.loads(ks.coupons)}
+    return [
+        {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"], "min_spend_minor": c["min"],
+         "valid_to": datetime.fromtimestamp(c["exp"], UTC).isoformat(), "applied": c["c"] in held}
+        for _key, c in cartrows.wallet_now(s, ks.member_id, int(time.time()))
+    ]  # fmt: skip
+
+
 def _measure(ln: CartRow) -> dict[str, Any]:
     """A weighed line's label facts as data (the page formats them in the shopper's language),
     plus an English sentence for receipts and older pages."""
@@ -154,9 +168,10 @@ def view_of(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> CartView:
         member=member,
         age_check="not_needed" if not needs_age else ("done" if ks.age_checked_by else "required"),
         coupons=[
-            {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"]}
+            {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"], "wallet": bool(c.get("w"))}
             for c in json.loads(ks.coupons)
         ],
+        wallet=_wallet(s, ks),
         lines=out_lines,
         order_discounts=[a.as_dict() for a in priced.order_discounts],
         coupons_not_applied=priced.coupons_not_applied,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from edge.checkout import cartrows
+from edge.checkout import cartrows, wallets
 from edge.checkout.aftersale import AfterSale
 from edge.checkout.catalog import Catalog
 from edge.checkout.downsync import catalog_appliers
@@ -85,7 +85,8 @@ class CheckoutComponent(Component):
         reg.catalog, reg.carts, reg.sales = self.catalog, sessions, Ledger(ctx.store)
 
         if reg.downsync is not None:  # the catalog, prices and promotions the cloud sends down
-            for kind, applier in catalog_appliers(ctx.store, ctx.settings.store.currency).items():
+            kinds = catalog_appliers(ctx.store, ctx.settings.store.currency) | wallets.appliers(ctx.store)
+            for kind, applier in kinds.items():
                 reg.downsync.register(kind, applier)
         self.housekeeper = Worker("checkout-housekeeping", self._housekeeping_loop)
         self.recovered: dict[str, int] = {}

@@ -103,6 +103,24 @@ class Member(SQLModel, table=True):
     # agreement_no, WeChat Pay contract id), never card data; "" when there is none
     pay_rail: str = Field(default="", max_length=16)
     pay_agreement: str = Field(default="", max_length=64)
+    # a member the chain's cloud owns (edge.checkout.wallets) is "cloud"; one created here "store"
+    origin: str = Field(default="store", max_length=8)
+    tier: str = Field(default="", max_length=16)
+    phone_hash: str | None = Field(default=None, max_length=64, index=True)  # HMAC under the chain's lookup key
+    marketing: bool = Field(default=False)
+    facepay: str = Field(default="", max_length=8)  # consent from the cloud: none | store | chain
+
+
+class WalletCoupon(SQLModel, table=True):
+    """A personalised coupon the cloud issued to a member's wallet: single use, chain-wide."""
+
+    __tablename__ = "checkout_wallet_coupon"
+
+    use_key: str = Field(primary_key=True, max_length=120)  # campaign:serial, as reserved at the chain
+    member_id: str = Field(max_length=36, index=True)
+    claims: str = Field(sa_column=Column(Text, nullable=False))  # the coupon claims (edge.platform.codes)
+    nbf: int = Field(default=0)
+    exp: int = Field(default=0)
 
 
 class KioskSession(SQLModel, table=True):

@@ -78,6 +78,7 @@ class CartView(BaseModel):
     member: dict[str, Any] | None
     age_check: Literal["not_needed", "required", "done"]
     coupons: list[dict[str, Any]]
+    wallet: list[dict[str, Any]] = []  # the attached member's wallet coupons, each with `applied`
     lines: list[dict[str, Any]]
     order_discounts: list[dict[str, Any]]
     coupons_not_applied: list[dict[str, Any]]

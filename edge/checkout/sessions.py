@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from edge.bus import Bus
-from edge.checkout import cartadd, cartrows, cartview, tasks
+from edge.checkout import cartadd, cartrows, cartview, tasks, wallets
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
@@ -162,6 +162,7 @@ class Sessions:
             ) as s:  # a cart line: see txn.writing
                 ks = self.load_row(s, session_id, kiosk_id)
                 alert = change(s, ks)
+                wallets.refresh(s, ks, self.settings)  # the member's wallet coupons that apply now
                 cartrows.touch(s, ks)
             with self.store.read() as s:
                 view = self.view_of(s, ks)
@@ -285,12 +286,17 @@ class Sessions:
             raise InvalidInput("scan a member code or type a phone number", code="member_required")
 
         def change(s: ReadTx, ks: KioskSession) -> None:
-            m = cartrows.member(s, member_id) if member_id else cartrows.member_by_phone(s, digits)
+            m = cartrows.member(s, member_id) if member_id else self._by_phone(s, digits)
             if m is None:
                 raise NotFound("this member is not known at this store", code="unknown_member")
             ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
 
         return self._mutate(session_id, kiosk_id, "member_attached", change, lock_wait_s)
+
+    def _by_phone(self, s: ReadTx, digits: str) -> Any:
+        """A member created here by their number, else one of the chain's by its lookup hash."""
+        m = cartrows.member_by_phone(s, digits)
+        return m if m is not None else wallets.member_by_phone_hash(s, self.codes.secrets.keyring("lookup"), digits)
 
     def apply_coupon(
         self, session_id: str, kiosk_id: str | None, code: str, lock_wait_s: float | None = None

@@ -1,4 +1,4 @@
-"""Down-sync: catalog, prices, promotions and member erasures pulled from the cloud, in order.
+"""Down-sync: catalog, prices, promotions, recalls, members, wallets and erasures, in order.
 
 The feed is a list of versions after a cursor (with an ETag so an idle poll costs a 304). A
 version is applied only once its whole body has arrived and its sha256 matches: a response cut
@@ -35,7 +35,7 @@ APPLIED = "downsync.applied."
 REFUSED = "downsync.refused"
 # The kinds the cloud contract defines (docs/cloud-api.yaml). One with no applier registered
 # waits (its owner is not running on this box); any other kind is refused and skipped.
-KNOWN_KINDS = ("catalog", "prices", "promotions", "member_erasure", "recalls")
+KNOWN_KINDS = ("catalog", "prices", "promotions", "member_erasure", "recalls", "members", "wallets")
 
 
 def digest(items: Any) -> str:

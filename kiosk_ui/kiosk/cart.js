@@ -166,6 +166,10 @@ export function render() {
     cart.coupons_not_applied
       .filter((c) => !cart.coupons.some((x) => x.coupon_id === c.coupon_id))
       .map((c) => h("li", { class: "muted", dataset: { code: c.code || "" }, text: `${couponName(cart, c.coupon_id)} — ${why(c)}` })),
+    // the member's wallet coupons that do not apply yet (the ones that do are in the cart above)
+    (cart.wallet || [])
+      .filter((w) => !w.applied)
+      .map((w) => h("li", { class: "muted wallet", text: `${w.name || w.coupon_id} — ${t("kiosk.wallet_waiting", { min: money(w.min_spend_minor, cur) })}` })),
   );
   $("#age-banner").hidden = cart.age_check !== "required";
   const empty = cart.lines.length === 0;

@@ -104,6 +104,10 @@ export function render() {
     (cart.coupons_not_applied || []).map((c) =>
       h("li", { class: "muted", text: `${c.name || c.coupon_id || ""} — ${c.reason || t("kiosk.coupon_not_applied")}` }),
     ),
+    // the member's wallet coupons that do not apply yet (an applied one is among the discounts)
+    (cart.wallet || [])
+      .filter((w) => !w.applied)
+      .map((w) => h("li", { class: "muted wallet", text: `${w.name || w.coupon_id} — ${t("kiosk.wallet_waiting", { min: money(w.min_spend_minor, cur) })}` })),
   );
   $("#age-banner").hidden = cart.age_check !== "required";
   renderPay();

@@ -9,10 +9,8 @@ policy decides and the cloud reports the over-use later.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +19,10 @@ import httpx
 import psycopg
 import pytest
 
-from cloud.harness import PostgresUnavailable, running_cloud
-from edge.checkout.catalog import import_products
-from edge.demo.catalog import demo_rows
 from edge.demo.gtins import GROCERY
 from edge.platform.timeutil import utcnow
-from tests.support.inproc import device_headers, running_app, staff_headers
+from tests.support.chain import chain_stores
+from tests.support.inproc import device_headers
 from tests.support.waits import wait_for
 
 TEA = GROCERY[0][0]
@@ -35,29 +31,12 @@ STORES = {"chain-a": "tok-chain-a", "chain-b": "tok-chain-b"}
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = Path(tmp_path_factory.mktemp("chain"))
-    try:
-        with running_cloud(STORES, root / "receiver.log") as (rx, dsn), ExitStack() as stack:
-            boxes: dict[str, dict[str, Any]] = {}
-            for store, token in STORES.items():
-                data = root / store
-                (data / "secrets").mkdir(parents=True)
-                (data / "secrets" / "sync_token").write_text(token)
-                cfg = {"store": {"id": store, "timezone": "Asia/Shanghai"},
-                       # a generous deadline: these tests are about who wins, not about 200 ms on a
-                       # busy 2-core box (scripts/bench/chain.py measures the checkout's latency)
-                       "sync": {"url": rx.url, "downsync_enabled": False, "idle_poll_s": 0.2,
-                                "backoff_initial_s": 0.2, "backoff_max_s": 1.0,
-                                "coupon_reserve_timeout_s": 2.0}}  # fmt: skip
-                client, daemon = stack.enter_context(running_app(data, cfg))
-                assert not import_products(daemon.ctx.store, demo_rows("CNY")).refused
-                boxes[store] = {"c": client, "d": daemon, "staff": staff_headers(daemon)}
-                ring = data / "secrets" / "coupon.keys.json"
-                wait_for(lambda r=ring: json.loads(r.read_text()).get("delivered"), 30,  # type: ignore[misc]
-                         f"the chain's coupon key to reach {store}", ignore=(OSError, ValueError))  # fmt: skip
-            yield {"rx": rx, "dsn": dsn, **boxes}
-    except PostgresUnavailable as exc:
-        pytest.fail(str(exc))
+    # a generous deadline: these tests are about who wins, not about 200 ms on a busy 2-core box
+    # (scripts/bench/chain.py measures the checkout's latency)
+    sync = {"downsync_enabled": False, "idle_poll_s": 0.2, "backoff_initial_s": 0.2, "backoff_max_s": 1.0,
+            "coupon_reserve_timeout_s": 2.0}  # fmt: skip
+    with chain_stores(Path(tmp_path_factory.mktemp("chain")), STORES, sync) as chain:
+        yield chain
 
 
 def issue(box: dict[str, Any], policy: str = "store") -> str:

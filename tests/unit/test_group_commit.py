@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -59,14 +57,6 @@ def _free_elsewhere(slot: WriteSlot) -> bool:
     t.start()
     t.join()
     return got[0]
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Store]:
-    d = Store.in_dir(tmp_path)
-    d.migrate()
-    yield d
-    d.dispose()
 
 
 @pytest.fixture
