@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-CHAIN_PURPOSES = ("member", "coupon", "lookup")
+CHAIN_PURPOSES = ("member", "coupon", "lookup", "guide")
 # members' phone hashes are made with the lookup key (cloud/members.py): rotating it would orphan them
 FIXED_PURPOSES = ("lookup",)
 STORE_PURPOSES = ("exit_pass", "room_code", "peer")

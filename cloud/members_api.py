@@ -1,4 +1,5 @@
-"""The receiver's member routes (admin): members in, campaigns into wallets, erasure everywhere."""
+"""The receiver's chain routes (admin): members in, campaigns into wallets, erasure everywhere,
+and guides' attributed sales across the stores."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from cloud import keys, members, pgstore
+from cloud import guides, keys, members, pgstore
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -89,5 +90,15 @@ def member_routes(pool: pgstore.Pool, admin: Callable[[Request], Response | None
         if not await in_db(members.erase, member_id, reason.replace("\x00", "")):
             return _error(404, "member_unknown", "no such member")
         return JSONResponse({"erased": member_id})
+
+    @router.get("/v1/admin/guides/attribution")
+    async def guide_attribution(request: Request, days: int = 30) -> Response:
+        """Guides' attributed sales across the chain, per guide and per store where the sale was made."""
+        denied = admin(request)
+        if denied is not None:
+            return denied
+        if not 1 <= days <= 366:
+            return _error(422, "invalid_days", "days is 1 to 366")
+        return JSONResponse({"days": days, "guides": await in_db(guides.report, days)})
 
     return router

@@ -237,7 +237,7 @@ def devices_revoke(device_id: str, config: ConfigOpt = None) -> None:
 
 @keys_app.command("rotate")
 def keys_rotate(
-    purpose: Annotated[str, typer.Argument(help="session, exit_pass, room_code, member, coupon or templates.")],
+    purpose: Annotated[str, typer.Argument(help="session, exit_pass, room_code, member, coupon, guide or templates.")],
     retire_old: Annotated[bool, typer.Option(help="Also drop the older keys (their tokens stop working).")] = False,
     config: ConfigOpt = None,
 ) -> None:

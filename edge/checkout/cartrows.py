@@ -51,7 +51,7 @@ _LINE_BY_CODE = select(_LINE.c.id, _LINE.c.qty).where(
 _LINE_COUNT = select(func.count()).select_from(_LINE).where(_LINE.c.session_id == bindparam("sid"))
 _LINE_INSERT = insert(_LINE)
 _LINE_QTY = update(_LINE).where(_LINE.c.id == bindparam("b_id")).values(qty=bindparam("b_qty"))
-_TOUCHED = ("version", "updated_at", "member_id", "member_via", "coupons", "age_checked_by")
+_TOUCHED = ("version", "updated_at", "member_id", "member_via", "coupons", "age_checked_by", "guide_id", "guide_store")
 _TOUCH = update(_KS).where(_KS.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _TOUCHED})
 _LINE_OWNER = select(_LINE.c.id).where(_LINE.c.id == bindparam("id"), _LINE.c.session_id == bindparam("sid"))
 _LINE_DELETE = delete(_LINE).where(_LINE.c.id == bindparam("id"))

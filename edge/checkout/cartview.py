@@ -166,6 +166,7 @@ def view_of(s: ReadTx, ks: AnySession, settings: CheckoutConfig) -> CartView:
         status=ks.status,
         version=ks.version,
         member=member,
+        guide={"guide_id": ks.guide_id} if ks.guide_id else None,
         age_check="not_needed" if not needs_age else ("done" if ks.age_checked_by else "required"),
         coupons=[
             {"coupon_id": c["c"], "name": c.get("n", ""), "kind": c["k"], "value": c["v"], "wallet": bool(c.get("w"))}

@@ -79,6 +79,7 @@ class CheckoutComponent(Component):
         )
         self.services.aftersale.revoke_at_gate = self.services.gate.revoke_at_gate_box
         self.services.checkout.coupons = lambda: reg.coupons  # the chain's coupon authority (sync), if any
+        self.services.checkout.tryons = lambda: reg.tryons  # fitting's try-ons: guides' credit, if any
         self.inapp = ctx.keep(InAppPay(conf, ctx.store, ctx.bus, self.services.checkout))
         self.tasks = ctx.keep(StaffTasks(conf, ctx.store, ctx.bus, sessions))
         reg.shopping = PhoneCarts(self.services, self.inapp, self.tasks)

@@ -1,5 +1,5 @@
 """What other domains may ask of checkout: the catalog (`catalog` slot), the member attached to
-a cart (`carts`), and the transaction search (`sales`).
+a cart (`carts`), and the transaction search and guides' attributed sales (`sales`).
 
 Fashion SKUs: every size/colour variant has its own GTIN; variants of one garment share `style`.
 """
@@ -7,6 +7,7 @@ Fashion SKUs: every size/colour variant has its own GTIN; variants of one garmen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -56,6 +57,11 @@ class CartMembers(Protocol):
 class SalesLedger(Protocol):
     def transactions(self, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
         """Orders, refunds and voids, newest first (the dashboard's transaction search)."""
+
+    def attributed(self, since: datetime) -> list[dict[str, Any]]:
+        """Lines sold since then that a fitting room or a guide's code gave credit for: each
+        {order_id, gtin, style, qty, net_minor, guide_id (None: tried without a guide), guide_store,
+        via ("fitting" | "code"), at}; lines of voided orders are left out."""
 
 
 PHONE_PREFIX = "phone-"  # the owner of a cart scanned on a shopper's own phone (edge.phone), not a kiosk

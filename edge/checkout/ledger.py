@@ -3,12 +3,13 @@ voids, newest first. The receipts themselves come from checkout's own receipt en
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import col, select
 
-from edge.checkout.models import Order, Refund
+from edge.checkout.models import Attribution, Order, Refund
 from edge.platform.store import Store
 from edge.platform.timeutil import as_utc
 
@@ -21,6 +22,19 @@ class Ledger:
 
     def transactions(self, q: str = "", limit: int = 100) -> list[dict[str, Any]]:
         return search(self.store, q, limit)
+
+    def attributed(self, since: datetime) -> list[dict[str, Any]]:
+        with self.store.read() as s:
+            rows = s.exec(
+                select(Attribution, Order.status)
+                .join(Order, col(Order.id) == col(Attribution.order_id))
+                .where(col(Attribution.created_at) >= since, col(Order.status) != "voided")
+            ).all()
+        return [
+            {"order_id": a.order_id, "gtin": a.gtin, "style": a.style, "qty": a.qty, "net_minor": a.net_minor,
+             "guide_id": a.guide_id, "guide_store": a.guide_store, "via": a.via, "at": as_utc(a.created_at).isoformat()}
+            for a, _status in rows
+        ]  # fmt: skip
 
 
 def search(store: Store, q: str = "", limit: int = 100) -> list[dict[str, Any]]:

@@ -139,6 +139,8 @@ class KioskSession(SQLModel, table=True):
     version: int = Field(default=0)
     order_id: str | None = Field(default=None, max_length=36)
     age_checked_by: str | None = Field(default=None, max_length=80)  # staff who checked ID
+    guide_id: str | None = Field(default=None, max_length=64)  # the guide whose code the shopper scanned
+    guide_store: str | None = Field(default=None, max_length=64)  # the store that guide works in
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
 
@@ -327,3 +329,22 @@ class StaffTask(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     claimed_at: datetime | None = Field(default=None)
     done_at: datetime | None = Field(default=None)
+
+
+class Attribution(SQLModel, table=True):
+    """A sold line a guide gets credit for (edge.checkout.attribution), or one tried on in a
+    fitting room without a guide (guide_id None: it still counts for the style's conversion)."""
+
+    __tablename__ = "checkout_attribution"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(max_length=36, index=True)
+    line_no: int
+    gtin: str = Field(max_length=14)
+    style: str = Field(default="", max_length=64)
+    qty: int
+    net_minor: int
+    guide_id: str | None = Field(default=None, max_length=64, index=True)
+    guide_store: str = Field(default="", max_length=64)
+    via: str = Field(max_length=8)  # code | fitting
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -29,18 +29,19 @@ from typing import NoReturn
 from sqlalchemy.exc import IntegrityError
 
 from edge.bus import Bus
-from edge.checkout import audits, cartrows, chaincoupons
+from edge.checkout import attribution, audits, cartrows, chaincoupons
 from edge.checkout.capture import Capturer
 from edge.checkout.chaincoupons import Held
 from edge.checkout.events import CartChanged, OrderPaid
 from edge.checkout.models import CouponRedemption, ExitPass, KioskSession, Order, OrderLine, PaymentIntent
-from edge.checkout.outcome import checkout_result
+from edge.checkout.outcome import checkout_result, paid_event
 from edge.checkout.payable import payable_intent
 from edge.checkout.payments import PaymentFailed, PaymentProvider, PaymentTimeout, PaymentUnconfirmed, Simulation
 from edge.checkout.routing import choose_provider
 from edge.checkout.schemas import CheckoutOut
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
+from edge.fitting.contract import TryOns
 from edge.platform.codes import Codes
 from edge.platform.errors import Conflict, DiskFailed, EdgeError, InvalidInput, ResourceFault
 from edge.platform.store import ReadTx, Store
@@ -76,6 +77,11 @@ class Checkout:
         self.rng = random.SystemRandom()
         self.capturer = Capturer(store, providers, self._mark, sessions.locks)
         self.coupons: Callable[[], CouponAuthority | None] = lambda: None  # the chain's (set by the component)
+        self.tryons: Callable[[], TryOns | None] = lambda: None  # fitting's try-ons, if on this box
+
+    def _style(self, gtin: str) -> str:
+        product = self.sessions.catalog.get(gtin)
+        return (product.style or product.name) if product is not None else ""
 
     def provider(self, name: str, credential: str | None = None) -> PaymentProvider:
         """The provider that moves this payment (routing.py)."""
@@ -311,6 +317,7 @@ class Checkout:
         ]
         amounts = priced.coupon_amounts()
         held = held or chaincoupons.wallet_hold(self.settings, ks.id, ks.coupons)
+        credits = attribution.credit(ks, priced, order.id, self.settings, self.tryons(), self._style)
         xp = ExitPass(
             order_id=order.id,
             expires_at=utcnow() + timedelta(seconds=self.settings.checkout.exit_pass_ttl_s),
@@ -335,29 +342,10 @@ class Checkout:
                     for c in json.loads(ks.coupons)
                 ]
                 cartrows.mark_authorized(s, intent.id, order.id, ref)
-                s.insert(order, *lines, *redemptions, xp)  # a unique coupon key clash raises here
+                s.insert(order, *lines, *redemptions, xp, *credits)  # a unique coupon key clash raises here
                 cartrows.mark_paid(s, now, order.id)
-                s.outbox(
-                    "orders",
-                    "order.paid",
-                    {
-                        "order_id": order.id,
-                        "store_id": self.settings.store.id,
-                        "kiosk_id": ks.kiosk_id,
-                        "member_id": ks.member_id,
-                        "created_at": order.created_at.isoformat(),
-                        "pricing": priced.as_dict(),
-                        "payment": {"id": intent.id, "provider": intent.provider},
-                        "coupons": [
-                            {
-                                "coupon_id": r.coupon_id,
-                                "amount_minor": r.amount_minor,
-                                **held.event_fields(r.coupon_id),
-                            }
-                            for r in redemptions  # every coupon used, even one that took nothing off
-                        ],
-                    },
-                )
+                s.outbox("orders", "order.paid", paid_event(order, self.settings.store.id, priced, intent,
+                                                           redemptions, held, credits))  # fmt: skip
                 s.outbox(
                     "orders",
                     "payment.authorized",

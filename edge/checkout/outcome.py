@@ -1,10 +1,16 @@
-"""The answer to a checkout: built the same way for a new sale and for a replayed one."""
+"""The answer to a checkout, built the same way for a new sale and for a replayed one, and the
+event a sale sends the cloud."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import select
 
-from edge.checkout.models import ExitPass, Order, PaymentIntent
+from edge.checkout import attribution
+from edge.checkout.chaincoupons import Held
+from edge.checkout.models import Attribution, CouponRedemption, ExitPass, Order, PaymentIntent
+from edge.checkout.priced import PricedCart
 from edge.checkout.schemas import CheckoutOut
 from edge.platform.codes import Codes
 from edge.platform.store import ReadTx
@@ -40,3 +46,30 @@ def checkout_result(s: ReadTx, codes: Codes, order_id: str, replayed: bool = Fal
         receipt_html_url=f"/api/orders/{order.id}/receipt.html",
         replayed=replayed,
     )
+
+
+def paid_event(
+    order: Order,
+    store_id: str,
+    priced: PricedCart,
+    intent: PaymentIntent,
+    redemptions: list[CouponRedemption],
+    held: Held,
+    credits: list[Attribution],
+) -> dict[str, Any]:
+    """The `order.paid` event the cloud receives (docs/cloud-api.yaml): the sale, its pricing,
+    payment, every coupon used (even one that took nothing off) and the guides' credit."""
+    return {
+        "order_id": order.id,
+        "store_id": store_id,
+        "kiosk_id": order.kiosk_id,
+        "member_id": order.member_id,
+        "created_at": order.created_at.isoformat(),
+        "pricing": priced.as_dict(),
+        "payment": {"id": intent.id, "provider": intent.provider},
+        "coupons": [
+            {"coupon_id": r.coupon_id, "amount_minor": r.amount_minor, **held.event_fields(r.coupon_id)}
+            for r in redemptions
+        ],
+        "attribution": attribution.event_fields(credits),
+    }

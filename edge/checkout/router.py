@@ -109,6 +109,12 @@ async def apply_coupon(session_id: Ident, body: CouponIn, p: KioskDep, ctx: CtxD
     return await _cart_write(ctx, _svc(ctx).sessions.apply_coupon, session_id, _kiosk_id(p), body.code)
 
 
+@kiosk.post("/sessions/{session_id}/guide")
+async def attach_guide(session_id: Ident, body: CouponIn, p: KioskDep, ctx: CtxDep) -> CartView:
+    """A guide's personal code (scanned, or typed by the kiosk page): the sale gives them credit."""
+    return await _cart_write(ctx, _svc(ctx).sessions.attach_guide, session_id, _kiosk_id(p), body.code)
+
+
 @kiosk.post("/sessions/{session_id}/face-verify")
 def face_verify(session_id: Ident, body: FaceVerifyIn, p: KioskDep, ctx: CtxDep) -> dict[str, Any]:
     return _svc(ctx).face_verify(session_id, _kiosk_id(p), body.member_hint)

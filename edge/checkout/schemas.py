@@ -76,6 +76,7 @@ class CartView(BaseModel):
     status: str
     version: int
     member: dict[str, Any] | None
+    guide: dict[str, Any] | None = None  # the guide whose code the shopper scanned: {guide_id}
     age_check: Literal["not_needed", "required", "done"]
     coupons: list[dict[str, Any]]
     wallet: list[dict[str, Any]] = []  # the attached member's wallet coupons, each with `applied`

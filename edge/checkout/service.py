@@ -18,7 +18,7 @@ from edge.checkout.orders import Checkout
 from edge.checkout.passes import Gate
 from edge.checkout.providers import is_payment_code
 from edge.checkout.sessions import Sessions
-from edge.platform.codes import COUPON_PREFIX, MEMBER_PREFIX, Codes
+from edge.platform.codes import COUPON_PREFIX, GUIDE_PREFIX, MEMBER_PREFIX, Codes
 from edge.platform.context import Registry, need
 from edge.platform.errors import Conflict, EdgeError, Forbidden, NotFound
 from edge.platform.gs1facts import Facts
@@ -126,7 +126,7 @@ class CheckoutServices:
     # --- camera scans (ScanEvent from the scanning domain), run off the loop ------------------
     def on_kiosk_scan(self, kiosk_id: str, text: str, facts: Facts | None) -> None:
         """A confirmed code at a kiosk camera: item (with the GTIN facts scanning parsed), member
-        card, coupon or wallet payment code."""
+        card, coupon, guide's code or wallet payment code."""
         session_id: str | None = None
         try:
             session_id = self.sessions.current_for_kiosk(kiosk_id)
@@ -135,6 +135,8 @@ class CheckoutServices:
                 self.sessions.attach_member(session_id, kiosk_id, text, None)
             elif text.startswith(COUPON_PREFIX):
                 self.sessions.apply_coupon(session_id, kiosk_id, text)
+            elif text.startswith(GUIDE_PREFIX):
+                self.sessions.attach_guide(session_id, kiosk_id, text)
             elif is_payment_code(text):
                 self.hold_payment_code(session_id, text)
                 self.sessions.alert(kiosk_id, session_id, "payment_code_scanned", "payment code read; confirm to pay")

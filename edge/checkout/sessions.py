@@ -25,7 +25,7 @@ from edge.checkout.models import KioskSession
 from edge.checkout.priced import PricedCart
 from edge.checkout.schemas import CartView
 from edge.checkout.settings import CheckoutConfig, CheckoutSettings
-from edge.platform.codes import Codes
+from edge.platform.codes import Codes, guide_claims
 from edge.platform.context import need
 from edge.platform.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unprocessable
 from edge.platform.gs1facts import Facts
@@ -292,6 +292,18 @@ class Sessions:
             ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
 
         return self._mutate(session_id, kiosk_id, "member_attached", change, lock_wait_s)
+
+    def attach_guide(
+        self, session_id: str, kiosk_id: str | None, code: str, lock_wait_s: float | None = None
+    ) -> CartView:
+        """The shopper scanned a guide's personal code: the sale gives that guide credit
+        (edge.checkout.attribution), whichever guide's code came last."""
+        guide, store = guide_claims(self.codes, code.strip())
+
+        def change(_s: ReadTx, ks: KioskSession) -> None:
+            ks.guide_id, ks.guide_store = guide, store
+
+        return self._mutate(session_id, kiosk_id, "guide_attached", change, lock_wait_s)
 
     def _by_phone(self, s: ReadTx, digits: str) -> Any:
         """A member created here by their number, else one of the chain's by its lookup hash."""

@@ -121,6 +121,11 @@ class CheckoutSettings(BaseModel):
         description="Share of exit passes flagged for a random staff audit at the gate (on top of risk).",
     )
     audit: AuditSettings = Field(default_factory=AuditSettings, description="Risk-scored exit audits.")
+    attribution_window_h: int = Field(
+        default=0, ge=0, le=24 * 30,
+        description="A sold item tried on in a fitting room this many hours before gives the guide who served that "
+        "visit credit (0: the same store day). A guide's code scanned into the cart credits the whole cart.",
+    )  # fmt: skip
     task_escalate_s: int = Field(
         default=60,
         ge=5,

@@ -14,7 +14,7 @@ from edge.checkout.models import KioskSession
 from edge.checkout.rails import Rail, is_payment_code
 from edge.checkout.service import CheckoutServices
 from edge.checkout.tasks import StaffTasks
-from edge.platform.codes import COUPON_PREFIX, MEMBER_PREFIX, PASS_PREFIX
+from edge.platform.codes import COUPON_PREFIX, GUIDE_PREFIX, MEMBER_PREFIX, PASS_PREFIX
 from edge.platform.errors import EdgeError, Forbidden, InvalidInput
 from edge.platform.gs1facts import Facts
 from edge.platform.timeutil import as_utc, utcnow
@@ -81,6 +81,9 @@ class PhoneCarts:
         if text.startswith(COUPON_PREFIX):
             cart = sessions.apply_coupon(session_id, owner, text)
             return {"added": None, "attached": "coupon", "alerts": [], "cart": cart.model_dump()}
+        if text.startswith(GUIDE_PREFIX):
+            cart = sessions.attach_guide(session_id, owner, text)
+            return {"added": None, "attached": "guide", "alerts": [], "cart": cart.model_dump()}
         if is_payment_code(text):
             raise InvalidInput("this is a wallet payment code; pay on this page instead", code="payment_code_on_phone")
         if text.startswith(PASS_PREFIX):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from edge.checkout.contract import CatalogReader
 from edge.fitting.calls import CallService
 from edge.fitting.codes import RoomCodes
+from edge.fitting.credit import GuideCredit
 from edge.fitting.inbound import ClaimListener
 from edge.fitting.phones import PhoneSessions
 from edge.fitting.service import FittingService
@@ -42,6 +43,10 @@ class FittingComponent(Component):
         self.calls = CallService(ctx.store, ctx.bus, s.store.id, s.fitting, self.visits, self._catalog)
         phones = PhoneSessions(Signer("phone_session", ctx.secrets.keyring("phone_session")), s.store.id)
         self.service = FittingService(ctx.store, self.codes, self.visits, self.calls, s.store.name, phones)
+        credit = GuideCredit(ctx.store, Codes(ctx.secrets), s.store.id, s.fitting.guide_code_ttl_s, self._catalog,
+                             lambda: ctx.services.sales)  # fmt: skip
+        ctx.services.tryons = credit  # checkout asks which sold items were tried on, and with whom
+        ctx.keep(credit)
         self.listener: ClaimListener | None = None
         client = ctx.services.messaging
         if client is not None:

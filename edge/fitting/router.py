@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from edge.fitting.credit import GuideCredit
 from edge.fitting.models import (
     CallCreated,
     CallIn,
@@ -29,7 +30,7 @@ from edge.fitting.stats import guide_stats
 from edge.platform.errors import Forbidden
 from edge.platform.paths import ui_dir
 from edge.platform.text import SafeStr
-from edge.platform.web import CtxDep, GuideDep, Ident, SignedToken, answers
+from edge.platform.web import CtxDep, GuideDep, Ident, SignedToken, StaffDep, answers
 
 router = APIRouter(tags=["fitting"])
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -162,6 +163,18 @@ def guide_events(_who: GuideDep, svc: SvcDep, ctx: CtxDep) -> StreamingResponse:
         return [c.model_dump(mode="json") for c in svc.calls.active()]
 
     return StreamingResponse(call_stream(ctx.bus, snapshot), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@router.get("/api/fitting/guide-code")
+def my_guide_code(who: GuideDep, ctx: CtxDep) -> dict[str, Any]:
+    """The handheld's personal code: a shopper who scans it gives this guide credit for the sale."""
+    return ctx.own(GuideCredit).code_for(who.id)
+
+
+@router.get("/api/fitting/performance")
+def performance(_who: StaffDep, ctx: CtxDep, days: Annotated[int, Query(ge=1, le=90)] = 7) -> dict[str, Any]:
+    """Per guide and per style: tried, calls, response time, bought, conversion, attributed sales."""
+    return ctx.own(GuideCredit).performance(days)
 
 
 @router.get("/api/fitting/stats", response_model=list[GuideStats])

@@ -27,6 +27,10 @@ class FittingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rooms: list[RoomSettings] = Field(default_factory=list, description="The store's fitting rooms.")
+    guide_code_ttl_s: int = Field(
+        default=12 * 3600, ge=300, le=7 * 86400,
+        description="How long a guide's personal code (shown on the handheld) credits the guide once scanned.",
+    )  # fmt: skip
     escalate_after_s: int = Field(default=90, ge=1, le=3600, description="Escalate a call unclaimed this long.")
     zone_escalate_after_s: dict[str, int] = Field(
         default_factory=dict, description="Per-zone override of escalate_after_s, e.g. {women = 60}."

@@ -1,4 +1,4 @@
-"""Signed codes a camera or a phone shows: member cards, coupons, exit passes, room doors.
+"""Signed codes a camera or a phone shows: member cards, coupons, exit passes, room doors, guides.
 
 A short text prefix says what a scanned QR is before any signature work; the HMAC (with a key
 id, one key ring per kind) is what makes it trustworthy. Rotating one ring never invalidates
@@ -17,6 +17,7 @@ from edge.platform.security import SecretStore, Signer, TokenError
 MEMBER_PREFIX = "RM1:"
 COUPON_PREFIX = "RC1:"
 PASS_PREFIX = "RX1:"  # noqa: S105 (a QR kind marker, not a secret)
+GUIDE_PREFIX = "RG1:"  # a guide's personal code (the chain's `guide` ring: it verifies in every store)
 ROOM_PURPOSE = "room_code"
 
 
@@ -39,6 +40,7 @@ class Codes:
         self.coupon = Signer("coupon", secrets.keyring("coupon"))
         self.exit_pass = Signer("exit_pass", secrets.keyring("exit_pass"))
         self.room = Signer(ROOM_PURPOSE, secrets.keyring(ROOM_PURPOSE))
+        self.guide = Signer("guide", secrets.keyring("guide"))
 
     # --- members ----------------------------------------------------------------------
     def member_code(self, member_id: str) -> str:
@@ -103,6 +105,20 @@ class Codes:
         """New active room key, old ones retired: every printed door code must be reprinted."""
         kid = self.room.ring.rotate()
         return kid, self.room.ring.retire_all_but_active()
+
+
+def guide_code(codes: Codes, guide_id: str, store_id: str, ttl_s: int) -> str:
+    """The code a guide shows a shopper on the handheld: who they are and in which store."""
+    return GUIDE_PREFIX + codes.guide.sign({"g": guide_id, "st": store_id}, ttl_s=ttl_s)
+
+
+def guide_claims(codes: Codes, text: str) -> tuple[str, str]:
+    """(guide id, their store) of a guide code; guide_code_invalid (400) / guide_expired (410)."""
+    claims = _verify(codes.guide, text, GUIDE_PREFIX, "guide")
+    guide, store = claims.get("g"), claims.get("st")
+    if not isinstance(guide, str) or not guide or not isinstance(store, str) or not store:
+        raise InvalidInput("this guide code is not valid", code="guide_code_invalid")
+    return guide, store
 
 
 def _verify(signer: Signer, text: str, prefix: str, what: str, now: float | None = None) -> dict[str, Any]:

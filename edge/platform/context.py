@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # types only: the platform never imports a domain at run time
     from edge.checkout.contract import CartMembers, CatalogReader, SalesLedger, ShopperCarts
     from edge.config import Settings
     from edge.facepay.contract import FaceAdmin, FacePayer
+    from edge.fitting.contract import TryOns
     from edge.mqtt.contract import Messaging
     from edge.scanning.contract import CodeReader, FrameReader, ScanStats
     from edge.sync.contract import CouponAuthority, DownSyncAppliers
@@ -51,6 +52,7 @@ class Registry:
     messaging: Messaging | None = None
     downsync: DownSyncAppliers | None = None
     coupons: CouponAuthority | None = None
+    tryons: TryOns | None = None
 
 
 def need(service: T | None, what: str) -> T:

@@ -31,7 +31,7 @@ from edge.sync.settings import SyncSettings
 log = logging.getLogger(__name__)
 
 INFO = b"retail-edge key delivery v1"  # the same label the cloud seals with
-PURPOSES = frozenset({"member", "coupon", "lookup", "exit_pass", "room_code", "peer"})
+PURPOSES = frozenset({"member", "coupon", "lookup", "guide", "exit_pass", "room_code", "peer"})
 DELIVERED_KID = re.compile(r"^c[0-9]{1,8}$")  # cloud key ids never clash with a box's own (k1, k2, ...)
 
 

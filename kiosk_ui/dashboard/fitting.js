@@ -1,7 +1,8 @@
-// Fitting-room board: open calls with live timers (SSE), and guide response-time stats.
+// Fitting-room board: open calls with live timers (SSE), guide response-time stats, and what
+// guides and styles turn from try-ons into sales.
 import { api } from "/ui/common/api.js";
 import { $, fill, h } from "/ui/common/dom.js";
-import { duration, number, secondsSince } from "/ui/common/format.js";
+import { duration, money, number, secondsSince } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
 import { LiveStream } from "/ui/common/sse.js";
 import { Panel } from "./base.js";
@@ -42,7 +43,8 @@ export class FittingBoard extends Panel {
   }
 
   async refresh() {
-    const stats = await api("/api/fitting/stats");
+    const [stats, perf] = await Promise.all([api("/api/fitting/stats"), api("/api/fitting/performance")]);
+    this.renderPerformance(perf);
     fill(
       $("#fitting-stats"),
       stats.length
@@ -58,6 +60,41 @@ export class FittingBoard extends Panel {
             }),
           ])
         : [h("dt", { text: "—" }), h("dd", { class: "muted", text: t("dash.fitting.no_stats") })],
+    );
+  }
+
+  // per guide and per style; a style tried often and seldom bought stands out
+  renderPerformance(perf) {
+    const pct = (v) => (v == null ? "—" : `${number(v * 100, 0)}%`);
+    const none = (cols) => h("tr", {}, h("td", { colspan: cols, class: "muted", text: t("dash.perf.none") }));
+    fill(
+      $("#perf-guides"),
+      perf.guides.length
+        ? perf.guides.map((g) =>
+            h("tr", { dataset: { guide: g.guide_id } },
+              h("td", { text: g.guide_id }),
+              h("td", { text: number(g.calls, 0) }),
+              h("td", { text: g.claim_p50_s == null ? "—" : duration(g.claim_p50_s) }),
+              h("td", { text: number(g.items_tried, 0) }),
+              h("td", { text: number(g.items_bought, 0) }),
+              h("td", { text: pct(g.conversion) }),
+              h("td", { text: money(g.attributed_sales_minor) }),
+            ),
+          )
+        : none(7),
+    );
+    fill(
+      $("#perf-styles"),
+      perf.styles.length
+        ? perf.styles.map((st) =>
+            h("tr", { class: st.low_conversion ? "warn" : "", dataset: { style: st.style, low: st.low_conversion ? "1" : "" } },
+              h("td", {}, st.style, st.low_conversion ? h("span", { class: "badge warn", text: ` ${t("dash.perf.low")}` }) : null),
+              h("td", { text: number(st.items_tried, 0) }),
+              h("td", { text: number(st.items_bought, 0) }),
+              h("td", { text: pct(st.conversion) }),
+            ),
+          )
+        : none(4),
     );
   }
 

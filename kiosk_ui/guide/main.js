@@ -6,6 +6,7 @@ import { duration, loadStore, money, secondsSince } from "/ui/common/format.js";
 import { bindLangSelect, initI18n, onLangChange, t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { LiveStream, refreshBanner } from "/ui/common/sse.js";
+import { bindMyCode, showMyCodeButton } from "/ui/guide/mycode.js";
 import { clearTasks, leadsFloor, loadTasks, stopRescan, taskItems, upsertTask } from "/ui/guide/tasks.js";
 
 const TOKEN_KEY = "re_guide_token";
@@ -136,6 +137,7 @@ function signOut(message = "") {
   stopRescan();
   clearTasks();
   $("#signout").hidden = true;
+  showMyCodeButton(false);
   fill($("#who"));
   screen("token");
   const box = $("#token-error");
@@ -150,6 +152,7 @@ async function start(token) {
   localStorage.setItem(TOKEN_KEY, token);
   fill($("#who"), me.id);
   $("#signout").hidden = false;
+  showMyCodeButton(true);
   screen("calls");
   await Promise.all([load(), loadTasks()]);
   render();
@@ -195,6 +198,7 @@ async function boot() {
   });
   $("#token-form").addEventListener("submit", submitToken);
   $("#signout").addEventListener("click", () => signOut());
+  bindMyCode(showError);
   $("#rescan-close").addEventListener("click", () => stopRescan());
   setInterval(() => {
     for (const el of document.querySelectorAll(".timer")) el.textContent = duration(secondsSince(el.dataset.since));

@@ -153,6 +153,8 @@ export function render() {
   fill($("#tax"), `${money(cart.tax_minor, cur)}${cart.tax_mode === "inclusive" ? ` (${t("kiosk.included")})` : ""}`);
   fill($("#total"), money(cart.total_minor, cur));
   fill($("#member"), cart.member ? t("kiosk.member_attached", { name: cart.member.name || cart.member.id }) : "");
+  // the guide whose code the shopper scanned gets credit for this sale: say so
+  fill($("#guide"), cart.guide ? t("kiosk.guide_attached", { name: cart.guide.guide_id }) : "");
   // the coupons in the cart; one waiting (a minimum spend not met yet) says why, in the page's words
   const waiting = new Map(cart.coupons_not_applied.map((c) => [c.coupon_id, c]));
   const why = (c) => codeText(c.code, c.params, c.reason || t("kiosk.coupon_not_applied"), cur);

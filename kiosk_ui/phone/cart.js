@@ -98,6 +98,8 @@ export function render() {
   fill($("#tax"), `${money(cart.tax_minor, cur)}${cart.tax_mode === "inclusive" ? ` (${t("kiosk.included")})` : ""}`);
   fill($("#total"), money(cart.total_minor, cur));
   fill($("#member"), cart.member ? t("kiosk.member_attached", { name: cart.member.name || cart.member.id || "" }) : "");
+  // the guide whose code the shopper scanned gets credit for this sale: say so
+  fill($("#guide"), cart.guide ? t("kiosk.guide_attached", { name: cart.guide.guide_id }) : "");
   // an applied coupon is among the order discounts above; one that does not apply says why
   fill(
     $("#coupons"),

@@ -1,6 +1,7 @@
 """Dashboard in Chromium with a store that has history: sales, a void and a refund found by
-search; guide response-time stats; secrets masked in the configuration; each model's sha256
-check; WCAG AA contrast on every tab (and the contrast check itself catches poor text)."""
+search; guide response-time stats and the sales guides get credit for; secrets masked in the
+configuration; each model's sha256 check; WCAG AA contrast on every tab (and the contrast check
+itself catches poor text)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from edge.demo.catalog import CRACKERS, WATER
+from edge.demo.gtins import FASHION
 from tests.conftest import shared_path
 from tests.e2e.a11y import assert_contrast
 from tests.e2e.conftest import (
@@ -48,9 +50,11 @@ def history_store(tmp_path: Path, mosquitto: Mosquitto, daemon_factory: type[Dae
     yield start_store(data_dir, config, mosquitto, daemon_factory)
 
 
-def _sale(store: Store, code: str) -> str:
+def _sale(store: Store, code: str, guide_code: str | None = None) -> str:
     kiosk = httpx.Client(base_url=store.url, timeout=15, headers={"Authorization": f"Bearer {store.tokens['kiosk-1']}"})
     sid = kiosk.post("/api/kiosk/sessions", json={"resume": False}).json()["session_id"]
+    if guide_code is not None:
+        assert kiosk.post(f"/api/kiosk/sessions/{sid}/guide", json={"code": guide_code}).status_code == 200
     assert kiosk.post(f"/api/kiosk/sessions/{sid}/items", json={"code": code, "qty": 1}).status_code == 201
     out = kiosk.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"})
     assert out.status_code == 200, out.text
@@ -79,6 +83,11 @@ def _handled_call(store: Store) -> None:
     call_id = call.json()["call"]["id"]
     assert guide.post(f"/api/fitting/calls/{call_id}/claim", json={}).status_code == 200
     assert guide.post(f"/api/fitting/calls/{call_id}/resolve", json={}).status_code == 200
+    tried = httpx.post(f"{base}/items", json={"code": FASHION[0][0]}, headers=phone)  # tried on in that visit
+    assert tried.status_code == 201, tried.text
+    _sale(store, FASHION[0][0])  # ... and bought at a kiosk: guide-1 gets credit
+    code = guide.get("/api/fitting/guide-code").json()["code"]
+    _sale(store, FASHION[1][0], guide_code=code)  # a shopper who scanned guide-1's code
 
 
 def test_history_search_stats_secrets_models_and_contrast(history_store: Store, browser: Any) -> None:
@@ -113,7 +122,7 @@ def _dashboard_checks(p: Pages, store: Store, kept: str, voided: str, refunded: 
     refund_row = page.locator(f"#tx-rows tr[data-kind=refund][data-order='{refunded}']")
     expect(refund_row).to_contain_text(re.compile(r"[-−]CN¥4\.50"))  # money going back
     expect(refund_row).to_contain_text("damaged box")
-    expect(page.locator("#tx-rows tr[data-kind=order]")).to_have_count(2)
+    expect(page.locator("#tx-rows tr[data-kind=order]")).to_have_count(4)  # with guide-1's two sales
     page.get_by_placeholder("Order, member or kiosk").fill(refunded)
     page.get_by_role("button", name="Search").click()
     expect(rows).to_have_count(2)  # the sale and its refund, nothing else
@@ -129,6 +138,11 @@ def _dashboard_checks(p: Pages, store: Store, kept: str, voided: str, refunded: 
     stats = page.locator("#fitting-stats")
     expect(stats).to_contain_text("guide-1")
     expect(stats).to_contain_text(re.compile(r"1 claimed, 1 resolved; median claim \d+ s, resolve \d+ s"))
+    # ... and what guide-1's try-ons and code turned into: 1 item tried and bought, 1 bought by the code
+    row = page.locator("#perf-guides tr[data-guide=guide-1] td")
+    expect(row).to_have_text([re.compile("guide-1"), "1", re.compile(r"\d"), "1", "2", "100%", re.compile(r"CN¥")])
+    expect(page.locator("#perf-styles tr")).to_have_count(1)
+    shot(page, "dashboard-guide-performance")
 
     # configuration: every stored secret is listed by name, its value shown as *** and never in clear
     page.get_by_role("tab", name="Configuration").click()

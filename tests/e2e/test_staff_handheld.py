@@ -4,6 +4,7 @@ pass becomes a rescan with its items; "call staff" from a kiosk shows up, and a 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,18 @@ def test_id_checks_rescans_and_help_on_the_handheld(handheld_pages: Pages, shop:
     guide.get_by_role("button", name="Sign in").click()
     expect(guide.get_by_text("Nothing waiting")).to_be_visible()
     k = kiosk(shop)
+
+    # the guide's personal code, for a shopper to scan: a sale with it gives guide-1 credit
+    guide.get_by_role("button", name="My code").click()
+    expect(guide.locator("#mycode-qr")).to_be_visible()
+    expect(guide.locator("#mycode-qr")).to_have_attribute("data-code", re.compile(r"^RG1:"))
+    expect(guide.locator("#mycode")).to_contain_text("Valid until")
+    sid = cart(k)
+    code = str(guide.locator("#mycode-qr").get_attribute("data-code"))
+    attached = k.post(f"/api/kiosk/sessions/{sid}/guide", json={"code": code})
+    assert attached.status_code == 200 and attached.json()["guide"] == {"guide_id": "guide-1"}, attached.text
+    guide.get_by_role("button", name="Close").click()
+    expect(guide.locator("#mycode")).to_be_hidden()
 
     # an age-restricted scan at the kiosk reaches the handheld live, within a second
     sid = cart(k, TEA, RICE_WINE)

@@ -189,6 +189,8 @@ ACCESS: dict[str, str] = {
     "POST /api/fitting/calls/{call_id}/resolve": "guide",
     "GET /api/fitting/events": "guide",
     "GET /api/fitting/stats": "guide",
+    "GET /api/fitting/guide-code": "guide",  # the handheld's own personal code
+    "GET /api/fitting/performance": "staff",  # the dashboard's guides and styles
     "GET /api/staff/tasks": "guide",  # the staff handhelds' queue: guide, supervisor and manager devices, and staff
     "POST /api/staff/tasks/{task_id}/claim": "guide",
     "POST /api/staff/tasks/{task_id}/resolve": "guide",

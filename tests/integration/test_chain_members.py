@@ -183,3 +183,22 @@ def test_the_cloud_refuses_bad_members_and_campaigns_with_a_reason(chain: dict[s
         assert r.status_code == 422 and r.json()["code"] == "invalid_campaign", (body, r.text)
     r = httpx.put(rx.url + "/v1/admin/members", json={"members": [{"id": "m1"}]}, timeout=10)
     assert r.status_code == 401
+
+
+def test_a_guide_code_from_one_store_credits_the_guide_for_a_sale_in_another(chain: dict[str, Any]) -> None:
+    a, b = chain["mem-a"], chain["mem-b"]
+    guide = device_headers(a["d"], "guide-cy", "guide")
+    code = a["c"].get("/api/fitting/guide-code", headers=guide).json()["code"]  # signed with the chain's guide key
+    sid, h = _cart(b, "k-guide")
+    r = b["c"].post(f"/api/kiosk/sessions/{sid}/guide", json={"code": code}, headers=h)
+    assert r.status_code == 200 and r.json()["guide"] == {"guide_id": "guide-cy"}, r.text
+    paid = _pay(b, sid, h)
+
+    def report() -> list[dict[str, Any]]:
+        r = chain["rx"].admin("GET", "/v1/admin/guides/attribution?days=1", None)
+        assert r.status_code == 200, r.text
+        return [g for g in r.json()["guides"] if g["guide_id"] == "guide-cy"]
+
+    rows = wait_for(report, 30, "the sale to reach the cloud's guide report")
+    assert rows == [{"guide_store": "mem-a", "guide_id": "guide-cy", "sold_in": "mem-b", "orders": 1, "items": 1,
+                     "sales_minor": paid["total_minor"]}]  # fmt: skip
