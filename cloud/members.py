@@ -251,3 +251,27 @@ def apply_events(conn: Conn, store: str, events: list[tuple[str, str]]) -> None:
         spent = conn.execute("SELECT use_key FROM wallet_coupon WHERE use_key = ANY(%s)", (used,)).fetchall()
         if spent:
             publish(conn, None, "wallets", [{"use_key": r[0], "status": "used"} for r in spent])
+
+
+def history(conn: Conn, member_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The member's receipts from every store, newest first: what their orders' events said."""
+    with conn.transaction():  # first: the pool rolls back whatever a request leaves open
+        rows = conn.execute(
+            "SELECT e.store_id, e.payload->>'order_id', e.created_at, e.payload->'pricing', "
+            "EXISTS (SELECT 1 FROM edge_event v WHERE v.kind = 'order.voided' AND v.store_id = e.store_id "
+            "        AND v.payload->>'order_id' = e.payload->>'order_id') "
+            "FROM edge_event e WHERE e.kind = 'order.paid' AND e.payload->>'member_id' = %s "
+            "ORDER BY e.created_at DESC LIMIT %s",
+            (member_id, limit),
+        ).fetchall()
+    return [_receipt(r[0], r[1], r[2], r[3] if isinstance(r[3], dict) else {}, bool(r[4])) for r in rows]
+
+
+def _receipt(store: str, order: str, at: Any, pricing: dict[str, Any], voided: bool) -> dict[str, Any]:
+    listed = pricing.get("lines")
+    lines: list[Any] = listed if isinstance(listed, list) else []
+    return {
+        "store_id": store, "order_id": order, "created_at": at.isoformat(), "voided": voided,
+        "currency": pricing.get("currency"), "total_minor": pricing.get("total_minor"),
+        "lines": [{k: ln.get(k) for k in ("gtin", "name", "qty", "net_minor")} for ln in lines if isinstance(ln, dict)],
+    }  # fmt: skip

@@ -91,6 +91,16 @@ def member_routes(pool: pgstore.Pool, admin: Callable[[Request], Response | None
             return _error(404, "member_unknown", "no such member")
         return JSONResponse({"erased": member_id})
 
+    @router.get("/v1/admin/members/{member_id}/receipts")
+    async def member_receipts(member_id: str, request: Request) -> Response:
+        """A member's history: their orders' receipts from every store, newest first."""
+        denied = admin(request)
+        if denied is not None:
+            return denied
+        if not members.MEMBER_ID.match(member_id):
+            return _error(404, "member_unknown", "no such member")
+        return JSONResponse({"member_id": member_id, "receipts": await in_db(members.history, member_id)})
+
     @router.get("/v1/admin/guides/attribution")
     async def guide_attribution(request: Request, days: int = 30) -> Response:
         """Guides' attributed sales across the chain, per guide and per store where the sale was made."""

@@ -1,7 +1,8 @@
 """Which guide a sale gives credit to, decided when the order is written (edge.fitting.credit
 explains the two ways). The rows commit with the order, and travel to the cloud in its
 `order.paid` event, where a sale in another store of the chain credits a guide by their code
-too (the code says which store the guide works in)."""
+too (the code says which store the guide works in). A member served by a guide (`served`) is
+credited to that guide by the cloud when they buy without a guide later, in any store."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from edge.checkout.models import Attribution, KioskSession
 from edge.checkout.priced import PricedCart
 from edge.checkout.settings import CheckoutConfig
 from edge.fitting.contract import TryOns
+from edge.platform.store import Tx
 from edge.platform.timeutil import utcnow
 
 
@@ -54,6 +56,16 @@ def credit(
         for n, pl in lines
         if n in chosen
     ]  # fmt: skip
+
+
+def served(s: Tx, ks: KioskSession, store_id: str) -> None:
+    """A member proven by their code, and a guide's code, in one cart: tell the cloud this guide
+    served this member (`guide.served`), so that the member's purchase elsewhere in the chain, or
+    later, still credits the guide (cloud/guides.py), even if this cart is never paid."""
+    if ks.guide_id and ks.member_id and ks.member_via == "code":
+        s.outbox("orders", "guide.served", {"member_id": ks.member_id, "guide_id": ks.guide_id,
+                                            "guide_store": ks.guide_store or "", "store_id": store_id,
+                                            "session_id": ks.id, "at": utcnow().isoformat()})  # fmt: skip
 
 
 def event_fields(rows: list[Attribution]) -> list[dict[str, Any]]:

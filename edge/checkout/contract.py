@@ -106,5 +106,9 @@ class ShopperCarts(Protocol):
 
     def sandbox_pay(self, session_id: str, owner: str, key: str | None, expected: int | None) -> dict[str, Any]: ...
 
+    def receipts(self, session_id: str, owner: str) -> list[dict[str, Any]]:
+        """The e-receipts (the kiosk's receipt JSON) of the member the cart holds by their signed
+        code, newest first; 403 `member_code_required` without one."""
+
     def exit_pass(self, order_id: str, owner: str) -> str:
         """The signed pass text of the phone's own paid order (409 when used, expired or voided)."""

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from edge.bus import Bus
-from edge.checkout import cartadd, cartrows, cartview, tasks, wallets
+from edge.checkout import attribution, cartadd, cartrows, cartview, tasks, wallets
 from edge.checkout.cartread import CartRow
 from edge.checkout.cartview import AnySession, member_view
 from edge.checkout.catalog import Catalog
@@ -285,11 +285,12 @@ class Sessions:
         else:
             raise InvalidInput("scan a member code or type a phone number", code="member_required")
 
-        def change(s: ReadTx, ks: KioskSession) -> None:
+        def change(s: Tx, ks: KioskSession) -> None:
             m = cartrows.member(s, member_id) if member_id else self._by_phone(s, digits)
             if m is None:
                 raise NotFound("this member is not known at this store", code="unknown_member")
             ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
+            attribution.served(s, ks, self.settings.store.id)
 
         return self._mutate(session_id, kiosk_id, "member_attached", change, lock_wait_s)
 
@@ -300,8 +301,9 @@ class Sessions:
         (edge.checkout.attribution), whichever guide's code came last."""
         guide, store = guide_claims(self.codes, code.strip())
 
-        def change(_s: ReadTx, ks: KioskSession) -> None:
+        def change(s: Tx, ks: KioskSession) -> None:
             ks.guide_id, ks.guide_store = guide, store
+            attribution.served(s, ks, self.settings.store.id)
 
         return self._mutate(session_id, kiosk_id, "guide_attached", change, lock_wait_s)
 

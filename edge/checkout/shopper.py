@@ -4,13 +4,14 @@ only who may touch it changes (PHONE_PREFIX + the phone's id instead of a kiosk'
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import col, select
 
 from edge.checkout.contract import PHONE_PREFIX
 from edge.checkout.inapp import InAppPay
-from edge.checkout.models import KioskSession
+from edge.checkout.models import KioskSession, Order
 from edge.checkout.rails import Rail, is_payment_code
 from edge.checkout.service import CheckoutServices
 from edge.checkout.tasks import StaffTasks
@@ -18,6 +19,9 @@ from edge.platform.codes import COUPON_PREFIX, GUIDE_PREFIX, MEMBER_PREFIX, PASS
 from edge.platform.errors import EdgeError, Forbidden, InvalidInput
 from edge.platform.gs1facts import Facts
 from edge.platform.timeutil import as_utc, utcnow
+
+RECEIPT_DAYS = 90
+MAX_RECEIPTS = 20
 
 
 class PhoneCarts:
@@ -68,6 +72,22 @@ class PhoneCarts:
         except EdgeError:
             return None  # used, expired or voided: nothing to show at the gate any more
         return order
+
+    def receipts(self, session_id: str, owner: str) -> list[dict[str, Any]]:
+        """The e-receipts of the member this phone's cart holds by their signed code: their orders on
+        this box in the last RECEIPT_DAYS days, newest first (a typed phone number proves nothing)."""
+        since = utcnow() - timedelta(days=RECEIPT_DAYS)
+        with self.svc.store.read() as s:
+            ks = self.svc.sessions.load_row(s, session_id, self._owner(owner), for_change=False)
+            if not ks.member_id or ks.member_via != "code":
+                raise Forbidden("scan your member code to see your receipts", code="member_code_required")
+            ids = s.exec(
+                select(Order.id)
+                .where(Order.member_id == ks.member_id, col(Order.created_at) >= since)
+                .order_by(col(Order.created_at).desc())
+                .limit(MAX_RECEIPTS)
+            ).all()
+        return [self.svc.aftersale.receipt(order_id) for order_id in ids]
 
     def cart(self, session_id: str, owner: str) -> dict[str, Any]:
         return self.svc.sessions.view(session_id, self._owner(owner)).model_dump()

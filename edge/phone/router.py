@@ -170,6 +170,12 @@ def payment(session_id: Ident, owner: OwnerDep, svc: SvcDep) -> dict[str, Any]:
     return svc.carts().wallet_payment(session_id, owner)
 
 
+@router.get("/api/go/carts/{session_id}/receipts")
+def receipts(session_id: Ident, owner: OwnerDep, svc: SvcDep) -> list[dict[str, Any]]:
+    """The e-receipts of the member attached to this cart by their member code (this store box)."""
+    return svc.carts().receipts(session_id, owner)
+
+
 @router.get("/api/go/orders/{order_id}/pass.svg", response_class=Response)
 def pass_svg(order_id: Ident, owner: OwnerDep, svc: SvcDep) -> Response:
     """The exit pass of this phone's order as a QR code for the gate camera."""

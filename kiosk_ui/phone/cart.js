@@ -4,6 +4,7 @@ import { api } from "/ui/common/api.js";
 import { $, fill, h } from "/ui/common/dom.js";
 import { fixed, money } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
+import { renderReceiptsButton } from "./receipts.js";
 import { cartUrl, S, toast } from "./state.js";
 
 const FLASH_MS = 1500;
@@ -99,6 +100,7 @@ export function render() {
   fill($("#total"), money(cart.total_minor, cur));
   fill($("#member"), cart.member ? t("kiosk.member_attached", { name: cart.member.name || cart.member.id || "" }) : "");
   // the guide whose code the shopper scanned gets credit for this sale: say so
+  renderReceiptsButton(cart);
   fill($("#guide"), cart.guide ? t("kiosk.guide_attached", { name: cart.guide.guide_id }) : "");
   // an applied coupon is among the order discounts above; one that does not apply says why
   fill(

@@ -11,6 +11,7 @@ import { beep } from "/ui/common/sound.js";
 import { onFail, onPay, render, setCart, wireCart } from "./cart.js";
 import * as net from "./net.js";
 import { configurePay, loadPending, pay, renderPass, rerenderPaying, run, showPass, showPayError } from "./pay.js";
+import { wireReceipts } from "./receipts.js";
 import * as scanner from "./scanner.js";
 import { announce, cartUrl, explain, go, randomId, S, toast } from "./state.js";
 
@@ -270,6 +271,7 @@ function wire() {
     net.submit({ kind: "typed", code, qty, scan_id: randomId(12) }); // a resend with this id adds nothing
   });
   wireCart();
+  wireReceipts();
   onFail(failed);
   onPay((method) => {
     closeCamera();

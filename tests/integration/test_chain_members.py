@@ -108,6 +108,10 @@ def test_a_member_and_wallet_from_the_cloud_apply_by_themselves_and_redeem_chain
     wait_for(lambda: _wallet(a, "m-ann"), 30, "the used coupon to leave Ann's wallet in every store",
              until=lambda w: not any(k.startswith("spring:") for k in w))  # fmt: skip
 
+    history = wait_for(lambda: chain["rx"].admin("GET", "/v1/admin/members/m-ann/receipts", None).json()["receipts"],
+                       30, "Ann's receipt in her history at the cloud")  # fmt: skip
+    assert [(x["store_id"], x["order_id"], x["total_minor"]) for x in history] == [
+        ("mem-a", paid["order_id"], paid["total_minor"])]  # fmt: skip
     sid2, h2 = _cart(a, "k-ann-2")  # her next visit: the used coupon is not offered again
     cart2 = _attach_code(a, sid2, h2, "m-ann")
     assert cart2["coupons"] == [] and [w["coupon_id"] for w in cart2["wallet"]] == ["big"]
@@ -200,5 +204,26 @@ def test_a_guide_code_from_one_store_credits_the_guide_for_a_sale_in_another(cha
         return [g for g in r.json()["guides"] if g["guide_id"] == "guide-cy"]
 
     rows = wait_for(report, 30, "the sale to reach the cloud's guide report")
-    assert rows == [{"guide_store": "mem-a", "guide_id": "guide-cy", "sold_in": "mem-b", "orders": 1, "items": 1,
-                     "sales_minor": paid["total_minor"]}]  # fmt: skip
+    assert rows == [{"guide_store": "mem-a", "guide_id": "guide-cy", "sold_in": "mem-b", "via": "code", "orders": 1,
+                     "items": 1, "sales_minor": paid["total_minor"]}]  # fmt: skip
+
+
+def test_a_member_served_by_a_guide_who_buys_later_in_another_store_credits_the_guide(chain: dict[str, Any]) -> None:
+    a, b = chain["mem-a"], chain["mem-b"]
+    wait_for(lambda: _member(b, "m-ann"), 30, "Ann to reach the other store")
+    guide = device_headers(a["d"], "guide-dee", "guide")
+    code = a["c"].get("/api/fitting/guide-code", headers=guide).json()["code"]
+    sid, h = _cart(a, "k-served")  # Ann is served by Dee at her home store, and leaves without buying
+    _attach_code(a, sid, h, "m-ann")
+    assert a["c"].post(f"/api/kiosk/sessions/{sid}/guide", json={"code": code}, headers=h).status_code == 200
+    sid2, h2 = _cart(b, "k-later")  # later, she buys in the other store, with no guide's code
+    _attach_code(b, sid2, h2, "m-ann")
+    paid = _pay(b, sid2, h2)
+
+    def completed() -> list[dict[str, Any]]:
+        r = chain["rx"].admin("GET", "/v1/admin/guides/attribution?days=1", None)
+        return [g for g in r.json()["guides"] if g["guide_id"] == "guide-dee"]
+
+    rows = wait_for(completed, 30, "the cloud to credit Dee for Ann's purchase")
+    assert rows == [{"guide_store": "mem-a", "guide_id": "guide-dee", "sold_in": "mem-b", "via": "cloud", "orders": 1,
+                     "items": 1, "sales_minor": paid["total_minor"]}]  # fmt: skip
