@@ -126,6 +126,11 @@ def run_demo(data_dir: Path, host: str, port: int, mqtt_url: str, say: Callable[
     settings = load_settings(cfg_path)
     creds = _credentials(settings)
     info = seed_demo_store(settings)
+    if sync_url:  # the demo members become the chain's, with a wallet coupon each
+        from edge.demo.cloud import publish_demo_members
+
+        members = info.get("people", {}).get("members", [])
+        info["wallet"] = publish_demo_members(sync_url, data_dir, settings.store.id, members)
     ensure_broker(mqtt_url, data_dir)
     say(banner(settings, creds, info, bool(rails), cfg_path))
     return run_daemon(settings)
@@ -154,6 +159,7 @@ def banner(settings: Settings, creds: dict[str, Any], info: dict[str, Any], rail
     for c in people.get("coupons", []):
         lines.append(f"  coupon:            {c['name']}, QR {c['svg']} (its code to paste: {codes})")
     lines.append(f"  face-pay:          {people.get('face', 'not set up')}")
+    lines.append(f"  member wallets:    {info.get('wallet', 'not set up (no demo cloud)')}")
     if rails:
         lines.append(
             "  wallet payments:   simulated WeChat Pay and Alipay; at the kiosk's payment QR, type any 18 digits "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -82,6 +83,18 @@ def test_demo_prints_working_urls_and_stops_cleanly(tmp_path: Path, mosquitto: M
         r = httpx.post(f"{base}/api/kiosk/sessions/{sid}/checkout", json=body, headers=k, timeout=30)
         assert r.status_code == 200, r.text
         assert r.json()["payment"]["provider"] == "alipay" and r.json()["exit_pass"]
+        # the demo members are the chain's: member A's code brings her wallet's welcome coupon
+        assert "member wallets:    Welcome 10%" in text, text
+        member_code = json.loads((data / "demo-people.json").read_text())["members"][0]["code"]
+        sid = httpx.post(f"{base}/api/kiosk/sessions", json={}, headers=k, timeout=10).json()["session_id"]
+
+        def wallet() -> list[dict[str, object]]:
+            r = httpx.post(f"{base}/api/kiosk/sessions/{sid}/member", json={"code": member_code}, headers=k, timeout=10)
+            assert r.status_code == 200, r.text
+            return list(r.json()["wallet"])
+
+        got = wait_for(wallet, 60, "member A's wallet to come down from the demo cloud")
+        assert [w["coupon_id"] for w in got] == ["demo-welcome"]
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
