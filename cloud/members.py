@@ -29,6 +29,8 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from cloud import coupons
+
 Conn = psycopg.Connection[Any]
 
 WALLET_DAYS = 90  # a store keeps the wallets of members seen there this recently
@@ -52,6 +54,9 @@ CREATE TABLE IF NOT EXISTS wallet_coupon (
     issued_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS wallet_coupon_member ON wallet_coupon (member_id);
 CREATE INDEX IF NOT EXISTS wallet_coupon_campaign ON wallet_coupon (campaign);
+CREATE INDEX IF NOT EXISTS edge_event_member ON edge_event ((payload->>'member_id'), created_at)
+    WHERE kind IN ('order.paid', 'guide.served');
+CREATE INDEX IF NOT EXISTS edge_event_order ON edge_event (store_id, kind, (payload->>'order_id'));
 """
 
 # The unused coupons that {which} selects, of the members a store serves (its home members and
@@ -74,8 +79,8 @@ _ISSUE = """
 INSERT INTO wallet_coupon (use_key, member_id, campaign, claims)
 SELECT %(campaign)s || ':' || x.serial, x.member_id, %(campaign)s,
        jsonb_build_object('c', %(campaign)s::text, 's', x.serial, 'k', %(k)s::text, 'v', %(v)s::int,
-           'min', %(min)s::bigint, 'nbf', extract(epoch FROM now())::bigint,
-           'exp', extract(epoch FROM now() + make_interval(days => %(days)s))::bigint,
+           'min', %(min)s::bigint, 'nbf', floor(extract(epoch FROM now()))::bigint,
+           'exp', floor(extract(epoch FROM now() + make_interval(days => %(days)s)))::bigint,
            'lim', 0, 'off', %(off)s::text, 'n', %(n)s::text, 'w', 1)
   FROM (SELECT m.id AS member_id, left(md5(%(campaign)s || ':' || m.id || ':' || g), 16) AS serial
           FROM member m CROSS JOIN generate_series(1, %(each)s) g
@@ -107,7 +112,7 @@ def check_members(body: Any) -> list[dict[str, Any]] | str:
             return f"member {i}: a phone number has 6 to 15 digits"
         if facepay not in FACEPAY or not isinstance(m.get("marketing", False), bool):
             return f"member {i}: facepay is one of {list(FACEPAY)} and marketing true or false"
-        if home is not None and (not isinstance(home, str) or not 1 <= len(home) <= 64):
+        if home is not None and (not isinstance(home, str) or not 1 <= len(home) <= 64 or "\x00" in home):
             return f"member {i}: home_store is a store id"
         out.append({"id": m["id"], "name": name.replace("\x00", ""), "tier": tier.replace("\x00", ""),
                     "phone": phone, "facepay": facepay, "marketing": bool(m.get("marketing", False)),
@@ -123,24 +128,38 @@ def _box_row(m: dict[str, Any], phash: str | None) -> dict[str, Any]:
 def upsert(conn: Conn, lookup_key: bytes, members: list[dict[str, Any]]) -> dict[str, Any]:
     """Create or change members and send them to every store, in one transaction."""
     with conn.transaction():
-        rows = []
-        for m in members:
-            phash = phone_hash(lookup_key, m["phone"]) if m["phone"] else None
-            conn.execute(
+        erased = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM member WHERE id = ANY(%s) AND erased_at IS NOT NULL", ([m["id"] for m in members],)
+            )
+        }
+        members = [m for m in members if m["id"] not in erased]  # an erased member never comes back
+        rows = [_box_row(m, phone_hash(lookup_key, m["phone"]) if m["phone"] else None) for m in members]
+        with conn.cursor() as cur:  # one round trip for the whole call
+            cur.executemany(
                 "INSERT INTO member (id, name, tier, phone_hash, marketing, facepay, home_store) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
                 "tier = excluded.tier, phone_hash = excluded.phone_hash, marketing = excluded.marketing, "
                 "facepay = excluded.facepay, home_store = excluded.home_store, updated_at = now() "
                 "WHERE member.erased_at IS NULL",
-                (m["id"], m["name"], m["tier"], phash, m["marketing"], m["facepay"], m["home_store"]),
-            )
-            rows.append(_box_row(m, phash))
+                [(r["id"], r["name"], r["tier"], r["phone_hash"], r["marketing"], r["facepay"], m["home_store"])
+                 for r, m in zip(rows, members, strict=True)],
+            )  # fmt: skip
         versions = [publish(conn, None, "members", rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
-    return {"members": len(rows), "versions": versions}
+    return {"members": len(rows), "refused_erased": sorted(erased), "versions": versions}
+
+
+def _publish_lock(conn: Conn) -> None:
+    """Versions are numbered when inserted but seen when committed: a version committed after a
+    higher one would be skipped by a box whose cursor already passed it. Publishers take this
+    lock (held to their commit) before numbering a version, so versions commit in their order."""
+    conn.execute("SELECT pg_advisory_xact_lock(7008)")
 
 
 def publish(conn: Conn, store: str | None, kind: str, items: list[Any]) -> int:
     """A down-sync version for one store (None: every store), inside the caller's transaction."""
+    _publish_lock(conn)
     row = conn.execute(
         "INSERT INTO downsync_version (store_id, kind, items) VALUES (%s, %s, %s) RETURNING version",
         (store, kind, Jsonb(items)),
@@ -165,10 +184,13 @@ def check_campaign(body: Any) -> dict[str, Any] | str:
     if not isinstance(days, int) or not 1 <= days <= 366 or not isinstance(each, int) or not 1 <= each <= 20:
         return "valid_days is 1 to 366 and per_member 1 to 20"
     members = body.get("members")
-    if members is not None and (not isinstance(members, list) or not all(isinstance(m, str) for m in members)):
+    if members is not None and (not isinstance(members, list) or not all(
+            isinstance(m, str) and MEMBER_ID.match(m) for m in members)):  # fmt: skip
         return "members is a list of member ids, or absent for every member"
-    if not isinstance(name, str) or len(name) > 80 or body.get("offline_policy", "store") not in ("store", "refuse"):
-        return "name is at most 80 characters and offline_policy store or refuse"
+    if not isinstance(name, str) or len(name) > 80 or "\x00" in name:
+        return "name is at most 80 characters"
+    if body.get("offline_policy", "store") not in ("store", "refuse"):
+        return "offline_policy is store or refuse"
     return {"campaign": body["campaign"], "k": kind, "v": value, "min": minimum, "days": days, "each": each,
             "n": name or "Member coupon", "off": body.get("offline_policy", "store"), "members": members}  # fmt: skip
 
@@ -187,6 +209,7 @@ def issue(conn: Conn, c: dict[str, Any]) -> dict[str, Any]:
 
 def publish_wallets(conn: Conn, store: str, which: LiteralString, params: dict[str, Any]) -> list[int]:
     """`wallets` versions for one store: the unused coupons `which` selects, of members it serves."""
+    _publish_lock(conn)
     query = sql.SQL(_PUBLISH_WALLETS).format(which=sql.SQL(which))
     rows = conn.execute(query, {"store": store, "days": WALLET_DAYS, "chunk": CHUNK, **params}).fetchall()
     return [int(r[0]) for r in rows]
@@ -225,37 +248,81 @@ def erase(conn: Conn, member_id: str, reason: str) -> bool:
 
 
 def apply_events(conn: Conn, store: str, events: list[tuple[str, str]]) -> None:
-    """Inside an ingest batch's transaction, for the `order.paid` events it newly stored: the
-    member is seen here (a first sight pushes their wallet to this store), and the wallet
-    coupons the order redeemed are marked used in every store."""
+    """Inside an ingest batch's transaction, for the events it newly stored: an `order.paid`
+    shows its member in this store (a first sight, or the first in WALLET_DAYS, pushes their
+    wallet here) and marks the wallet coupons it redeemed used in every store; an
+    `order.voided` gives those coupons back (cloud/coupons.py freed their use first)."""
     used: list[str] = []
     for kind, raw in events:
-        payload = json.loads(raw) if kind == "order.paid" else None
+        payload = json.loads(raw) if kind in ("order.paid", "order.voided") else None
         if not isinstance(payload, dict):
+            continue
+        if kind == "order.voided":
+            _give_back(conn, store, payload.get("order_id"))
             continue
         member = payload.get("member_id")
         if isinstance(member, str) and MEMBER_ID.match(member):
-            first = conn.execute(
-                "INSERT INTO member_seen (member_id, store_id) SELECT id, %s FROM member "
-                "WHERE id = %s AND erased_at IS NULL ON CONFLICT (member_id, store_id) DO UPDATE "
-                "SET last_seen = now() RETURNING (xmax = 0)",
-                (store, member),
-            ).fetchone()
-            if first is not None and first[0]:
-                publish_wallets(conn, store, "w.member_id = %(member)s", {"member": member})
+            _seen(conn, store, member)
         listed = payload.get("coupons")
         for c in listed if isinstance(listed, list) else []:
             if isinstance(c, dict) and isinstance(c.get("use_key"), str) and c.get("chain") not in (None, "local"):
                 used.append(c["use_key"][:200])
-    if used:
-        spent = conn.execute("SELECT use_key FROM wallet_coupon WHERE use_key = ANY(%s)", (used,)).fetchall()
-        if spent:
-            publish(conn, None, "wallets", [{"use_key": r[0], "status": "used"} for r in spent])
+    spend(conn, used)
 
 
-def history(conn: Conn, member_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The member's receipts from every store, newest first: what their orders' events said."""
+def commit_redeemed(conn: Conn, store: str, holder: str, keys: list[str], order: str) -> int:
+    """A box says its reservations are redeemed (cloud/coupons.py commit): its wallet coupons are
+    dropped from every store's wallets at once, not only when the order's event arrives."""
+    changed = coupons.commit(conn, store, holder, keys, order)
+    with conn.transaction():
+        spend(conn, keys)
+    return changed
+
+
+def spend(conn: Conn, use_keys: list[str]) -> None:
+    """The wallet coupons among these use keys are used: every store drops them (a chain-wide
+    `wallets` version), so no store offers a coupon the chain would refuse."""
+    spent = conn.execute("SELECT use_key FROM wallet_coupon WHERE use_key = ANY(%s)", (use_keys,)).fetchall()
+    if spent:
+        publish(conn, None, "wallets", [{"use_key": r[0], "status": "used"} for r in spent])
+
+
+def _seen(conn: Conn, store: str, member: str) -> None:
+    row = conn.execute(
+        "WITH before AS (SELECT last_seen FROM member_seen WHERE member_id = %(m)s AND store_id = %(s)s) "
+        "INSERT INTO member_seen (member_id, store_id) SELECT id, %(s)s FROM member "
+        "WHERE id = %(m)s AND erased_at IS NULL ON CONFLICT (member_id, store_id) DO UPDATE "
+        "SET last_seen = now() RETURNING (SELECT b.at IS NULL OR b.at < now() - make_interval(days => %(d)s) "
+        "FROM (SELECT max(last_seen) AS at FROM before) b)",
+        {"m": member, "s": store, "d": WALLET_DAYS},
+    ).fetchone()
+    if row is not None and row[0]:  # new here, or back after the store stopped keeping their wallet
+        publish_wallets(conn, store, "w.member_id = %(member)s", {"member": member})
+
+
+def _give_back(conn: Conn, store: str, order: Any) -> None:
+    """A voided order's wallet coupons go back to the wallets of the stores that serve the member."""
+    if not isinstance(order, str) or not 0 < len(order) <= 64:
+        return
+    row = conn.execute(
+        "SELECT payload->'coupons' FROM edge_event WHERE kind = 'order.paid' AND store_id = %s "
+        "AND payload->>'order_id' = %s LIMIT 1",
+        (store, order),
+    ).fetchone()
+    keys = [c["use_key"] for c in (row[0] if row and isinstance(row[0], list) else [])
+            if isinstance(c, dict) and isinstance(c.get("use_key"), str)]  # fmt: skip
+    if keys and conn.execute("SELECT 1 FROM wallet_coupon WHERE use_key = ANY(%s) LIMIT 1", (keys,)).fetchone():
+        for target in _stores(conn):
+            publish_wallets(conn, target, "w.use_key = ANY(%(keys)s)", {"keys": keys})
+
+
+def history(conn: Conn, member_id: str, limit: int = 100) -> list[dict[str, Any]] | None:
+    """The member's receipts from every store, newest first: what their orders' events said;
+    None for a member the cloud does not know, or erased (the books keep the orders, not them)."""
     with conn.transaction():  # first: the pool rolls back whatever a request leaves open
+        known = conn.execute("SELECT 1 FROM member WHERE id = %s AND erased_at IS NULL", (member_id,)).fetchone()
+        if known is None:
+            return None
         rows = conn.execute(
             "SELECT e.store_id, e.payload->>'order_id', e.created_at, e.payload->'pricing', "
             "EXISTS (SELECT 1 FROM edge_event v WHERE v.kind = 'order.voided' AND v.store_id = e.store_id "

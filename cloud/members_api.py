@@ -99,7 +99,10 @@ def member_routes(pool: pgstore.Pool, admin: Callable[[Request], Response | None
             return denied
         if not members.MEMBER_ID.match(member_id):
             return _error(404, "member_unknown", "no such member")
-        return JSONResponse({"member_id": member_id, "receipts": await in_db(members.history, member_id)})
+        receipts = await in_db(members.history, member_id)
+        if receipts is None:
+            return _error(404, "member_unknown", "no such member (or erased)")
+        return JSONResponse({"member_id": member_id, "receipts": receipts})
 
     @router.get("/v1/admin/guides/attribution")
     async def guide_attribution(request: Request, days: int = 30) -> Response:

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from cloud import coupons, keys, pgstore
+from cloud import coupons, keys, members, pgstore
 from cloud.faults import DropMiddleware, FaultConfig, Faults
 from cloud.members_api import member_routes
 
@@ -257,7 +257,7 @@ def create_app(
     @app.post("/v1/coupons/commit")
     async def commit_coupons(request: Request) -> Response:
         """A checkout's reservations are redeemed by its order (the order's event says so again later)."""
-        return await _keys_call(request, coupons.commit)
+        return await _keys_call(request, members.commit_redeemed)
 
     @app.get("/v1/admin/coupons/over-uses")
     async def coupon_over_uses(request: Request) -> Response:

@@ -188,7 +188,8 @@ class AfterSale(Refunds):
             m = s.get(Member, member_id)
             if m is None:
                 return False
-            m.phone, m.name, m.pay_rail, m.pay_agreement = None, "", "", ""
+            m.phone, m.name, m.pay_rail, m.pay_agreement, m.erased = None, "", "", "", True
+            m.phone_hash = None
             s.add(m)
             s.outbox("members", "member.erased", {"member_id": member_id, "reason": reason, "at": utcnow().isoformat()})
             s.audit(staff, "checkout.member_erased", member_id, reason=reason)

@@ -27,7 +27,7 @@ from edge.checkout.models import (
     WalletCoupon,
 )
 from edge.checkout.settings import CheckoutSettings
-from edge.platform.errors import NotFound, Unprocessable
+from edge.platform.errors import Conflict, NotFound, Unprocessable
 from edge.platform.gs1facts import Facts
 from edge.platform.rows import row_type
 from edge.platform.store import ReadTx, Tx
@@ -212,6 +212,22 @@ def coupon_uses(s: ReadTx, coupon_id: str, member_id: str) -> int:
     return int(s.run(_COUPON_USES, {"coupon": coupon_id, "member": member_id}).scalar_one())
 
 
+def coupon_use_key(s: ReadTx, claims: dict[str, Any], member_id: str | None) -> str:
+    """The redemption key this use would take; refuses a used or exhausted coupon."""
+    limit = int(claims.get("lim", 0))
+    if limit == 0:
+        key = f"{claims['c']}:{claims['s']}"
+        if coupon_key_used(s, key):
+            raise Conflict("this coupon has already been used", code="coupon_used")
+        return key
+    if member_id is None:
+        raise Unprocessable("this coupon is for members; attach your membership first", code="coupon_needs_member")
+    used = coupon_uses(s, claims["c"], member_id)
+    if used >= limit:
+        raise Conflict(f"this coupon can be used {limit} time(s) per member", code="coupon_used")
+    return f"{claims['c']}:m:{member_id}:{used + 1}"
+
+
 def mark_paid(s: Tx, ks: KioskSession, order_id: str) -> None:
     ks.status, ks.order_id, ks.version, ks.updated_at = "paid", order_id, ks.version + 1, utcnow()
     s.run(_PAID, {"b_id": ks.id, "b_order": order_id, "b_version": ks.version, "b_at": ks.updated_at})
@@ -258,11 +274,11 @@ _WALLET_NOW = (
     select(_WALLET.c.use_key, _WALLET.c.claims)
     .where(_WALLET.c.member_id == bindparam("member"))
     .where(_WALLET.c.nbf <= bindparam("now"), _WALLET.c.exp > bindparam("now"))
+    .where(~select(_COUPON.c.id).where(_COUPON.c.use_key == _WALLET.c.use_key).exists())
     .order_by(_WALLET.c.use_key)
 )
 
 
 def wallet_now(s: ReadTx, member_id: str, now: int) -> list[tuple[str, dict[str, Any]]]:
     """The member's wallet coupons valid at `now` (epoch seconds) and not redeemed on this box."""
-    rows = s.run(_WALLET_NOW, {"member": member_id, "now": now}).all()
-    return [(key, json.loads(raw)) for key, raw in rows if not coupon_key_used(s, key)]
+    return [(key, json.loads(raw)) for key, raw in s.run(_WALLET_NOW, {"member": member_id, "now": now}).all()]

@@ -23,6 +23,7 @@ On a box without a cloud (sync off), coupons are single use per box, as before.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,9 +102,13 @@ def release(authority: CouponAuthority | None, holder: str, coupons_json: str) -
         authority.release(holder, keys)
 
 
-def reserve(authority: CouponAuthority | None, holder: str, coupons_json: str) -> Held:
+def reserve(
+    authority: CouponAuthority | None, holder: str, coupons_json: str, spent: Callable[[str], None] | None = None
+) -> Held:
     """Hold the cart's single-use coupons for this checkout, or raise before any money moves:
-    409 `coupon_used` (used elsewhere in the chain), 503 `coupon_needs_chain` (offline policy)."""
+    409 `coupon_used` (used elsewhere in the chain), 503 `coupon_needs_chain` (offline policy).
+    A wallet coupon the chain refuses is taken off the cart (`spent`, with its use key): the
+    shopper sees the new total and pays again (409 `wallet_coupon_used`)."""
     uses = chain_uses(coupons_json)
     held = Held(authority, holder)
     if not uses:
@@ -114,7 +119,15 @@ def reserve(authority: CouponAuthority | None, holder: str, coupons_json: str) -
     verdict = authority.reserve(holder, [use for use, _ in uses.values()])
     RESERVATIONS.labels(verdict.outcome).inc()
     if verdict.outcome == "used":
-        name = uses.get(verdict.use_key or "", (None, {}))[1].get("n") or "a coupon in this cart"
+        claims = uses.get(verdict.use_key or "", (None, {}))[1]
+        if claims.get("w") and spent is not None and verdict.use_key:
+            spent(verdict.use_key)
+            raise Conflict(
+                f"{claims.get('n') or 'a coupon from your wallet'} was just used in another store and has been taken "
+                "off this cart: check the new total and pay again. Nothing was charged",
+                code="wallet_coupon_used",
+            )
+        name = claims.get("n") or "a coupon in this cart"
         raise Conflict(
             f"{name} has already been used, here or in another store; remove it to pay. Nothing was charged",
             code="coupon_used",

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlmodel import col, select
@@ -96,13 +97,15 @@ class InAppPay:
             replay = self._replay(session_id, kiosk_id, client_key)
             if replay is not None:
                 return replay
+            self.sessions.refresh_wallet(session_id)  # a wallet coupon expired, or now applies
             with self.store.read() as s:
                 ks, intent = payable_intent(
                     self.sessions, self.settings, s, session_id, kiosk_id, rail.name, client_key, expected
                 )
             # the chain's single-use coupons, held until the wallet pays or the order closes (chaincoupons.py)
+            spent = partial(self.sessions.refresh_wallet, session_id)  # a wallet coupon used elsewhere: off the cart
             held = chaincoupons.reserve(self.checkout.coupons(), chaincoupons.holder(self.settings, session_id),
-                                        ks.coupons)  # fmt: skip
+                                        ks.coupons, lambda key: spent(drop=key))  # fmt: skip
             try:
                 with self.store.write() as s:
                     s.insert(intent)

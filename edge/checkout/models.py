@@ -109,6 +109,7 @@ class Member(SQLModel, table=True):
     phone_hash: str | None = Field(default=None, max_length=64, index=True)  # HMAC under the chain's lookup key
     marketing: bool = Field(default=False)
     facepay: str = Field(default="", max_length=8)  # consent from the cloud: none | store | chain
+    erased: bool = Field(default=False)  # erased here or at the cloud: never attached again
 
 
 class WalletCoupon(SQLModel, table=True):

@@ -106,6 +106,7 @@ class Checkout:
         asked = False  # whether the payment network was asked for money yet
         try:
             with self.sessions.locks.hold(session_id):
+                self.sessions.refresh_wallet(session_id)  # a wallet coupon expired, or now applies
                 with self.store.read() as s:  # checks and pricing read; the cart cannot change (session lock)
                     ks = self.sessions.load_row(s, session_id, kiosk_id, for_change=False)
                     if ks.order_id:  # a repeated or concurrent checkout of a paid cart: the same order
@@ -121,7 +122,8 @@ class Checkout:
                         expected_total_minor,
                     )
                 # the chain's single-use coupons, held before any money moves (chaincoupons.py)
-                held = chaincoupons.reserve(self.coupons(), chaincoupons.holder(self.settings, session_id), ks.coupons)
+                held = chaincoupons.reserve(self.coupons(), chaincoupons.holder(self.settings, session_id), ks.coupons,
+                                            lambda key: self.sessions.refresh_wallet(session_id, drop=key))  # fmt: skip
                 try:
                     with self.store.write() as s:
                         s.insert(intent)
@@ -334,7 +336,7 @@ class Checkout:
                 redemptions = [  # checked under the write lock: a coupon is used once, atomically
                     CouponRedemption(
                         coupon_id=c["c"],
-                        use_key=self.sessions.check_coupon_use(s, c, ks.member_id),
+                        use_key=cartrows.coupon_use_key(s, c, ks.member_id),
                         member_id=ks.member_id,
                         order_id=order.id,
                         amount_minor=amounts.get(c["c"], 0),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from edge.checkout import shelf
+from edge.checkout import cartrows, shelf
 from edge.checkout.models import KioskSession, PaymentIntent
 from edge.checkout.sessions import Sessions
 from edge.checkout.settings import CheckoutConfig
@@ -45,7 +45,7 @@ def payable_intent(
             details={"total_minor": priced.total_minor, "charged": False},
         )
     for c in json.loads(ks.coupons):  # re-check now: it may have been used at another kiosk meanwhile
-        sessions.check_coupon_use(s, c, ks.member_id)
+        cartrows.coupon_use_key(s, c, ks.member_id)
     intent = PaymentIntent(
         session_id=ks.id,
         client_key=(client_key or "")[:80],

@@ -226,8 +226,10 @@ class Sessions:
                 raise Unprocessable(p.refusal.message, code=p.refusal.code, details=p.refusal.details)
             source = "duplicate" if p.duplicate else source
             alerts = [] if p.duplicate or not p.needs_id_check else [dict(AGE_ALERT)]
+            proven = p.ks.member_id and p.ks.member_via == "code"  # the member's wallet may apply now
+            changed = wallets.refresh_now(self.store, self.settings, session_id) if proven else None
             with self.store.read() as s:
-                view = self.view_of(s, p.ks)
+                view = self.view_of(s, changed or p.ks)
         self._changed(p.ks, "item_added", alerts[0] if alerts else None)
         added = {"code": key, "gtin": p.product.gtin, "name": p.product.name, "qty": p.new_qty, "source": source}
         return ItemAdded(added=added, alerts=alerts, cart=view)
@@ -287,7 +289,7 @@ class Sessions:
 
         def change(s: Tx, ks: KioskSession) -> None:
             m = cartrows.member(s, member_id) if member_id else self._by_phone(s, digits)
-            if m is None:
+            if m is None or m.erased:
                 raise NotFound("this member is not known at this store", code="unknown_member")
             ks.member_id, ks.member_via = m.id, ("code" if member_id else "phone")
             attribution.served(s, ks, self.settings.store.id)
@@ -321,26 +323,17 @@ class Sessions:
             held = json.loads(ks.coupons)
             if any(c["c"] == claims["c"] for c in held):
                 raise Conflict("this coupon is already in the cart", code="coupon_already_applied")
-            self.check_coupon_use(s, claims, ks.member_id)
+            cartrows.coupon_use_key(s, claims, ks.member_id)
             held.append(claims)
             ks.coupons = json.dumps(held)
 
         return self._mutate(session_id, kiosk_id, "coupon_applied", change, lock_wait_s)
 
-    def check_coupon_use(self, s: ReadTx, claims: dict[str, Any], member_id: str | None) -> str:
-        """The redemption key this use would take; refuses a used or exhausted coupon."""
-        limit = int(claims.get("lim", 0))
-        if limit == 0:
-            key = f"{claims['c']}:{claims['s']}"
-            if cartrows.coupon_key_used(s, key):
-                raise Conflict("this coupon has already been used", code="coupon_used")
-            return key
-        if member_id is None:
-            raise Unprocessable("this coupon is for members; attach your membership first", code="coupon_needs_member")
-        used = cartrows.coupon_uses(s, claims["c"], member_id)
-        if used >= limit:
-            raise Conflict(f"this coupon can be used {limit} time(s) per member", code="coupon_used")
-        return f"{claims['c']}:m:{member_id}:{used + 1}"
+    def refresh_wallet(self, session_id: str, drop: str | None = None) -> None:
+        """Before a payment, under the cart's lock: the wallet coupons that apply now (wallets.refresh_now)."""
+        ks = wallets.refresh_now(self.store, self.settings, session_id, drop)
+        if ks is not None:
+            self._changed(ks, "wallet_changed")
 
     def approve_age(self, session_id: str, staff: str) -> CartView:
         with self.locks.hold(session_id), self.store.write() as s:

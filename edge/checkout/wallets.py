@@ -27,6 +27,8 @@ from edge.checkout.models import KioskSession, Member, WalletCoupon
 from edge.checkout.settings import CheckoutConfig
 from edge.platform.security import KeyRing
 from edge.platform.store import ReadTx, Store, Tx
+from edge.platform.timeutil import utcnow
+from edge.platform.writeslot import INTERACTIVE
 from edge.sync.contract import Applier, VersionRefused
 
 _WALLET: Table = WalletCoupon.__table__  # type: ignore[attr-defined]
@@ -34,6 +36,7 @@ _MEMBER: Table = Member.__table__  # type: ignore[attr-defined]
 _BY_HASH = select(_MEMBER).where(_MEMBER.c.phone_hash == bindparam("hash")).limit(1)
 FACEPAY = ("none", "store", "chain")
 KINDS = ("percent", "fixed")
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z: what a date on a page can show
 
 
 def phone_hash(lookup: KeyRing, digits: str) -> str:
@@ -84,25 +87,34 @@ def _claims(item: Any) -> dict[str, Any]:
     assert isinstance(c, dict)
     if (c["k"] == "percent" and not 1 <= c["v"] <= 90) or (c["k"] == "fixed" and not 1 <= c["v"] <= 10**9):
         raise VersionRefused(f"wallet coupon {c['c']}: value out of range")
+    if not 0 <= c["min"] <= 10**9 or not 0 <= c["nbf"] < c["exp"] <= LAST_SECOND:
+        raise VersionRefused(f"wallet coupon {c['c']}: minimum spend or validity out of range")
     return {k: c[k] for k in ("c", "s", "k", "v", "min", "nbf", "exp", "lim", "off", "n") if k in c} | {"w": 1}
 
 
 def apply_members(s: Tx, items: list[Any]) -> None:
+    """Members upserted in one statement (a version holds thousands); a tombstone empties the
+    member here and drops their wallet. A member's wallet agreement for face-pay is the box's own
+    and stays as it is, except on erasure."""
     rows = [_member_row(item) for item in items]  # every row checked before anything is written
+    now = utcnow()
+    fresh = {"origin": "cloud", "phone": None, "created_at": now, "pay_rail": "", "pay_agreement": "", "erased": False}
+    live = [{**r, **fresh} for r in rows if not r.get("erased")]
+    if live:
+        stmt = insert(_MEMBER)
+        keep = ("origin", "name", "tier", "phone_hash", "marketing", "facepay")
+        s.run(stmt.on_conflict_do_update(index_elements=["id"], set_={k: stmt.excluded[k] for k in keep},
+                                         where=_MEMBER.c.erased.is_(False)), live)  # fmt: skip
     for row in rows:
-        m = s.get(Member, row["id"])
-        if row.get("erased"):
-            s.run(delete(_WALLET).where(_WALLET.c.member_id == row["id"]))
-            if m is not None:
-                m.phone, m.phone_hash, m.name, m.tier = None, None, "", ""
-                m.pay_rail, m.pay_agreement, m.marketing, m.facepay = "", "", False, "none"
-                s.add(m)
-                s.audit("cloud:downsync", "checkout.member_erased", m.id, reason="cloud_erasure")
+        if not row.get("erased"):
             continue
-        m = m or Member(id=row["id"])
-        m.origin, m.name, m.tier, m.phone_hash = "cloud", row["name"], row["tier"], row["phone_hash"]
-        m.marketing, m.facepay = row["marketing"], row["facepay"]
-        s.add(m)
+        s.run(delete(_WALLET).where(_WALLET.c.member_id == row["id"]))
+        m = s.get(Member, row["id"])
+        if m is not None:
+            m.phone, m.phone_hash, m.name, m.tier = None, None, "", ""
+            m.pay_rail, m.pay_agreement, m.marketing, m.facepay, m.erased = "", "", False, "none", True
+            s.add(m)
+            s.audit("cloud:downsync", "checkout.member_erased", m.id, reason="cloud_erasure")
 
 
 def apply_wallets(s: Tx, items: list[Any]) -> None:
@@ -160,3 +172,22 @@ def refresh(s: Tx, ks: KioskSession, settings: CheckoutConfig) -> None:
             applied = cartview.price(s, ks, settings)[0].coupon_amounts()
             held += [c for c in offered if applied.get(c["c"], 0) > 0]
     ks.coupons = json.dumps(held)
+
+
+def refresh_now(store: Store, settings: CheckoutConfig, session_id: str, drop: str | None = None) -> Any:
+    """Re-apply the wallet of the cart's member in a short write of its own (the caller holds the
+    cart's lock): after a scan (a new item can meet a coupon's minimum spend) and before a
+    payment (a coupon expired or a price changed). `drop`: a use key the chain refused (used in
+    another store): it leaves this box's wallet first. The session when its coupons changed."""
+    with store.write(durable=False, priority=INTERACTIVE) as s:
+        if drop:
+            s.run(delete(_WALLET).where(_WALLET.c.use_key == drop))
+        ks = cartrows.session(s, session_id)
+        if ks is None or ks.status != "open" or not ks.member_id or ks.member_via != "code":
+            return None
+        before = ks.coupons
+        refresh(s, ks, settings)
+        if ks.coupons == before:
+            return None
+        cartrows.touch(s, ks)
+        return ks

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Chain benchmark (issue 18), the part built so far: coupons single use across the chain.
+"""Chain benchmark (issue 18), the part built so far: coupons single use across the chain, members and wallets.
 
-    .venv/bin/python scripts/bench/chain.py [--kiosks 6] [--rounds 30] [--json]
+    .venv/bin/python scripts/bench/chain.py [--kiosks 6] [--rounds 30] [--members 100000]
+        [--coupons-per-member 10] [--wallet-rounds 30] [--skip-wallets] [--json]
 
 Two daemons (`python -m edge run`, two stores, SQLite on disk) against the reference cloud
 receiver on a temporary PostgreSQL database. The bench issues single-use coupons with the
-chain's coupon key (box B holds a copy of box A's key ring, as the cloud's key delivery will
-give it), and `--kiosks` kiosk pairs (one kiosk on each box) run rounds; in each round a pair
+chain's coupon key (box B holds a copy of box A's own key ring, made before the start; the
+cloud's key delivery adds the chain's keys and keeps a box's own, so these still verify), and
+`--kiosks` kiosk pairs (one kiosk on each box) run rounds; in each round a pair
 either pays with **the same coupon on both boxes at the same moment** (a barrier before the two
 checkouts), or each box pays with a coupon of its own, or pays without a coupon (the baseline,
 interleaved in the same run). The rounds run in three phases: cloud up, **cloud down** (the
@@ -21,8 +23,23 @@ Figures (`--json`: one JSON object on the last line):
   boxes' orders arrived (must be 0);
 - `checkout_p50_ms` / `checkout_p99_ms`: a checkout with a coupon reserved at the cloud (request
   to answer, on the kiosk), beside `baseline_checkout_p50_ms` / `_p99_ms` without a coupon.
-Not built yet, printed as null: members, wallet coupons and their down-sync, passes crossing
-the boxes of a store, guide attribution.
+
+Then, with the receiver and both daemons still running (down-sync polls every 0.5 s), the members
+and wallets phase (scripts/bench/chain_wallets.py; `--skip-wallets` leaves it out, its figures
+null): `--members` members upserted at the cloud and down-synced to both boxes
+(`members_downsync_s`), one campaign of `--coupons-per-member` coupons into every wallet, each
+store receiving its home members' wallets (`wallet_coupons_issued`, `campaign_issue_s`,
+`wallet_downsync_s`), then `--wallet-rounds` rounds per kiosk pair where members scan their signed
+member code and pay with the wallet coupon that applies by itself, alone or at both boxes at the
+same moment: `wallet_redemptions`, `wallet_double_redemptions` (must be 0),
+`wallet_checkout_p50_ms` / `_p99_ms`.
+Last, a second box of store A (A2, forwarding its gate's checks to A1, the gate box; `--pass-rounds`,
+0 to skip, figures null) for scripts/bench/chain_passes.py: passes issued on one box open the
+other's gate once and every replay at either gate is refused (`passes_crossing_boxes`,
+`pass_replays_refused`, `pass_replays_accepted` must be 0); then carts on all three boxes scan
+one of three guides' codes, or none, before paying, and the cloud's copy of each order's
+attribution is compared with the bench's record (`attributed_sales`, `attribution_errors` must
+be 0).
 """
 
 from __future__ import annotations
@@ -45,6 +62,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from chain_passes import store_boxes_phase  # noqa: E402
+from chain_wallets import FIGURES as WALLET_FIGURES  # noqa: E402
+from chain_wallets import rows as wallet_rows  # noqa: E402
+from chain_wallets import wallet_phase  # noqa: E402
 from stats import pct  # noqa: E402
 
 from cloud.harness import Receiver, temp_database  # noqa: E402
@@ -95,21 +116,32 @@ class Kiosk:
     def __init__(self, base: str, token: str) -> None:
         self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
-    def buy(self, coupon: str | None, barrier: threading.Barrier | None) -> tuple[int, float, str]:
-        """(status, checkout ms, error code) for one cart of tea, with the coupon if any."""
-        sid = self.http.post("/api/kiosk/sessions", json={}).json()["session_id"]
+    def cart(self) -> str:
+        """A new session with one tea in its cart: its id."""
+        sid = str(self.http.post("/api/kiosk/sessions", json={}).json()["session_id"])
         r = self.http.post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEA})
         assert r.status_code == 201, r.text
-        if coupon is not None:
-            r = self.http.post(f"/api/kiosk/sessions/{sid}/coupons", json={"code": coupon})
-            if r.status_code != 200:
-                return r.status_code, 0.0, r.json()["error"]["code"]
+        return sid
+
+    def pay(self, sid: str, barrier: threading.Barrier | None) -> tuple[int, float, str, str]:
+        """(status, checkout ms, error code, order id) of the cart's checkout, after the barrier if any."""
         if barrier is not None:
             barrier.wait(30)
         t0 = time.perf_counter()
         r = self.http.post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"})
         ms = (time.perf_counter() - t0) * 1000
-        return r.status_code, ms, "" if r.status_code == 200 else r.json()["error"]["code"]
+        if r.status_code == 200:
+            return 200, ms, "", str(r.json()["order_id"])
+        return r.status_code, ms, r.json()["error"]["code"], ""
+
+    def buy(self, coupon: str | None, barrier: threading.Barrier | None) -> tuple[int, float, str]:
+        """(status, checkout ms, error code) for one cart of tea, with the coupon if any."""
+        sid = self.cart()
+        if coupon is not None:
+            r = self.http.post(f"/api/kiosk/sessions/{sid}/coupons", json={"code": coupon})
+            if r.status_code != 200:
+                return r.status_code, 0.0, r.json()["error"]["code"]
+        return self.pay(sid, barrier)[:3]
 
 
 def one(out: list[dict[str, Any]], phase: str, kind: str, k: Kiosk, box: str, coupon: str | None,
@@ -177,8 +209,9 @@ def figures(
         "checkout_p50_ms": pct(with_coupon, 0.5), "checkout_p99_ms": pct(with_coupon, 0.99),
         "baseline_checkout_p50_ms": pct(without, 0.5), "baseline_checkout_p99_ms": pct(without, 0.99),
         "orders": len(paid), "errors": sum(1 for e in log if e["status"] not in (200, 409)),
-        "members": None, "wallet_downsync_s": None, "passes_crossing_boxes": None, "pass_replays_refused": None,
-        "attributed_sales": None, "attribution_errors": None,
+        **dict.fromkeys(WALLET_FIGURES), "passes_crossing_boxes": None, "pass_replays_refused": None,
+        "pass_replays_accepted": None, "pass_errors": None, "guided_orders": None, "attributed_sales": None,
+        "attribution_errors": None,
     }  # fmt: skip
 
 
@@ -186,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kiosks", type=int, default=6, help="Kiosk pairs (one kiosk on each box).")
     ap.add_argument("--rounds", type=int, default=30, help="Rounds per pair in each of the three phases.")
+    ap.add_argument("--members", type=int, default=100_000, help="Members upserted at the cloud (half per store).")
+    ap.add_argument("--coupons-per-member", type=int, default=10, help="Wallet coupons per member (1 to 20).")
+    ap.add_argument("--wallet-rounds", type=int, default=30, help="Wallet redemption rounds per kiosk pair.")
+    ap.add_argument("--skip-wallets", action="store_true", help="Run the coupon phases only.")
+    ap.add_argument("--pass-rounds", type=int, default=30, help="Passes across store A's two boxes (0: skip).")
+    ap.add_argument("--guided-rounds", type=int, default=10, help="Carts per kiosk, each served by a guide or not.")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     t_start = time.monotonic()
@@ -203,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copy(tmp / "bench-a" / "secrets" / "coupon.keys.json", tmp / "bench-b" / "secrets")
             for store in STORES:
                 cfg = {"store": {"id": store}, "checkout": {"audit_share": 0.0},
-                       "sync": {"url": rx.url, "downsync_enabled": False, "idle_poll_s": 0.2,
+                       "sync": {"url": rx.url, "downsync_interval_s": 0.5, "idle_poll_s": 0.2,
                                 "backoff_initial_s": 0.2, "backoff_max_s": 1.0}}  # fmt: skip
                 d = DaemonProcess(tmp / store, config=cfg)
                 d.start()
@@ -229,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             with psycopg.connect(dsn) as conn:
                 rows = conn.execute("SELECT coupon_id FROM coupon_use WHERE status = 'committed'").fetchall()
             f = figures(log, ids, reported, rows)
+            if not args.skip_wallets:
+                dirs = {store: tmp / store for store in STORES}
+                f |= wallet_phase(rx, dsn, dirs, pairs, args.members, args.coupons_per_member, args.wallet_rounds)
+            if args.pass_rounds:  # a second box of store A: passes across the boxes, and guides' credit
+                sync = {"downsync_interval_s": 0.5, "idle_poll_s": 0.2, "backoff_initial_s": 0.2, "backoff_max_s": 1.0}
+                f |= store_boxes_phase(tmp, rx.url, dsn, daemons[0], daemons[1], sync, "bench-a", args.pass_rounds,
+                                       args.guided_rounds, TEA)  # fmt: skip
         finally:
             for d in daemons:
                 d.stop()
@@ -257,7 +303,12 @@ def show(f: dict[str, Any]) -> None:
          f"p99 <= 150  {mark(p99 is not None and p99 <= TARGETS['checkout_p99_ms'])}",
          f"no coupon {f['baseline_checkout_p50_ms']} / {f['baseline_checkout_p99_ms']}"),
         ("errors", f["errors"], f"0  {mark(f['errors'] == 0)}", ""),
-        ("not built yet", "members, wallet down-sync, passes across boxes, attribution", "", ""),
+        *wallet_rows(f),
+        ("passes across store A's boxes / replays refused / accepted", f"{f['passes_crossing_boxes']} / "
+         f"{f['pass_replays_refused']} / {f['pass_replays_accepted']}",
+         f"0 accepted  {mark(f['pass_replays_accepted'] in (0, None))}", ""),
+        ("guided orders / attributed / attribution errors", f"{f['guided_orders']} / {f['attributed_sales']} / "
+         f"{f['attribution_errors']}", f"0 errors  {mark(f['attribution_errors'] in (0, None))}", ""),
     ]  # fmt: skip
     for name, value, target, base in rows:
         print(f"  {name:<52} {value!s:<22} {target:<20} {base}")

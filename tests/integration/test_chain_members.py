@@ -170,6 +170,8 @@ def test_an_erasure_at_the_cloud_empties_the_member_everywhere_and_stops_their_c
         timeout=10,
     )
     assert reserve.status_code == 409 and reserve.json()["code"] == "coupon_used", reserve.text
+    again = chain["rx"].admin("PUT", "/v1/admin/members", {"members": [{"id": "m-bo", "name": "Bo again"}]})
+    assert again.status_code == 200 and again.json()["refused_erased"] == ["m-bo"], "an erased member stays erased"
     r = chain["rx"].admin("POST", "/v1/admin/members/m-nobody/erase", {"reason": "typo"})
     assert r.status_code == 404 and r.json()["code"] == "member_unknown"
 
@@ -227,3 +229,43 @@ def test_a_member_served_by_a_guide_who_buys_later_in_another_store_credits_the_
     rows = wait_for(completed, 30, "the cloud to credit Dee for Ann's purchase")
     assert rows == [{"guide_store": "mem-a", "guide_id": "guide-dee", "sold_in": "mem-b", "via": "cloud", "orders": 1,
                      "items": 1, "sales_minor": paid["total_minor"]}]  # fmt: skip
+
+
+def _campaign_for(chain: dict[str, Any], member: str, campaign: dict[str, Any]) -> list[str]:
+    """A member of store A with a campaign of their own, in their home store's wallet."""
+    r = chain["rx"].admin("PUT", "/v1/admin/members", {"members": [{"id": member, "home_store": "mem-a"}]})
+    assert r.status_code == 200, r.text
+    r = chain["rx"].admin("POST", "/v1/admin/campaigns", {**campaign, "members": [member]})
+    assert r.status_code == 201, r.text
+    return wait_for(lambda: _wallet(chain["mem-a"], member), 30, f"{member}'s wallet at store A")
+
+
+def test_a_wallet_coupon_applies_as_soon_as_the_basket_meets_its_minimum(chain: dict[str, Any]) -> None:
+    a = chain["mem-a"]
+    _campaign_for(chain, "m-dee", {"campaign": "mid", "kind": "fixed", "value": 300, "min_spend_minor": 5000})
+    h = device_headers(a["d"], "k-mid", "kiosk")
+    sid = a["c"].post("/api/kiosk/sessions", json={}, headers=h).json()["session_id"]
+    cart = _attach_code(a, sid, h, "m-dee")  # the member first, the basket after
+    assert cart["coupons"] == [] and [(w["coupon_id"], w["applied"]) for w in cart["wallet"]] == [("mid", False)]
+    one = a["c"].post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEA}, headers=h).json()["cart"]
+    assert one["coupons"] == [], "29.90 is under the 50.00 minimum"
+    two = a["c"].post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEA}, headers=h).json()["cart"]
+    assert [c["coupon_id"] for c in two["coupons"]] == ["mid"] and two["discount_minor"] == 300
+    paid = _pay(a, sid, h)
+    assert paid["total_minor"] == two["total_minor"]
+
+
+def test_a_wallet_coupon_the_chain_refuses_leaves_the_cart_and_the_shopper_pays_again(chain: dict[str, Any]) -> None:
+    a = chain["mem-a"]
+    keys = _campaign_for(chain, "m-eve", {"campaign": "once", "kind": "percent", "value": 20})
+    with psycopg.connect(chain["dsn"]) as conn:  # used in another store a moment ago: this box has not heard yet
+        conn.execute("INSERT INTO coupon_use (use_key, coupon_id, store_id, holder, status, order_id) "
+                     "VALUES (%s, 'once', 'mem-b', 'elsewhere', 'committed', 'o-elsewhere')", (keys[0],))  # fmt: skip
+    sid, h = _cart(a, "k-once")
+    cart = _attach_code(a, sid, h, "m-eve")
+    assert [c["coupon_id"] for c in cart["coupons"]] == ["once"]
+    r = a["c"].post(f"/api/kiosk/sessions/{sid}/checkout", json={"provider": "sandbox"}, headers=h)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "wallet_coupon_used", r.text
+    after = a["c"].get(f"/api/kiosk/sessions/{sid}", headers=h).json()
+    assert after["coupons"] == [] and after["wallet"] == [] and _wallet(a, "m-eve") == []
+    assert _pay(a, sid, h)["total_minor"] == after["total_minor"] == cart["subtotal_minor"], "full price, once"

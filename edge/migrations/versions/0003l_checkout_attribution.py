@@ -1,4 +1,4 @@
-"""checkout: the guide whose code a cart scanned, and the sold lines guides get credit for
+"""checkout: the guide whose code a cart scanned, the sold lines guides get credit for, erased members
 
 Revision ID: 0003l
 Revises: 0003k
@@ -14,6 +14,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("checkout_member", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("erased", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("kiosk_session", schema=None) as batch_op:
         batch_op.add_column(sa.Column("guide_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("guide_store", sa.String(length=64), nullable=True))
@@ -42,3 +44,5 @@ def downgrade() -> None:
     with op.batch_alter_table("kiosk_session", schema=None) as batch_op:
         batch_op.drop_column("guide_store")
         batch_op.drop_column("guide_id")
+    with op.batch_alter_table("checkout_member", schema=None) as batch_op:
+        batch_op.drop_column("erased")
