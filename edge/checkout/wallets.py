@@ -179,6 +179,15 @@ def refresh_now(store: Store, settings: CheckoutConfig, session_id: str, drop: s
     cart's lock): after a scan (a new item can meet a coupon's minimum spend) and before a
     payment (a coupon expired or a price changed). `drop`: a use key the chain refused (used in
     another store): it leaves this box's wallet first. The session when its coupons changed."""
+    with store.read() as r:  # most carts have no proven member: no write for them
+        ks = cartrows.session(r, session_id)
+        if not drop and (
+            ks is None
+            or ks.member_via != "code"
+            or not ks.member_id
+            or (not ks.coupons.count('"w"') and not cartrows.wallet_now(r, ks.member_id, int(time.time())))
+        ):
+            return None  # fmt: skip
     with store.write(durable=False, priority=INTERACTIVE) as s:
         if drop:
             s.run(delete(_WALLET).where(_WALLET.c.use_key == drop))

@@ -41,6 +41,7 @@ _TRIED = (
     )
     .where(_ITEM.c.added_at >= bindparam("since"))
 )
+_TRIED_OF = _TRIED.where(_ITEM.c.gtin.in_(bindparam("gtins", expanding=True)))
 LOW_CONVERSION = 0.2  # a style tried this often ...
 LOW_CONVERSION_MIN_TRIED = 5  # ... and bought less than this share of the time stands out
 
@@ -74,7 +75,7 @@ class GuideCredit:
         wanted = set(gtins)
         latest: dict[str, tuple[datetime, str] | None] = {}
         with self.store.read() as s:
-            rows = s.run(_TRIED, {"since": since}).all()
+            rows = s.run(_TRIED_OF, {"since": since, "gtins": sorted(wanted)}).all() if wanted else []
         for gtin, _visit, guide, claimed_at, _opened in rows:
             if gtin not in wanted:
                 continue

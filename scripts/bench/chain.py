@@ -29,9 +29,10 @@ and wallets phase (scripts/bench/chain_wallets.py; `--skip-wallets` leaves it ou
 null): `--members` members upserted at the cloud and down-synced to both boxes
 (`members_downsync_s`), one campaign of `--coupons-per-member` coupons into every wallet, each
 store receiving its home members' wallets (`wallet_coupons_issued`, `campaign_issue_s`,
-`wallet_downsync_s`), then `--wallet-rounds` rounds per kiosk pair where members scan their signed
-member code and pay with the wallet coupon that applies by itself, alone or at both boxes at the
-same moment: `wallet_redemptions`, `wallet_double_redemptions` (must be 0),
+`wallet_downsync_s`), then `--wallet-rounds` rounds per kiosk pair, and per pair of shoppers'
+phones (scan-and-go, scripts/bench/chain_phone.py), where members scan their signed member code
+and pay with the wallet coupon that applies by itself, alone or at both boxes at the same moment:
+`wallet_redemptions` (`wallet_phone_redemptions` of them on phones), `wallet_double_redemptions` (must be 0),
 `wallet_checkout_p50_ms` / `_p99_ms`.
 Last, a second box of store A (A2, forwarding its gate's checks to A1, the gate box; `--pass-rounds`,
 0 to skip, figures null) for scripts/bench/chain_passes.py: passes issued on one box open the
@@ -122,6 +123,9 @@ class Kiosk:
         r = self.http.post(f"/api/kiosk/sessions/{sid}/items", json={"code": TEA})
         assert r.status_code == 201, r.text
         return sid
+
+    def attach(self, sid: str, code: str) -> httpx.Response:
+        return self.http.post(f"/api/kiosk/sessions/{sid}/member", json={"code": code})
 
     def pay(self, sid: str, barrier: threading.Barrier | None) -> tuple[int, float, str, str]:
         """(status, checkout ms, error code, order id) of the cart's checkout, after the barrier if any."""

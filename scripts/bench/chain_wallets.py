@@ -38,9 +38,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from chain_phone import Phone, entry_code
 from stats import pct
 
 from cloud.harness import Receiver
+from edge.demo.gtins import GROCERY
 from edge.platform.codes import Codes
 from edge.platform.security import SecretStore
 from tests.support.waits import wait_for
@@ -52,6 +54,8 @@ HOME, AWAY = "bench-a", "bench-b"
 CAMPAIGN = "bench-wallets"
 BATCH = 10_000  # members per admin call (the cloud's limit)
 TIMEOUT_S = 1800.0
+PHONE_PAIRS = 2  # a phone at each store, twice, beside the kiosk pairs
+TEA = GROCERY[0][0]
 MEMBERS_SQL = "SELECT count(*) FROM checkout_member WHERE id >= 'bm-' AND id < 'bm.'"
 WALLETS_SQL = "SELECT count(*) FROM checkout_wallet_coupon WHERE use_key > ? AND use_key < ?"
 KEYS = (f"{CAMPAIGN}:", f"{CAMPAIGN};")  # every use key of the campaign sorts between the two
@@ -67,8 +71,8 @@ KINDS = ("home", "contested", "both")
 # `coupon_used` from a box older than that answer
 REFUSED = ("wallet_coupon_used", "coupon_used")
 FIGURES = ("members", "members_upsert_s", "members_downsync_s", "wallet_coupons_issued", "campaign_issue_s",
-           "wallet_downsync_s", "wallet_redemptions", "wallet_double_redemptions", "wallet_checkout_p50_ms",
-           "wallet_checkout_p99_ms")  # fmt: skip
+           "wallet_downsync_s", "wallet_redemptions", "wallet_phone_redemptions", "wallet_double_redemptions",
+           "wallet_checkout_p50_ms", "wallet_checkout_p99_ms")  # fmt: skip
 
 
 def member_id(i: int) -> str:
@@ -186,12 +190,12 @@ def visit(out: list[dict[str, Any]], kind: str, box: str, k: Kiosk, mid: str, co
     """One member's cart of tea at one kiosk: attach the member code (after the first gate), pay
     (after the second). Every outcome is recorded, an exception too."""
     e: dict[str, Any] = {"kind": kind, "box": box, "member": mid, "applied": 0, "wallet": 0, "status": -1,
-                         "ms": 0.0, "code": "", "order": ""}  # fmt: skip
+                         "ms": 0.0, "code": "", "order": "", "device": type(k).__name__.lower()}  # fmt: skip
     try:
         sid = k.cart()
         if gates is not None:
             gates[0].wait(30)
-        r = k.http.post(f"/api/kiosk/sessions/{sid}/member", json={"code": code})
+        r = k.attach(sid, code)
         if r.status_code != 200:
             e.update(status=r.status_code, code=r.json()["error"]["code"])
             if gates is not None:
@@ -276,7 +280,10 @@ def redeem(dsn: str, dirs: dict[str, Path], pairs: list[tuple[Kiosk, Kiosk]], me
     for d in dirs.values():  # the chain's member ring, delivered by the cloud: both boxes verify its codes
         wait_for(partial(delivered, d), 120, f"the member ring at {d.name}", ignore=(OSError, ValueError))
     play = Rounds(dirs, Codes(SecretStore(dirs[HOME])), members, each)
-    play.run(pairs, rounds)
+    bases = (str(pairs[0][0].http.base_url), str(pairs[0][1].http.base_url))
+    phones = [(Phone(bases[0], entry_code(dirs[HOME], HOME), TEA), Phone(bases[1], entry_code(dirs[AWAY], AWAY), TEA))
+              for _ in range(PHONE_PAIRS)]  # shoppers' phones redeem beside the kiosks  # fmt: skip
+    play.run([*pairs, *phones], rounds)  # type: ignore[list-item]  # a Phone answers as a Kiosk does
     log = play.log
     orders = [e["order"] for e in log if e["status"] == 200]
 
@@ -302,6 +309,7 @@ def redeem(dsn: str, dirs: dict[str, Path], pairs: list[tuple[Kiosk, Kiosk]], me
     return {
         "wallet_rounds": {k: sum(1 for e in log if e["kind"] == k and e["box"] == HOME) for k in KINDS},
         "wallet_redemptions": len(with_wallet),
+        "wallet_phone_redemptions": sum(1 for e in with_wallet if e["device"] == "phone"),
         "wallet_double_redemptions": sum(1 for _, n in used if n > 1) + sum(1 for _, n in committed if n > 1),
         "wallet_uses_paid": len(used), "wallet_uses_committed": len(committed),
         "wallet_not_applied": sum(1 for e in log if e["box"] == HOME and e["status"] != -1 and e["applied"] != 1
@@ -342,7 +350,7 @@ def rows(f: dict[str, Any]) -> list[tuple[str, Any, str, str]]:
          f"{f['wallet_downsync_s']}", "", f"POST {f['campaign_issue_s']}"),
         ("wallet orders / redeemed / committed at the cloud", f"{f['wallet_orders']} / {f['wallet_redemptions']}"
          f" / {f['wallet_uses_committed']}", f"equal  {mark(f['wallet_redemptions'] == f['wallet_uses_committed'])}",
-         ""),
+         f"on phones {f['wallet_phone_redemptions']}"),
         ("wallet double redemptions", double, f"0  {mark(double == 0)}", ""),
         ("home carts without a wallet coupon / away applied", f"{f['wallet_not_applied']} / "
          f"{f['wallet_applied_away']}", f"0 / 0  {mark(f['wallet_not_applied'] + f['wallet_applied_away'] == 0)}",
