@@ -59,21 +59,25 @@ CREATE INDEX IF NOT EXISTS edge_event_member ON edge_event ((payload->>'member_i
 CREATE INDEX IF NOT EXISTS edge_event_order ON edge_event (store_id, kind, (payload->>'order_id'));
 """
 
-# The unused coupons that {which} selects, of the members a store serves (its home members and
-# those seen there lately), as `wallets` versions of CHUNK coupons each.
+# The unused coupons that {which} selects, as `wallets` versions of CHUNK coupons for each store
+# that serves their member (its home store, and those that saw the member lately): one pass over
+# the coupons for every store, not one per store.
 _PUBLISH_WALLETS = """
 INSERT INTO downsync_version (store_id, kind, items)
-SELECT %(store)s, 'wallets', jsonb_agg(jsonb_build_object('member_id', w.member_id, 'claims', w.claims)
-                                       ORDER BY w.use_key)
-  FROM (SELECT w.*, (row_number() OVER (ORDER BY w.use_key) - 1) / %(chunk)s AS chunk
+SELECT t.store, 'wallets', jsonb_agg(jsonb_build_object('member_id', t.member_id, 'claims', t.claims)
+                                     ORDER BY t.use_key)
+  FROM (SELECT s.store, w.use_key, w.member_id, w.claims,
+               (row_number() OVER (PARTITION BY s.store ORDER BY w.use_key) - 1) / %(chunk)s AS chunk
           FROM wallet_coupon w JOIN member m ON m.id = w.member_id
+         CROSS JOIN LATERAL (
+               SELECT m.home_store AS store WHERE m.home_store IS NOT NULL
+               UNION SELECT ms.store_id FROM member_seen ms
+                      WHERE ms.member_id = m.id AND ms.last_seen > now() - make_interval(days => %(days)s)) s
          WHERE m.erased_at IS NULL AND {which}
-           AND NOT EXISTS (SELECT 1 FROM coupon_use u WHERE u.use_key = w.use_key AND u.status = 'committed')
-           AND (m.home_store = %(store)s OR EXISTS (
-                SELECT 1 FROM member_seen s WHERE s.member_id = m.id AND s.store_id = %(store)s
-                   AND s.last_seen > now() - make_interval(days => %(days)s)))) w
- GROUP BY w.chunk ORDER BY w.chunk
-RETURNING version
+           AND (%(stores)s::text[] IS NULL OR s.store = ANY(%(stores)s::text[]))
+           AND NOT EXISTS (SELECT 1 FROM coupon_use u WHERE u.use_key = w.use_key AND u.status = 'committed')) t
+ GROUP BY t.store, t.chunk ORDER BY t.store, t.chunk
+RETURNING store_id, version
 """
 _ISSUE = """
 INSERT INTO wallet_coupon (use_key, member_id, campaign, claims)
@@ -201,26 +205,22 @@ def issue(conn: Conn, c: dict[str, Any]) -> dict[str, Any]:
     with conn.transaction():
         cur = conn.execute(_ISSUE, c)
         issued = cur.rowcount
-        versions = {}
-        for store in _stores(conn):
-            versions[store] = publish_wallets(conn, store, "w.campaign = %(campaign)s", {"campaign": c["campaign"]})
+        versions = publish_wallets(conn, None, "w.campaign = %(campaign)s", {"campaign": c["campaign"]})
     return {"campaign": c["campaign"], "issued": issued, "versions": versions}
 
 
-def publish_wallets(conn: Conn, store: str, which: LiteralString, params: dict[str, Any]) -> list[int]:
-    """`wallets` versions for one store: the unused coupons `which` selects, of members it serves."""
+def publish_wallets(
+    conn: Conn, stores: list[str] | None, which: LiteralString, params: dict[str, Any]
+) -> dict[str, list[int]]:
+    """`wallets` versions (store -> version numbers): the unused coupons `which` selects, for the
+    stores that serve their members (`stores` narrows it; None: every such store)."""
     _publish_lock(conn)
     query = sql.SQL(_PUBLISH_WALLETS).format(which=sql.SQL(which))
-    rows = conn.execute(query, {"store": store, "days": WALLET_DAYS, "chunk": CHUNK, **params}).fetchall()
-    return [int(r[0]) for r in rows]
-
-
-def _stores(conn: Conn) -> list[str]:
-    rows = conn.execute(
-        "SELECT store_id FROM box_key UNION SELECT home_store FROM member WHERE home_store IS NOT NULL "
-        "UNION SELECT store_id FROM member_seen"
-    ).fetchall()
-    return sorted(r[0] for r in rows)
+    args = {"stores": stores, "days": WALLET_DAYS, "chunk": CHUNK, **params}
+    out: dict[str, list[int]] = {}
+    for store, version in conn.execute(query, args).fetchall():
+        out.setdefault(store, []).append(int(version))
+    return out
 
 
 def erase(conn: Conn, member_id: str, reason: str) -> bool:
@@ -297,7 +297,7 @@ def _seen(conn: Conn, store: str, member: str) -> None:
         {"m": member, "s": store, "d": WALLET_DAYS},
     ).fetchone()
     if row is not None and row[0]:  # new here, or back after the store stopped keeping their wallet
-        publish_wallets(conn, store, "w.member_id = %(member)s", {"member": member})
+        publish_wallets(conn, [store], "w.member_id = %(member)s", {"member": member})
 
 
 def _give_back(conn: Conn, store: str, order: Any) -> None:
@@ -311,9 +311,8 @@ def _give_back(conn: Conn, store: str, order: Any) -> None:
     ).fetchone()
     keys = [c["use_key"] for c in (row[0] if row and isinstance(row[0], list) else [])
             if isinstance(c, dict) and isinstance(c.get("use_key"), str)]  # fmt: skip
-    if keys and conn.execute("SELECT 1 FROM wallet_coupon WHERE use_key = ANY(%s) LIMIT 1", (keys,)).fetchone():
-        for target in _stores(conn):
-            publish_wallets(conn, target, "w.use_key = ANY(%(keys)s)", {"keys": keys})
+    if keys:
+        publish_wallets(conn, None, "w.use_key = ANY(%(keys)s)", {"keys": keys})
 
 
 def history(conn: Conn, member_id: str, limit: int = 100) -> list[dict[str, Any]] | None:
