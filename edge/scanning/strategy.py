@@ -5,8 +5,9 @@ Order (measured on the shared set, see docs/scanning.md):
 1. zxing-cpp restricted to the configured formats, at native resolution (no downscale pass).
 2. Only when pass 1 found nothing valid: pyzbar (linear codes), zxing-cpp on a 2x upscale (small
    images only), pyzbar on a contrast-equalised image, pyzbar on a 45-degree turn, zxing-cpp on
-   a binarised image, zxing-cpp on a contrast-equalised image, stopping at the first pass that
-   reads something.
+   a binarised image, zxing-cpp on a contrast-equalised image, and last the scanline reader
+   (EAN/UPC too small or soft to binarise, scanline.py), stopping at the first pass that reads
+   something.
 
 Stills run every fallback. Camera frames in motion run the fast pass only; still frames right
 after a change (sharp, see motion.py) add `live_fallbacks` fallbacks each, rotating through the
@@ -30,6 +31,7 @@ import numpy as np
 from prometheus_client import Counter
 
 from edge.scanning import decoders as dec
+from edge.scanning import scanline
 from edge.scanning.codes import RETAIL, Code, validate
 from edge.scanning.decoders import RawRead
 
@@ -99,7 +101,12 @@ class Strategy:
             out.append(("zbar_rot45", zb_rot))
         out.append(("zxing_binarised", lambda g: self._zx(dec.binarise(g))))
         out.append(("zxing_equalised", lambda g: self._zx(dec.equalise(g))))
+        if any(s in scanline.SYMBOLOGIES for s in self.symbologies):
+            out.append(("scanline", self._scanline))
         return out
+
+    def _scanline(self, gray: np.ndarray) -> list[RawRead]:
+        return [r for r in scanline.read(gray) if r.symbology in self.symbologies]
 
     # ------------------------------------------------------------ decoding
 

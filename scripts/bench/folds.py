@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edge.scanning import decoders as dec
+from edge.scanning import scanline
 from edge.scanning.codes import RETAIL
 from edge.scanning.decoders import RawRead
 from edge.scanning.evaluation import Item, judge, run_zbar, run_zxing
@@ -69,6 +70,10 @@ def candidate_passes(strategy: Strategy) -> list[tuple[str, Callable[[np.ndarray
         ("zxing_sharpened", lambda g: dec.read_zxing(_sharpen(g), fmts)),
         ("zxing_half", lambda g: dec.read_zxing(_half(g), fmts, scale=0.5)),
         ("zxing_global_binarizer", lambda g: dec.read_zxing(g, fmts, binarizer="global")),
+        # The scanline reader's one threshold chosen by looking at reads (the margin a digit's
+        # pattern must win by), looser and stricter than shipped, so that the folds choose it too.
+        ("scanline_margin_0.03", lambda g: scanline.read(g, margin=0.03)),
+        ("scanline_margin_0.08", lambda g: scanline.read(g, margin=0.08)),
     ]
     return list(strategy.fallbacks) + extra
 

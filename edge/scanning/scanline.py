@@ -1,0 +1,321 @@
+"""A scanline EAN/UPC reader for labels too small or too soft for a binariser, voting across rows.
+
+Why: when a module is about two pixels wide or less (a small label in a 240-480 px photo, a pack
+held far from the camera, a lens slightly out of focus), zxing-cpp and zbar binarise first and
+count whole pixels: a one-module bar softened by the lens becomes zero or two pixels and the
+digit is lost, although the intensity profile still holds it. This reader never binarises:
+
+1. Along a row, it finds the code's extent: the first bar after a quiet zone and the last bar
+   before one, with no gap inside wider than a digit's widest element. Their distance is 95
+   modules (EAN-13, UPC-A) or 67 (EAN-8), which gives the module size.
+2. It anchors the centre guard by matching its blurred model, so a label seen at an angle or
+   curved on a can maps each half on its own.
+3. Each digit's stretch of the profile is compared with every digit pattern as the lens would
+   render it (the pattern, its known neighbours, blurred at three strengths), at sub-module
+   shifts, by normalised correlation. The best pattern wins; parities give the first digit.
+
+One scanline can misread, so a code is only returned when several rows, far enough apart, give
+the same code with a valid check digit and no other code comes close. A miss costs a second
+scan; a wrong code costs a wrong item.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.scanning.decoders import RawRead
+
+SYMBOLOGIES = ("EAN-13", "UPC-A", "EAN-8")
+S = 4  # samples per module in the model
+_L = ("3211", "2221", "2122", "1411", "1132", "1231", "1114", "1312", "1213", "3112")
+_PARITY = ("LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG", "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL")
+# The print and the lens, as the models render them: blur (Gaussian, in modules) and ink spread
+# (how much wider every bar prints than nominal, in modules; negative: thinner). One pair is
+# chosen per code from its centre guard, whose bars and spaces are all one module wide.
+SIGMAS = (0.3, 0.5, 0.7, 0.9)
+SPREADS = (-0.6, -0.45, -0.3, -0.15, 0.0, 0.15, 0.3, 0.45)
+# Each digit is compared with half a module of its known neighbours on each side (a left digit
+# follows a bar and precedes a space, a right digit the other way round): they anchor the
+# levels, without which 1 and 7 (or 2 and 8), whose edges pair up alike, differ only in shade.
+CONTEXT = 0.5
+SHIFTS = np.arange(-2, 3)  # sub-module shifts tried per digit, in samples
+CENTRE_SHIFTS = np.arange(-2 * S, 2 * S + 1)
+ROWS = 80  # rows (and columns) read per image, at most; a code spans many
+MIN_VOTES = 3  # rows that must agree on a code
+SURE_VOTES = 8  # rows agreeing, none disagreeing: reading stops
+MIN_VOTES_EAN8 = 5  # eight digits with a check digit leave more room for chance
+MIN_SPACING_PX = 3  # agreeing rows this far apart count as independent looks
+MIN_CORRELATION = 0.6  # a digit whose best model fits worse than this fails the row
+MIN_CENTRE_CORRELATION = 0.7
+MIN_MARGIN = 0.05  # over the next best pattern, in every digit
+QUIET_MODULES = 4.0  # light space before the first bar and after the last one
+MAX_GAP_MODULES = 4.6  # no element inside a code is wider than 4 modules
+MAX_EXTENTS = 4  # candidate codes tried per row and layout
+_erf = np.vectorize(math.erf)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the digits sit, in modules from the first bar's leading edge."""
+
+    modules: int
+    centre: int  # first module of the centre guard (01010)
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+
+
+EAN13 = _Layout(95, 45, tuple(3 + 7 * k for k in range(6)), tuple(50 + 7 * k for k in range(6)))
+EAN8 = _Layout(67, 31, tuple(3 + 7 * k for k in range(4)), tuple(36 + 7 * k for k in range(4)))
+
+
+def _bits(widths: str, starts_light: bool) -> str:
+    out, dark = "", not starts_light
+    for w in widths:
+        out += ("1" if dark else "0") * int(w)
+        dark = not dark
+    return out
+
+
+def _render(bits: str, first: float, count: float, sigma: float, spread: float) -> np.ndarray:
+    """Zero-mean, unit-norm darkness of modules first..first+count of `bits` at S samples a
+    module, every bar grown by `spread` and blurred by `sigma` (both in modules)."""
+    u = first + (np.arange(round(count * S)) + 0.5) / S
+    out = np.zeros_like(u)
+    k = 0
+    while k < len(bits):
+        if bits[k] == "1":
+            end = k
+            while end < len(bits) and bits[end] == "1":
+                end += 1
+            a, b = k - spread / 2, end + spread / 2
+            out += 0.5 * (_erf((u - a) / (sigma * math.sqrt(2))) - _erf((u - b) / (sigma * math.sqrt(2))))
+            k = end
+        else:
+            k += 1
+    out -= out.mean()
+    return out / (np.linalg.norm(out) or 1.0)
+
+
+def _models(side: str) -> np.ndarray:
+    """Models of each digit's 7 modules, shape (sigmas * spreads, digits, 7*S): 20 digits on the
+    left (L codes, then G), 10 on the right. Neighbours are known: a left digit follows a bar and
+    precedes a space, a right digit the other way round; two modules of each are rendered."""
+    if side == "left":
+        codes = [_bits(p, True) for p in _L] + [_bits(p[::-1], True) for p in _L]
+        wrap = ("01", "01")
+    else:
+        codes = [_bits(p, False) for p in _L]
+        wrap = ("10", "10")
+    prints = [(sg, sp) for sg in SIGMAS for sp in SPREADS]
+    return np.array([[_render(wrap[0] + c + wrap[1], 2 - CONTEXT, 7 + 2 * CONTEXT, *p) for c in codes] for p in prints])
+
+
+_LEFT = _models("left")
+_RIGHT = _models("right")
+# The guards at both ends with a module of quiet zone and half a module of the digit beside them.
+_START = np.array([_render("000" + "101" + "0", 2, 4.5, sg, sp) for sg in SIGMAS for sp in SPREADS])
+_END = np.array([_render("0" + "101" + "000", 0.5, 4.5, sg, sp) for sg in SIGMAS for sp in SPREADS])
+_CENTRE = np.array([_render("11" + "01010" + "11", 2, 5, sg, sp) for sg in SIGMAS for sp in SPREADS])
+
+
+def read(gray: np.ndarray, *, step: int = 0, margin: float = MIN_MARGIN) -> list[RawRead]:
+    """EAN-13, UPC-A and EAN-8 codes that several rows (or columns) of `gray` agree on. Rows are
+    visited coarse to fine and the reading stops once one code is beyond doubt, so a code that
+    reads easily costs a fraction of the image."""
+    if gray.ndim != 2 or min(gray.shape) < 16:
+        return []
+    for turned in (False, True):
+        img = gray.T if turned else gray
+        smooth = cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigmaX=0.6, sigmaY=1.5)
+        votes: dict[str, list[tuple[int, float, float]]] = {}
+        width = img.shape[1]
+        rows = list(range(2, img.shape[0] - 2, step or max(2, img.shape[0] // ROWS)))
+        for n, y in enumerate(_coarse_to_fine(rows), 1):
+            row = smooth[y].astype(np.float64)
+            for text, x0, x1 in _decode_row(row, margin):
+                votes.setdefault(text, []).append((y, x0, x1))
+            for text, x0, x1 in _decode_row(row[::-1], margin):  # a code upside down
+                votes.setdefault(text, []).append((y, width - x1, width - x0))
+            if n % 8 == 0 and len(votes) == 1 and _independent(next(iter(votes.values()))) >= SURE_VOTES:
+                break
+        found = _elect(votes, turned)
+        if found:
+            return found
+    return []
+
+
+def _coarse_to_fine(rows: list[int]) -> list[int]:
+    """Every 16th row first, then the rows halfway between, and so on."""
+    order: list[int] = []
+    seen: set[int] = set()
+    for stride in (16, 8, 4, 2, 1):
+        for i in range(0, len(rows), stride):
+            if i not in seen:
+                seen.add(i)
+                order.append(rows[i])
+    return order
+
+
+def _elect(votes: dict[str, list[tuple[int, float, float]]], turned: bool) -> list[RawRead]:
+    counted = sorted(((_independent(rows), text) for text, rows in votes.items()), reverse=True)
+    if not counted:
+        return []
+    n, best = counted[0]
+    runner_up = counted[1][0] if len(counted) > 1 else 0
+    if n < (MIN_VOTES_EAN8 if len(best) == 8 else MIN_VOTES) or runner_up * 2 >= n:
+        return []
+    rows = votes[best]
+    ys = [r[0] for r in rows]
+    x0, x1 = int(min(r[1] for r in rows)), int(max(r[2] for r in rows)) + 1
+    y0, y1 = min(ys), max(ys) + 1
+    box = (y0, x0, y1, x1) if turned else (x0, y0, x1, y1)
+    symbology = "EAN-8" if len(best) == 8 else "UPC-A" if best.startswith("0") else "EAN-13"
+    text = best[1:] if symbology == "UPC-A" else best
+    return [RawRead(symbology, text, text.encode(), "scanline", False, box)]
+
+
+def _independent(rows: list[tuple[int, float, float]]) -> int:
+    """Rows at least MIN_SPACING_PX apart (neighbouring rows see nearly the same pixels)."""
+    count, last = 0, -(10**9)
+    for y, _a, _b in sorted(rows):
+        if y - last >= MIN_SPACING_PX:
+            count, last = count + 1, y
+    return count
+
+
+def _edges(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edge positions (slope extrema, to a fraction of a pixel) and signs (-1: into a bar)."""
+    g = np.gradient(profile)
+    mag = np.abs(g)
+    floor = max(4.0, 0.1 * float(np.percentile(mag, 99)))
+    peak = (mag[1:-1] >= mag[:-2]) & (mag[1:-1] > mag[2:]) & (mag[1:-1] > floor)
+    idx = np.nonzero(peak)[0] + 1
+    if idx.size < 20:
+        return np.empty(0), np.empty(0)
+    a, b, c = mag[idx - 1], mag[idx], mag[idx + 1]
+    denom = a - 2 * b + c
+    safe = np.where(np.abs(denom) > 1e-9, denom, -1.0)
+    pos = idx + np.clip(0.5 * (a - c) / safe, -0.5, 0.5)
+    return pos, np.sign(g[idx])
+
+
+def _extents(pos: np.ndarray, sign: np.ndarray, length: int, layout: _Layout) -> list[tuple[float, float]]:
+    """(first bar's leading edge, last bar's trailing edge) pairs that fit a code of `layout`:
+    quiet zones on both sides, no gap inside wider than a code's widest element. Text and 2D
+    codes can offer many; the tightest MAX_EXTENTS are kept, which bounds a row's cost."""
+    n = pos.size
+    gaps = np.diff(np.concatenate(([0.0], pos, [float(length)])))  # gaps[i]: before edge i
+    starts = np.nonzero((sign < 0) & (gaps[:-1] > 3))[0]
+    ends = np.nonzero((sign > 0) & (gaps[1:] > 3))[0]
+    if starts.size == 0 or ends.size == 0:
+        return []
+    k = np.arange(n)
+    inner = np.maximum.accumulate(np.where(k[None, :] > starts[:, None], gaps[None, :n], 0.0), axis=1)
+    module = (pos[ends][None, :] - pos[starts][:, None]) / layout.modules  # (starts, ends)
+    widest = inner[:, ends]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (
+            (ends[None, :] >= starts[:, None] + 20)
+            & (module >= 0.9)
+            & (gaps[starts][:, None] >= QUIET_MODULES * module)
+            & (gaps[ends + 1][None, :] >= QUIET_MODULES * module)
+            & (widest <= MAX_GAP_MODULES * module)
+        )
+        a, e = np.nonzero(ok)
+        if a.size == 0:
+            return []
+        order = np.argsort(widest[a, e] / module[a, e], kind="stable")[:MAX_EXTENTS]
+    return [(float(pos[starts[a[t]]]), float(pos[ends[e[t]]])) for t in order]
+
+
+def _decode_row(profile: np.ndarray, margin: float) -> list[tuple[str, float, float]]:
+    pos, sign = _edges(profile)
+    if pos.size < 20:
+        return []
+    found: list[tuple[str, float, float]] = []
+    for layout in (EAN13, EAN8):
+        for x0, x1 in _extents(pos, sign, profile.size, layout):
+            text = _decode_extent(profile, x0, x1, layout, margin)
+            if text:
+                found.append((text, x0, x1))
+    return found
+
+
+def _windows(dark: np.ndarray, x0: float, module: float, firsts: np.ndarray, count: float) -> np.ndarray:
+    """Zero-mean, unit-norm windows of `count` modules starting at each of `firsts` (modules,
+    mapped linearly from x0), S samples a module; shape (len(firsts), count*S)."""
+    u = firsts[:, None] + (np.arange(round(count * S))[None, :] + 0.5) / S
+    w = np.interp(x0 + u * module, np.arange(dark.size), dark)
+    w -= w.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(w, axis=1, keepdims=True)
+    return np.asarray(w / np.where(norm > 0, norm, 1.0))
+
+
+def _decode_extent(profile: np.ndarray, x0: float, x1: float, layout: _Layout, margin: float) -> str | None:
+    module = (x1 - x0) / layout.modules
+    dark = 255.0 - profile  # darkness: bars high
+    # Both end guards first: most candidate extents in text or 2D codes fail here, cheaply.
+    for models, first in ((_START, -1.0), (_END, layout.modules - 3.5)):
+        if (_windows(dark, x0, module, first + SHIFTS / S, 4.5) @ models.T).max() < MIN_CENTRE_CORRELATION:
+            return None
+    # Anchor the centre guard, and choose the blur and ink spread, by the best-fitting model.
+    windows = _windows(dark, x0, module, layout.centre + CENTRE_SHIFTS / S, 5)
+    fit = windows @ _CENTRE.T  # (shifts, models)
+    shift_i, model_i = np.unravel_index(int(np.argmax(fit)), fit.shape)
+    if fit[shift_i, model_i] < MIN_CENTRE_CORRELATION:
+        return None
+    centre_x = x0 + (layout.centre + CENTRE_SHIFTS[shift_i] / S) * module
+    left = _digits(dark, x0, (centre_x - x0) / layout.centre, layout.left, _LEFT, int(model_i), margin)
+    if left is None:
+        return None
+    right_module = (x1 - centre_x) / (layout.modules - layout.centre)
+    right_starts = tuple(m - layout.centre for m in layout.right)
+    right = _digits(dark, centre_x, right_module, right_starts, _RIGHT, int(model_i), margin)
+    if right is None:
+        return None
+    if layout is EAN8:
+        if any(d >= 10 for d in left):
+            return None
+        text = "".join(map(str, left + right))
+    else:
+        parity = "".join("G" if d >= 10 else "L" for d in left)
+        if parity not in _PARITY:
+            return None
+        text = str(_PARITY.index(parity)) + "".join(str(d % 10) for d in left) + "".join(map(str, right))
+    return text if _check_ok(text) else None
+
+
+def _digits(
+    dark: np.ndarray, x0: float, module: float, starts: tuple[int, ...], models: np.ndarray, guess: int, margin: float
+) -> list[int] | None:
+    """Each digit's best pattern (an index into the digit axis of `models`, shape (prints,
+    digits, 7*S)). Digits are followed one after another, each searched around where the one
+    before it was found, so a label curved on a can or seen at an angle is tracked as it drifts
+    from a straight line; then the print (blur and ink spread) that fits all of them best is
+    chosen, and each digit is read with it. `guess` is the print the centre guard fitted best,
+    used while tracking."""
+    shift = 0
+    found: list[np.ndarray] = []  # per digit: its windows at the chosen shift and its neighbours
+    for first in starts:
+        near = shift + SHIFTS
+        windows = _windows(dark, x0, module, first - CONTEXT + near / S, 7 + 2 * CONTEXT)
+        fit = (windows @ models[guess].T).max(axis=1)
+        shift = int(near[int(np.argmax(fit))])
+        found.append(_windows(dark, x0, module, first - CONTEXT + (shift + np.arange(-1, 2)) / S, 7 + 2 * CONTEXT))
+    stack = np.array(found)  # (digits, 3 shifts, 7*S)
+    scores = np.einsum("nwk,pdk->pndw", stack, models).max(axis=3)  # (prints, digits, patterns)
+    print_i = int(np.argmax(scores.max(axis=2).sum(axis=1)))
+    ranked = np.sort(scores[print_i], axis=1)
+    if ranked[:, -1].min() < MIN_CORRELATION or (ranked[:, -1] - ranked[:, -2]).min() < margin:
+        return None
+    return [int(b) for b in scores[print_i].argmax(axis=1)]
+
+
+def _check_ok(digits: str) -> bool:
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
