@@ -122,19 +122,21 @@ _END = np.array([_render("0" + "101" + "000", 0.5, 4.5, sg, sp) for sg in SIGMAS
 _CENTRE = np.array([_render("11" + "01010" + "11", 2, 5, sg, sp) for sg in SIGMAS for sp in SPREADS])
 
 
-def read(gray: np.ndarray, *, step: int = 0, margin: float = MIN_MARGIN) -> list[RawRead]:
+def read(
+    gray: np.ndarray, *, step: int = 0, margin: float = MIN_MARGIN, rows: int = ROWS, turn: bool = True
+) -> list[RawRead]:
     """EAN-13, UPC-A and EAN-8 codes that several rows (or columns) of `gray` agree on. Rows are
     visited coarse to fine and the reading stops once one code is beyond doubt, so a code that
     reads easily costs a fraction of the image."""
     if gray.ndim != 2 or min(gray.shape) < 16:
         return []
-    for turned in (False, True):
+    for turned in (False, True) if turn else (False,):
         img = gray.T if turned else gray
         smooth = cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigmaX=0.6, sigmaY=1.5)
         votes: dict[str, list[tuple[int, float, float]]] = {}
         width = img.shape[1]
-        rows = list(range(2, img.shape[0] - 2, step or max(2, img.shape[0] // ROWS)))
-        for n, y in enumerate(_coarse_to_fine(rows), 1):
+        lines = list(range(2, img.shape[0] - 2, step or max(2, img.shape[0] // rows)))
+        for n, y in enumerate(_coarse_to_fine(lines), 1):
             row = smooth[y].astype(np.float64)
             for text, x0, x1 in _decode_row(row, margin):
                 votes.setdefault(text, []).append((y, x0, x1))

@@ -118,6 +118,13 @@ class ScanningSettings(BaseModel):
         le=1000,
         description="Decode time per second each camera may spend on fallbacks (bounds the cost of a hard scene).",
     )
+    live_scanline_ms_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        le=1000,
+        description="Decode time per second the scanline reader (the dearest fallback) may take on live frames, "
+        "shared by the cameras of a role or by all phones; stills always run it. 0 turns it off on live frames.",
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings, description="The motion gate.")
     phone: PhoneFrameSettings = Field(default_factory=PhoneFrameSettings, description="Frames from shoppers' phones.")
     roles: dict[str, ConfirmSettings] = Field(

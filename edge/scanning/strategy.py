@@ -23,6 +23,7 @@ a second scan, a wrong code costs a wrong item.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
 
 log = logging.getLogger(__name__)
 UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
+LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
 
 
 @dataclass
@@ -64,13 +66,20 @@ class Strategy:
         use_zbar: bool = True,
         variable_prefixes: list[str] | None = None,
         weight_prefixes: list[str] | None = None,
+        live_scanline_ms_per_s: float = 100.0,
     ) -> None:
         self.symbologies = tuple(s for s in symbologies if s in dec.SYMBOLOGIES)
         self.formats = dec.zxing_formats(self.symbologies)
         self.use_zbar = use_zbar and dec.zbar_available() and any(s in dec.ZBAR_SYMBOLOGIES for s in self.symbologies)
         self.variable_prefixes = variable_prefixes
         self.weight_prefixes = weight_prefixes  # of the variable prefixes, those carrying grams
+        self._scanline_budget = _Budget(live_scanline_ms_per_s)
         self.fallbacks: list[Pass] = self._fallbacks()
+        # Camera and phone frames run the scanline reader on fewer rows, within a time budget
+        # shared by every camera or phone that uses this strategy (it is the dearest pass).
+        self.live_fallbacks: list[Pass] = [
+            (name, self._scanline_live if name == "scanline" else run) for name, run in self.fallbacks
+        ]
 
     # ------------------------------------------------------------ passes
 
@@ -105,8 +114,17 @@ class Strategy:
             out.append(("scanline", self._scanline))
         return out
 
-    def _scanline(self, gray: np.ndarray) -> list[RawRead]:
-        return [r for r in scanline.read(gray) if r.symbology in self.symbologies]
+    def _scanline(self, gray: np.ndarray, rows: int = scanline.ROWS) -> list[RawRead]:
+        return [r for r in scanline.read(gray, rows=rows) if r.symbology in self.symbologies]
+
+    def _scanline_live(self, gray: np.ndarray) -> list[RawRead]:
+        if not self._scanline_budget.allow():
+            return []
+        t0 = time.perf_counter()
+        try:
+            return self._scanline(gray, rows=LIVE_SCANLINE_ROWS)
+        finally:
+            self._scanline_budget.spend((time.perf_counter() - t0) * 1000)
 
     # ------------------------------------------------------------ decoding
 
@@ -119,9 +137,10 @@ class Strategy:
         if gray.size == 0:
             return outcome
         passes: list[Pass] = [("zxing", self._zx)]
-        n = len(self.fallbacks)
+        fallbacks = self.fallbacks if max_fallbacks is None else self.live_fallbacks
+        n = len(fallbacks)
         count = n if max_fallbacks is None else min(max_fallbacks, n)
-        passes += [self.fallbacks[(start + i) % n] for i in range(count)] if n else []
+        passes += [fallbacks[(start + i) % n] for i in range(count)] if n else []
         for name, run in passes:
             PASSES.labels(name).inc()
             outcome.passes.append(name)
@@ -187,6 +206,27 @@ class Strategy:
         if code.key not in found:
             return frozenset()
         return frozenset(r.decoder for r in reads)
+
+
+class _Budget:
+    """A token bucket of decode milliseconds per second, shared by threads."""
+
+    def __init__(self, ms_per_s: float) -> None:
+        self.ms_per_s = ms_per_s
+        self._tokens = ms_per_s
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.ms_per_s, self._tokens + (now - self._at) * self.ms_per_s)
+            self._at = now
+            return self._tokens > 0 and self.ms_per_s > 0
+
+    def spend(self, ms: float) -> None:
+        with self._lock:
+            self._tokens -= ms
 
 
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:

@@ -9,32 +9,17 @@ import pytest
 import zxingcpp
 from pyzbar import pyzbar
 
-from edge.demo.media import ean13_modules
 from edge.platform import gs1
 from edge.scanning import scanline
-from edge.scanning.evaluation import comparable, load
+from edge.scanning.evaluation import comparable, load, soft_label
 from edge.scanning.strategy import Strategy
 from tests.conftest import shared_path
 
 CODE = "4006381333931"
 
 
-def label(code: str, module_px: float, blur_px: float, spread: float, *, height: int = 60, seed: int = 1) -> np.ndarray:
-    """An EAN-13 as a camera sees it: `module_px` pixels a module, bars printed `spread` modules
-    wider than nominal (negative: thinner), defocused by `blur_px`, with sensor noise."""
-    hi = 10  # rendered at 10 px a module, then reduced by area averaging
-    mods = "0" * 11 + ean13_modules(code) + "0" * 11
-    row = np.repeat(np.array([c == "1" for c in mods], dtype=np.float64), hi)
-    k = round(abs(spread) * hi / 2)
-    if k:
-        grown = np.convolve(row, np.ones(2 * k + 1), mode="same")
-        row = (grown > 0 if spread > 0 else grown >= 2 * k + 1).astype(np.float64)
-    img = np.tile(230 - 200 * row, (height * hi // 4, 1))
-    small = cv2.resize(img, (round(len(mods) * module_px), height), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), blur_px) + np.random.default_rng(seed).normal(0, 4.0, small.shape)
-    canvas = np.full((height + 40, small.shape[1] + 40), 230.0)
-    canvas[20:-20, 20:-20] = small
-    return np.asarray(np.clip(canvas, 0, 255).astype(np.uint8))
+def label(code: str, module_px: float, blur_px: float, spread: float, *, height: int = 60) -> np.ndarray:
+    return soft_label(code, module_px, blur_px, spread, height=height)
 
 
 def texts(gray: np.ndarray) -> list[str]:
@@ -130,3 +115,16 @@ def test_no_code_read_in_photos_of_other_symbologies() -> None:
     )
     assert len(items) >= 60
     assert [(i.image, texts(i.gray)) for i in items if i.gray is not None and texts(i.gray)] == []
+
+
+def test_live_frames_run_the_scanline_reader_only_within_its_time_budget() -> None:
+    """Camera and phone frames share one budget for the dearest pass; stills always run it."""
+    gray = label(CODE, 1.8, 1.2, 0.4)
+    names = [name for name, _ in Strategy().fallbacks]
+    at = names.index("scanline")
+    off = Strategy(live_scanline_ms_per_s=0)
+    assert off.decode(gray, max_fallbacks=1, start=at).codes == []
+    assert [c.gtin for c in off.decode(gray).codes] == ["0" + CODE]
+    tight = Strategy(live_scanline_ms_per_s=1.0)  # one millisecond a second: one read, then none
+    assert [c.gtin for c in tight.decode(gray, max_fallbacks=1, start=at).codes] == ["0" + CODE]
+    assert tight.decode(gray, max_fallbacks=1, start=at).codes == []
