@@ -143,26 +143,3 @@ def measure(items: list[Item], runners: dict[str, Callable[[np.ndarray], Reads]]
             "by_symbology": by_sym,
         }
     return out
-
-
-def soft_label(
-    code: str, module_px: float, blur_px: float, spread: float, *, height: int = 60, seed: int = 1
-) -> np.ndarray:
-    """An EAN-13 as a camera sees a small label: `module_px` pixels a module, bars printed
-    `spread` modules wider than nominal (negative: thinner), defocused by `blur_px`, with sensor
-    noise (seeded). For tests and the bench: conditions a photo set cannot vary one at a time."""
-    from edge.demo.media import ean13_modules
-
-    hi = 10  # rendered at 10 px a module, then reduced by area averaging
-    mods = "0" * 11 + ean13_modules(code) + "0" * 11
-    row = np.repeat(np.array([c == "1" for c in mods], dtype=np.float64), hi)
-    k = round(abs(spread) * hi / 2)
-    if k:
-        grown = np.convolve(row, np.ones(2 * k + 1), mode="same")
-        row = (grown > 0 if spread > 0 else grown >= 2 * k + 1).astype(np.float64)
-    img = np.tile(230 - 200 * row, (height * hi // 4, 1))
-    small = cv2.resize(img, (round(len(mods) * module_px), height), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), blur_px) + np.random.default_rng(seed).normal(0, 4.0, small.shape)
-    canvas = np.full((height + 40, small.shape[1] + 40), 230.0)
-    canvas[20:-20, 20:-20] = small
-    return np.asarray(np.clip(canvas, 0, 255).astype(np.uint8))

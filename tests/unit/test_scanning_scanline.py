@@ -3,6 +3,9 @@ the lens and the print, never returning a code fewer than several rows agree on.
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -11,15 +14,21 @@ from pyzbar import pyzbar
 
 from edge.platform import gs1
 from edge.scanning import scanline
-from edge.scanning.evaluation import comparable, load, soft_label
+from edge.scanning.evaluation import comparable, load
 from edge.scanning.strategy import Strategy
 from tests.conftest import shared_path
 
 CODE = "4006381333931"
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_softlabels", Path(__file__).resolve().parents[2] / "scripts" / "bench" / "softlabels.py"
+)
+assert _SPEC is not None and _SPEC.loader is not None
+softlabels = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(softlabels)  # the bench's renderer, so tests and figures read the same labels
 
 
 def label(code: str, module_px: float, blur_px: float, spread: float, *, height: int = 60) -> np.ndarray:
-    return soft_label(code, module_px, blur_px, spread, height=height)
+    return np.asarray(softlabels.soft_label(code, module_px, blur_px, spread, height=height))
 
 
 def texts(gray: np.ndarray) -> list[str]:
