@@ -18,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from edge.platform.observability import escape_text
 from edge.platform.redact import redact_credential
 from edge.platform.worker import Worker
+from edge.scanning import decoders as dec
 from edge.scanning.codes import Code
 from edge.scanning.confirm import Confirmer
 from edge.scanning.events import ScanEvent
@@ -129,7 +130,7 @@ class FrameProcessor:
         if outcome.codes:
             self.stats.with_codes += 1
         confirmed = self.confirmer.observe(outcome.codes, now)
-        return [self._event(code) for code in confirmed]
+        return [self._event(code) for code in confirmed if self.strategy.vouch(dec.to_gray(region), code)]
 
     def _event(self, code: Code) -> ScanEvent:
         return ScanEvent(

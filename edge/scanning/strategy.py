@@ -115,7 +115,12 @@ class Strategy:
         return out
 
     def _scanline(self, gray: np.ndarray, rows: int = scanline.ROWS) -> list[RawRead]:
-        return [r for r in scanline.read(gray, rows=rows) if r.symbology in self.symbologies]
+        """A UPC-A is an EAN-13 with a leading 0: a role decoding EAN-13 gets it, as from zbar."""
+        return [
+            r
+            for r in scanline.read(gray, rows=rows)
+            if r.symbology in self.symbologies or (r.symbology == "UPC-A" and "EAN-13" in self.symbologies)
+        ]
 
     def _scanline_live(self, gray: np.ndarray) -> list[RawRead]:
         if not self._scanline_budget.allow():
@@ -153,10 +158,29 @@ class Strategy:
                 continue
             outcome.conflicts += conflicts
             if codes:
-                outcome.codes = codes
+                outcome.codes = codes if max_fallbacks is not None else [c for c in codes if self.vouch(gray, c)]
                 break
         outcome.ms = (time.perf_counter() - t0) * 1000
         return outcome
+
+    def vouch(self, gray: np.ndarray, code: Code) -> bool:
+        """False when the scanline reader, which shares nothing with the binarising decoders,
+        reads a different EAN/UPC where `code` was read. Both decoders can agree on a misread
+        with a valid check digit (docs/scanning.md); a miss costs a second scan, a wrong code a
+        wrong item. Stills ask for every code; cameras and phones once per confirmed code."""
+        if code.symbology not in scanline.SYMBOLOGIES or "scanline" in code.decoders:
+            return True
+        x0, y0, x1, y1 = code.box
+        # zxing-cpp boxes a linear code by the line it read: the bars run about half the width
+        # above and below it.
+        pad_x, pad_y = max(32, (x1 - x0) // 2), max(16, y1 - y0, (x1 - x0) // 2)
+        h, w = gray.shape[:2]
+        crop = gray[max(0, y0 - pad_y) : min(h, y1 + pad_y), max(0, x0 - pad_x) : min(w, x1 + pad_x)]
+        seen = {c.key for c in self._validated(scanline.read(crop))} if crop.size else set()
+        if seen and code.key not in seen:
+            CONFLICTS.labels("vetoed").inc()
+            return False
+        return True
 
     def _validated(self, reads: list[RawRead]) -> list[Code]:
         merged: dict[str, Code] = {}
@@ -209,7 +233,11 @@ class Strategy:
 
 
 class _Budget:
-    """A token bucket of decode milliseconds per second, shared by threads."""
+    """A token bucket of decode milliseconds per second, shared by threads. Each call that is let
+    in books RESERVE_MS at once (settled when it ends), so threads arriving together cannot all
+    pass on the same tokens."""
+
+    RESERVE_MS = 40.0
 
     def __init__(self, ms_per_s: float) -> None:
         self.ms_per_s = ms_per_s
@@ -222,11 +250,14 @@ class _Budget:
             now = time.monotonic()
             self._tokens = min(self.ms_per_s, self._tokens + (now - self._at) * self.ms_per_s)
             self._at = now
-            return self._tokens > 0 and self.ms_per_s > 0
+            if self._tokens <= 0 or self.ms_per_s <= 0:
+                return False
+            self._tokens -= self.RESERVE_MS
+            return True
 
     def spend(self, ms: float) -> None:
         with self._lock:
-            self._tokens -= ms
+            self._tokens -= ms - self.RESERVE_MS
 
 
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:
