@@ -17,6 +17,7 @@ from edge.platform import gs1
 from edge.scanning import scanline
 from edge.scanning.component import make_processor
 from edge.scanning.evaluation import comparable, load
+from edge.scanning.events import ScanEvent
 from edge.scanning.settings import MotionSettings, ScanningSettings
 from edge.scanning.strategy import Strategy
 from tests.conftest import shared_path
@@ -136,7 +137,7 @@ def test_a_misread_both_decoders_agree_on_is_vetoed_by_the_scanline_reader() -> 
         assert kiosk_events(item.gray, Strategy()) == [], item.image
 
 
-def kiosk_events(gray: np.ndarray, strategy: Strategy) -> list[object]:
+def kiosk_events(gray: np.ndarray, strategy: Strategy) -> list[ScanEvent]:
     """What a kiosk camera with this strategy confirms while the photo is held still."""
     cam = CameraInfo(id="k-cam", role="kiosk", target="kiosk-1")
     proc = make_processor(ScanningSettings(motion=MotionSettings(enabled=False)), cam, strategy)
