@@ -160,11 +160,18 @@ for _a in (_LEFT, _RIGHT, _START, _END, _CENTRE, _SPREAD_OF):
 
 
 def read(
-    gray: np.ndarray, *, step: int = 0, margin: float = MIN_MARGIN, rows: int = ROWS, turn: bool = True
+    gray: np.ndarray,
+    *,
+    step: int = 0,
+    margin: float = MIN_MARGIN,
+    rows: int = ROWS,
+    turn: bool = True,
+    sure: int = SURE_VOTES,
 ) -> list[RawRead]:
     """EAN-13, UPC-A and EAN-8 codes that several rows (or, with `turn`, columns) of `gray`, an
     8-bit grey image, agree on. About `rows` rows are read, visited coarse to fine, and the
-    reading stops once one code is beyond doubt, so a code that reads easily costs a fraction."""
+    reading stops once `sure` rows agree and none disagrees, so a code that reads easily costs a
+    fraction."""
     if gray.ndim != 2 or min(gray.shape) < 16:
         return []
     for turned in (False, True) if turn else (False,):
@@ -173,13 +180,15 @@ def read(
         votes: dict[str, list[tuple[int, float, float]]] = {}
         width = img.shape[1]
         lines = list(range(2, img.shape[0] - 2, step or max(2, -(-img.shape[0] // rows))))
-        for n, y in enumerate(_coarse_to_fine(lines), 1):
+        for y in _coarse_to_fine(lines):
             row = smooth[y].astype(np.float64)
-            for text, x0, x1 in _decode_row(row, margin):
+            read_here = _decode_row(row, margin)
+            for text, x0, x1 in read_here:
                 votes.setdefault(text, []).append((y, x0, x1))
-            for text, x0, x1 in _decode_row(row[::-1], margin):  # a code upside down
-                votes.setdefault(text, []).append((y, width - 1 - x1, width - 1 - x0))
-            if n % 8 == 0 and len(votes) == 1 and _independent(next(iter(votes.values()))) >= SURE_VOTES:
+            if not read_here:  # a code upside down
+                for text, x0, x1 in _decode_row(row[::-1], margin):
+                    votes.setdefault(text, []).append((y, width - 1 - x1, width - 1 - x0))
+            if len(votes) == 1 and _independent(next(iter(votes.values()))) >= sure:
                 break
         found = _elect(votes, turned)
         if found:

@@ -43,6 +43,7 @@ PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
 log = logging.getLogger(__name__)
 UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
 LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
+WITNESS_ROWS = 40  # rows it reads around a code it is asked to vouch for
 
 
 @dataclass
@@ -171,12 +172,18 @@ class Strategy:
         if code.symbology not in scanline.SYMBOLOGIES or "scanline" in code.decoders:
             return True
         x0, y0, x1, y1 = code.box
-        # zxing-cpp boxes a linear code by the line it read: the bars run about half the width
-        # above and below it.
-        pad_x, pad_y = max(32, (x1 - x0) // 2), max(16, y1 - y0, (x1 - x0) // 2)
+        # zxing-cpp boxes a linear code by the line it read: the bars run about half the code's
+        # length to either side of it, across; the crop is turned so that they stand upright.
+        along_x = (x1 - x0) >= (y1 - y0)
+        length = (x1 - x0) if along_x else (y1 - y0)
+        pad_along, pad_across = max(32, length // 4), max(16, length // 2)
+        pad_x, pad_y = (pad_along, pad_across) if along_x else (pad_across, pad_along)
         h, w = gray.shape[:2]
         crop = gray[max(0, y0 - pad_y) : min(h, y1 + pad_y), max(0, x0 - pad_x) : min(w, x1 + pad_x)]
-        seen = {c.key for c in self._validated(scanline.read(crop))} if crop.size else set()
+        if not along_x:
+            crop = np.ascontiguousarray(crop.T)
+        reads = scanline.read(crop, rows=WITNESS_ROWS, turn=False, sure=scanline.MIN_VOTES) if crop.size else []
+        seen = {c.key for c in self._validated(reads)}
         if seen and code.key not in seen:
             CONFLICTS.labels("vetoed").inc()
             return False
