@@ -19,6 +19,7 @@ from edge.platform.observability import escape_text
 from edge.platform.redact import redact_credential
 from edge.platform.worker import Worker
 from edge.scanning import decoders as dec
+from edge.scanning.budget import DecodeBudget
 from edge.scanning.codes import Code
 from edge.scanning.confirm import Confirmer
 from edge.scanning.events import ScanEvent
@@ -85,18 +86,9 @@ class FrameProcessor:
         self.roi = roi
         self.live_fallbacks = live_fallbacks
         self._rotation = 0
-        # token bucket of decode time for fallbacks: bounds what a hard scene costs per camera
-        self.fallback_ms_per_s = fallback_ms_per_s
-        self._tokens = fallback_ms_per_s
-        self._refilled: float | None = None
+        # decode time for fallbacks, on the frames' clock: bounds what a hard scene costs per camera
+        self.fallback_budget = DecodeBudget(fallback_ms_per_s)
         self.stats = Stats()
-
-    def _fallback_allowance(self, now: float) -> bool:
-        if self._refilled is not None:
-            cap = max(self.fallback_ms_per_s, 1.0)
-            self._tokens = min(cap, self._tokens + (now - self._refilled) * self.fallback_ms_per_s)
-        self._refilled = now
-        return self._tokens > 0
 
     def process(self, frame: np.ndarray, captured: float, now: float | None = None) -> list[ScanEvent]:
         """Events confirmed by this frame. `captured` is the frame's time.monotonic()."""
@@ -109,7 +101,7 @@ class FrameProcessor:
             FRAMES.labels(self.camera_id, "static").inc()
             self.confirmer.unchanged(now)
             return []
-        fallbacks = self.live_fallbacks if state == "settling" and self._fallback_allowance(now) else 0
+        fallbacks = self.live_fallbacks if state == "settling" and self.fallback_budget.allow(now) else 0
         t0 = time.perf_counter()
         try:
             outcome = self.strategy.decode(region, max_fallbacks=fallbacks, start=self._rotation)
@@ -122,7 +114,7 @@ class FrameProcessor:
             self._rotation = (self._rotation + fallbacks) % len(self.strategy.fallbacks)
         ms = (time.perf_counter() - t0) * 1000
         if len(outcome.passes) > 1:
-            self._tokens -= ms
+            self.fallback_budget.spend(ms)
         self.stats.decoded += 1
         self.stats.decode_ms = [*self.stats.decode_ms[-199:], ms]
         DECODE_SECONDS.labels(self.camera_id).observe(ms / 1000)
@@ -130,7 +122,10 @@ class FrameProcessor:
         if outcome.codes:
             self.stats.with_codes += 1
         confirmed = self.confirmer.observe(outcome.codes, now)
-        return [self._event(code) for code in confirmed if self.strategy.vouch(dec.to_gray(region), code)]
+        if not confirmed:
+            return []
+        gray = dec.to_gray(region)
+        return [self._event(code) for code in confirmed if self.strategy.vouch(gray, code)]
 
     def _event(self, code: Code) -> ScanEvent:
         return ScanEvent(

@@ -23,7 +23,6 @@ a second scan, a wrong code costs a wrong item.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from prometheus_client import Counter
 
 from edge.scanning import decoders as dec
 from edge.scanning import scanline
+from edge.scanning.budget import DecodeBudget
 from edge.scanning.codes import RETAIL, Code, validate
 from edge.scanning.decoders import RawRead
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
 LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
 WITNESS_ROWS = 40  # rows it reads around a code it is asked to vouch for
+SCANLINE_RESERVE_MS = 40.0  # booked by each live scanline call until it ends (a typical call)
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Strategy:
         self.use_zbar = use_zbar and dec.zbar_available() and any(s in dec.ZBAR_SYMBOLOGIES for s in self.symbologies)
         self.variable_prefixes = variable_prefixes
         self.weight_prefixes = weight_prefixes  # of the variable prefixes, those carrying grams
-        self._scanline_budget = _Budget(live_scanline_ms_per_s)
+        self._scanline_budget = DecodeBudget(live_scanline_ms_per_s, reserve_ms=SCANLINE_RESERVE_MS)
         self.fallbacks: list[Pass] = self._fallbacks()
         # Camera and phone frames run the scanline reader on fewer rows, within a time budget
         # shared by every camera or phone that uses this strategy (it is the dearest pass).
@@ -124,7 +125,7 @@ class Strategy:
         ]
 
     def _scanline_live(self, gray: np.ndarray) -> list[RawRead]:
-        if not self._scanline_budget.allow():
+        if not self._scanline_budget.allow(time.monotonic()):
             return []
         t0 = time.perf_counter()
         try:
@@ -237,34 +238,6 @@ class Strategy:
         if code.key not in found:
             return frozenset()
         return frozenset(r.decoder for r in reads)
-
-
-class _Budget:
-    """A token bucket of decode milliseconds per second, shared by threads. Each call that is let
-    in books RESERVE_MS at once (settled when it ends), so threads arriving together cannot all
-    pass on the same tokens."""
-
-    RESERVE_MS = 40.0
-
-    def __init__(self, ms_per_s: float) -> None:
-        self.ms_per_s = ms_per_s
-        self._tokens = ms_per_s
-        self._at = time.monotonic()
-        self._lock = threading.Lock()
-
-    def allow(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.ms_per_s, self._tokens + (now - self._at) * self.ms_per_s)
-            self._at = now
-            if self._tokens <= 0 or self.ms_per_s <= 0:
-                return False
-            self._tokens -= self.RESERVE_MS
-            return True
-
-    def spend(self, ms: float) -> None:
-        with self._lock:
-            self._tokens -= ms - self.RESERVE_MS
 
 
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:
