@@ -62,8 +62,6 @@ MIN_SPACING_PX = 3  # agreeing rows this far apart count as separate looks
 MIN_CORRELATION = 0.6  # a digit whose best model fits worse than this fails the row
 MIN_GUARD_CORRELATION = 0.7  # each guard's best model must fit at least this well
 MIN_MARGIN = 0.05  # over the next best pattern, in every digit
-TWIN_MARGIN_FACTOR = 1.0  # the margin between 1 and 7, or 2 and 8
-_TWINS = np.array([17, 71, 28, 82])
 QUIET_MODULES = 4.0  # light space before the first bar and after the last one
 MAX_GAP_MODULES = 4.6  # no element inside a code is wider than 4 modules
 MAX_EXTENTS = 4  # candidate codes tried per row and layout
@@ -369,17 +367,10 @@ def _digits(
     allowed = np.nonzero(np.abs(_SPREAD_OF - _SPREAD_OF[guess]) <= SPREAD_SLACK)[0]
     scores = np.einsum("nwk,pdk->pndw", stack, models[allowed]).max(axis=3)  # (prints, digits, patterns)
     print_i = int(np.argmax(scores.max(axis=2).sum(axis=1)))
-    fits = scores[print_i]
-    order = np.argsort(fits, axis=1)
-    best, second = order[:, -1], order[:, -2]
-    rows = np.arange(len(starts))
-    lead = fits[rows, best] - fits[rows, second]
-    # 1 and 7, 2 and 8 are one another printed a module heavier: a wrong spread swaps them, and
-    # a pairwise swap can keep the check digit. Between those the lead must be twice as large.
-    twins = np.isin(best % 10 * 10 + second % 10, _TWINS) & (best // 10 == second // 10)
-    if fits[rows, best].min() < MIN_CORRELATION or (lead < np.where(twins, TWIN_MARGIN_FACTOR * margin, margin)).any():
+    ranked = np.sort(scores[print_i], axis=1)
+    if ranked[:, -1].min() < MIN_CORRELATION or (ranked[:, -1] - ranked[:, -2]).min() < margin:
         return None
-    return [int(b) for b in best]
+    return [int(b) for b in scores[print_i].argmax(axis=1)]
 
 
 def _check_ok(digits: str) -> bool:
