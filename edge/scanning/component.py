@@ -48,6 +48,7 @@ def _strategy(settings: ScanningSettings, symbologies: Sequence[str]) -> Strateg
         variable_prefixes=settings.variable_measure_prefixes,
         weight_prefixes=settings.variable_measure_weight_prefixes,
         live_scanline_ms_per_s=settings.live_scanline_ms_per_s,
+        live_witness_ms_per_s=settings.live_witness_ms_per_s,
     )
 
 

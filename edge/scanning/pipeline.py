@@ -125,7 +125,7 @@ class FrameProcessor:
         if not confirmed:
             return []
         gray = dec.to_gray(region)
-        return [self._event(code) for code in confirmed if self.strategy.vouch(gray, code)]
+        return [self._event(code) for code in confirmed if self.strategy.vouch(gray, code, live=True)]
 
     def _event(self, code: Code) -> ScanEvent:
         return ScanEvent(

@@ -49,6 +49,7 @@ MAX_GUARD_DISAGREEMENT = 5  # steps of spread between the guards' own best fits
 # levels; the module beyond each neighbour is unknown.
 CONTEXT = 0.5
 SHIFTS = np.arange(-2, 3)  # sub-module shifts tried per digit, in samples
+WIDE_SHIFTS = np.arange(SHIFTS[0] - 1, SHIFTS[-1] + 2)
 MAX_DRIFT = S  # samples a half's digits may drift from a straight line, in all (one module)
 # The centre guard is searched within a module of where the ends put it: its pattern (01010)
 # recurs two modules on beside digits that start or end with 101, and a guard found there
@@ -165,11 +166,12 @@ def read(
     rows: int = ROWS,
     turn: bool = True,
     sure: int = SURE_VOTES,
+    give_up: int = 0,
 ) -> list[RawRead]:
     """EAN-13, UPC-A and EAN-8 codes that several rows (or, with `turn`, columns) of `gray`, an
     8-bit grey image, agree on. About `rows` rows are read, visited coarse to fine, and the
     reading stops once `sure` rows agree and none disagrees, so a code that reads easily costs a
-    fraction."""
+    fraction; with `give_up`, also when that many rows (spread over the image) read nothing."""
     if gray.ndim != 2 or min(gray.shape) < 16:
         return []
     for turned in (False, True) if turn else (False,):
@@ -178,7 +180,9 @@ def read(
         votes: dict[str, list[tuple[int, float, float]]] = {}
         width = img.shape[1]
         lines = list(range(2, img.shape[0] - 2, step or max(2, -(-img.shape[0] // rows))))
-        for y in _coarse_to_fine(lines):
+        for visited, y in enumerate(_coarse_to_fine(lines)):
+            if give_up and visited >= give_up and not votes:
+                break
             row = smooth[y].astype(np.float64)
             read_here = _decode_row(row, margin)
             for text, x0, x1 in read_here:
@@ -234,11 +238,23 @@ def _independent(rows: list[tuple[int, float, float]]) -> int:
     return count
 
 
+def _p99(values: np.ndarray) -> float:
+    """np.percentile(values, 99) as numpy computes it (linear), without its generic machinery,
+    which took half of every row's edge finding."""
+    n = values.size
+    at = (n - 1) * 0.99  # numpy's virtual index for the linear method
+    lo = int(np.floor(at))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(values, (lo, hi))
+    a, b, t = float(part[lo]), float(part[hi]), at - lo
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
+
+
 def _edges(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Edge positions (slope extrema, to a fraction of a pixel) and signs (-1: into a bar)."""
     g = np.gradient(profile)
     mag = np.abs(g)
-    floor = max(4.0, 0.1 * float(np.percentile(mag, 99)))
+    floor = max(4.0, 0.1 * _p99(mag))
     peak = (mag[1:-1] >= mag[:-2]) & (mag[1:-1] > mag[2:]) & (mag[1:-1] > floor)
     idx = np.nonzero(peak)[0] + 1
     if idx.size < 20:
@@ -298,8 +314,10 @@ def _windows(dark: np.ndarray, x0: float, module: float, firsts: np.ndarray, cou
     mapped linearly from x0), S samples a module; shape (len(firsts), count*S)."""
     u = firsts[:, None] + (np.arange(round(count * S))[None, :] + 0.5) / S
     w = np.interp(x0 + u * module, np.arange(dark.size), dark)
-    w -= w.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(w, axis=1, keepdims=True)
+    # mean and norm spelt as the ufuncs numpy's own wrappers call: the same numbers, a third of
+    # the time (this runs ~25 times for every candidate code a row offers)
+    w -= np.add.reduce(w, axis=1, keepdims=True) / w.shape[1]
+    norm = np.sqrt(np.add.reduce(w * w, axis=1, keepdims=True))
     return w / np.where(norm > 0, norm, 1.0)
 
 
@@ -358,11 +376,13 @@ def _digits(
     shift = 0
     found: list[np.ndarray] = []  # per digit: its windows at the chosen shift and its neighbours
     for first in starts:
-        near = shift + SHIFTS
+        # the shifts tried, with one more on each side: the chosen shift's neighbours are kept
+        near = shift + WIDE_SHIFTS
         windows = _windows(dark, x0, module, first - CONTEXT + near / S, 7 + 2 * CONTEXT)
-        fit = (windows @ models[guess].T).max(axis=1)
-        shift = int(np.clip(near[int(np.argmax(fit))], -MAX_DRIFT, MAX_DRIFT))
-        found.append(_windows(dark, x0, module, first - CONTEXT + (shift + np.arange(-1, 2)) / S, 7 + 2 * CONTEXT))
+        fit = (windows[1:-1] @ models[guess].T).max(axis=1)
+        shift = int(np.clip(near[1 + int(np.argmax(fit))], -MAX_DRIFT, MAX_DRIFT))
+        at = int(np.searchsorted(near, shift))  # clipping keeps it among the shifts tried
+        found.append(windows[at - 1 : at + 2])
     stack = np.array(found)  # (digits, 3 shifts, window)
     allowed = np.nonzero(np.abs(_SPREAD_OF - _SPREAD_OF[guess]) <= SPREAD_SLACK)[0]
     scores = np.einsum("nwk,pdk->pndw", stack, models[allowed]).max(axis=3)  # (prints, digits, patterns)

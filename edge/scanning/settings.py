@@ -125,6 +125,13 @@ class ScanningSettings(BaseModel):
         description="Decode time per second the scanline reader (the dearest fallback) may take on live frames, "
         "shared by the cameras of a role or by all phones; stills always run it. 0 turns it off on live frames.",
     )
+    live_witness_ms_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        le=1000,
+        description="Decode time per second the scanline witness may take checking codes about to be confirmed on "
+        "live frames, shared as above; past it a code is confirmed unwitnessed (counted). Stills witness every code.",
+    )
     motion: MotionSettings = Field(default_factory=MotionSettings, description="The motion gate.")
     phone: PhoneFrameSettings = Field(default_factory=PhoneFrameSettings, description="Frames from shoppers' phones.")
     roles: dict[str, ConfirmSettings] = Field(

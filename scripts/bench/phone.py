@@ -26,6 +26,8 @@ Figures (`--json`: one JSON object on the last line):
   store's write slot; `roundtrip_*` what the phone measured; `decoders_*` the ensemble alone.
 - `read_rate`: photos whose item was added within `--frame-cap` frames, over photos shown (a
   step ends between photos). `wrong_items`: items added that are not the photo's (must be 0).
+- `witness_*`: codes about to be confirmed (phones and the cameras) that the scanline witness
+  agreed with, read nothing at, vetoed, or skipped because its time budget was spent.
 - `orders`, `errors` (any failed request or crash of a phone; a 503 busy or a 429 is counted
   apart, the page retries it), `double_charges` (a session with two orders, or money taken twice,
   from the box's orders and the acquirer's ledger).
@@ -141,6 +143,9 @@ class Run:
             "empty_carts": t["empty_carts"], "pay_p50_ms": pct(t["pay_ms"], 0.5), "pay_p95_ms": pct(t["pay_ms"], 0.95),
             "frames_busy_503": t["status"].get("503", 0), "frames_limited_429": t["status"].get("429", 0),
             "errors": len(t["errors"]),
+            **{f"witness_{o}": int(counter(after, "edge_scanning_witness_total", f'outcome="{o}"')
+                                   - counter(before, "edge_scanning_witness_total", f'outcome="{o}"'))
+               for o in ("agreed", "silent", "vetoed", "skipped")},
             "daemon_cpu_ms_per_frame": round((daemon_s - self.idle_cores * window) * 1000 / frames, 2)
             if frames else None,
             "daemon_cpu_cores": round(daemon_s / window, 2),
@@ -331,6 +336,8 @@ def show(f: dict[str, Any]) -> None:
          f"{f['visits']} / {f['orders']} / {f['gate_opened']} / {f['empty_carts']}", "", ""),
         ("errors / 503 busy / 429 limited", f"{f['errors']} / {f['frames_busy_503']} / {f['frames_limited_429']}",
          f"0 errors  {mark(f['errors'] == 0)}", ""),
+        ("witnessed codes: agreed / silent / vetoed / skipped (budget)",
+         f"{f['witness_agreed']} / {f['witness_silent']} / {f['witness_vetoed']} / {f['witness_skipped']}", "", ""),
         ("double charges", f["double_charges"], f"0  {mark(f['double_charges'] == 0)}", ""),
         ("capacity (phones at decode p95 <= 100 ms)", f"{cap}{'' if f['capacity_bounded'] else ' (no miss above)'}",
          f">= 50  {mark((cap or 0) >= 50)}", str(f["capacity_steps"])),

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import zxingcpp
+from prometheus_client import REGISTRY
 from pyzbar import pyzbar
 
 from edge.cameras.contract import CameraInfo
@@ -130,7 +131,7 @@ def test_a_misread_both_decoders_agree_on_is_vetoed_by_the_scanline_reader() -> 
         assert item.gray is not None
         assert [r.text for r in scanline.read(item.gray)] == ["023942431015"], item.image
         unvouched = Strategy()
-        unvouched.vouch = lambda gray, code: True  # type: ignore[method-assign]
+        unvouched.vouch = lambda gray, code, live=False: True  # type: ignore[method-assign,misc]
         assert [c.gtin13 for c in unvouched.decode(item.gray).codes] == ["9074932437075"], item.image
         assert Strategy().decode(item.gray).codes == [], item.image
         assert [e.gtin for e in kiosk_events(item.gray, unvouched)] == ["09074932437075"], item.image
@@ -167,6 +168,26 @@ def test_live_frames_run_the_scanline_reader_only_within_its_time_budget() -> No
     tight = Strategy(live_scanline_ms_per_s=1.0)  # one millisecond a second: one read, then none
     assert [c.gtin for c in tight.decode(gray, max_fallbacks=1, start=at).codes] == ["0" + CODE]
     assert tight.decode(gray, max_fallbacks=1, start=at).codes == []
+
+
+def test_live_witness_runs_within_its_budget_and_a_skipped_one_is_counted() -> None:
+    """A camera witnesses each code it is about to confirm while its witness budget lasts; past
+    it (here: none at all), the code is confirmed as the binarising decoders read it, and the
+    skip is counted so that store IT sees how often the box was too busy to check."""
+    items = load(
+        shared_path("data/barcodes/manifest.csv"), lambda rows: [r for r in rows if r["image"].endswith("upca-4_1.png")]
+    )
+    assert len(items) == 1 and items[0].gray is not None
+    gray = items[0].gray
+
+    def skipped() -> float:
+        return REGISTRY.get_sample_value("edge_scanning_witness_total", {"outcome": "skipped"}) or 0.0
+
+    assert kiosk_events(gray, Strategy()) == []  # witnessed: vetoed
+    before = skipped()
+    assert [e.gtin for e in kiosk_events(gray, Strategy(live_witness_ms_per_s=0))] == ["09074932437075"]
+    assert skipped() == before + 1
+    assert Strategy(live_witness_ms_per_s=0).decode(gray).codes == []  # stills always witness
 
 
 @pytest.mark.parametrize(
