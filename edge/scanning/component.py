@@ -41,13 +41,15 @@ def make_strategy(settings: ScanningSettings) -> Strategy:
     return _strategy(settings, settings.symbologies)
 
 
-def _strategy(settings: ScanningSettings, symbologies: Sequence[str]) -> Strategy:
+def _strategy(
+    settings: ScanningSettings, symbologies: Sequence[str], scanline_ms_per_s: float | None = None
+) -> Strategy:
     return Strategy(
         symbologies,
         use_zbar=settings.use_zbar,
         variable_prefixes=settings.variable_measure_prefixes,
         weight_prefixes=settings.variable_measure_weight_prefixes,
-        live_scanline_ms_per_s=settings.live_scanline_ms_per_s,
+        live_scanline_ms_per_s=settings.live_scanline_ms_per_s if scanline_ms_per_s is None else scanline_ms_per_s,
         live_witness_ms_per_s=settings.live_witness_ms_per_s,
     )
 
@@ -56,7 +58,7 @@ def role_strategy(settings: ScanningSettings, role: str) -> Strategy:
     """The strategy restricted to what this role decodes: fewer formats is a cheaper fast pass."""
     role_cfg = settings.roles.get(role) or ConfirmSettings()
     wanted = [s for s in settings.symbologies if role_cfg.symbologies is None or s in role_cfg.symbologies]
-    return _strategy(settings, wanted)
+    return _strategy(settings, wanted, settings.phone.scanline_ms_per_s if role == "phone" else None)
 
 
 def make_processor(settings: ScanningSettings, cam: CameraInfo, strategy: Strategy | None = None) -> FrameProcessor:

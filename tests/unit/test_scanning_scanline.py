@@ -16,10 +16,10 @@ from pyzbar import pyzbar
 from edge.cameras.contract import CameraInfo
 from edge.platform import gs1
 from edge.scanning import scanline
-from edge.scanning.component import make_processor
+from edge.scanning.component import make_processor, role_strategy
 from edge.scanning.evaluation import comparable, load
 from edge.scanning.events import ScanEvent
-from edge.scanning.settings import MotionSettings, ScanningSettings
+from edge.scanning.settings import MotionSettings, PhoneFrameSettings, ScanningSettings
 from edge.scanning.strategy import Strategy
 from tests.conftest import shared_path
 
@@ -168,6 +168,19 @@ def test_live_frames_run_the_scanline_reader_only_within_its_time_budget() -> No
     tight = Strategy(live_scanline_ms_per_s=1.0)  # one millisecond a second: one read, then none
     assert [c.gtin for c in tight.decode(gray, max_fallbacks=1, start=at).codes] == ["0" + CODE]
     assert tight.decode(gray, max_fallbacks=1, start=at).codes == []
+
+
+def test_phones_have_their_own_scanline_fallback_budget() -> None:
+    """`scanning.phone.scanline_ms_per_s` sets the fallback's budget on phone frames alone; the
+    kiosk cameras keep `live_scanline_ms_per_s`, and stills always run it."""
+    gray = label(CODE, 1.8, 1.1, 0.5)
+    settings = ScanningSettings(phone=PhoneFrameSettings(scanline_ms_per_s=0))
+    phone, kiosk = role_strategy(settings, "phone"), role_strategy(settings, "kiosk")
+    at = [name for name, _ in phone.fallbacks].index("scanline")
+    assert phone.decode(gray, max_fallbacks=1, start=at).codes == []
+    assert [c.gtin for c in phone.decode(gray).codes] == ["0" + CODE]
+    at = [name for name, _ in kiosk.fallbacks].index("scanline")
+    assert [c.gtin for c in kiosk.decode(gray, max_fallbacks=1, start=at).codes] == ["0" + CODE]
 
 
 def test_live_witness_runs_within_its_budget_and_a_skipped_one_is_counted() -> None:
