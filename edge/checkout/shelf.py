@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Table, bindparam, delete
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from edge.checkout.cartread import CartRow
@@ -31,6 +32,12 @@ from edge.platform.text import clean
 from edge.platform.timeutil import as_utc, utcnow
 
 MAX_ENTRIES = 100_000
+_RECALL: Table = Recall.__table__  # type: ignore[attr-defined]
+# Every scan asks this: a prebuilt Core statement, not the ORM's pipeline (edge/checkout/cartrows.py)
+_RECALLS_OF = core_select(
+    _RECALL.c.recall_id, _RECALL.c.lot, _RECALL.c.date_from, _RECALL.c.date_to, _RECALL.c.refuse_unmarked,
+    _RECALL.c.reason,
+).where(_RECALL.c.gtin.in_(bindparam("gtins", expanding=True)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,14 +103,14 @@ def refuse_recalled_lines(s: ReadTx, rows: Iterable[CartRow]) -> None:
             )
 
 
-def recalled(s: ReadTx, facts: Facts) -> Recall | None:
-    """The first recall entry that covers this pack, if any."""
+def recalled(s: ReadTx, facts: Facts) -> Any:
+    """The first recall entry that covers this pack (a row with Recall's fields), if any."""
     dates = [gs1.parse_date(v) for v in (facts.ai(ai) for ai in ("17", "15", "11")) if v]
-    entries = s.exec(select(Recall).where(col(Recall.gtin).in_({facts.gtin, facts.lookup_gtin}))).all()
+    entries = s.run(_RECALLS_OF, {"gtins": sorted({facts.gtin, facts.lookup_gtin})}).all()
     return _covering(entries, facts.ai("10"), dates)
 
 
-def _covering(entries: Iterable[Recall], lot: str | None, dates: list[date]) -> Recall | None:
+def _covering(entries: Iterable[Any], lot: str | None, dates: list[date]) -> Any:
     """An entry names a lot, a date range (any date the pack carries inside it: a recall may be
     by production or by use-by date), both, or neither (every pack). A pack that does not carry
     what an entry names is covered when the entry says `refuse_unmarked`."""
