@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, bindparam, delete
 from sqlalchemy import select as core_select
@@ -38,6 +38,23 @@ _RECALLS_OF = core_select(
     _RECALL.c.recall_id, _RECALL.c.lot, _RECALL.c.date_from, _RECALL.c.date_to, _RECALL.c.refuse_unmarked,
     _RECALL.c.reason,
 ).where(_RECALL.c.gtin.in_(bindparam("gtins", expanding=True)))  # fmt: skip
+
+
+class RecallEntry(Protocol):
+    """What matching reads of an entry: a `Recall`, or a row of the scan's Core query."""
+
+    @property
+    def recall_id(self) -> str: ...
+    @property
+    def lot(self) -> str: ...
+    @property
+    def date_from(self) -> date | None: ...
+    @property
+    def date_to(self) -> date | None: ...
+    @property
+    def refuse_unmarked(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -103,14 +120,15 @@ def refuse_recalled_lines(s: ReadTx, rows: Iterable[CartRow]) -> None:
             )
 
 
-def recalled(s: ReadTx, facts: Facts) -> Any:
-    """The first recall entry that covers this pack (a row with Recall's fields), if any."""
+def recalled(s: ReadTx, facts: Facts) -> RecallEntry | None:
+    """The first recall entry that covers this pack, if any."""
     dates = [gs1.parse_date(v) for v in (facts.ai(ai) for ai in ("17", "15", "11")) if v]
-    entries = s.run(_RECALLS_OF, {"gtins": sorted({facts.gtin, facts.lookup_gtin})}).all()
+    rows = s.run(_RECALLS_OF, {"gtins": sorted({facts.gtin, facts.lookup_gtin})}).all()
+    entries: list[RecallEntry] = [r for r in rows]  # a Row has the selected columns as attributes
     return _covering(entries, facts.ai("10"), dates)
 
 
-def _covering(entries: Iterable[Any], lot: str | None, dates: list[date]) -> Any:
+def _covering(entries: Iterable[RecallEntry], lot: str | None, dates: list[date]) -> RecallEntry | None:
     """An entry names a lot, a date range (any date the pack carries inside it: a recall may be
     by production or by use-by date), both, or neither (every pack). A pack that does not carry
     what an entry names is covered when the entry says `refuse_unmarked`."""

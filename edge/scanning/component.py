@@ -58,7 +58,7 @@ def role_strategy(settings: ScanningSettings, role: str) -> Strategy:
     """The strategy restricted to what this role decodes: fewer formats is a cheaper fast pass."""
     role_cfg = settings.roles.get(role) or ConfirmSettings()
     wanted = [s for s in settings.symbologies if role_cfg.symbologies is None or s in role_cfg.symbologies]
-    return _strategy(settings, wanted, settings.phone.scanline_ms_per_s if role == "phone" else None)
+    return _strategy(settings, wanted, settings.phone.scanline_ms_per_s if role == PHONE else None)
 
 
 def make_processor(settings: ScanningSettings, cam: CameraInfo, strategy: Strategy | None = None) -> FrameProcessor:

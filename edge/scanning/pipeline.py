@@ -110,8 +110,8 @@ class FrameProcessor:
             FRAMES.labels(self.camera_id, "error").inc()
             log.exception("decode failed on camera %s", self.camera_id)
             return []
-        if not outcome.codes and fallbacks and self.strategy.fallbacks:
-            self._rotation = (self._rotation + fallbacks) % len(self.strategy.fallbacks)
+        if not outcome.codes and fallbacks and self.strategy.live_fallbacks:
+            self._rotation = (self._rotation + fallbacks) % len(self.strategy.live_fallbacks)
         ms = (time.perf_counter() - t0) * 1000
         if len(outcome.passes) > 1:
             self.fallback_budget.spend(ms)

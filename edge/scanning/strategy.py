@@ -38,7 +38,9 @@ from edge.scanning.decoders import RawRead
 
 CONFLICTS = Counter("edge_scanning_conflicts_total", "Overlapping different retail reads", ["outcome"])
 WITNESS = Counter(
-    "edge_scanning_witness_total", "EAN/UPC codes the scanline reader was asked to vouch for, by outcome", ["outcome"]
+    "edge_scanning_witness_total",
+    "EAN/UPC codes about to be confirmed on camera or phone frames that the scanline reader vouched for, by outcome",
+    ["outcome"],
 )
 PASS_ERRORS = Counter("edge_scanning_pass_errors_total", "Decoder passes that raised (contained)", ["name"])
 PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
@@ -85,9 +87,12 @@ class Strategy:
         self._witness_budget = DecodeBudget(live_witness_ms_per_s, reserve_ms=WITNESS_RESERVE_MS)
         self.fallbacks: list[Pass] = self._fallbacks()
         # Camera and phone frames run the scanline reader on fewer rows, within a time budget
-        # shared by every camera or phone that uses this strategy (it is the dearest pass).
+        # shared by every camera or phone that uses this strategy (it is the dearest pass); with
+        # no budget it leaves their rotation, rather than take a frame's turn and run nothing.
         self.live_fallbacks: list[Pass] = [
-            (name, self._scanline_live if name == "scanline" else run) for name, run in self.fallbacks
+            (name, self._scanline_live if name == "scanline" else run)
+            for name, run in self.fallbacks
+            if name != "scanline" or live_scanline_ms_per_s > 0
         ]
 
     # ------------------------------------------------------------ passes
@@ -191,11 +196,12 @@ class Strategy:
         finally:
             if live:
                 self._witness_budget.spend((time.perf_counter() - t0) * 1000)
-        if seen and code.key not in seen:
+        outcome = "vetoed" if seen and code.key not in seen else "agreed" if seen else "silent"
+        if live:
+            WITNESS.labels(outcome).inc()
+        if outcome == "vetoed":
             CONFLICTS.labels("vetoed").inc()
-            WITNESS.labels("vetoed").inc()
             return False
-        WITNESS.labels("agreed" if seen else "silent").inc()
         return True
 
     def _witness_reads(self, gray: np.ndarray, code: Code) -> list[RawRead]:

@@ -26,7 +26,7 @@ Figures (`--json`: one JSON object on the last line):
   store's write slot; `roundtrip_*` what the phone measured; `decoders_*` the ensemble alone.
 - `read_rate`: photos whose item was added within `--frame-cap` frames, over photos shown (a
   step ends between photos). `wrong_items`: items added that are not the photo's (must be 0).
-- `witness_*`: codes about to be confirmed (phones and the cameras) that the scanline witness
+- `witness_*`: codes about to be confirmed on phone and camera frames that the scanline witness
   agreed with, read nothing at, vetoed, or skipped because its time budget was spent.
 - `orders`, `errors` (any failed request or crash of a phone; a 503 busy or a 429 is counted
   apart, the page retries it), `double_charges` (a session with two orders, or money taken twice,
