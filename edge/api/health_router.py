@@ -34,5 +34,6 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=Response, responses=answers(CONTENT_TYPE_LATEST, "Prometheus text"))
-def metrics() -> Response:
+def metrics(request: Request) -> Response:
+    request.app.state.daemon.ctx.refresh_metrics()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,8 @@ its routers find them with `ctx.own(Type)`: typed, keyed by class, not by a stri
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -74,11 +76,24 @@ class Context:
     services: Registry = field(default_factory=Registry)
     loop: asyncio.AbstractEventLoop | None = None
     _own: dict[type, Any] = field(default_factory=dict)
+    _before_metrics: list[Callable[[], None]] = field(default_factory=list)
 
     def keep(self, service: T) -> T:
         """Keep a domain's own service object for its routers (`own(type(service))`)."""
         self._own[type(service)] = service
         return service
+
+    def before_metrics(self, hook: Callable[[], None]) -> None:
+        """Run `hook` before every read of the metrics (a child process's counters copied in)."""
+        self._before_metrics.append(hook)
+
+    def refresh_metrics(self) -> None:
+        """Called by every reader of the metrics registry: /metrics and the dashboard's sampler."""
+        for hook in self._before_metrics:
+            try:
+                hook()
+            except Exception:
+                logging.getLogger(__name__).exception("a metrics hook failed; its figures may be stale")
 
     def own(self, cls: type[T]) -> T:
         try:

@@ -14,6 +14,7 @@ from edge.platform.context import Component, Context
 from edge.platform.observability import ComponentHealth
 from edge.scanning.confirm import Confirmer, ConfirmRule
 from edge.scanning.decoders import zbar_available
+from edge.scanning.framehost import FrameHost
 from edge.scanning.motion import GateSettings, MotionGate
 from edge.scanning.phoneframes import PhoneFrames
 from edge.scanning.pipeline import FrameProcessor, ScanWorker
@@ -99,9 +100,16 @@ class ScanningComponent(Component):
         self.service = ScanningService(self.workers, ctx.settings.scanning.layout())
         ctx.services.scanning = ctx.services.codes = ctx.keep(self.service)
         settings = ctx.settings.scanning
-        ctx.services.frames = PhoneFrames(settings, role_strategy(settings, PHONE), confirm_rule(settings, PHONE))
+        self.host = FrameHost(settings) if settings.phone.process else None
+        if self.host is not None:
+            ctx.before_metrics(self.host.sync_metrics)
+        ctx.services.frames = self.host or PhoneFrames(
+            settings, role_strategy(settings, PHONE), confirm_rule(settings, PHONE)
+        )
 
     async def start(self) -> None:
+        if self.host is not None:
+            self.host.start()
         feed = self.ctx.services.cameras
         if feed is None:
             log.warning("scanning: no camera service, nothing to scan")
@@ -122,6 +130,8 @@ class ScanningComponent(Component):
                 worker.stop(2.0)
 
         await asyncio.to_thread(stop_all)
+        if self.host is not None:
+            await asyncio.to_thread(self.host.stop)
 
     def health(self) -> dict[str, ComponentHealth]:
         if not self.cameras:

@@ -75,6 +75,15 @@ class PhoneFrameSettings(BaseModel):
         default=0.5, gt=0, le=10, description="A frame waiting longer than this for a slot is answered 503 busy."
     )
     streams: int = Field(default=2000, ge=10, le=100_000, description="Phones whose confirmation state is kept.")
+    process: bool = Field(
+        default=True,
+        description="Decode phone frames in a process of their own (the daemon's Python then serves HTTP, carts "
+        "and payments); false decodes them in the daemon.",
+    )
+    frame_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="A frame the decoder process holds longer is answered 503 and the "
+        "process replaced.",
+    )  # fmt: skip
     scanline_ms_per_s: float = Field(
         default=0.0,
         ge=0,

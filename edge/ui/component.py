@@ -27,6 +27,7 @@ class UiComponent(Component):
     async def start(self) -> None:
         self.stopping.clear()
         self.ctx.bus.subscribe(ScanEvent, self.scans.add)
+        self.ctx.refresh_metrics()
         self.ring.sample()  # prime the counters so the first interval has rates
         self.sampler.start()
 
@@ -34,6 +35,7 @@ class UiComponent(Component):
         # Collecting runs every collector in the process: a thread, off the loop.
         while not w.sleep(self.ring.interval_s):
             try:
+                self.ctx.refresh_metrics()
                 self.ring.sample()
             except Exception:
                 log.exception("metrics sample failed")

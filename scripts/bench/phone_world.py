@@ -225,12 +225,16 @@ def quantile_ms(before: dict[float, float], after: dict[float, float], q: float)
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc); NaN when it cannot be read."""
+    """User + system CPU seconds of a process and its children (the daemon's phone-frame decoder
+    process is one; a child is listed under the thread that started it) from Linux /proc; NaN
+    when it cannot be read."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children = [c for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
     except (OSError, IndexError, ValueError):
         return math.nan
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def box_busy_seconds() -> float:

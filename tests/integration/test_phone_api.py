@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import segno
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import select
 
 from edge.checkout.catalog import import_products
@@ -117,9 +118,21 @@ def test_the_entry_code_opens_a_cart_only_when_genuine_and_of_today(shop: dict[s
     assert r.status_code == 401 and r.json()["error"]["code"] == "no_phone_session"
 
 
+def _phone_frames_with_codes(shop: dict[str, Any]) -> float:
+    """The daemon's /metrics figure, which the decoder process counts and the daemon mirrors."""
+    text = shop["c"].get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "edge_scanning_frames_total" and s.labels == {"camera": "phone", "outcome": "codes"}:
+                return s.value
+    return 0.0
+
+
 def test_frames_add_each_code_once_and_a_resent_frame_adds_nothing(shop: dict[str, Any]) -> None:
     h, sid = phone(shop)
+    counted = _phone_frames_with_codes(shop)
     answers = send(shop, h, sid, pack_frame(TEA), 6)
+    assert _phone_frames_with_codes(shop) == counted + 6, "the decoder process's counters reach /metrics"
     added = [read for a in answers for read in a["reads"] if read.get("result") == "added"]
     assert len(added) == 1 and added[0]["item"]["gtin"] == "0" + TEA
     assert all(a["seen"] == 1 for a in answers), "every frame of the pack decoded"

@@ -4,6 +4,7 @@ and a kill -9 mid-basket loses nothing: the phone's cookie still opens the same 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,9 @@ def test_a_kill_mid_basket_keeps_the_cart_and_the_phone_finds_it_again(tmp_path:
             for n, (gtin, *_rest) in enumerate(GROCERY[:3]):
                 r = phone.post(f"/api/go/carts/{sid}/items", json={"code": gtin, "scan_id": f"before-kill-{n}"})
                 assert r.status_code == 201, r.text
+            children = wait_for(lambda: _children(d.proc), 60, "phone frames decoded in a child process")
             d.kill9()
+            wait_for(lambda: not any(_alive(int(pid)) for pid in children), 10, "the frame decoder to leave with it")
             d.start()
             state = phone.get("/api/go/state").json()
             assert state["cart"]["session_id"] == sid, "the same cart, found by the phone's cookie"
@@ -50,6 +53,19 @@ def test_a_kill_mid_basket_keeps_the_cart_and_the_phone_finds_it_again(tmp_path:
             assert sum(line["qty"] for line in phone.get("/api/go/state").json()["cart"]["lines"]) == 3
     finally:
         d.stop()
+
+
+def _children(proc: subprocess.Popen[bytes] | None) -> list[str]:
+    """A process's children; each is listed under the thread that started it."""
+    assert proc is not None
+    return [pid for task in Path(f"/proc/{proc.pid}/task").iterdir() for pid in (task / "children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 def _self_signed(secrets_dir: Path) -> None:
