@@ -134,13 +134,14 @@ class ScanningComponent(Component):
             await asyncio.to_thread(self.host.stop)
 
     def health(self) -> dict[str, ComponentHealth]:
+        phones = {"phone_frames": self.host.health()} if self.host is not None else {}
         if not self.cameras:
-            return {}
+            return phones
         zbar = zbar_available() and self.ctx.settings.scanning.use_zbar
         reason = f"{len(self.workers)} cameras scanning; decoders zxing-cpp" + (" + pyzbar" if zbar else "")
         if not zbar and self.ctx.settings.scanning.use_zbar:
-            return {"scanning": ComponentHealth(status="degraded", reason=reason + " (libzbar0 missing)")}
-        return {"scanning": ComponentHealth(status="ok", reason=reason)}
+            return {"scanning": ComponentHealth(status="degraded", reason=reason + " (libzbar0 missing)"), **phones}
+        return {"scanning": ComponentHealth(status="ok", reason=reason), **phones}
 
 
 def build(ctx: Context) -> Component:

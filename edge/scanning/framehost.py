@@ -28,18 +28,16 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from edge.platform.errors import EdgeError, Unavailable
+from edge.platform.observability import ComponentHealth
 from edge.platform.worker import Detached, Worker
 from edge.scanning import framemetrics
 from edge.scanning.contract import FrameRead
+from edge.scanning.phoneframes import PhoneFrames, busy
 from edge.scanning.settings import ScanningSettings
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0  # the child imports OpenCV, zxing-cpp and numpy before it answers
 CONTROL_TIMEOUT_S = 5.0
-
-
-def _busy(message: str = "the scanner is busy; the next frame will be read") -> Unavailable:
-    return Unavailable(message, code="scanner_busy", details={"retry_after_s": 1})
 
 
 class _Child:
@@ -69,7 +67,7 @@ class _Child:
         except (OSError, EOFError, TimeoutError) as exc:
             log.error("phone frame decoder process did not start: %s", exc)
             self.close()
-            raise _busy("the scanner is starting; the next frame will be read") from None
+            raise busy("the scanner is starting; the next frame will be read") from None
 
     def close(self) -> None:
         self.broken = True
@@ -94,6 +92,7 @@ class FrameHost:
         self._metrics = framemetrics.Mirror()
         self._starter: Detached[bool] | None = None
         self._stopped = False
+        self.replaced = 0  # children that died or hung and were replaced
 
     def start(self) -> None:
         """Start the child in the background (its imports take about a second of CPU): the daemon
@@ -121,21 +120,36 @@ class FrameHost:
     def _live(self) -> _Child:
         with self._lock:
             if self._stopped:
-                raise _busy("the scanner is stopping; the next frame will be read when the box is back")
+                raise busy("the scanner is stopping; the next frame will be read when the box is back")
             if self._child is None or self._child.broken or not self._child.proc.is_alive():
-                if self._child is not None:
-                    code = self._child.proc.exitcode
-                    log.error("phone frame decoder process ended (exit %s); starting another", code)
-                    self._child.close()
-                    self._metrics.reset()
+                old = self._child
+                if old is not None:
+                    self.replaced += 1
+                    if not old.broken:  # it died by itself (a hung one was closed by _fail)
+                        log.error("phone frame decoder process ended (exit %s); starting another", old.proc.exitcode)
+                        old.close()
                 self._child = _Child(self.settings)
+                self._metrics.reset()  # a new child counts from zero
             return self._child
+
+    def health(self) -> ComponentHealth:
+        """For /readyz: degraded when no child is running and none is starting (the last start failed)."""
+        child = self._child
+        starting = self._starter is not None and not self._starter.done()
+        details = {"replaced": self.replaced, "decode_slots": self.cfg.decode_slots}
+        if child is not None and not child.broken and child.proc.is_alive():
+            return ComponentHealth(reason=f"phone frames decoded in process {child.proc.pid}", details=details)
+        if starting or self._stopped:
+            return ComponentHealth(reason="the phone frame decoder is starting or stopping", details=details)
+        return ComponentHealth(
+            status="degraded", reason="no phone frame decoder running; the next phone frame starts one", details=details
+        )
 
     def _fail(self, child: _Child, why: str) -> Unavailable:
         log.error("phone frame decoder process %s; replacing it", why)
         with self._lock:
             child.close()
-        return _busy("the scanner restarted; the next frame will be read")
+        return busy("the scanner restarted; the next frame will be read")
 
     @contextmanager
     def _decode_slot(self) -> Iterator[tuple[_Child, Connection]]:
@@ -143,7 +157,7 @@ class FrameHost:
         try:
             conn = child.slots.get(timeout=self.cfg.slot_wait_s)
         except queue.Empty:
-            raise _busy() from None
+            raise busy() from None
         try:
             yield child, conn
         finally:
@@ -202,7 +216,6 @@ def _error(answer: tuple[Any, ...]) -> EdgeError:
 def serve(settings_json: str, conns: list[Connection], parent_pid: int) -> None:
     """The child's main: one thread per decode slot, the control pipe on this one."""
     from edge.scanning.component import PHONE, confirm_rule, role_strategy
-    from edge.scanning.phoneframes import PhoneFrames
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s (frames child): %(message)s")
     settings = ScanningSettings.model_validate_json(settings_json)
@@ -227,7 +240,7 @@ def serve(settings_json: str, conns: list[Connection], parent_pid: int) -> None:
             control.send(("ok", framemetrics.snapshot()))
 
 
-def _serve_slot(frames: Any, conn: Connection, _: Worker) -> None:
+def _serve_slot(frames: PhoneFrames, conn: Connection, _: Worker) -> None:
     while True:
         try:
             _, stream_id, data, t_ms, frame_id = conn.recv()

@@ -29,6 +29,11 @@ RECENT_FRAME_IDS = 64
 RELOAD_JUMP_S = 1.0  # the page's clock went back this far: the page was reloaded, start afresh
 
 
+def busy(message: str = "the scanner is busy; the next frame will be read") -> Unavailable:
+    """The 503 a phone frame gets when it cannot be read now; the page sends the next one."""
+    return Unavailable(message, code="scanner_busy", details={"retry_after_s": 1})
+
+
 @dataclass
 class _Stream:
     processor: FrameProcessor
@@ -75,9 +80,7 @@ class PhoneFrames:
     def read_frame(self, stream_id: str, data: bytes, t_ms: float | None, frame_id: str | None) -> FrameRead:
         stream = self._stream(stream_id)
         if not self._slots.acquire(timeout=self.cfg.slot_wait_s):
-            raise Unavailable(
-                "the scanner is busy; the next frame will be read", code="scanner_busy", details={"retry_after_s": 1}
-            )
+            raise busy()
         try:
             with stream.lock:  # one phone's frames in order
                 if frame_id is not None and frame_id in stream.recent:

@@ -78,10 +78,13 @@ def test_the_child_confirms_a_code_once_and_answers_bad_frames_with_their_types(
 
 def test_a_killed_child_is_replaced_and_the_next_frames_read(host: FrameHost) -> None:
     first = _child_pid(host)
+    assert host.health().status == "ok" and host.health().details["replaced"] == 0
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: host._child is not None and not host._child.proc.is_alive(), 10, "the child to die")
+    assert host.health().status == "degraded", "store IT sees that no decoder runs"
     assert _confirm(host, "phone-c") == [TEA], "a new child reads the phone's frames afresh"
     assert _child_pid(host) != first
+    assert host.health().status == "ok" and host.health().details["replaced"] == 1
 
 
 def test_a_hung_child_is_answered_busy_and_replaced(host: FrameHost) -> None:
@@ -96,6 +99,7 @@ def test_a_hung_child_is_answered_busy_and_replaced(host: FrameHost) -> None:
             os.kill(first, signal.SIGCONT)
     assert _confirm(host, "phone-d", 2000) == [TEA]
     assert _child_pid(host) != first
+    assert host.health().details["replaced"] == 1, "a hung child counts as replaced once"
 
 
 def test_the_childs_counters_reach_the_daemons_metrics(host: FrameHost) -> None:
