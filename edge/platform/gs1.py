@@ -117,6 +117,29 @@ def upce_to_upca(code: str) -> str:
     return upca11 + check
 
 
+def upca_to_upce(code: str) -> str | None:
+    """The 8-digit UPC-E a 12-digit UPC-A (or its 13-digit EAN form, leading 0) compresses to, or
+    None when it has none. zxing-cpp 3 reports UPC-E symbols expanded; the till keeps the printed
+    form. Where two compressions expand alike, the first zero-suppression rule wins."""
+    if len(code) == 13 and code.startswith("0"):
+        code = code[1:]
+    if len(code) != 12 or not _DIGITS.match(code) or code[0] not in "01":
+        return None
+    ns, body, check = code[0], code[1:11], code[11]
+    if body[3:7] == "0000" and body[2] in "012":
+        six = body[0:2] + body[7:10] + body[2]
+    elif body[3:8] == "00000":
+        six = body[0:3] + body[8:10] + "3"
+    elif body[4:9] == "00000":
+        six = body[0:4] + body[9] + "4"
+    elif body[5:9] == "0000" and body[9] in "56789":
+        six = body[0:5] + body[9]
+    else:
+        return None
+    upce = ns + six + check
+    return upce if upce_to_upca(upce) == code else None
+
+
 def retail_gtin14(symbology: str, text: str) -> str:
     """EAN-13/EAN-8/UPC-A/UPC-E text as a verified GTIN-14."""
     if _text(symbology, "a symbology") == "UPC-E":

@@ -16,6 +16,8 @@ import numpy as np
 import zxingcpp
 from prometheus_client import Counter
 
+from edge.platform.gs1 import upca_to_upce
+
 log = logging.getLogger(__name__)
 
 DECODER_ERRORS = Counter("edge_scanning_decoder_errors_total", "Decoder calls that raised (contained)", ["decoder"])
@@ -103,7 +105,13 @@ def read_zxing(gray: np.ndarray, formats: list[zxingcpp.BarcodeFormat], *, scale
                 "]d2",
                 "]Q3",
             )
-            out.append(RawRead(name, r.text, bytes(r.bytes), "zxing", gs1, box))
+            text = r.text
+            if name == "UPC-E" and len(text) in (12, 13):  # zxing-cpp 3 spells UPC-E as its UPC-A
+                text = upca_to_upce(text) or ""  # back to what is printed (zbar's form)
+                if not text:
+                    continue
+            raw = text.encode() if name == "UPC-E" else bytes(r.bytes)
+            out.append(RawRead(name, text, raw, "zxing", gs1, box))
         except Exception:
             DECODER_ERRORS.labels("zxing").inc()
     return out

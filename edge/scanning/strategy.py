@@ -6,8 +6,8 @@ Order (measured on the shared set, see docs/scanning.md):
 2. Only when pass 1 found nothing valid: pyzbar (linear codes), zxing-cpp on a 2x upscale (small
    images only), pyzbar on a contrast-equalised image, pyzbar on a 45-degree turn, zxing-cpp on
    a binarised image, zxing-cpp on a contrast-equalised image, and last the scanline reader
-   (EAN/UPC too small or soft to binarise, scanline.py), stopping at the first pass that reads
-   something.
+   (EAN/UPC too small or soft to binarise, scanline.py), then the same at twice the size (small
+   images only), stopping at the first pass that reads something it vouches for.
 
 Stills run every fallback. Camera frames in motion run the fast pass only; still frames right
 after a change (sharp, see motion.py) add `live_fallbacks` fallbacks each, rotating through the
@@ -39,7 +39,8 @@ from edge.scanning.decoders import RawRead
 CONFLICTS = Counter("edge_scanning_conflicts_total", "Overlapping different retail reads", ["outcome"])
 WITNESS = Counter(
     "edge_scanning_witness_total",
-    "EAN/UPC codes about to be confirmed on camera or phone frames that the scanline reader vouched for, by outcome",
+    "EAN/UPC codes about to be confirmed on camera or phone frames that a second reader vouched for"
+    " (the scanline reader; for UPC-E, zbar and zxing-cpp at twice the size), by outcome",
     ["outcome"],
 )
 PASS_ERRORS = Counter("edge_scanning_pass_errors_total", "Decoder passes that raised (contained)", ["name"])
@@ -47,6 +48,7 @@ PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
 
 log = logging.getLogger(__name__)
 UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
+SCANLINE_PASSES = ("scanline", "scanline_upscale")  # the dearest passes: live, within their budget
 LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
 WITNESS_ROWS = 40  # rows it reads around a code it is asked to vouch for
 WITNESS_GIVE_UP = 16  # ... unless the first 16 of them, spread over the crop, read nothing at all
@@ -90,9 +92,9 @@ class Strategy:
         # shared by every camera or phone that uses this strategy (it is the dearest pass); with
         # no budget it leaves their rotation, rather than take a frame's turn and run nothing.
         self.live_fallbacks: list[Pass] = [
-            (name, self._scanline_live if name == "scanline" else run)
+            (name, self._budgeted(name) if name in SCANLINE_PASSES else run)
             for name, run in self.fallbacks
-            if name != "scanline" or live_scanline_ms_per_s > 0
+            if name not in SCANLINE_PASSES or live_scanline_ms_per_s > 0
         ]
 
     # ------------------------------------------------------------ passes
@@ -126,6 +128,7 @@ class Strategy:
         out.append(("zxing_equalised", lambda g: self._zx(dec.equalise(g))))
         if any(s in scanline.SYMBOLOGIES for s in self.symbologies):
             out.append(("scanline", self._scanline))
+            out.append(("scanline_upscale", self._scanline_up))
         return out
 
     def _scanline(self, gray: np.ndarray, rows: int = scanline.ROWS) -> list[RawRead]:
@@ -136,14 +139,31 @@ class Strategy:
             if r.symbology in self.symbologies or (r.symbology == "UPC-A" and "EAN-13" in self.symbologies)
         ]
 
-    def _scanline_live(self, gray: np.ndarray) -> list[RawRead]:
-        if not self._scanline_budget.allow(time.monotonic()):
+    def _scanline_up(self, gray: np.ndarray, rows: int = scanline.ROWS) -> list[RawRead]:
+        """The reader at twice the size, small images only: where a module is about a pixel,
+        neighbouring edges merge into one slope and the code's extent is never found; cubic
+        interpolation puts them two pixels apart. Chosen by every fold of the cross-validation
+        (docs/scanning.md), like zxing-cpp's upscaled pass before it."""
+        if max(gray.shape[:2]) > UPSCALE_MAX_SIDE:
             return []
-        t0 = time.perf_counter()  # wall time, so a loaded box (slower calls) admits fewer: see budget.py
-        try:
-            return self._scanline(gray, rows=LIVE_SCANLINE_ROWS)
-        finally:
-            self._scanline_budget.spend((time.perf_counter() - t0) * 1000)
+        reads = self._scanline(dec.upscale(gray, 2.0), rows)
+        return [replace(r, box=(r.box[0] // 2, r.box[1] // 2, r.box[2] // 2, r.box[3] // 2)) for r in reads]
+
+    def _budgeted(self, name: str) -> Callable[[np.ndarray], list[RawRead]]:
+        """A scanline pass on a live frame: fewer rows, within the time budget its passes share."""
+        run = self._scanline_up if name == "scanline_upscale" else self._scanline
+
+        def live(gray: np.ndarray) -> list[RawRead]:
+            too_big = run == self._scanline_up and max(gray.shape[:2]) > UPSCALE_MAX_SIDE
+            if too_big or not self._scanline_budget.allow(time.monotonic()):  # no budget booked for nothing
+                return []
+            t0 = time.perf_counter()  # wall time, so a loaded box (slower calls) admits fewer: see budget.py
+            try:
+                return run(gray, rows=LIVE_SCANLINE_ROWS)
+            finally:
+                self._scanline_budget.spend((time.perf_counter() - t0) * 1000)
+
+        return live
 
     # ------------------------------------------------------------ decoding
 
@@ -171,8 +191,10 @@ class Strategy:
                 log.debug("decode pass %s failed", name, exc_info=True)
                 continue
             outcome.conflicts += conflicts
+            if max_fallbacks is None:  # a still: every code vouched for; when all are vetoed,
+                codes = [c for c in codes if self.vouch(gray, c)]  # the next pass may read true
             if codes:
-                outcome.codes = codes if max_fallbacks is not None else [c for c in codes if self.vouch(gray, c)]
+                outcome.codes = codes
                 break
         outcome.ms = (time.perf_counter() - t0) * 1000
         return outcome
@@ -184,15 +206,24 @@ class Strategy:
         wrong item. Stills ask for every code; cameras and phones (`live`) once per confirmed
         code, within its own time budget (`live_witness_ms_per_s`): fifty phones witnessing every
         code put the frame p95 at ~950 ms (docs/benchmarks-staff-phone.md), so past the budget a
-        code stands unwitnessed, as every code did before the witness, and is counted."""
-        if code.symbology not in scanline.SYMBOLOGIES or "scanline" in code.decoders:
+        code stands unwitnessed, as every code did before the witness, and is counted.
+        A UPC-E read by one decoder gets a second look instead (zbar, and zxing-cpp at twice
+        the size): six digits whose check digit is carried by parity leave little room, and
+        zxing-cpp read another valid UPC-E at native size where its upscaled look read the
+        printed one (`zxing_upce-2_14`)."""
+        look = self._witness_reads
+        if code.symbology == "UPC-E":
+            if len(code.decoders) > 1:
+                return True
+            look = self._second_look
+        elif code.symbology not in scanline.SYMBOLOGIES or "scanline" in code.decoders:
             return True
         if live and not self._witness_budget.allow(time.monotonic()):
             WITNESS.labels("skipped").inc()
             return True
         t0 = time.perf_counter()
         try:
-            seen = {c.key for c in self._validated(self._witness_reads(gray, code))}
+            seen = {c.key for c in self._validated(look(gray, code))}
         finally:
             if live:
                 self._witness_budget.spend((time.perf_counter() - t0) * 1000)
@@ -219,6 +250,16 @@ class Strategy:
         if not crop.size:
             return []
         return scanline.read(crop, rows=WITNESS_ROWS, turn=False, sure=scanline.MIN_VOTES, give_up=WITNESS_GIVE_UP)
+
+    def _second_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
+        """Reads of `code`'s area by the looks that did not read it: zbar and upscaled zxing-cpp."""
+        crop = _around(gray, code.box)
+        if not crop.size:
+            return []
+        reads = [] if "zbar" in code.decoders else self._zb(crop)
+        if max(crop.shape) <= UPSCALE_MAX_SIDE // 2:
+            reads += self._zx(dec.upscale(crop, 2.0), scale=2.0)
+        return reads
 
     def _validated(self, reads: list[RawRead]) -> list[Code]:
         merged: dict[str, Code] = {}
@@ -249,10 +290,7 @@ class Strategy:
 
     def _witness(self, gray: np.ndarray, code: Code) -> frozenset[str]:
         """The decoders other than `code`'s own that read the same code in its area."""
-        x0, y0, x1, y1 = code.box
-        pad = max(16, (x1 - x0) // 2, (y1 - y0) // 2)
-        h, w = gray.shape[:2]
-        crop = gray[max(0, y0 - pad) : min(h, y1 + pad), max(0, x0 - pad) : min(w, x1 + pad)]
+        crop = _around(gray, code.box)
         if crop.size == 0:
             return frozenset()
         if "zbar" not in code.decoders and self.use_zbar:
@@ -268,6 +306,14 @@ class Strategy:
         if code.key not in found:
             return frozenset()
         return frozenset(r.decoder for r in reads)
+
+
+def _around(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """`box` with half its size (at least 16 px) around it: the whole code, whichever way it runs."""
+    x0, y0, x1, y1 = box
+    pad = max(16, (x1 - x0) // 2, (y1 - y0) // 2)
+    h, w = gray.shape[:2]
+    return gray[max(0, y0 - pad) : min(h, y1 + pad), max(0, x0 - pad) : min(w, x1 + pad)]
 
 
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:

@@ -4,7 +4,7 @@ The fallback list (which passes, in which order) is the setting of the strategy 
 by looking at read rates, so it is the one that can fit the public photos rather than the problem.
 Each image is decoded once by every candidate pass (the shipped ones and a few more, each aimed
 at one cause of a failed read); the strategy's outcome for any list is then exact without
-decoding again, because the strategy stops at the first pass that returns a code.
+decoding again, because the strategy stops at the first pass that returns a code it vouches for.
 
 Folds are groups of source folders (zxing's `ean13-3`, quagga2's `upc`, ...): photos of one
 folder share a camera, a lighting and a print, so a fold the list was not chosen on is the
@@ -115,7 +115,7 @@ def pass_table(items: list[Item], strategy: Strategy) -> PassTable:
                 if strategy.vouch(item.gray, c)  # as Strategy.decode answers a still
             ]
             ok, wrong = judge(item, reads)
-            row[name] = (ok, wrong, bool(codes))
+            row[name] = (ok, wrong, bool(reads))  # a pass whose every code was vetoed answers nothing
         cells.append(row)
         a, b = run_zxing(item.gray), run_zbar(item.gray)
         zx.append(judge(item, a))
@@ -131,7 +131,8 @@ def _as_read(symbology: str, gtin13: str | None, text: str, raw: bytes) -> tuple
 
 
 def outcome(table: PassTable, idx: int, fallbacks: list[str]) -> tuple[bool, bool]:
-    """What the strategy with these fallbacks answers on image idx: the first pass with a code."""
+    """What the strategy with these fallbacks answers on image idx: the first pass with a code
+    that was not vetoed."""
     row = table.cells[idx]
     for name in ["zxing", *fallbacks]:
         ok, wrong, found = row[name]

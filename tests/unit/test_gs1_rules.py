@@ -66,6 +66,19 @@ def test_upce_expands_to_upca_with_the_same_check_digit(upce: str, upca: str) ->
     assert gs1.is_valid_gtin(upca)
 
 
+@given(st.sampled_from("01"), st.text(alphabet="0123456789", min_size=6, max_size=6))
+def test_a_upc_e_compressed_back_expands_to_the_same_upc_a(ns: str, six: str) -> None:
+    upca = gs1.upce_to_upca(ns + six)
+    upce = gs1.upca_to_upce(upca)
+    assert upce is not None and gs1.upce_to_upca(upce) == upca
+    assert gs1.upca_to_upce("0" + upca) == upce  # zxing-cpp 3 spells it as 13 digits
+
+
+@pytest.mark.parametrize("upca", ["036000291452", "212345678992", "01234", "0123456789ab"])
+def test_a_upc_a_without_a_upc_e_form_compresses_to_nothing(upca: str) -> None:
+    assert gs1.upca_to_upce(upca) is None
+
+
 @given(
     st.text(alphabet="0123456789", min_size=5, max_size=5),
     st.integers(0, 99999),

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import segno
+import zxingcpp
 
 from edge.scanning import decoders
 from edge.scanning.evaluation import Item, load, measure, run_ours, run_zbar, run_zxing
@@ -118,3 +119,31 @@ def test_a_raising_decoder_loses_nothing_else(strategy: Strategy, monkeypatch: p
 def test_odd_inputs_decode_to_nothing_without_raising(strategy: Strategy) -> None:
     for img in (np.zeros((0, 0), np.uint8), np.zeros((1, 69), np.uint8), np.zeros((5, 5, 4), np.uint8)):
         assert strategy.decode(img).codes == []
+
+
+def test_a_upc_e_only_zxing_reads_keeps_its_printed_form(strategy: Strategy) -> None:
+    """zxing-cpp 3 reports a UPC-E as its 13-digit UPC-A; the strategy keeps the printed 8 digits,
+    so a pack zbar misses is still read (`upce-2_20`: only zxing-cpp at twice the size reads it)."""
+    img = _gray("data/barcodes/images/zxing_upce-2_20.png")
+    assert not decoders.read_zbar(img, ("UPC-E",))
+    codes = strategy.decode(img).codes
+    assert [(c.symbology, c.text, c.gtin13) for c in codes] == [("UPC-E", "04124498", "0041244000098")]
+    rendered = np.asarray(zxing_label("04124498"))
+    assert [r.text for r in decoders.read_zxing(rendered, decoders.zxing_formats(("UPC-E",)))] == ["04124498"]
+
+
+def test_a_upc_e_misread_is_vetoed_and_a_later_pass_reads_what_is_printed(strategy: Strategy) -> None:
+    """On `upce-2_14` zxing-cpp at native size reads 04904144, another valid UPC-E; its second
+    look (zxing-cpp at twice the size) reads the printed 04963406, vetoes the first and the
+    still goes on to the pass that reads it."""
+    img = _gray("data/barcodes/images/zxing_upce-2_14.png")
+    native = [r.text for r in decoders.read_zxing(img, decoders.zxing_formats(("UPC-E",)))]
+    assert native == ["04904144"]
+    outcome = strategy.decode(img)
+    assert [c.text for c in outcome.codes] == ["04963406"]
+    assert outcome.passes[:2] == ["zxing", "zbar"] and len(outcome.passes) > 2
+
+
+def zxing_label(text: str) -> np.ndarray:
+    img = np.asarray(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.UPCE).to_image(scale=4))
+    return cv2.copyMakeBorder(img, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
