@@ -247,6 +247,7 @@ def print_folds(cv: dict[str, Any]) -> None:
           f"{cv['cv_read_rate']}% ({cv['cv_wrong']} wrong); zxing-cpp alone {cv['zxing_read_rate']}%, "
           f"union {cv['union_read_rate']}%")  # fmt: skip
     print(f"  chosen on all folds: {', '.join(cv['chosen_on_all'])} -> {cv['chosen_on_all_read_rate']}%")
+    print("  cross-validated by symbology: " + "  ".join(f"{k} {v}%" for k, v in cv["cv_by_symbology"].items()))
 
 
 def databar_figures(strategy: Strategy) -> dict[str, Any]:

@@ -185,10 +185,15 @@ def cross_validate(items: list[Item], strategy: Strategy, k: int) -> dict[str, o
 
     per_fold = []
     cv_reads = cv_wrong = 0
+    by_symbology: dict[str, list[int]] = {}  # symbology -> [images, read on a fold not chosen on]
     for f, idxs in enumerate(folds):
         train = [i for i in everyone if i not in set(idxs)]
         chosen = select(table, train)
         r_cv, w_cv = score(table, idxs, chosen)
+        for i in idxs:
+            tally = by_symbology.setdefault(items[i].symbology, [0, 0])
+            tally[0] += 1
+            tally[1] += outcome(table, i, chosen)[0]
         r_sh, w_sh = score(table, idxs, shipped)
         r_zx, w_zx = base(table.zxing, idxs)
         r_un, w_un = base(table.union, idxs)
@@ -217,6 +222,7 @@ def cross_validate(items: list[Item], strategy: Strategy, k: int) -> dict[str, o
         "chosen_on_all_wrong": w_all,
         "cv_read_rate": pct(cv_reads, len(items)),
         "cv_wrong": cv_wrong,
+        "cv_by_symbology": {sym: pct(read, n) for sym, (n, read) in sorted(by_symbology.items())},
         "zxing_read_rate": pct(base(table.zxing, everyone)[0], len(items)),
         "union_read_rate": pct(base(table.union, everyone)[0], len(items)),
         "per_pass_alone": {

@@ -72,3 +72,25 @@ def test_folds_keep_source_folders_whole_and_the_simulation_stops_at_the_first_p
     assert folds.outcome(table, 0, ["a", "b"]) == (False, True)
     assert folds.outcome(table, 0, ["b", "a"]) == (True, False)
     assert folds.select(table, [0]) == ["b"]  # the pass that reads, not the one that misreads
+
+
+def test_cross_validation_reports_each_symbology_on_folds_it_was_not_chosen_on(bench: ModuleType) -> None:
+    """`cv_by_symbology` counts each image once, on the fold held out when its list was chosen."""
+    import folds
+
+    from edge.scanning.evaluation import load
+    from edge.scanning.strategy import Strategy
+    from tests.conftest import shared_path
+
+    wanted = ("zxing_upce-2_1", "zxing_ean8-1_", "zxing_upca-2_0")  # three source folders, by name
+    items = load(
+        shared_path("data/barcodes/manifest.csv"),
+        lambda rows: [r for r in rows if any(w in r["image"] for w in wanted)][:12],
+    )
+    cv = folds.cross_validate(items, Strategy(), 3)
+    by_symbology, rate = cv["cv_by_symbology"], cv["cv_read_rate"]
+    assert isinstance(by_symbology, dict) and isinstance(rate, float)
+    assert set(by_symbology) == {i.symbology for i in items}
+    sizes = {s: sum(i.symbology == s for i in items) for s in by_symbology}
+    read = sum(round(by_symbology[s] * n / 100) for s, n in sizes.items())
+    assert read == round(rate * len(items) / 100)
