@@ -119,8 +119,10 @@ def upce_to_upca(code: str) -> str:
 
 def upca_to_upce(code: str) -> str | None:
     """The 8-digit UPC-E a 12-digit UPC-A (or its 13-digit EAN form, leading 0) compresses to, or
-    None when it has none. zxing-cpp 3 reports UPC-E symbols expanded; the till keeps the printed
-    form. Where two compressions expand alike, the first zero-suppression rule wins."""
+    None when it has none. zxing-cpp 3 reports UPC-E symbols expanded; the till keeps zbar's
+    8-digit form. Where two compressions expand alike (a symbol may be printed with either),
+    the first zero-suppression rule wins, so the text may differ from the print while the GTIN,
+    which is what identifies the item, is the same."""
     if len(code) == 13 and code.startswith("0"):
         code = code[1:]
     if len(code) != 12 or not _DIGITS.match(code) or code[0] not in "01":

@@ -38,6 +38,9 @@ FRAME_TO_EVENT = Histogram(
     buckets=(0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5),
 )  # fmt: skip
 EVENTS = Counter("edge_scanning_events_total", "ScanEvents published", ["camera", "symbology"])
+# The strategy takes the rotation modulo the fallbacks that apply to the frame (fewer on a large
+# one), so it wraps at a number every such count (1-10) divides: each pass gets its turn evenly.
+ROTATION_WRAP = 5040
 
 
 class FrameFeed(Protocol):
@@ -111,7 +114,7 @@ class FrameProcessor:
             log.exception("decode failed on camera %s", self.camera_id)
             return []
         if not outcome.codes and fallbacks and self.strategy.live_fallbacks:
-            self._rotation = (self._rotation + fallbacks) % len(self.strategy.live_fallbacks)
+            self._rotation = (self._rotation + fallbacks) % ROTATION_WRAP
         ms = (time.perf_counter() - t0) * 1000
         if len(outcome.passes) > 1:
             self.fallback_budget.spend(ms)

@@ -7,7 +7,8 @@ Order (measured on the shared set, see docs/scanning.md):
    images only), pyzbar on a contrast-equalised image, pyzbar on a 45-degree turn, zxing-cpp on
    a binarised image, zxing-cpp on a contrast-equalised image, and last the scanline reader
    (EAN/UPC too small or soft to binarise, scanline.py), then the same at twice the size (small
-   images only), stopping at the first pass that reads something it vouches for.
+   images only), stopping at the first pass that reads something (on a still: something it
+   vouches for; live frames are vouched for at confirmation).
 
 Stills run every fallback. Camera frames in motion run the fast pass only; still frames right
 after a change (sharp, see motion.py) add `live_fallbacks` fallbacks each, rotating through the
@@ -48,6 +49,7 @@ PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
 
 log = logging.getLogger(__name__)
 UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
+UPSCALED_PASSES = ("zxing_upscale", "scanline_upscale")  # images up to UPSCALE_MAX_SIDE only
 SCANLINE_PASSES = ("scanline", "scanline_upscale")  # the dearest passes: live, within their budget
 LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
 WITNESS_ROWS = 40  # rows it reads around a code it is asked to vouch for
@@ -176,7 +178,10 @@ class Strategy:
         if gray.size == 0:
             return outcome
         passes: list[Pass] = [("zxing", self._zx)]
-        fallbacks = self.fallbacks if max_fallbacks is None else self.live_fallbacks
+        fallbacks = self.fallbacks
+        if max_fallbacks is not None:  # a live frame: no turn spent on a pass that cannot apply to it
+            large = max(gray.shape[:2]) > UPSCALE_MAX_SIDE
+            fallbacks = [p for p in self.live_fallbacks if not (large and p[0] in UPSCALED_PASSES)]
         n = len(fallbacks)
         count = n if max_fallbacks is None else min(max_fallbacks, n)
         passes += [fallbacks[(start + i) % n] for i in range(count)] if n else []
@@ -252,14 +257,20 @@ class Strategy:
         return scanline.read(crop, rows=WITNESS_ROWS, turn=False, sure=scanline.MIN_VOTES, give_up=WITNESS_GIVE_UP)
 
     def _second_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
-        """Reads of `code`'s area by the looks that did not read it: zbar and upscaled zxing-cpp."""
-        crop = _around(gray, code.box)
+        """UPC-E reads of `code`'s area by the looks that did not read it (zbar, upscaled
+        zxing-cpp), where they overlap it: a QR or another pack beside it is no witness."""
+        crop, (ox, oy) = _around(gray, code.box)
         if not crop.size:
             return []
         reads = [] if "zbar" in code.decoders else self._zb(crop)
         if max(crop.shape) <= UPSCALE_MAX_SIDE // 2:
             reads += self._zx(dec.upscale(crop, 2.0), scale=2.0)
-        return reads
+        x0, y0, x1, y1 = code.box
+
+        def overlaps(b: tuple[int, int, int, int]) -> bool:
+            return b[0] + ox <= x1 and b[2] + ox >= x0 and b[1] + oy <= y1 and b[3] + oy >= y0
+
+        return [r for r in reads if r.symbology == "UPC-E" and overlaps(r.box)]
 
     def _validated(self, reads: list[RawRead]) -> list[Code]:
         merged: dict[str, Code] = {}
@@ -290,7 +301,7 @@ class Strategy:
 
     def _witness(self, gray: np.ndarray, code: Code) -> frozenset[str]:
         """The decoders other than `code`'s own that read the same code in its area."""
-        crop = _around(gray, code.box)
+        crop, _origin = _around(gray, code.box)
         if crop.size == 0:
             return frozenset()
         if "zbar" not in code.decoders and self.use_zbar:
@@ -308,12 +319,14 @@ class Strategy:
         return frozenset(r.decoder for r in reads)
 
 
-def _around(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """`box` with half its size (at least 16 px) around it: the whole code, whichever way it runs."""
+def _around(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """`box` with half its size (at least 16 px) around it, the whole code whichever way it runs,
+    and the crop's origin in `gray`."""
     x0, y0, x1, y1 = box
     pad = max(16, (x1 - x0) // 2, (y1 - y0) // 2)
     h, w = gray.shape[:2]
-    return gray[max(0, y0 - pad) : min(h, y1 + pad), max(0, x0 - pad) : min(w, x1 + pad)]
+    left, top = max(0, x0 - pad), max(0, y0 - pad)
+    return gray[top : min(h, y1 + pad), left : min(w, x1 + pad)], (left, top)
 
 
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:

@@ -169,8 +169,14 @@ def test_a_label_of_about_a_pixel_a_module_is_read_at_twice_the_size() -> None:
     assert outcome.passes[-1] == "scanline_upscale"
     x0, y0, x1, y1 = outcome.codes[0].box
     assert 0 <= x0 < x1 <= gray.shape[1] and 0 <= y0 < y1 <= gray.shape[0]
-    big = np.zeros((600, 1100), np.uint8)  # too large to upscale: the pass gives nothing
+    big = np.full((600, 1100), 255, np.uint8)  # the same label in an image too large to upscale
+    big[100 : 100 + gray.shape[0], 100 : 100 + gray.shape[1]] = gray
     assert dict(Strategy().fallbacks)["scanline_upscale"](big) == []
+    live = Strategy()  # and a live frame that large never spends its turn on it
+    turns = {
+        p for start in range(len(live.live_fallbacks)) for p in live.decode(big, max_fallbacks=1, start=start).passes
+    }
+    assert not turns & {"zxing_upscale", "scanline_upscale"} and "scanline" in turns
 
 
 def test_live_frames_run_the_scanline_reader_only_within_its_time_budget() -> None:
@@ -187,6 +193,8 @@ def test_live_frames_run_the_scanline_reader_only_within_its_time_budget() -> No
     tight = Strategy(live_scanline_ms_per_s=1.0)  # one millisecond a second: one read, then none
     assert [c.gtin for c in tight.decode(gray, max_fallbacks=1, start=at).codes] == ["0" + CODE]
     assert tight.decode(gray, max_fallbacks=1, start=at).codes == []
+    assert tight.decode(gray, max_fallbacks=1, start=at + 1).codes == []  # the upscaled pass shares it
+    assert [c.gtin for c in Strategy().decode(gray, max_fallbacks=1, start=at + 1).codes] == ["0" + CODE]
 
 
 def test_phones_have_their_own_scanline_fallback_budget() -> None:

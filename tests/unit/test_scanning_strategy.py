@@ -3,6 +3,8 @@ DataMatrix, Digital Link QR and a decoder that raises."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -147,3 +149,25 @@ def test_a_upc_e_misread_is_vetoed_and_a_later_pass_reads_what_is_printed(strate
 def zxing_label(text: str) -> np.ndarray:
     img = np.asarray(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.UPCE).to_image(scale=4))
     return cv2.copyMakeBorder(img, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=255)
+
+
+def test_a_code_beside_a_upc_e_is_no_witness_against_it(strategy: Strategy) -> None:
+    """The second look reads the UPC-E's area, which may hold a QR or another pack: only a UPC-E
+    overlapping the code can veto it. Here the second look cannot read the UPC-E at all (its bars
+    are gone from the image it is shown) while a QR just beside it, in the area, reads well."""
+    img = zxing_label("04124498")
+    (code,) = [c for c in strategy._validated(strategy._zx(img)) if c.symbology == "UPC-E"]
+    x0, y0, x1, y1 = code.box
+    blank = np.full_like(img, 255)
+    modules = np.asarray(segno.make("HELLO", micro=False).matrix, dtype=np.uint8)
+    side = cv2.resize((255 - 255 * modules).astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    blank[y0 : y0 + side.shape[0], x1 + 12 : x1 + 12 + side.shape[1]] = side
+    crop = blank[max(0, y0 - 100) : y1 + 100, max(0, x0 - 100) : x1 + 100]
+    assert [r.symbology for r in decoders.read_zxing(dec_up(crop), decoders.zxing_formats(("QRCode",)))] == [
+        "QRCode"
+    ]  # the QR is read where the second look reads
+    assert strategy.vouch(blank, replace(code, decoders=frozenset({"zxing"})))
+
+
+def dec_up(gray: np.ndarray) -> np.ndarray:
+    return decoders.upscale(gray, 2.0)
