@@ -98,6 +98,9 @@ class Strategy:
             for name, run in self.fallbacks
             if name not in SCANLINE_PASSES or live_scanline_ms_per_s > 0
         ]
+        # Frames over UPSCALE_MAX_SIDE (a kiosk's 1280 px) rotate through these: no turn spent
+        # on an upscaled pass that would run nothing.
+        self._live_large: list[Pass] = [p for p in self.live_fallbacks if p[0] not in UPSCALED_PASSES]
 
     # ------------------------------------------------------------ passes
 
@@ -156,8 +159,7 @@ class Strategy:
         run = self._scanline_up if name == "scanline_upscale" else self._scanline
 
         def live(gray: np.ndarray) -> list[RawRead]:
-            too_big = run == self._scanline_up and max(gray.shape[:2]) > UPSCALE_MAX_SIDE
-            if too_big or not self._scanline_budget.allow(time.monotonic()):  # no budget booked for nothing
+            if not self._scanline_budget.allow(time.monotonic()):  # decode skips it on large frames
                 return []
             t0 = time.perf_counter()  # wall time, so a loaded box (slower calls) admits fewer: see budget.py
             try:
@@ -179,9 +181,8 @@ class Strategy:
             return outcome
         passes: list[Pass] = [("zxing", self._zx)]
         fallbacks = self.fallbacks
-        if max_fallbacks is not None:  # a live frame: no turn spent on a pass that cannot apply to it
-            large = max(gray.shape[:2]) > UPSCALE_MAX_SIDE
-            fallbacks = [p for p in self.live_fallbacks if not (large and p[0] in UPSCALED_PASSES)]
+        if max_fallbacks is not None:
+            fallbacks = self._live_large if max(gray.shape[:2]) > UPSCALE_MAX_SIDE else self.live_fallbacks
         n = len(fallbacks)
         count = n if max_fallbacks is None else min(max_fallbacks, n)
         passes += [fallbacks[(start + i) % n] for i in range(count)] if n else []
