@@ -14,7 +14,6 @@ from edge.checkout.priced import PricedCart
 from edge.checkout.schemas import CheckoutOut
 from edge.platform.codes import Codes
 from edge.platform.store import ReadTx
-from edge.platform.timeutil import utcnow
 
 
 def checkout_result(s: ReadTx, codes: Codes, order_id: str, replayed: bool = False) -> CheckoutOut:
@@ -25,9 +24,8 @@ def checkout_result(s: ReadTx, codes: Codes, order_id: str, replayed: bool = Fal
     xp = s.exec(select(ExitPass).where(ExitPass.order_id == order_id)).first()
     pay = s.exec(select(PaymentIntent).where(PaymentIntent.order_id == order_id)).first()
     assert xp is not None and pay is not None
-    ttl = max(1, int((xp.expires_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds()))
     audit = xp.audit_reasons if xp.audit_flag else ""
-    token = codes.pass_code(order_id, xp.id, ttl, audit) if not xp.used_at and not xp.revoked else ""
+    token = codes.pass_code(order_id, xp.id, xp.expires_at, audit) if not xp.used_at and not xp.revoked else ""
     return CheckoutOut(
         order_id=order.id,
         status=order.status,

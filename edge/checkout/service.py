@@ -118,10 +118,9 @@ class CheckoutServices:
                 raise NotFound("no such order", code="unknown_order")
             if xp.used_at or xp.revoked or order.status == "voided":
                 raise Conflict("this exit pass is no longer valid", code="pass_not_valid")
-            ttl = int((as_utc(xp.expires_at) - utcnow()).total_seconds())
-            if ttl <= 0:
+            if as_utc(xp.expires_at) <= utcnow():
                 raise Conflict("this exit pass has expired", code="pass_expired")
-        return self.codes.pass_code(order_id, xp.id, ttl, xp.audit_reasons if xp.audit_flag else "")
+        return self.codes.pass_code(order_id, xp.id, xp.expires_at, xp.audit_reasons if xp.audit_flag else "")
 
     # --- camera scans (ScanEvent from the scanning domain), run off the loop ------------------
     def on_kiosk_scan(self, kiosk_id: str, text: str, facts: Facts | None) -> None:

@@ -9,10 +9,12 @@ their file changes, so `retail-edge keys rotate` reaches a running daemon.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from edge.platform.errors import EdgeError, Gone, InvalidInput, Unprocessable
 from edge.platform.security import SecretStore, Signer, TokenError
+from edge.platform.timeutil import as_utc
 
 MEMBER_PREFIX = "RM1:"
 COUPON_PREFIX = "RC1:"
@@ -66,15 +68,17 @@ class Codes:
         return claims
 
     # --- exit passes ------------------------------------------------------------------
-    def pass_code(self, order_id: str, pass_id: str, ttl_s: int, audit: str = "") -> str:
+    def pass_code(self, order_id: str, pass_id: str, expires_at: datetime, audit: str = "") -> str:
         """`audit`: why the order's basket is rescanned at the gate ("" for none), signed into the
-        pass so that a gate box that did not issue it knows too."""
-        claims: dict[str, Any] = {"o": order_id, "p": pass_id}
+        pass so that a gate box that did not issue it knows too. The expiry is the pass row's own,
+        so a pass shown again (a reload, a replayed checkout) is the same code, not a new one."""
+        exp = int(as_utc(expires_at).timestamp())
+        claims: dict[str, Any] = {"o": order_id, "p": pass_id, "exp": exp}
         if self.box:
             claims["b"] = self.box
         if audit:
             claims["a"] = audit
-        return PASS_PREFIX + self.exit_pass.sign(claims, ttl_s=ttl_s)
+        return PASS_PREFIX + self.exit_pass.sign(claims)
 
     def pass_claims(self, text: str, now: float | None = None) -> dict[str, Any]:
         """Signature and expiry of an exit pass; raises PassRefusal with a reason."""

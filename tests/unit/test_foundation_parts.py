@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
@@ -14,6 +15,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from edge.bus import Bus, Event
+from edge.platform.codes import Codes, PassRefusal
 from edge.platform.ids import uuid7
 from edge.platform.observability import escape_text
 from edge.platform.security import Sealer, SecretStore, Signer, TokenError, mask_secrets
@@ -119,6 +121,21 @@ def test_signed_tokens_refuse_tamper_expiry_other_purpose_and_rotated_keys(tmp_p
     with pytest.raises(TokenError) as e:
         Signer("exit_pass", ring).verify(token)
     assert e.value.code == "unknown_key"
+
+
+def test_an_exit_pass_shown_again_is_the_same_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload or a replayed checkout shows the pass the shopper already has, whatever second it is:
+    its expiry is the pass row's, not the clock's at the time of asking."""
+    codes = Codes(SecretStore(tmp_path))
+    expires = datetime(2030, 1, 1, 12, 0, 0)  # naive, as SQLite hands it back
+    first = codes.pass_code("o1", "p1", expires)
+    later = time.time() + 1.5  # a second boundary crossed between the two asks
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert codes.pass_code("o1", "p1", expires) == first
+    claims = codes.pass_claims(first, now=expires.replace(tzinfo=UTC).timestamp() - 1)
+    assert (claims["o"], claims["p"]) == ("o1", "p1")
+    with pytest.raises(PassRefusal):
+        codes.pass_claims(first, now=expires.replace(tzinfo=UTC).timestamp() + 1)
 
 
 def test_sealer_round_trip_and_tamper_detection(tmp_path: Path) -> None:
