@@ -10,8 +10,9 @@ digit is lost, although the intensity profile still holds it. This reader never 
    modules (EAN-13, UPC-A) or 67 (EAN-8), which gives the module size.
 2. Its guards (bars and spaces all one module wide) are matched with models of the print: four
    blurs and eleven ink spreads. They must fit and agree on the spread, which is what tells a
-   1 from a 7 and a 2 from an 8. The centre guard, anchored within a module of where the ends
-   put it, lets each half map on its own (a label seen at an angle or curved on a can).
+   1 from a 7 and a 2 from an 8. The centre guard, looked for within a module of where the ends
+   put it (farther only where it is not there: a label at an angle), lets each half map on its
+   own (a label seen at an angle or curved on a can).
 3. Each digit's stretch of the profile is compared with every digit pattern as that print
    renders it (the pattern and its known neighbours), at sub-module shifts, by normalised
    correlation, following the digits as the label drifts. The best pattern must win by a
@@ -24,37 +25,40 @@ scan; a wrong code costs a wrong item.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from edge.scanning.decoders import RawRead
+from edge.scanning.scanline_models import (
+    CENTRE,
+    CONTEXT,
+    EAN8,
+    EAN13,
+    END,
+    LEFT,
+    PARITY,
+    RIGHT,
+    SPREAD_OF,
+    START,
+    Layout,
+    S,
+)
 
 SYMBOLOGIES = ("EAN-13", "UPC-A", "EAN-8")
-S = 4  # samples per module in the model
-_L = ("3211", "2221", "2122", "1411", "1132", "1231", "1114", "1312", "1213", "3112")
-_PARITY = ("LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG", "LGGLLG", "LGGGLL", "LGLGLG", "LGLGGL", "LGGLGL")
-# The print and the lens, as the models render them: blur (Gaussian, in modules) and ink spread
-# (how much wider every bar prints than nominal, in modules; negative: thinner). The spread is
-# read from the guards, whose bars and spaces are all one module wide: 1 and 7 (or 2 and 8) are
-# the same digit printed one module heavier, so digits alone cannot tell the spread.
-SIGMAS = (0.3, 0.5, 0.7, 0.9)
-SPREADS = tuple(round(0.15 * k, 2) for k in range(-5, 6))  # -0.75 .. +0.75
 SPREAD_SLACK = 1  # digits may pick a spread this many steps from the guards'
 MAX_GUARD_DISAGREEMENT = 5  # steps of spread between the guards' own best fits
-# Each digit is compared with half a module of its known neighbours on each side (a left digit
-# follows a bar and precedes a space, a right digit the other way round): they anchor the grey
-# levels; the module beyond each neighbour is unknown.
-CONTEXT = 0.5
 SHIFTS = np.arange(-2, 3)  # sub-module shifts tried per digit, in samples
 WIDE_SHIFTS = np.arange(SHIFTS[0] - 1, SHIFTS[-1] + 2)
 MAX_DRIFT = S  # samples a half's digits may drift from a straight line, in all (one module)
 # The centre guard is searched within a module of where the ends put it: its pattern (01010)
 # recurs two modules on beside digits that start or end with 101, and a guard found there
-# shifts a whole half into a wrong but check-digit-valid reading.
-CENTRE_SHIFTS = np.arange(-S, S + 1)
+# shifts a whole half into a wrong but check-digit-valid reading. Only where it is not there
+# (a label seen at an angle, or curved, moves it by two modules or more: one end's modules are
+# then wider than the other's) is it looked for up to FAR_CENTRE modules away, at every place
+# it fits, and a code is returned only if every such place reads the same one.
+NEAR_CENTRE = S
+FAR_CENTRE = 3
+CENTRE_SHIFTS = np.arange(-FAR_CENTRE * S, FAR_CENTRE * S + 1)
 ROWS = 80  # rows (and columns) read per image, about; a code spans many
 MIN_VOTES = 3  # rows that must agree on a code
 SURE_VOTES = 8  # rows agreeing, none disagreeing: reading stops
@@ -66,96 +70,6 @@ MIN_MARGIN = 0.05  # over the next best pattern, in every digit
 QUIET_MODULES = 4.0  # light space before the first bar and after the last one
 MAX_GAP_MODULES = 4.6  # no element inside a code is wider than 4 modules
 MAX_EXTENTS = 4  # candidate codes tried per row and layout
-_erf = np.vectorize(math.erf)
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Where the digits sit, in modules from the first bar's leading edge."""
-
-    modules: int
-    centre: int  # first module of the centre guard (01010)
-    left: tuple[int, ...]
-    right: tuple[int, ...]
-
-
-EAN13 = _Layout(95, 45, tuple(3 + 7 * k for k in range(6)), tuple(50 + 7 * k for k in range(6)))
-EAN8 = _Layout(67, 31, tuple(3 + 7 * k for k in range(4)), tuple(36 + 7 * k for k in range(4)))
-
-
-def _bits(widths: str, starts_light: bool) -> str:
-    """Element widths ("3211") as modules, 1 for bar: "0001101" for an L-coded 0."""
-    out, dark = "", not starts_light
-    for w in widths:
-        out += ("1" if dark else "0") * int(w)
-        dark = not dark
-    return out
-
-
-def _render(bits: str, first: float, count: float, sigma: float, spread: float) -> np.ndarray:
-    """Zero-mean, unit-norm darkness of modules first..first+count of `bits`, S samples a
-    module, every bar grown by `spread` and blurred by `sigma` (both in modules)."""
-    return _unit(_darkness(bits, first, count, sigma, spread))
-
-
-def _darkness(bits: str, first: float, count: float, sigma: float, spread: float) -> np.ndarray:
-    u = first + (np.arange(round(count * S)) + 0.5) / S
-    out = np.zeros_like(u)
-    k = 0
-    while k < len(bits):
-        if bits[k] == "1":
-            end = k
-            while end < len(bits) and bits[end] == "1":
-                end += 1
-            a, b = k - spread / 2, end + spread / 2
-            out += 0.5 * (_erf((u - a) / (sigma * math.sqrt(2))) - _erf((u - b) / (sigma * math.sqrt(2))))
-            k = end
-        else:
-            k += 1
-    return out
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = v - v.mean()
-    return v / (np.linalg.norm(v) or 1.0)
-
-
-def _models(side: str) -> np.ndarray:
-    """Models of each digit's window (7 modules and CONTEXT of each neighbour), shape
-    (sigmas * spreads, digits, (7 + 2 * CONTEXT) * S): 20 digits on the left (L codes, then G),
-    10 on the right. The known neighbour module is rendered; the one beyond it as bar and as
-    space, averaged, since it belongs to a digit not read yet (guessing one colour there made
-    rendered labels of 1, 2, 7 and 8 misread seven times in 600, against once)."""
-    if side == "left":
-        codes = [_bits(p, True) for p in _L] + [_bits(p[::-1], True) for p in _L]
-        before, after = "1", "0"
-    else:
-        codes = [_bits(p, False) for p in _L]
-        before, after = "0", "1"
-    out = []
-    for sg in SIGMAS:
-        for sp in SPREADS:
-            row = []
-            for c in codes:
-                looks = [
-                    _darkness(o1 + before + c + after + o2, 2 - CONTEXT, 7 + 2 * CONTEXT, sg, sp)
-                    for o1 in "01"
-                    for o2 in "01"
-                ]
-                row.append(_unit(np.mean(looks, axis=0)))
-            out.append(row)
-    return np.array(out)
-
-
-_LEFT = _models("left")
-_RIGHT = _models("right")
-# The guards at both ends with a module of quiet zone and half a module of the digit beside them.
-_START = np.array([_render("000" + "101" + "0", 2, 4.5, sg, sp) for sg in SIGMAS for sp in SPREADS])
-_END = np.array([_render("0" + "101" + "000", 0.5, 4.5, sg, sp) for sg in SIGMAS for sp in SPREADS])
-_CENTRE = np.array([_render("11" + "01010" + "11", 2, 5, sg, sp) for sg in SIGMAS for sp in SPREADS])
-_SPREAD_OF = np.array([i for _sg in SIGMAS for i in range(len(SPREADS))])  # print -> spread index
-for _a in (_LEFT, _RIGHT, _START, _END, _CENTRE, _SPREAD_OF):
-    _a.setflags(write=False)  # shared by every camera thread, read only
 
 
 def read(
@@ -266,7 +180,7 @@ def _edges(profile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, np.sign(g[idx])
 
 
-def _extents(pos: np.ndarray, sign: np.ndarray, length: int, layout: _Layout) -> list[tuple[float, float]]:
+def _extents(pos: np.ndarray, sign: np.ndarray, length: int, layout: Layout) -> list[tuple[float, float]]:
     """(first bar's leading edge, last bar's trailing edge) pairs that fit a code of `layout`:
     quiet zones on both sides, no gap inside wider than a code's widest element. Text and 2D
     codes can offer many; the tightest MAX_EXTENTS are kept, which bounds a row's cost."""
@@ -321,35 +235,64 @@ def _windows(dark: np.ndarray, x0: float, module: float, firsts: np.ndarray, cou
     return w / np.where(norm > 0, norm, 1.0)
 
 
-def _decode_extent(profile: np.ndarray, x0: float, x1: float, layout: _Layout, margin: float) -> str | None:
+def _decode_extent(profile: np.ndarray, x0: float, x1: float, layout: Layout, margin: float) -> str | None:
     """The code between x0 and x1 (first bar's leading edge, last bar's trailing edge), or None."""
     module = (x1 - x0) / layout.modules
     dark = 255.0 - profile  # darkness: bars high
     # Both end guards first: most candidate extents in text or 2D codes fail here, cheaply.
-    start = (_windows(dark, x0, module, -1.0 + SHIFTS / S, 4.5) @ _START.T).max(axis=0)
-    end = (_windows(dark, x0, module, layout.modules - 3.5 + SHIFTS / S, 4.5) @ _END.T).max(axis=0)
+    start = (_windows(dark, x0, module, -1.0 + SHIFTS / S, 4.5) @ START.T).max(axis=0)
+    end = (_windows(dark, x0, module, layout.modules - 3.5 + SHIFTS / S, 4.5) @ END.T).max(axis=0)
     if start.max() < MIN_GUARD_CORRELATION or end.max() < MIN_GUARD_CORRELATION:
         return None
-    fit = _windows(dark, x0, module, layout.centre + CENTRE_SHIFTS / S, 5) @ _CENTRE.T  # (shifts, prints)
-    shift_i = int(np.argmax(fit.max(axis=1)))
-    centre = fit[shift_i]
+    fit = _windows(dark, x0, module, layout.centre + CENTRE_SHIFTS / S, 5) @ CENTRE.T  # (shifts, prints)
+    best = fit.max(axis=1)
+    near = np.nonzero(np.abs(CENTRE_SHIFTS) <= NEAR_CENTRE)[0]
+    if best[near].max() >= MIN_GUARD_CORRELATION:
+        places = [int(near[np.argmax(best[near])])]
+    else:  # a label at an angle: the centre guard is not where the end guards' midpoint is
+        places = [
+            i
+            for i in range(1, best.size - 1)
+            if best[i] >= MIN_GUARD_CORRELATION and best[i - 1] <= best[i] >= best[i + 1]
+        ]
+    texts = {
+        _decode_halves(dark, x0, x1, module, layout, (start, fit[i], end), int(CENTRE_SHIFTS[i]), margin)
+        for i in places
+    }
+    texts.discard(None)
+    return texts.pop() if len(texts) == 1 else None
+
+
+def _decode_halves(
+    dark: np.ndarray,
+    x0: float,
+    x1: float,
+    module: float,
+    layout: Layout,
+    guards: tuple[np.ndarray, np.ndarray, np.ndarray],
+    shift: int,
+    margin: float,
+) -> str | None:
+    """Both halves' digits, each mapped between an end guard and the centre guard, found `shift`
+    samples from where the ends put it (`guards`: the start, centre and end guards' fit per print)."""
+    start, centre, end = guards
     if centre.max() < MIN_GUARD_CORRELATION:
         return None
-    centre_x = x0 + (layout.centre + CENTRE_SHIFTS[shift_i] / S) * module
+    centre_x = x0 + (layout.centre + shift / S) * module
     # Each half's print from its two guards. The guards must agree on the ink spread: where they
     # do not, one of them traded a thin bar for a blurred one, and the 1/7 and 2/8 twins would be
     # traded with it. (Measured on rendered labels: reading each guard's spread at one shared
     # blur agrees more often, and let two twin swaps through in 1,176 labels; this let none.)
-    spreads = _SPREAD_OF[[int(np.argmax(start)), int(np.argmax(centre)), int(np.argmax(end))]]
+    spreads = SPREAD_OF[[int(np.argmax(start)), int(np.argmax(centre)), int(np.argmax(end))]]
     if spreads.max() - spreads.min() > MAX_GUARD_DISAGREEMENT:
         return None
     left_print, right_print = int(np.argmax(start + centre)), int(np.argmax(centre + end))
-    left = _digits(dark, x0, (centre_x - x0) / layout.centre, layout.left, _LEFT, left_print, margin)
+    left = _digits(dark, x0, (centre_x - x0) / layout.centre, layout.left, LEFT, left_print, margin)
     if left is None:
         return None
     right_module = (x1 - centre_x) / (layout.modules - layout.centre)
     right_starts = tuple(m - layout.centre for m in layout.right)
-    right = _digits(dark, centre_x, right_module, right_starts, _RIGHT, right_print, margin)
+    right = _digits(dark, centre_x, right_module, right_starts, RIGHT, right_print, margin)
     if right is None:
         return None
     if layout is EAN8:
@@ -358,9 +301,9 @@ def _decode_extent(profile: np.ndarray, x0: float, x1: float, layout: _Layout, m
         text = "".join(map(str, left + right))
     else:
         parity = "".join("G" if d >= 10 else "L" for d in left)
-        if parity not in _PARITY:
+        if parity not in PARITY:
             return None
-        text = str(_PARITY.index(parity)) + "".join(str(d % 10) for d in left) + "".join(map(str, right))
+        text = str(PARITY.index(parity)) + "".join(str(d % 10) for d in left) + "".join(map(str, right))
     return text if _check_ok(text) else None
 
 
@@ -384,7 +327,7 @@ def _digits(
         at = int(np.searchsorted(near, shift))  # clipping keeps it among the shifts tried
         found.append(windows[at - 1 : at + 2])
     stack = np.array(found)  # (digits, 3 shifts, window)
-    allowed = np.nonzero(np.abs(_SPREAD_OF - _SPREAD_OF[guess]) <= SPREAD_SLACK)[0]
+    allowed = np.nonzero(np.abs(SPREAD_OF - SPREAD_OF[guess]) <= SPREAD_SLACK)[0]
     scores = np.einsum("nwk,pdk->pndw", stack, models[allowed]).max(axis=3)  # (prints, digits, patterns)
     print_i = int(np.argmax(scores.max(axis=2).sum(axis=1)))
     ranked = np.sort(scores[print_i], axis=1)

@@ -65,6 +65,19 @@ def test_upside_down_and_turned_labels_are_read() -> None:
     assert texts(cv2.rotate(gray, cv2.ROTATE_90_CLOCKWISE)) == [CODE]
 
 
+@pytest.mark.parametrize(
+    ("code", "module_px", "blur_px", "perspective"),
+    [("4006381333931", 1.6, 0.6, 0.8), ("0036000291452", 2.0, 1.0, 1.25), ("0036000291452", 2.4, 0.6, 1.25)],
+)
+def test_a_label_seen_at_an_angle_is_read_though_its_centre_guard_is_off_the_midpoint(
+    code: str, module_px: float, blur_px: float, perspective: float
+) -> None:
+    """Turned away from the camera, one end's modules are wider than the other's and the centre
+    guard sits two modules or more from the end guards' midpoint, where it was looked for alone."""
+    gray = np.asarray(softlabels.soft_label(code, module_px, blur_px, 0.0, perspective=perspective))
+    assert [r.text.zfill(13) for r in scanline.read(gray)] == [code]
+
+
 def test_a_upc_a_is_reported_as_upc_a() -> None:
     upc = "036000291452"
     reads = scanline.read(label("0" + upc, 2.2, 0.6, 0.0))
