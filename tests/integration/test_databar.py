@@ -4,6 +4,7 @@ their line like the scale's EAN-13 labels, and two packs of different weights ar
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -13,6 +14,7 @@ import zxingcpp
 from edge.checkout.catalog import import_products
 from edge.checkout.service import CheckoutServices
 from edge.platform import gs1
+from edge.platform.timeutil import store_today
 from edge.scanning.component import make_strategy
 from edge.scanning.settings import ScanningSettings
 from tests.support.inproc import device_headers, running_app
@@ -21,6 +23,8 @@ CHICKEN = "9" + "695000000123"  # GTIN-14 of a variable-measure item (indicator 
 CHICKEN += gs1.check_digit(CHICKEN)
 EGGS = "0" + "695000000456"  # a fixed-price item on a DataBar Omnidirectional label
 EGGS += gs1.check_digit(EGGS)
+# a month ahead of the store's today: no last-day markdown and not expired, whatever the run's date
+USE_BY = (store_today("Asia/Shanghai") + timedelta(days=30)).strftime("%y%m%d")  # tests/support/inproc.py's zone
 
 
 def label(fmt: zxingcpp.BarcodeFormat, text: str) -> np.ndarray:
@@ -35,7 +39,7 @@ def test_databar_labels_reach_the_cart_with_their_weight_and_price(tmp_path: Pat
     F = zxingcpp.BarcodeFormat
     labels = {
         "light": label(F.DataBarExp, f"(01){CHICKEN}(3103)000750"),
-        "heavy": label(F.DataBarExpStk, f"(01){CHICKEN}(3103)001200(17)261231(10)LOT42"),
+        "heavy": label(F.DataBarExpStk, f"(01){CHICKEN}(3103)001200(17){USE_BY}(10)LOT42"),
         "priced": label(F.DataBarExp, f"(01){CHICKEN}(3922)1299"),
         "eggs": label(F.DataBar, f"(01){EGGS}"),
         "eggs-limited": label(F.DataBarLtd, f"(01){EGGS}"),

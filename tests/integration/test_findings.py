@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,13 @@ import pytest
 from edge.checkout.payments import PaymentFailed
 from edge.checkout.service import CheckoutServices
 from edge.platform.codes import PASS_PREFIX
+from edge.platform.timeutil import utcnow
 from tests.conftest import shared_path
 from tests.integration.test_checkout_money import Faults, flaky, money_store, network, paid_order, refund
 from tests.support.services import DaemonProcess
 from tests.support.waits import wait_for
+
+NEXT_YEAR = (utcnow() + timedelta(days=365)).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,7 @@ def test_f01_a_hundred_concurrent_refunds_of_one_unit_pay_out_only_what_was_sold
 # --- 7. one text policy: control characters never reach the database or the outbox --------------
 def test_f07_control_characters_in_staff_and_device_text_are_refused_at_the_edge(store: dict[str, Any]) -> None:
     c, staff = store["client"], store["staff"]
-    coupon = {"kind": "fixed", "value": 100, "name": "Spring\x00sale", "valid_to": "2027-01-01T00:00:00"}
+    coupon = {"kind": "fixed", "value": 100, "name": "Spring\x00sale", "valid_to": NEXT_YEAR}
     r = c.post("/api/checkout/coupons", json=coupon, headers=staff)
     assert r.status_code == 422 and "control character" in r.text, r.text
     r = c.post("/api/kiosk/sessions", json={"kiosk_id": "kiosk\x1b[2J"}, headers=staff)

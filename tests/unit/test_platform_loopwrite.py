@@ -37,7 +37,8 @@ def test_a_free_slot_runs_on_the_loop_and_a_busy_one_in_a_thread() -> None:
 
 
 def test_two_timeouts_in_a_row_send_the_next_scans_straight_to_threads() -> None:
-    change, where = FakeChange(), LoopFirst()
+    # a back-off long enough that a slow thread-pool hop between the two timeouts cannot outlast it
+    change, where = FakeChange(), LoopFirst(backoff_s=60)
     change.busy = True
 
     async def three() -> None:
