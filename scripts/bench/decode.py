@@ -337,9 +337,7 @@ def main() -> int:
     print(f"\nsmall soft EAN/UPC labels, {soft['labels']} rendered (1.5-2.2 px/module, blur 0.6-1.2 px, print +-0.4):")
     print("  " + "  ".join(f"{k} {v['read']} ({v['wrong']} wrong)" for k, v in soft["by_reader"].items()))
     angled = soft["angled"]
-    print(
-        f"the same seen at an angle, {angled['labels']} rendered (last module 0.8x or 1.25x the first, nominal print):"
-    )
+    print(f"the same seen at an angle, {angled['labels']} rendered (modules 0.8x or 1.25x as wide at one end):")
     print("  " + "  ".join(f"{k} {v['read']} ({v['wrong']} wrong)" for k, v in angled["by_reader"].items()))
 
     kiosk = role_strategy(ScanningSettings(), "kiosk")  # what a kiosk camera runs (its formats)

@@ -21,7 +21,7 @@ from edge.scanning.strategy import Strategy
 MODULES_PX = (1.5, 1.8, 2.2)
 BLURS_PX = (0.6, 0.9, 1.2)
 SPREADS = (-0.4, 0.0, 0.4)
-PERSPECTIVES = (0.8, 1.25)  # the last module this many times as wide as the first
+PERSPECTIVES = (0.8, 1.25)  # the row's last module this many times as wide as its first
 
 
 def soft_label(

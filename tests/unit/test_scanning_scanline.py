@@ -78,6 +78,18 @@ def test_a_label_seen_at_an_angle_is_read_though_its_centre_guard_is_off_the_mid
     assert [r.text.zfill(13) for r in scanline.read(gray)] == [code]
 
 
+def test_a_washed_out_centre_guard_does_not_send_the_reader_to_a_look_alike() -> None:
+    """Glare over a flat label's centre guard: the reader may look farther for it, but a weaker
+    01010 two modules on (found during review) must not read as a valid wrong code."""
+    code, module_px = "9071532419593", 1.885
+    gray = np.asarray(softlabels.soft_label(code, module_px, 0.556, -0.052, seed=82409356)).astype(np.float64)
+    x0, x1 = 20 + (11 + 45.892) * module_px, 20 + (11 + 50.892) * module_px
+    xs = np.arange(gray.shape[1])
+    glare = np.clip(np.minimum(xs - x0, x1 - xs) / module_px + 0.5, 0, 1)[None, :] * 0.545
+    gray[20:-20] = gray[20:-20] * (1 - glare) + 235 * glare
+    assert texts(np.clip(gray, 0, 255).astype(np.uint8)) in ([], [code])
+
+
 def test_a_upc_a_is_reported_as_upc_a() -> None:
     upc = "036000291452"
     reads = scanline.read(label("0" + upc, 2.2, 0.6, 0.0))
