@@ -175,7 +175,8 @@ def test_a_task_nobody_claims_escalates_once(shop: dict[str, Any]) -> None:
     old = utcnow() - timedelta(seconds=d.settings.checkout.task_escalate_s + 1)
     with d.ctx.store.write() as s:
         s.execute(update(StaffTask).where(col(StaffTask.id) == task["id"]).values(created_at=old))
-    assert tasks.escalate_due() == 1 and tasks.escalate_due() == 0
+    # the daemon's own housekeeping may escalate it first: either way, exactly once
+    assert tasks.escalate_due() in (0, 1) and tasks.escalate_due() == 0
     assert task_for(shop, "kiosk_help", session_id=sid)["escalated"] == 1
     assert [m["id"] for m in queued(shop, "/staff/escalation")][-1] == task["id"]
 
