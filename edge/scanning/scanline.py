@@ -280,9 +280,7 @@ def _decode_halves(
 ) -> str | None:
     """Both halves' digits, each mapped between an end guard and the centre guard, found `shift`
     samples from where the ends put it (`guards`: the start, centre and end guards' fit per print)."""
-    start, centre, end = guards
-    if centre.max() < MIN_GUARD_CORRELATION:
-        return None
+    start, centre, end = guards  # the centre guard's fit was checked where its place was chosen
     centre_x = x0 + (layout.centre + shift / S) * module
     # Each half's print from its two guards. The guards must agree on the ink spread: where they
     # do not, one of them traded a thin bar for a blurred one, and the 1/7 and 2/8 twins would be
