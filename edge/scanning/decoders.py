@@ -180,16 +180,18 @@ def binarise(gray: np.ndarray) -> np.ndarray:
     return cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
 
 
-def rotate(gray: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
-    """The image turned by `degrees` on a white canvas, and the inverse affine map (for boxes).
-    zbar scans only rows and columns; a code held at 45 degrees is invisible to it otherwise."""
+def rotate(gray: np.ndarray, degrees: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned by `degrees` (and resized by `scale`, cubic) on a white canvas, and the
+    inverse affine map (for boxes). zbar scans only rows and columns; a code held at 45 degrees
+    is invisible to it otherwise."""
     h, w = gray.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, scale)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
-    out = cv2.warpAffine(gray, m, (nw, nh), borderValue=255)
+    flags = cv2.INTER_LINEAR if scale == 1.0 else cv2.INTER_CUBIC
+    out = cv2.warpAffine(gray, m, (nw, nh), flags=flags, borderValue=255)
     return out, cv2.invertAffineTransform(m)
 
 
@@ -199,3 +201,67 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+DESKEW_MIN_DEGREES = 2.5  # below this zxing-cpp's own rows cross every bar of a stacked code
+
+
+def bar_angle(gray: np.ndarray) -> float | None:
+    """The turn (degrees, to the nearest axis, for `rotate`) that stands the image's bars upright,
+    or None where nothing in it is striped.
+
+    zxing-cpp reads a linear code at an angle along rows that cross it, but a stacked code (GS1
+    DataBar Stacked on fresh food) has rows a few modules high: a few degrees off level and no
+    row crosses one whole, so it is not read at all. Bars are where edges are strong and
+    parallel (a coherent local gradient, unlike print or texture); the angle that most of that
+    edge energy shares is the code's."""
+    if min(gray.shape[:2]) < 3:
+        return None
+    side = max(gray.shape[:2])
+    small = gray if side <= 640 else cv2.resize(gray, None, fx=640 / side, fy=640 / side, interpolation=cv2.INTER_AREA)
+    f = small.astype(np.float32)
+    gx, gy = cv2.Scharr(f, cv2.CV_32F, 1, 0), cv2.Scharr(f, cv2.CV_32F, 0, 1)  # Scharr: the least axis bias
+    # the local structure tensor, averaged over 4 px blocks and then 3 x 3 of them (12 px)
+    quarter = (max(1, f.shape[1] // 4), max(1, f.shape[0] // 4))
+    jxx, jyy, jxy = (
+        cv2.boxFilter(cv2.resize(p, quarter, interpolation=cv2.INTER_AREA), -1, (3, 3)).ravel()
+        for p in (gx * gx, gy * gy, gx * gy)
+    )
+    energy = jxx + jyy
+    striped = (jxx - jyy) ** 2 + 4 * jxy**2 > (0.8 * energy) ** 2  # coherence above 0.8
+    striped &= energy > 0
+    if not striped.any():
+        return None
+    weight = energy[striped]
+    # gradient direction folded to the nearest axis: bars upright or lying are both level
+    angle = (0.5 * np.degrees(np.arctan2(2 * jxy[striped], jxx[striped] - jyy[striped])) + 45) % 90 - 45
+    hist, _ = np.histogram(angle, bins=90, range=(-45, 45), weights=weight)
+    hist = np.convolve(np.r_[hist[-2:], hist, hist[:2]], np.ones(5), "valid")  # circular smoothing
+    peak = -45 + int(np.argmax(hist)) + 0.5
+    off = (angle - peak + 45) % 90 - 45
+    near = np.abs(off) < 3
+    return float(peak + np.average(off[near], weights=weight[near])) if weight[near].sum() > 0 else peak
+
+
+# ---------------------------------------------------------------- boxes
+
+
+def around(gray: np.ndarray, box: tuple[int, int, int, int], reach: float = 0.5) -> tuple[np.ndarray, tuple[int, int]]:
+    """`box` with `reach` times its size (at least 16 px) around it (a half: the whole code
+    whichever way it runs), and the crop's origin in `gray`."""
+    x0, y0, x1, y1 = box
+    pad = max(16, int(reach * max(x1 - x0, y1 - y0)))
+    h, w = gray.shape[:2]
+    left, top = max(0, x0 - pad), max(0, y0 - pad)
+    return gray[top : min(h, y1 + pad), left : min(w, x1 + pad)], (left, top)
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] <= b[2] and a[2] >= b[0] and a[1] <= b[3] and a[3] >= b[1]
+
+
+def map_box(read: RawRead, inverse: np.ndarray) -> RawRead:
+    x0, y0, x1, y1 = read.box
+    pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64) @ inverse.T
+    box = (int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max()))
+    return RawRead(read.symbology, read.text, read.raw, read.decoder, read.gs1, box)

@@ -14,12 +14,12 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from edge.scanning import codes, decoders, pipeline, strategy
+from edge.scanning import codes, decoders, pipeline, strategy, witness
 
 Key = tuple[str, tuple[tuple[str, str], ...]]  # sample name, labels
 METRICS: tuple[Counter | Histogram, ...] = (
     pipeline.FRAMES, pipeline.DECODE_SECONDS, pipeline.FRAME_TO_EVENT, pipeline.EVENTS,
-    strategy.CONFLICTS, strategy.WITNESS, strategy.PASS_ERRORS, strategy.PASSES,
+    witness.CONFLICTS, witness.WITNESS, strategy.PASS_ERRORS, strategy.PASSES,
     codes.REFUSED, decoders.DECODER_ERRORS,
 )  # fmt: skip
 _BY_NAME = {family.name: metric for metric in METRICS for family in metric.describe()}

@@ -5,7 +5,9 @@ Order (measured on the shared set, see docs/scanning.md):
 1. zxing-cpp restricted to the configured formats, at native resolution (no downscale pass).
 2. Only when pass 1 found nothing valid: pyzbar (linear codes), zxing-cpp on a 2x upscale (small
    images only), pyzbar on a contrast-equalised image, pyzbar on a 45-degree turn, zxing-cpp on
-   a binarised image, zxing-cpp on a contrast-equalised image, and last the scanline reader
+   a binarised image, zxing-cpp on a contrast-equalised image, zxing-cpp with the bars stood
+   upright (DataBar and Code 128 only: stacked or long codes a few degrees off level), and last
+   the scanline reader
    (EAN/UPC too small or soft to binarise, scanline.py), then the same at twice the size (small
    images only), stopping at the first pass that reads something (on a still: something it
    vouches for; live frames are vouched for at confirmation).
@@ -36,14 +38,8 @@ from edge.scanning import scanline
 from edge.scanning.budget import DecodeBudget
 from edge.scanning.codes import RETAIL, Code, validate
 from edge.scanning.decoders import RawRead
+from edge.scanning.witness import CONFLICTS, Witness
 
-CONFLICTS = Counter("edge_scanning_conflicts_total", "Overlapping different retail reads", ["outcome"])
-WITNESS = Counter(
-    "edge_scanning_witness_total",
-    "EAN/UPC codes about to be confirmed on camera or phone frames that a second reader vouched for"
-    " (the scanline reader; for UPC-E, zbar and zxing-cpp at twice the size), by outcome",
-    ["outcome"],
-)
 PASS_ERRORS = Counter("edge_scanning_pass_errors_total", "Decoder passes that raised (contained)", ["name"])
 PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
 
@@ -51,11 +47,14 @@ log = logging.getLogger(__name__)
 UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
 UPSCALED_PASSES = ("zxing_upscale", "scanline_upscale")  # images up to UPSCALE_MAX_SIDE only
 SCANLINE_PASSES = ("scanline", "scanline_upscale")  # the dearest passes: live, within their budget
+# Codes read upright by their own pass: long or stacked, so a few degrees off level no row crosses
+# one whole (DataBar Stacked rows are a few modules high; a GS1-128 label is many times longer than
+# its bars). An EAN/UPC is about as high as it is long, and zbar turned 45 degrees and the scanline
+# reader read it tilted: reading every format, this pass lowered the cross-validated read rate
+# (docs/scanning.md, *Tilted codes*).
+UPRIGHT_SYMBOLOGIES = ("DataBar", "Code128")
 LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
-WITNESS_ROWS = 40  # rows it reads around a code it is asked to vouch for
-WITNESS_GIVE_UP = 16  # ... unless the first 16 of them, spread over the crop, read nothing at all
 SCANLINE_RESERVE_MS = 40.0  # booked by each live scanline call until it ends (a typical call)
-WITNESS_RESERVE_MS = 10.0  # the same for a witness on a phone-page crop
 
 
 @dataclass
@@ -88,7 +87,7 @@ class Strategy:
         self.variable_prefixes = variable_prefixes
         self.weight_prefixes = weight_prefixes  # of the variable prefixes, those carrying grams
         self._scanline_budget = DecodeBudget(live_scanline_ms_per_s, reserve_ms=SCANLINE_RESERVE_MS)
-        self._witness_budget = DecodeBudget(live_witness_ms_per_s, reserve_ms=WITNESS_RESERVE_MS)
+        self.witness = Witness(self._zx, self._zb, self._validated, live_witness_ms_per_s)
         self.fallbacks: list[Pass] = self._fallbacks()
         # Camera and phone frames run the scanline reader on fewer rows, within a time budget
         # shared by every camera or phone that uses this strategy (it is the dearest pass); with
@@ -120,7 +119,18 @@ class Strategy:
             if not self.use_zbar:
                 return []
             turned, inverse = dec.rotate(g, 45)
-            return [_map_box(r, inverse) for r in self._zb(turned)]
+            return [dec.map_box(r, inverse) for r in self._zb(turned)]
+
+        long_rows = dec.zxing_formats(tuple(s for s in self.symbologies if s in UPRIGHT_SYMBOLOGIES))
+
+        def zx_deskewed(g: np.ndarray) -> list[RawRead]:
+            """Bars stood upright (dec.bar_angle), at twice the size where the image is small:
+            turning resamples, and two-pixel modules lose their edges to it."""
+            angle = dec.bar_angle(g)
+            if angle is None or abs(angle) < dec.DESKEW_MIN_DEGREES:
+                return []
+            turned, inverse = dec.rotate(g, angle, 2.0 if max(g.shape[:2]) <= UPSCALE_MAX_SIDE else 1.0)
+            return [dec.map_box(r, inverse) for r in dec.read_zxing(turned, long_rows)]
 
         out: list[Pass] = []
         if self.use_zbar:
@@ -131,6 +141,8 @@ class Strategy:
             out.append(("zbar_rot45", zb_rot))
         out.append(("zxing_binarised", lambda g: self._zx(dec.binarise(g))))
         out.append(("zxing_equalised", lambda g: self._zx(dec.equalise(g))))
+        if long_rows:
+            out.append(("zxing_deskewed", zx_deskewed))
         if any(s in scanline.SYMBOLOGIES for s in self.symbologies):
             out.append(("scanline", self._scanline))
             out.append(("scanline_upscale", self._scanline_up))
@@ -206,72 +218,8 @@ class Strategy:
         return outcome
 
     def vouch(self, gray: np.ndarray, code: Code, *, live: bool = False) -> bool:
-        """False when the scanline reader, which shares nothing with the binarising decoders,
-        reads a different EAN/UPC where `code` was read. Both decoders can agree on a misread
-        with a valid check digit (docs/scanning.md); a miss costs a second scan, a wrong code a
-        wrong item. Stills ask for every code; cameras and phones (`live`) once per confirmed
-        code, within its own time budget (`live_witness_ms_per_s`): fifty phones witnessing every
-        code put the frame p95 at ~950 ms (docs/benchmarks-staff-phone.md), so past the budget a
-        code stands unwitnessed, as every code did before the witness, and is counted.
-        A UPC-E read by one decoder gets a second look instead (zbar, and zxing-cpp at twice
-        the size): six digits whose check digit is carried by parity leave little room, and
-        zxing-cpp read another valid UPC-E at native size where its upscaled look read the
-        printed one (`zxing_upce-2_14`)."""
-        look = self._witness_reads
-        if code.symbology == "UPC-E":
-            if len(code.decoders) > 1:
-                return True
-            look = self._second_look
-        elif code.symbology not in scanline.SYMBOLOGIES or "scanline" in code.decoders:
-            return True
-        if live and not self._witness_budget.allow(time.monotonic()):
-            WITNESS.labels("skipped").inc()
-            return True
-        t0 = time.perf_counter()
-        try:
-            seen = {c.key for c in self._validated(look(gray, code))}
-        finally:
-            if live:
-                self._witness_budget.spend((time.perf_counter() - t0) * 1000)
-        outcome = "vetoed" if seen and code.key not in seen else "agreed" if seen else "silent"
-        if live:
-            WITNESS.labels(outcome).inc()
-        if outcome == "vetoed":
-            CONFLICTS.labels("vetoed").inc()
-            return False
-        return True
-
-    def _witness_reads(self, gray: np.ndarray, code: Code) -> list[RawRead]:
-        x0, y0, x1, y1 = code.box
-        # zxing-cpp boxes a linear code by the line it read: the bars run about half the code's
-        # length to either side of it, across; the crop is turned so that they stand upright.
-        along_x = (x1 - x0) >= (y1 - y0)
-        length = (x1 - x0) if along_x else (y1 - y0)
-        pad_along, pad_across = max(32, length // 4), max(16, length // 2)
-        pad_x, pad_y = (pad_along, pad_across) if along_x else (pad_across, pad_along)
-        h, w = gray.shape[:2]
-        crop = gray[max(0, y0 - pad_y) : min(h, y1 + pad_y), max(0, x0 - pad_x) : min(w, x1 + pad_x)]
-        if not along_x:
-            crop = np.ascontiguousarray(crop.T)
-        if not crop.size:
-            return []
-        return scanline.read(crop, rows=WITNESS_ROWS, turn=False, sure=scanline.MIN_VOTES, give_up=WITNESS_GIVE_UP)
-
-    def _second_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
-        """UPC-E reads of `code`'s area by the looks that did not read it (zbar, upscaled
-        zxing-cpp), where they overlap it: a QR or another pack beside it is no witness."""
-        crop, (ox, oy) = _around(gray, code.box)
-        if not crop.size:
-            return []
-        reads = [] if "zbar" in code.decoders else self._zb(crop)
-        if max(crop.shape) <= UPSCALE_MAX_SIDE // 2:
-            reads += self._zx(dec.upscale(crop, 2.0), scale=2.0)
-        x0, y0, x1, y1 = code.box
-
-        def overlaps(b: tuple[int, int, int, int]) -> bool:
-            return b[0] + ox <= x1 and b[2] + ox >= x0 and b[1] + oy <= y1 and b[3] + oy >= y0
-
-        return [r for r in reads if r.symbology == "UPC-E" and overlaps(r.box)]
+        """False when a witness reads a different code where `code` was read (witness.py)."""
+        return self.witness.vouch(gray, code, live=live)
 
     def _validated(self, reads: list[RawRead]) -> list[Code]:
         merged: dict[str, Code] = {}
@@ -302,7 +250,7 @@ class Strategy:
 
     def _witness(self, gray: np.ndarray, code: Code) -> frozenset[str]:
         """The decoders other than `code`'s own that read the same code in its area."""
-        crop, _origin = _around(gray, code.box)
+        crop, _origin = dec.around(gray, code.box)
         if crop.size == 0:
             return frozenset()
         if "zbar" not in code.decoders and self.use_zbar:
@@ -320,22 +268,5 @@ class Strategy:
         return frozenset(r.decoder for r in reads)
 
 
-def _around(gray: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """`box` with half its size (at least 16 px) around it, the whole code whichever way it runs,
-    and the crop's origin in `gray`."""
-    x0, y0, x1, y1 = box
-    pad = max(16, (x1 - x0) // 2, (y1 - y0) // 2)
-    h, w = gray.shape[:2]
-    left, top = max(0, x0 - pad), max(0, y0 - pad)
-    return gray[top : min(h, y1 + pad), left : min(w, x1 + pad)], (left, top)
-
-
 def _with_decoders(code: Code, decoders: frozenset[str]) -> Code:
     return replace(code, decoders=decoders)
-
-
-def _map_box(read: RawRead, inverse: np.ndarray) -> RawRead:
-    x0, y0, x1, y1 = read.box
-    pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64) @ inverse.T
-    box = (int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max()))
-    return RawRead(read.symbology, read.text, read.raw, read.decoder, read.gs1, box)

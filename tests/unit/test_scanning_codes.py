@@ -19,7 +19,8 @@ from edge.scanning.component import make_processor
 from edge.scanning.decoders import RawRead
 from edge.scanning.events import ScanEvent
 from edge.scanning.settings import MotionSettings, ScanningSettings
-from edge.scanning.strategy import CONFLICTS, Strategy
+from edge.scanning.strategy import Strategy
+from edge.scanning.witness import CONFLICTS
 
 
 def label(fmt: zxingcpp.BarcodeFormat, text: str, *, gs1_: bool = False, scale: int = 3) -> np.ndarray:

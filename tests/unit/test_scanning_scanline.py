@@ -3,9 +3,6 @@ the lens and the print, never returning a code fewer than several rows agree on.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -13,24 +10,17 @@ import zxingcpp
 from prometheus_client import REGISTRY
 from pyzbar import pyzbar
 
-from edge.cameras.contract import CameraInfo
 from edge.platform import gs1
 from edge.scanning import scanline
-from edge.scanning.component import make_processor, role_strategy
+from edge.scanning.component import role_strategy
 from edge.scanning.evaluation import comparable, load
-from edge.scanning.events import ScanEvent
-from edge.scanning.settings import MotionSettings, PhoneFrameSettings, ScanningSettings
+from edge.scanning.settings import PhoneFrameSettings, ScanningSettings
 from edge.scanning.strategy import Strategy
 from tests.conftest import shared_path
+from tests.support.labels import kiosk_events, softlabels
 
 CODE = "4006381333931"
 PHOTO = "images/zxing_upca-4_4.png"
-_SPEC = importlib.util.spec_from_file_location(
-    "bench_softlabels", Path(__file__).resolve().parents[2] / "scripts" / "bench" / "softlabels.py"
-)
-assert _SPEC is not None and _SPEC.loader is not None
-softlabels = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(softlabels)  # the bench's renderer, so tests and figures read the same labels
 
 
 def label(code: str, module_px: float, blur_px: float, spread: float, *, height: int = 60) -> np.ndarray:
@@ -162,14 +152,6 @@ def test_a_misread_both_decoders_agree_on_is_vetoed_by_the_scanline_reader() -> 
         assert [c.gtin13 for c in Strategy().decode(item.gray).codes] == ["0023942431015"], item.image
         assert [e.gtin for e in kiosk_events(item.gray, unvouched)] == ["09074932437075"], item.image
         assert kiosk_events(item.gray, Strategy()) == [], item.image
-
-
-def kiosk_events(gray: np.ndarray, strategy: Strategy) -> list[ScanEvent]:
-    """What a kiosk camera with this strategy confirms while the photo is held still."""
-    cam = CameraInfo(id="k-cam", role="kiosk", target="kiosk-1")
-    proc = make_processor(ScanningSettings(motion=MotionSettings(enabled=False)), cam, strategy)
-    frame = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-    return [e for t in np.arange(0.0, 1.0, 0.1) for e in proc.process(frame, float(t))]
 
 
 def test_no_code_read_in_photos_of_other_symbologies() -> None:

@@ -1,0 +1,159 @@
+"""A second, independent look at an EAN/UPC before it counts (stills: every code; cameras and
+phones: each code about to be confirmed, within a time budget).
+
+Two binarising decoders can agree on a misread with a valid check digit, and a row that crosses
+a short, tilted label from its top edge to its bottom one sees no quiet zone, so zxing-cpp can
+read a stretch of an EAN-13 as another valid code. A miss costs a second scan, a wrong code a
+wrong item: a look that reads a *different* code where this one was read vetoes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+from prometheus_client import Counter
+
+from edge.scanning import decoders as dec
+from edge.scanning import scanline
+from edge.scanning.budget import DecodeBudget
+from edge.scanning.codes import Code
+from edge.scanning.decoders import RawRead, around, map_box, overlap
+
+CONFLICTS = Counter("edge_scanning_conflicts_total", "Overlapping different retail reads", ["outcome"])
+WITNESS = Counter(
+    "edge_scanning_witness_total",
+    "EAN/UPC codes about to be confirmed on camera or phone frames that a second reader vouched for"
+    " (the scanline reader; for UPC-E, zbar and zxing-cpp at twice the size; tilted, both with the"
+    " bars stood upright), by outcome",
+    ["outcome"],
+)
+WITNESS_ROWS = 40  # rows the scanline reader reads around a code it is asked to vouch for
+WITNESS_GIVE_UP = 16  # ... unless the first 16 of them, spread over the crop, read nothing at all
+WITNESS_RESERVE_MS = 10.0  # booked by each live witness until it ends (a phone-page crop)
+UPRIGHT_MAX_SIDE = 1024  # the upright look works on at most this many pixels a side
+LONG_CODES = ("EAN-13", "UPC-A")  # what a shorter code read off a tilted label may be a stretch of
+
+Read = Callable[..., list[RawRead]]  # a decoder: (gray, scale=1.0)
+Look = Callable[[np.ndarray, Code], list[RawRead]]
+
+
+class Witness:
+    """Vouches for EAN/UPC codes with looks that do not share the reading decoder's failure."""
+
+    def __init__(self, zx: Read, zb: Read, validated: Callable[[list[RawRead]], list[Code]], live_ms_per_s: float):
+        self._zx, self._zb, self._validated = zx, zb, validated
+        self._budget = DecodeBudget(live_ms_per_s, reserve_ms=WITNESS_RESERVE_MS)
+
+    def vouch(self, gray: np.ndarray, code: Code, *, live: bool = False) -> bool:
+        """False when a look reads a different code where `code` was read. Cameras and phones
+        (`live`) ask within the budget (`live_witness_ms_per_s`): fifty phones witnessing every
+        code put the frame p95 at ~950 ms (docs/benchmarks-staff-phone.md), so past it a code
+        stands unwitnessed and is counted."""
+        looks = self._looks(code)
+        if not looks:
+            return True
+        if live and not self._budget.allow(time.monotonic()):
+            WITNESS.labels("skipped").inc()
+            return True
+        t0 = time.perf_counter()
+        outcome = "silent"
+        try:
+            for look in looks:
+                seen = {c.key for c in self._validated(look(gray, code))}
+                if seen and code.key not in seen:
+                    outcome = "vetoed"
+                    break
+                outcome = "agreed" if seen else outcome
+        finally:
+            if live:
+                self._budget.spend((time.perf_counter() - t0) * 1000)
+        if live:
+            WITNESS.labels(outcome).inc()
+        if outcome == "vetoed":
+            CONFLICTS.labels("vetoed").inc()
+            return False
+        return True
+
+    def _looks(self, code: Code) -> list[Look]:
+        """Tilted EAN/UPC: the upright look first. Then the scanline reader, which shares nothing
+        with the binarising decoders; a UPC-E (which it cannot read) read by one decoder gets
+        zbar and zxing-cpp at twice the size instead: six digits whose check digit is carried by
+        parity leave little room, and zxing-cpp read another valid UPC-E at native size where
+        its upscaled look read the printed one (`zxing_upce-2_14`)."""
+        if code.symbology == "UPC-E":
+            return [] if len(code.decoders) > 1 else [self.upright, self.second_look]
+        if code.symbology not in scanline.SYMBOLOGIES:
+            return []
+        return [self.upright] if "scanline" in code.decoders else [self.upright, self.scanline_look]
+
+    def scanline_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
+        x0, y0, x1, y1 = code.box
+        # zxing-cpp boxes a linear code by the line it read: the bars run about half the code's
+        # length to either side of it, across; the crop is turned so that they stand upright.
+        along_x = (x1 - x0) >= (y1 - y0)
+        length = (x1 - x0) if along_x else (y1 - y0)
+        pad_along, pad_across = max(32, length // 4), max(16, length // 2)
+        pad_x, pad_y = (pad_along, pad_across) if along_x else (pad_across, pad_along)
+        h, w = gray.shape[:2]
+        crop = gray[max(0, y0 - pad_y) : min(h, y1 + pad_y), max(0, x0 - pad_x) : min(w, x1 + pad_x)]
+        if not along_x:
+            crop = np.ascontiguousarray(crop.T)
+        if not crop.size:
+            return []
+        return scanline.read(crop, rows=WITNESS_ROWS, turn=False, sure=scanline.MIN_VOTES, give_up=WITNESS_GIVE_UP)
+
+    def second_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
+        """UPC-E reads of `code`'s area by the looks that did not read it (zbar, upscaled
+        zxing-cpp), where they overlap it: a QR or another pack beside it is no witness."""
+        crop, (ox, oy) = around(gray, code.box)
+        if not crop.size:
+            return []
+        reads = [] if "zbar" in code.decoders else self._zb(crop)
+        if max(crop.shape) <= UPRIGHT_MAX_SIDE // 2:
+            reads += self._zx(dec.upscale(crop, 2.0), scale=2.0)
+        moved = [replace(r, box=(r.box[0] + ox, r.box[1] + oy, r.box[2] + ox, r.box[3] + oy)) for r in reads]
+        return [r for r in moved if r.symbology == "UPC-E" and overlap(r.box, code.box)]
+
+    def upright(self, gray: np.ndarray, code: Code) -> list[RawRead]:
+        if {"zbar", "zxing"} <= code.decoders:
+            return []
+        """Where the bars are tilted: EAN-13 / UPC-A reads by the other decoder with the bars stood
+        upright (every row then crosses the whole code, quiet zones and all), whose bars reach
+        `code`'s box. The crop reaches a code's length around it: a UPC-E is 51 modules, an
+        EAN-13 95, so the code it may be a stretch of reaches that much farther."""
+        angle = dec.bar_angle(_bars(gray, code.box))  # the code's own bars give the angle
+        if angle is None or abs(angle) < dec.DESKEW_MIN_DEGREES:
+            return []
+        wide, (wx, wy) = around(gray, code.box, reach=1.0)
+        side = max(wide.shape[:2])
+        turned, inverse = dec.rotate(
+            wide, angle, 2.0 if side <= UPRIGHT_MAX_SIDE // 2 else min(1.0, UPRIGHT_MAX_SIDE / side)
+        )
+        out: list[RawRead] = []
+        # only the decoders that did not read it: one that misread it may misread it again upright
+        reads = ([] if "zbar" in code.decoders else self._zb(turned)) + (
+            [] if "zxing" in code.decoders else self._zx(turned)
+        )
+        for read in reads:
+            if read.symbology not in LONG_CODES:
+                continue
+            bx0, by0, bx1, by1 = read.box  # the line read, widened across by the bars' height
+            reach = max(16, (bx1 - bx0) // 3)
+            mx0, my0, mx1, my1 = map_box(replace(read, box=(bx0, by0 - reach, bx1, by1 + reach)), inverse).box
+            box = (mx0 + wx, my0 + wy, mx1 + wx, my1 + wy)
+            if overlap(box, code.box):
+                out.append(replace(read, box=box))
+        return out
+
+
+def _bars(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The band of bars around a read's line: a sixth of the code's length to either side,
+    across (a level look at a level code costs well under a millisecond)."""
+    x0, y0, x1, y1 = box
+    along_x = (x1 - x0) >= (y1 - y0)
+    pad = max(8, max(x1 - x0, y1 - y0) // 6)
+    pad_x, pad_y = (8, pad) if along_x else (pad, 8)
+    return gray[max(0, y0 - pad_y) : y1 + pad_y, max(0, x0 - pad_x) : x1 + pad_x]
