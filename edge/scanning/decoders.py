@@ -215,10 +215,11 @@ def bar_angle(gray: np.ndarray) -> float | None:
     row crosses one whole, so it is not read at all. Bars are where edges are strong and
     parallel (a coherent local gradient, unlike print or texture); the angle that most of that
     edge energy shares is the code's."""
-    if min(gray.shape[:2]) < 3:
+    h, w = gray.shape[:2]
+    side = max(h, w)
+    if min(h, w) < 3 or min(h, w) * 640 < 3 * side:  # a sliver: too thin to hold bars, or to scale
         return None
-    side = max(gray.shape[:2])
-    small = gray if side <= 640 else cv2.resize(gray, None, fx=640 / side, fy=640 / side, interpolation=cv2.INTER_AREA)
+    small = gray if side <= 640 else cv2.resize(gray, (w * 640 // side, h * 640 // side), interpolation=cv2.INTER_AREA)
     f = small.astype(np.float32)
     gx, gy = cv2.Scharr(f, cv2.CV_32F, 1, 0), cv2.Scharr(f, cv2.CV_32F, 0, 1)  # Scharr: the least axis bias
     # the local structure tensor, averaged over 4 px blocks and then 3 x 3 of them (12 px)

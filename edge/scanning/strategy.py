@@ -53,6 +53,7 @@ SCANLINE_PASSES = ("scanline", "scanline_upscale")  # the dearest passes: live, 
 # reader read it tilted: reading every format, this pass lowered the cross-validated read rate
 # (docs/scanning.md, *Tilted codes*).
 UPRIGHT_SYMBOLOGIES = ("DataBar", "Code128")
+UPRIGHT_CANVAS = 1280  # the upright pass turns an image at up to twice the size, to this many px a side
 LIVE_SCANLINE_ROWS = 24  # rows the scanline reader reads on a live frame (stills: scanline.ROWS)
 SCANLINE_RESERVE_MS = 40.0  # booked by each live scanline call until it ends (a typical call)
 
@@ -87,7 +88,7 @@ class Strategy:
         self.variable_prefixes = variable_prefixes
         self.weight_prefixes = weight_prefixes  # of the variable prefixes, those carrying grams
         self._scanline_budget = DecodeBudget(live_scanline_ms_per_s, reserve_ms=SCANLINE_RESERVE_MS)
-        self.witness = Witness(self._zx, self._zb, self._validated, live_witness_ms_per_s)
+        self.witness = Witness(self._zx, self._zb, self._validated, live_witness_ms_per_s, use_zbar=self.use_zbar)
         self.fallbacks: list[Pass] = self._fallbacks()
         # Camera and phone frames run the scanline reader on fewer rows, within a time budget
         # shared by every camera or phone that uses this strategy (it is the dearest pass); with
@@ -129,7 +130,9 @@ class Strategy:
             angle = dec.bar_angle(g)
             if angle is None or abs(angle) < dec.DESKEW_MIN_DEGREES:
                 return []
-            turned, inverse = dec.rotate(g, angle, 2.0 if max(g.shape[:2]) <= UPSCALE_MAX_SIDE else 1.0)
+            # twice the size where small; at most UPRIGHT_CANVAS a side (a 1024 px frame at twice
+            # the size cost ~48 ms), never smaller than the frame
+            turned, inverse = dec.rotate(g, angle, max(1.0, min(2.0, UPRIGHT_CANVAS / max(g.shape[:2]))))
             return [dec.map_box(r, inverse) for r in dec.read_zxing(turned, long_rows)]
 
         out: list[Pass] = []

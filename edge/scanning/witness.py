@@ -9,6 +9,7 @@ wrong item: a look that reads a *different* code where this one was read vetoes 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -33,18 +34,29 @@ WITNESS = Counter(
 WITNESS_ROWS = 40  # rows the scanline reader reads around a code it is asked to vouch for
 WITNESS_GIVE_UP = 16  # ... unless the first 16 of them, spread over the crop, read nothing at all
 WITNESS_RESERVE_MS = 10.0  # booked by each live witness until it ends (a phone-page crop)
-UPRIGHT_MAX_SIDE = 1024  # the upright look works on at most this many pixels a side
+LOOK_MAX_SIDE = 1024  # looks read at twice the size up to half this, and at most this many pixels a side
 LONG_CODES = ("EAN-13", "UPC-A")  # what a shorter code read off a tilted label may be a stretch of
 
 Read = Callable[..., list[RawRead]]  # a decoder: (gray, scale=1.0)
 Look = Callable[[np.ndarray, Code], list[RawRead]]
+log = logging.getLogger(__name__)
 
 
 class Witness:
     """Vouches for EAN/UPC codes with looks that do not share the reading decoder's failure."""
 
-    def __init__(self, zx: Read, zb: Read, validated: Callable[[list[RawRead]], list[Code]], live_ms_per_s: float):
+    def __init__(
+        self,
+        zx: Read,
+        zb: Read,
+        validated: Callable[[list[RawRead]], list[Code]],
+        live_ms_per_s: float,
+        *,
+        use_zbar: bool = True,
+    ) -> None:
         self._zx, self._zb, self._validated = zx, zb, validated
+        self._use_zbar = use_zbar
+        self._long = dec.zxing_formats(LONG_CODES)
         self._budget = DecodeBudget(live_ms_per_s, reserve_ms=WITNESS_RESERVE_MS)
 
     def vouch(self, gray: np.ndarray, code: Code, *, live: bool = False) -> bool:
@@ -62,7 +74,12 @@ class Witness:
         outcome = "silent"
         try:
             for look in looks:
-                seen = {c.key for c in self._validated(look(gray, code))}
+                try:
+                    seen = {c.key for c in self._validated(look(gray, code))}
+                except Exception:  # a look that breaks on an odd image is no witness, never a lost frame
+                    WITNESS.labels("error").inc()
+                    log.debug("witness look %s failed", getattr(look, "__name__", look), exc_info=True)
+                    continue
                 if seen and code.key not in seen:
                     outcome = "vetoed"
                     break
@@ -83,11 +100,21 @@ class Witness:
         zbar and zxing-cpp at twice the size instead: six digits whose check digit is carried by
         parity leave little room, and zxing-cpp read another valid UPC-E at native size where
         its upscaled look read the printed one (`zxing_upce-2_14`)."""
+        upright = [self.upright] if self._others(code) else []
         if code.symbology == "UPC-E":
-            return [] if len(code.decoders) > 1 else [self.upright, self.second_look]
-        if code.symbology not in scanline.SYMBOLOGIES:
+            return [] if len(code.decoders) > 1 else [*upright, self.second_look]
+        if code.symbology not in scanline.SYMBOLOGIES or "scanline" in code.decoders:
             return []
-        return [self.upright] if "scanline" in code.decoders else [self.upright, self.scanline_look]
+        return [*upright, self.scanline_look]
+
+    def _others(self, code: Code) -> list[Read]:
+        """The binarising decoders that did not read `code`, restricted to EAN-13 / UPC-A."""
+        out: list[Read] = []
+        if self._use_zbar and "zbar" not in code.decoders:
+            out.append(lambda g: dec.read_zbar(g, LONG_CODES))
+        if "zxing" not in code.decoders:
+            out.append(lambda g: dec.read_zxing(g, self._long))
+        return out
 
     def scanline_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
         x0, y0, x1, y1 = code.box
@@ -112,37 +139,37 @@ class Witness:
         if not crop.size:
             return []
         reads = [] if "zbar" in code.decoders else self._zb(crop)
-        if max(crop.shape) <= UPRIGHT_MAX_SIDE // 2:
+        if max(crop.shape) <= LOOK_MAX_SIDE // 2:
             reads += self._zx(dec.upscale(crop, 2.0), scale=2.0)
         moved = [replace(r, box=(r.box[0] + ox, r.box[1] + oy, r.box[2] + ox, r.box[3] + oy)) for r in reads]
         return [r for r in moved if r.symbology == "UPC-E" and overlap(r.box, code.box)]
 
     def upright(self, gray: np.ndarray, code: Code) -> list[RawRead]:
-        if {"zbar", "zxing"} <= code.decoders:
+        """Where the bars are tilted: EAN-13 / UPC-A reads, by the decoders that did not read
+        `code` (one that misread it may misread it again), with the bars stood upright (every row
+        then crosses the whole code, quiet zones and all), whose bars reach `code`'s box. The
+        crop reaches a code's length around it: a UPC-E is 51 modules, an EAN-13 95, so the code
+        it may be a stretch of reaches that much farther."""
+        others = self._others(code)
+        if not others:
             return []
-        """Where the bars are tilted: EAN-13 / UPC-A reads by the other decoder with the bars stood
-        upright (every row then crosses the whole code, quiet zones and all), whose bars reach
-        `code`'s box. The crop reaches a code's length around it: a UPC-E is 51 modules, an
-        EAN-13 95, so the code it may be a stretch of reaches that much farther."""
         angle = dec.bar_angle(_bars(gray, code.box))  # the code's own bars give the angle
         if angle is None or abs(angle) < dec.DESKEW_MIN_DEGREES:
             return []
         wide, (wx, wy) = around(gray, code.box, reach=1.0)
         side = max(wide.shape[:2])
-        turned, inverse = dec.rotate(
-            wide, angle, 2.0 if side <= UPRIGHT_MAX_SIDE // 2 else min(1.0, UPRIGHT_MAX_SIDE / side)
-        )
+        scale = 2.0 if side <= LOOK_MAX_SIDE // 2 else min(1.0, LOOK_MAX_SIDE / side)
+        turned, inverse = dec.rotate(wide, angle, scale)
         out: list[RawRead] = []
-        # only the decoders that did not read it: one that misread it may misread it again upright
-        reads = ([] if "zbar" in code.decoders else self._zb(turned)) + (
-            [] if "zxing" in code.decoders else self._zx(turned)
-        )
-        for read in reads:
-            if read.symbology not in LONG_CODES:
-                continue
+        for read in (r for other in others for r in other(turned)):
             bx0, by0, bx1, by1 = read.box  # the line read, widened across by the bars' height
-            reach = max(16, (bx1 - bx0) // 3)
-            mx0, my0, mx1, my1 = map_box(replace(read, box=(bx0, by0 - reach, bx1, by1 + reach)), inverse).box
+            if bx1 - bx0 >= by1 - by0:
+                reach = max(16, (bx1 - bx0) // 3)
+                by0, by1 = by0 - reach, by1 + reach
+            else:  # folded to the nearest axis, a code may stand on end once turned
+                reach = max(16, (by1 - by0) // 3)
+                bx0, bx1 = bx0 - reach, bx1 + reach
+            mx0, my0, mx1, my1 = map_box(replace(read, box=(bx0, by0, bx1, by1)), inverse).box
             box = (mx0 + wx, my0 + wy, mx1 + wx, my1 + wy)
             if overlap(box, code.box):
                 out.append(replace(read, box=box))
@@ -156,4 +183,4 @@ def _bars(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     along_x = (x1 - x0) >= (y1 - y0)
     pad = max(8, max(x1 - x0, y1 - y0) // 6)
     pad_x, pad_y = (8, pad) if along_x else (pad, 8)
-    return gray[max(0, y0 - pad_y) : y1 + pad_y, max(0, x0 - pad_x) : x1 + pad_x]
+    return gray[max(0, y0 - pad_y) : max(0, y1 + pad_y), max(0, x0 - pad_x) : max(0, x1 + pad_x)]

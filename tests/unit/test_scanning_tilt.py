@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import zxingcpp
+from prometheus_client import REGISTRY
 
 from edge.platform import gs1
 from edge.scanning import decoders
@@ -80,7 +81,10 @@ def test_a_stretch_of_a_tilted_ean13_read_as_a_upce_is_vetoed() -> None:
     strategy = Strategy()
     fast = strategy._validated(strategy._zx(gray))
     assert [c.symbology for c in fast] == ["UPC-E"]
-    assert not strategy.vouch(gray, fast[0])  # the same in the live path, within its budget
+    assert not strategy.vouch(gray, fast[0])
+    vetoed = REGISTRY.get_sample_value("edge_scanning_conflicts_total", {"outcome": "vetoed"}) or 0.0
+    assert not strategy.vouch(gray, fast[0], live=True)  # the same on a camera, within its budget
+    assert REGISTRY.get_sample_value("edge_scanning_conflicts_total", {"outcome": "vetoed"}) == vetoed + 1
     # No other pass reads this label, and a kiosk camera's fast pass keeps reading the stretch:
     # nothing is confirmed at this pose. A miss (the shopper turns the pack), not a wrong item.
     assert strategy.decode(gray).codes == []
@@ -114,3 +118,23 @@ def test_an_ean13_is_not_read_by_the_upright_pass() -> None:
     label = softlabels.soft_label("4006381333931", 2.2, 0.6, 0.0, height=120)
     gray = turned(cv2.copyMakeBorder(label, 80, 80, 40, 40, cv2.BORDER_CONSTANT, value=230), 12.0, 230)
     assert dict(Strategy().fallbacks)["zxing_deskewed"](gray) == []
+
+
+@pytest.mark.parametrize("shape", [(1, 5000), (5000, 1), (3, 5000), (5000, 3), (2, 2), (0, 10)])
+def test_slivers_have_no_bar_angle_and_cost_no_frame(shape: tuple[int, int]) -> None:
+    gray = np.full(shape, 128, np.uint8)
+    assert decoders.bar_angle(gray) is None
+    if gray.size:
+        assert Strategy().decode(gray).codes == []
+
+
+def test_a_look_that_raises_is_no_witness_and_loses_nothing() -> None:
+    gray = short_tilted_ean13()
+    strategy = Strategy()
+    code = strategy._validated(strategy._zx(gray))[0]
+
+    def broken(_gray: np.ndarray, _code: object) -> list[decoders.RawRead]:
+        raise ValueError("a decoder failed")
+
+    strategy.witness._looks = lambda _code: [broken]  # type: ignore[method-assign,assignment]
+    assert strategy.vouch(gray, code, live=True)  # stands, as an unwitnessed code does
