@@ -203,6 +203,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+UPSCALE_MAX_SIDE = 1024  # passes and looks at twice the size: images up to this (looks: half) only
 DESKEW_MIN_DEGREES = 2.5  # below this zxing-cpp's own rows cross every bar of a stacked code
 
 
@@ -266,3 +267,14 @@ def map_box(read: RawRead, inverse: np.ndarray) -> RawRead:
     pts = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], dtype=np.float64) @ inverse.T
     box = (int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max()))
     return RawRead(read.symbology, read.text, read.raw, read.decoder, read.gs1, box)
+
+
+def band(gray: np.ndarray, box: tuple[int, int, int, int], along: int, across: int) -> tuple[np.ndarray, bool]:
+    """The crop around a linear read's `box` (a line or a band), `along` px beyond its ends and
+    `across` px to either side, and whether the code runs along x."""
+    x0, y0, x1, y1 = box
+    along_x = (x1 - x0) >= (y1 - y0)
+    pad_x, pad_y = (along, across) if along_x else (across, along)
+    h, w = gray.shape[:2]
+    top, left = max(0, y0 - pad_y), max(0, x0 - pad_x)
+    return gray[top : max(top, min(h, y1 + pad_y)), left : max(left, min(w, x1 + pad_x))], along_x

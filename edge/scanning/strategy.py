@@ -44,7 +44,7 @@ PASS_ERRORS = Counter("edge_scanning_pass_errors_total", "Decoder passes that ra
 PASSES = Counter("edge_scanning_passes_total", "Decoder passes run", ["name"])
 
 log = logging.getLogger(__name__)
-UPSCALE_MAX_SIDE = 1024  # upscaling helps small symbols in small images; a 720p frame is left alone
+UPSCALE_MAX_SIDE = dec.UPSCALE_MAX_SIDE  # upscaling helps small symbols in small images; a 720p frame is left alone
 UPSCALED_PASSES = ("zxing_upscale", "scanline_upscale")  # images up to UPSCALE_MAX_SIDE only
 SCANLINE_PASSES = ("scanline", "scanline_upscale")  # the dearest passes: live, within their budget
 # Codes read upright by their own pass: long or stacked, so a few degrees off level no row crosses

@@ -34,7 +34,6 @@ WITNESS = Counter(
 WITNESS_ROWS = 40  # rows the scanline reader reads around a code it is asked to vouch for
 WITNESS_GIVE_UP = 16  # ... unless the first 16 of them, spread over the crop, read nothing at all
 WITNESS_RESERVE_MS = 10.0  # booked by each live witness until it ends (a phone-page crop)
-LOOK_MAX_SIDE = 1024  # looks read at twice the size up to half this, and at most this many pixels a side
 LONG_CODES = ("EAN-13", "UPC-A")  # what a shorter code read off a tilted label may be a stretch of
 
 Read = Callable[..., list[RawRead]]  # a decoder: (gray, scale=1.0)
@@ -117,15 +116,10 @@ class Witness:
         return out
 
     def scanline_look(self, gray: np.ndarray, code: Code) -> list[RawRead]:
-        x0, y0, x1, y1 = code.box
         # zxing-cpp boxes a linear code by the line it read: the bars run about half the code's
         # length to either side of it, across; the crop is turned so that they stand upright.
-        along_x = (x1 - x0) >= (y1 - y0)
-        length = (x1 - x0) if along_x else (y1 - y0)
-        pad_along, pad_across = max(32, length // 4), max(16, length // 2)
-        pad_x, pad_y = (pad_along, pad_across) if along_x else (pad_across, pad_along)
-        h, w = gray.shape[:2]
-        crop = gray[max(0, y0 - pad_y) : min(h, y1 + pad_y), max(0, x0 - pad_x) : min(w, x1 + pad_x)]
+        length = _length(code.box)
+        crop, along_x = dec.band(gray, code.box, max(32, length // 4), max(16, length // 2))
         if not along_x:
             crop = np.ascontiguousarray(crop.T)
         if not crop.size:
@@ -139,7 +133,7 @@ class Witness:
         if not crop.size:
             return []
         reads = [] if "zbar" in code.decoders else self._zb(crop)
-        if max(crop.shape) <= LOOK_MAX_SIDE // 2:
+        if max(crop.shape) <= dec.UPSCALE_MAX_SIDE // 2:
             reads += self._zx(dec.upscale(crop, 2.0), scale=2.0)
         moved = [replace(r, box=(r.box[0] + ox, r.box[1] + oy, r.box[2] + ox, r.box[3] + oy)) for r in reads]
         return [r for r in moved if r.symbology == "UPC-E" and overlap(r.box, code.box)]
@@ -158,7 +152,7 @@ class Witness:
             return []
         wide, (wx, wy) = around(gray, code.box, reach=1.0)
         side = max(wide.shape[:2])
-        scale = 2.0 if side <= LOOK_MAX_SIDE // 2 else min(1.0, LOOK_MAX_SIDE / side)
+        scale = 2.0 if side <= dec.UPSCALE_MAX_SIDE // 2 else min(1.0, dec.UPSCALE_MAX_SIDE / side)
         turned, inverse = dec.rotate(wide, angle, scale)
         out: list[RawRead] = []
         for read in (r for other in others for r in other(turned)):
@@ -179,8 +173,8 @@ class Witness:
 def _bars(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """The band of bars around a read's line: a sixth of the code's length to either side,
     across (a level look at a level code costs well under a millisecond)."""
-    x0, y0, x1, y1 = box
-    along_x = (x1 - x0) >= (y1 - y0)
-    pad = max(8, max(x1 - x0, y1 - y0) // 6)
-    pad_x, pad_y = (8, pad) if along_x else (pad, 8)
-    return gray[max(0, y0 - pad_y) : max(0, y1 + pad_y), max(0, x0 - pad_x) : max(0, x1 + pad_x)]
+    return dec.band(gray, box, 8, max(8, _length(box) // 6))[0]
+
+
+def _length(box: tuple[int, int, int, int]) -> int:
+    return max(box[2] - box[0], box[3] - box[1])
