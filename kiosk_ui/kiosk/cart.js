@@ -1,11 +1,10 @@
 // The cart: lines with quantity controls, totals, member and coupons; scan confirmation.
-// Everything the server says about a price comes as a code with params (each adjustment's
-// `code`/`params`, edge/checkout/pricing.py); the page says it in the shopper's language and the
-// store's currency. Names a retailer typed (promotions, coupons) are data, shown as they are.
+// What prices say (adjustments, coupons, weighed lines) is worded in /ui/common/cartwords.js.
 import { api } from "/ui/common/api.js";
+import { adjustmentText, couponName, couponWaitText, measureText, ownAdjustments } from "/ui/common/cartwords.js";
 import { $, fill, h } from "/ui/common/dom.js";
-import { fixed, money } from "/ui/common/format.js";
-import { currentLang, t } from "/ui/common/i18n.js";
+import { money } from "/ui/common/format.js";
+import { t } from "/ui/common/i18n.js";
 import { beep } from "/ui/common/sound.js";
 import { announce, go, pinAlert, showAlert, state, successAt } from "./state.js";
 
@@ -41,66 +40,6 @@ export function setCart(view) {
   render();
 }
 
-/** A calendar day (YYYY-MM-DD, a pack's use-by date) in the page's language. */
-function day(iso) {
-  const d = new Date(`${iso}T00:00:00Z`);
-  if (Number.isNaN(d.getTime())) return String(iso);
-  return new Intl.DateTimeFormat(currentLang(), { dateStyle: "medium", timeZone: "UTC" }).format(d);
-}
-
-/** Params as the catalog sentence shows them: `x_minor` as money `x`, `date` as a day, lists joined. */
-function sayParams(params, cur) {
-  const out = {};
-  for (const [k, v] of Object.entries(params || {})) {
-    if (k.endsWith("_minor")) out[k.slice(0, -"_minor".length)] = money(v, cur);
-    else if (k === "date") out[k] = day(v);
-    else if (Array.isArray(v)) out[k] = new Intl.ListFormat(currentLang(), { type: "conjunction" }).format(v.map(String));
-    else out[k] = v;
-  }
-  return out;
-}
-
-/** The sentence for a server code (`adj.<code>`), or the server's own text for a code this page does not know. */
-export function codeText(code, params, fallback, cur) {
-  if (!code) return fallback || "";
-  const key = `adj.${code}`;
-  const text = t(key, sayParams(params, cur));
-  return text === key ? fallback || "" : text;
-}
-
-// Order-wide discounts (a spend threshold, a coupon) are shared over the lines for tax; they
-// are shown once, by the totals, and each line shows its own (member price, multi-buy, use-by).
-const ORDER_WIDE = new Set(["threshold", "coupon"]);
-
-/** What a price adjustment says: the rule in the shopper's language, after the promotion's or
- * coupon's own name (the retailer's words) when it has one. */
-function adjustmentText(a, cart) {
-  const why = codeText(a.code, a.params, a.reason, cart.currency);
-  if (a.kind === "member_price" || a.kind === "markdown") return why; // the box's own words: all in `why`
-  let name = a.name;
-  if (a.kind === "coupon") {
-    const c = (cart.coupons || []).find((x) => x.coupon_id === a.rule_id);
-    name = (c ? c.name : "") || t("kiosk.coupon_default");
-  } else if (!name || name === a.rule_id) {
-    return why; // a promotion without a name: its rule says it all
-  }
-  return why ? `${name}: ${why}` : name;
-}
-
-function couponName(cart, id) {
-  const c = (cart.coupons || []).find((x) => x.coupon_id === id);
-  return (c && c.name) || t("kiosk.coupon_default");
-}
-
-/** A weighed line's label facts in the page's language; the server's sentence from older boxes. */
-function measureText(l, cur) {
-  if (l.measure_kind === "weight" && Number.isFinite(l.measure_grams) && Number.isFinite(l.price_per_kg_minor)) {
-    return t("kiosk.measure.weight", { kg: fixed(l.measure_grams / 1000, 3), price: money(l.price_per_kg_minor, cur) });
-  }
-  if (l.measure_kind === "price") return t("kiosk.measure.price");
-  return l.measure || "";
-}
-
 export function render() {
   const cart = state.cart;
   if (!cart) return;
@@ -115,7 +54,7 @@ export function render() {
       h("span", { class: "why scanned", text: adjustmentText(a, cart) }),
       h("span", { class: "off", text: `−${money(a.amount_minor || 0, cur)}` }),
     );
-  const own = (l) => (l.adjustments || []).filter((a) => !ORDER_WIDE.has(a.kind));
+  const own = ownAdjustments;
   const ownOff = (l) => own(l).reduce((sum, a) => sum + (a.amount_minor || 0), 0);
   fill(
     $("#lines"),
@@ -157,7 +96,7 @@ export function render() {
   fill($("#guide"), cart.guide ? t("kiosk.guide_attached", { name: cart.guide.guide_id }) : "");
   // the coupons in the cart; one waiting (a minimum spend not met yet) says why, in the page's words
   const waiting = new Map(cart.coupons_not_applied.map((c) => [c.coupon_id, c]));
-  const why = (c) => codeText(c.code, c.params, c.reason || t("kiosk.coupon_not_applied"), cur);
+  const why = (c) => couponWaitText(c, cur);
   fill(
     $("#coupons"),
     cart.coupons.map((c) =>

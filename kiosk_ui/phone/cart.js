@@ -1,8 +1,9 @@
 // The basket as the box priced it: lines with quantity controls, member prices and promotions
 // per line, order discounts and coupons, totals, the ID-check banner and the pay buttons.
 import { api } from "/ui/common/api.js";
+import { adjustmentText, couponWaitText, measureText, ownAdjustments } from "/ui/common/cartwords.js";
 import { $, fill, h } from "/ui/common/dom.js";
-import { fixed, money } from "/ui/common/format.js";
+import { money } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
 import { renderReceiptsButton } from "./receipts.js";
 import { cartUrl, S, toast } from "./state.js";
@@ -43,20 +44,10 @@ export function setCart(view) {
   render();
 }
 
-function measureText(l, cur) {
-  if (l.measure_kind === "weight" && Number.isFinite(l.measure_grams) && Number.isFinite(l.price_per_kg_minor)) {
-    return t("kiosk.measure.weight", { kg: fixed(l.measure_grams / 1000, 3), price: money(l.price_per_kg_minor, cur) });
-  }
-  if (l.measure_kind === "price") return t("kiosk.measure.price");
-  return l.measure || "";
-}
-
-// order-wide discounts (a spend threshold, a coupon) are spread over the lines for tax; they are
-// shown once, under the lines, and the lines show their own (member price, multibuy, use-by)
-const ORDER_WIDE = new Set(["threshold", "coupon"]);
-
-function lineItem(l, cur, flash) {
-  const own = (l.adjustments || []).filter((a) => !ORDER_WIDE.has(a.kind));
+/** A line, its own adjustments (member price, multi-buy, use-by markdown) worded as on the kiosk. */
+function lineItem(l, cart, flash) {
+  const cur = cart.currency;
+  const own = ownAdjustments(l);
   const ownOff = own.reduce((sum, a) => sum + (a.amount_minor || 0), 0);
   return h(
     "li",
@@ -69,7 +60,7 @@ function lineItem(l, cur, flash) {
       `${money(l.unit_minor, cur)} × ${l.qty}`,
       l.measure_kind || l.measure ? ` · ${t("kiosk.weighed")}: ${measureText(l, cur)}` : "",
       l.age_restricted ? ` · ${t("kiosk.age_item")}` : "",
-      ...own.map((a) => ` · ${a.name || a.reason || ""} −${money(a.amount_minor || 0, cur)}`),
+      ...own.map((a) => ` · ${adjustmentText(a, cart)} −${money(a.amount_minor || 0, cur)}`),
     ),
     h(
       "span",
@@ -88,11 +79,11 @@ export function render() {
   const cur = cart.currency;
   const now = Date.now();
   for (const [id, until] of flashUntil) if (until <= now) flashUntil.delete(id);
-  fill($("#lines"), cart.lines.map((l) => lineItem(l, cur, flashUntil.has(l.line_id))));
+  fill($("#lines"), cart.lines.map((l) => lineItem(l, cart, flashUntil.has(l.line_id))));
   $("#empty").hidden = cart.lines.length > 0;
   fill(
     $("#discounts"),
-    (cart.order_discounts || []).map((a) => h("li", { text: `${a.name || a.reason || ""} −${money(a.amount_minor || 0, cur)}` })),
+    (cart.order_discounts || []).map((a) => h("li", { dataset: { kind: a.kind, code: a.code || "" }, text: `${adjustmentText(a, cart)} −${money(a.amount_minor || 0, cur)}` })),
   );
   fill($("#subtotal"), money(cart.subtotal_minor, cur));
   fill($("#discount"), cart.discount_minor ? `−${money(cart.discount_minor, cur)}` : money(0, cur));
@@ -106,7 +97,7 @@ export function render() {
   fill(
     $("#coupons"),
     (cart.coupons_not_applied || []).map((c) =>
-      h("li", { class: "muted", text: `${c.name || c.coupon_id || ""} — ${c.reason || t("kiosk.coupon_not_applied")}` }),
+      h("li", { class: "muted", dataset: { code: c.code || "" }, text: `${c.name || c.coupon_id || ""} — ${couponWaitText(c, cur)}` }),
     ),
     // the member's wallet coupons that do not apply yet (an applied one is among the discounts)
     (cart.wallet || [])

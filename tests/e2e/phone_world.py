@@ -111,17 +111,18 @@ class Shop:
     daemon: DaemonProcess
     gw: Gateways
     tokens: dict[str, str]
+    broker: Mosquitto
 
     @property
     def url(self) -> str:
         return self.daemon.url
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+@contextmanager
+def open_shop(root: Path, extra: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Iterator[Shop]:
     """The daemon on the payment-gateway simulators (checkout in production mode: the phone pays in
-    Alipay or WeChat Pay), the demo catalog, a staff user and a gate device; no cameras."""
-    root = tmp_path_factory.mktemp("phone-shop")
+    Alipay or WeChat Pay), the demo catalog, a staff user and a gate device; no cameras. `extra`
+    adds config sections (a cloud to sync with), `env` the daemon's secrets."""
     data_dir = root / "data"
     data_dir.mkdir()
     broker = Mosquitto(root / "mosquitto")
@@ -135,15 +136,22 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
                 rails[rail] = {**rails[rail], "notify_url": f"{base}/api/payments/{rail}/notify"}
             config = store_config(data_dir, broker, None)
             config["checkout"] = {"mode": "production", "qr_acquirer": "rails", "rails": rails}
+            config.update(extra or {})
             tokens = _provision(config)
-            daemon = DaemonProcess(data_dir, config=config, port=port)
+            daemon = DaemonProcess(data_dir, config=config, env=env, port=port)
             daemon.start()
             try:
-                yield Shop(daemon, gw, tokens)
+                yield Shop(daemon, gw, tokens, broker)
             finally:
                 daemon.stop()
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    with open_shop(tmp_path_factory.mktemp("phone-shop")) as s:
+        yield s
 
 
 @contextmanager

@@ -1,0 +1,163 @@
+"""Fresh food on the shopper's phone, in Chromium: the rear camera (a Y4M clip) shows GS1 DataBar
+Expanded Stacked labels with a use-by date (AI 17) and a lot (AI 10), and the recall list comes
+down from the reference receiver on PostgreSQL. The page refuses the expired pack and the
+recalled lot with the box's sentence while the floor manager's handheld hears of both over MQTT,
+and the last-day pack lands with its markdown worded in the shopper's language, as on the kiosk.
+"""
+
+# ruff: noqa: F811 (the world's fixtures are imported and used as arguments)
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+import zxingcpp
+from playwright.sync_api import expect
+
+from cloud.harness import PostgresUnavailable, Receiver, temp_database
+from edge.demo.gtins import GROCERY
+from tests.e2e.conftest import shot
+from tests.e2e.phone_world import (  # noqa: F401 (phones: a pytest fixture)
+    Phones,
+    Shop,
+    camera_browser,
+    entry_code,
+    line,
+    open_shop,
+    phones,
+    quantities,
+    render_clip,
+    state,
+)
+from tests.integration.test_mqtt_relay import Guide
+from tests.support.waits import wait_for
+
+STORE_ID, TOKEN = "e2e-store", "e2e-phone-shelf-token"  # store_config's store id; a test-only token
+TEA, MILK, CRACKERS = GROCERY[0], GROCERY[1], GROCERY[2]
+ALERTS = f"retail/{STORE_ID}/checkout/+/alert"
+RECALL = {"recall_id": "R-E2E-7", "gtin": "0" + CRACKERS[0], "lot": "LOT9", "reason": "undeclared sesame"}
+# every toast the page shows, in order (a toast is replaced by the next one within seconds)
+TOAST_LOG = """() => {
+  window.__toasts = [];
+  const el = document.querySelector("#toast");
+  new MutationObserver(() => {
+    const text = el.textContent;
+    if (text && window.__toasts[window.__toasts.length - 1] !== text) window.__toasts.push(text);
+  }).observe(el, { childList: true, characterData: true, subtree: true });
+}"""
+SAID = """([expired, recalled]) =>
+  window.__toasts.some((t) => t.includes(expired)) && window.__toasts.some((t) => t.includes(recalled))"""
+EXPIRED_EN = "This pack is past its use-by date."
+RECALLED_EN = "This item has been recalled and cannot be sold."
+
+
+def noon_zone() -> tuple[str, date]:
+    """A fixed-offset zone where it is about noon now, and its date: the store's midnight, when
+    "use by today" on a label would turn into "expired", is hours away whenever the suite runs."""
+    now = datetime.now(UTC)
+    offset = 12 - now.hour  # -11 to +12 hours: every such Etc zone exists
+    name = "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs
+    return name, (now + timedelta(hours=offset)).date()
+
+
+@pytest.fixture(scope="module")
+def zone() -> tuple[str, date]:
+    return noon_zone()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory, zone: tuple[str, date]) -> Iterator[Shop]:
+    """The phone world's store, in a noon zone, syncing with the reference receiver that holds a
+    recall list (published before the daemon starts: its first down-sync poll applies it).
+    Overrides phone_world's `shop` for this module, so `phones` opens pages on this store."""
+    root = tmp_path_factory.mktemp("phone-shelf")
+    try:
+        with temp_database() as dsn:
+            rx = Receiver(dsn, {STORE_ID: TOKEN}, root / "receiver.log")
+            rx.start()
+            try:
+                rx.publish("recalls", [RECALL])
+                extra = {
+                    "store": {"id": STORE_ID, "name": "E2E Store", "timezone": zone[0], "currency": "CNY"},
+                    "sync": {"url": rx.url, "downsync_enabled": True, "downsync_interval_s": 3600, "idle_poll_s": 0.2},
+                }
+                with open_shop(root, extra, env={"RETAIL_EDGE_SECRET_SYNC_TOKEN": TOKEN}) as s:
+                    yield s
+            finally:
+                rx.stop()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc))
+
+
+def databar(item: tuple[str, str, int, str], use_by: date, lot: str) -> np.ndarray:
+    """A fresh-food label: DataBar Expanded Stacked with GTIN, use-by date and lot, 2 px a module."""
+    text = f"(01)0{item[0]}(17){use_by:%y%m%d}(10){lot}"
+    symbol = np.array(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.DataBarExpStk).to_image(scale=2))
+    framed = cv2.copyMakeBorder(symbol, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
+    return cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR)
+
+
+def recalls(shop: Shop) -> dict[str, Any]:
+    ready = httpx.get(f"{shop.url}/readyz", timeout=10).json()
+    return dict(ready["components"]["checkout"]["details"]["recalls"])
+
+
+def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
+    phones: Phones, shop: Shop, browser: Any, zone: tuple[str, date], tmp_path: Path
+) -> None:
+    applied = wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+    assert applied["entries"] == 1
+    today = zone[1]
+    clip = render_clip(
+        tmp_path / "shelf.y4m",
+        [
+            (None, 1),
+            (databar(TEA, today - timedelta(days=2), "A1"), 1.5),  # two days past its date
+            (None, 1),
+            (databar(CRACKERS, today + timedelta(days=300), "LOT9"), 1.5),  # the recalled lot
+            (None, 1),
+            (databar(MILK, today, "B2"), 1.5),  # its last day: 30% off (the default rule)
+            (None, 20),
+        ],
+        seed=21,
+    )
+    manager = Guide(shop.broker.port, "manager-phone-shelf", [ALERTS])
+    try:
+        with camera_browser(browser, clip) as cam:
+            page, _console, _ = phones.open(cam, f"/go/{entry_code(shop)}")
+            expect(page.get_by_text("Your basket is empty")).to_be_visible()
+            page.evaluate(TOAST_LOG)
+            page.get_by_role("button", name="Scan items").click()
+
+            # the shopper is told why each refused pack is not in the basket
+            page.wait_for_function(SAID, arg=[EXPIRED_EN, RECALLED_EN], timeout=30_000)
+            milk = line(page, MILK)
+            expect(milk.locator(".detail")).to_contain_text("30% off: use by today −CN¥4.05", timeout=30_000)
+            expect(milk.locator(".amount")).to_have_text("CN¥9.45")
+            expect(page.locator("#total")).to_contain_text("9.45")
+            shot(page, "phone-shelf")
+            sid = state(page)["cart"]["session_id"]
+            assert quantities(state(page)["cart"]) == {MILK[0]: 1}, "the refused packs stay out of the basket"
+            toasts: list[str] = page.evaluate("window.__toasts")
+            first = [next(i for i, t in enumerate(toasts) if s in t) for s in (EXPIRED_EN, RECALLED_EN, "Added: ")]
+            assert first == sorted(first) and toasts[first[2]] == f"Added: {MILK[1]}", toasts  # as the packs came
+
+            # staff hear of both packs, to take them from the shopper and the shelf
+            [expired] = manager.wait_for(lambda m: (m.get("session_id"), m["type"]) == (sid, "checkout.item_expired"))
+            [recalled] = manager.wait_for(lambda m: (m.get("session_id"), m["type"]) == (sid, "checkout.item_recalled"))
+            assert expired["kiosk_id"].startswith("phone-") and expired["name"] == TEA[1]
+            assert recalled["recall_id"] == RECALL["recall_id"] and recalled["name"] == CRACKERS[1]
+
+            # the same basket in Chinese: the markdown is worded by the page, not the box's English
+            page.select_option("#lang", "zh-CN")
+            expect(milk.locator(".detail")).to_contain_text("临期 30% 折扣：今天到期")
+            expect(milk.locator(".detail")).not_to_contain_text("use by")
+    finally:
+        manager.close()
