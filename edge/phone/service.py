@@ -111,7 +111,10 @@ class PhoneService:
                     out = self.carts().add_scan(session_id, owner, code.text, code.facts, _scan_id(frame_id, code.text))
                 except EdgeError as exc:
                     READS.labels("refused").inc()
-                    results.append({"text": shown, "ok": False, "code": exc.code, "message": exc.message})
+                    refused = {"text": shown, "ok": False, "code": exc.code, "message": exc.message}
+                    if isinstance(exc.details.get("name"), str):  # a known product refused (expired, recalled)
+                        refused["name"] = exc.details["name"]
+                    results.append(refused)
                     continue
                 added = out.get("added") or {}
                 result = "duplicate" if added.get("source") == "duplicate" else out.get("attached") or "added"

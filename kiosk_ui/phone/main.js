@@ -142,7 +142,7 @@ function onFrame(out) {
   if (out.cart) setCart(out.cart);
   const reads = Array.isArray(out.reads) ? out.reads : [];
   for (const r of reads) {
-    if (!r.ok) refusedRead(r.text, r.code, r.message);
+    if (!r.ok) refusedRead(r.name || r.text, r.code, r.message); // the product's name when the box knows it
     else if (r.result === "added") added((r.item && r.item.name) || r.text);
     else if (r.result === "member") toast(t("go.member_ok"), "ok");
     else if (r.result === "coupon") toast(t("go.coupon_ok"), "ok");

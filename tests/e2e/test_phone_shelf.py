@@ -146,6 +146,7 @@ def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
             sid = state(page)["cart"]["session_id"]
             assert quantities(state(page)["cart"]) == {MILK[0]: 1}, "the refused packs stay out of the basket"
             toasts: list[str] = page.evaluate("window.__toasts")
+            assert any(t.startswith(f"“{TEA[1]}”: {EXPIRED_EN}") for t in toasts), toasts  # the pack, in words
             first = [next(i for i, t in enumerate(toasts) if s in t) for s in (EXPIRED_EN, RECALLED_EN, "Added: ")]
             assert first == sorted(first) and toasts[first[2]] == f"Added: {MILK[1]}", toasts  # as the packs came
 

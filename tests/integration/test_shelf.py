@@ -238,7 +238,7 @@ def test_the_phone_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
             return reads
 
         expired = shown(f"(01){EGGS}(17){_yymmdd(-1)}(10)A1", 1000)[0]
-        assert not expired["ok"] and expired["code"] == "item_expired"
+        assert not expired["ok"] and expired["code"] == "item_expired" and expired["name"] == "Free-range eggs"
         alert = _alerts(daemon, "item_expired")[-1]
         assert alert["session_id"] == sid and alert["kiosk_id"].startswith("phone-"), "staff hear of it"
         link = f"https://id.example.com/01/{EGGS}/10/A9?17={_yymmdd(-3)}"
