@@ -28,7 +28,9 @@ class OpenSessionIn(_In):
 
 
 class AddItemIn(_In):
-    code: CodeStr = Field(max_length=64, description="GTIN-8/12/13/14 or a variable-measure code.")
+    code: CodeStr = Field(
+        max_length=128, description="GTIN-8/12/13/14, a variable-measure code, or a GS1 label's printed (01)... line."
+    )
     qty: int = Field(default=1, ge=-MAX_INT, le=MAX_INT, description="Units to add (1..checkout.max_quantity).")
 
 

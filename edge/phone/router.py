@@ -37,7 +37,7 @@ class _In(BaseModel):
 
 
 class TypedIn(_In):
-    code: CodeStr = Field(max_length=64, description="A product code typed on the phone.")
+    code: CodeStr = Field(max_length=128, description="A product code, or a GS1 label's (01)... line, typed.")
     qty: int = Field(default=1, ge=-MAX_INT, le=MAX_INT)
     scan_id: ScanId
 

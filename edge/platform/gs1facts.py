@@ -7,7 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from edge.platform.gs1 import GS1Error, decimal_value, gtin14, normalise_gtin, parse_date, variable_measure
+from edge.platform.errors import InvalidInput
+from edge.platform.gs1 import (
+    GS1Error,
+    decimal_value,
+    gtin14,
+    normalise_gtin,
+    parse_date,
+    parse_element_string,
+    variable_measure,
+)
 
 
 @dataclass(frozen=True)
@@ -91,5 +100,22 @@ def ai_facts(gtin: str, ais: tuple[tuple[str, str], ...]) -> Facts:
 
 
 def typed_facts(text: str, layout: Layout = Layout()) -> Facts:
-    """Facts of a code a person typed: `normalise_gtin`'s errors for a mistyped code."""
-    return facts(normalise_gtin(text), layout)
+    """Facts of a code a person typed: a GTIN (`normalise_gtin`'s errors for a mistyped one), or
+    the line printed under a GS1 label, `(01)...(17)...(10)...`, keyed in when the label will not
+    scan: its use-by date, lot and weight then count as if it had been scanned, where the GTIN
+    alone would let an expired or recalled pack through (InvalidInput `bad_gs1_text` otherwise)."""
+    line = text.strip() if isinstance(text, str) else ""
+    if not line.startswith("("):
+        return facts(normalise_gtin(text), layout)
+    try:
+        pairs = parse_element_string(line.replace(" ", ""))  # printed with spaces; no AI value holds one
+        gtin = next((v for a, v in pairs if a == "01"), None)
+        if gtin is None:
+            raise GS1Error("the label line has no (01) GTIN", code="gs1_no_gtin")
+        return ai_facts(gtin, tuple(pairs))
+    except GS1Error as exc:
+        raise InvalidInput(
+            f"that label line does not read as GS1 ({exc}); type it as printed, starting with (01)",
+            code="bad_gs1_text",
+            details={"reason": exc.code},
+        ) from None

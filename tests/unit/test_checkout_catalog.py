@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,30 @@ def test_cli_import_of_a_json_file_prints_a_readable_summary(tmp_path: Path) -> 
     assert shown.returncode == 0, shown.stderr
     product = json.loads(shown.stdout)["product"]
     assert (product["name"], product["price_minor"], product["member_price_minor"]) == ("Tea", 2990, 2690)
+
+
+def test_a_typed_label_line_counts_its_date_lot_and_weight() -> None:
+    """The line printed under a GS1 label, keyed in when it will not scan, means what the scan does."""
+    layout = ScanningSettings().layout()
+    tea = "0" + GROCERY[0][0]
+    facts = gs1facts.typed_facts(f" (01) {tea} (17) 261205 (10) LOT9 ", layout)
+    assert (facts.gtin, facts.ai("10"), facts.expiry) == (tea, "LOT9", date(2026, 12, 5))
+    chicken = "9" + "695000000123"
+    chicken += gs1.check_digit(chicken)
+    weighed = gs1facts.typed_facts(f"(01){chicken}(3103)000750", layout)
+    assert (weighed.measure, weighed.value) == ("weight", 750)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("(17)261205(10)A1", "gs1_no_gtin"),  # no GTIN: nothing to look up
+        (f"(01)0{GROCERY[0][0][:-1]}{(int(GROCERY[0][0][-1]) + 1) % 10}", "gtin_bad_check_digit"),
+        (f"(01)0{GROCERY[0][0]}(17)261340", "gs1_bad_date"),
+        ("(01", "gs1_malformed"),
+    ],
+)
+def test_a_mistyped_label_line_is_refused_with_its_reason(line: str, reason: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        gs1facts.typed_facts(line)
+    assert (err.value.code, err.value.details["reason"]) == ("bad_gs1_text", reason)

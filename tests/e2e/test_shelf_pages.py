@@ -1,8 +1,9 @@
-"""Fresh food on the shopper's phone, in Chromium: the rear camera (a Y4M clip) shows GS1 DataBar
-Expanded Stacked labels with a use-by date (AI 17) and a lot (AI 10), and the recall list comes
-down from the reference receiver on PostgreSQL. The page refuses the expired pack and the
-recalled lot with the box's sentence while the floor manager's handheld hears of both over MQTT,
-and the last-day pack lands with its markdown worded in the shopper's language, as on the kiosk.
+"""Fresh food at the till, in Chromium: GS1 labels with a use-by date (AI 17) and a lot (AI 10),
+and a recall list that comes down from the reference receiver on PostgreSQL. On the shopper's
+phone (its rear camera a Y4M clip of DataBar Expanded Stacked labels) and on the kiosk (the
+label's element string typed, as staff key a label the camera cannot read), the page refuses the
+expired pack and the recalled lot with a sentence while the floor manager's handheld hears of
+both over MQTT, and the last-day pack lands with its markdown worded in the shopper's language.
 """
 
 # ruff: noqa: F811 (the world's fixtures are imported and used as arguments)
@@ -23,7 +24,7 @@ from playwright.sync_api import expect
 
 from cloud.harness import PostgresUnavailable, Receiver, temp_database
 from edge.demo.gtins import GROCERY
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import open_pages, shot
 from tests.e2e.phone_world import (  # noqa: F401 (phones: a pytest fixture)
     Phones,
     Shop,
@@ -96,9 +97,13 @@ def shop(tmp_path_factory: pytest.TempPathFactory, zone: tuple[str, date]) -> It
         pytest.fail(str(exc))
 
 
+def element_string(item: tuple[str, str, int, str], use_by: date, lot: str) -> str:
+    return f"(01)0{item[0]}(17){use_by:%y%m%d}(10){lot}"
+
+
 def databar(item: tuple[str, str, int, str], use_by: date, lot: str) -> np.ndarray:
     """A fresh-food label: DataBar Expanded Stacked with GTIN, use-by date and lot, 2 px a module."""
-    text = f"(01)0{item[0]}(17){use_by:%y%m%d}(10){lot}"
+    text = element_string(item, use_by, lot)
     symbol = np.array(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.DataBarExpStk).to_image(scale=2))
     framed = cv2.copyMakeBorder(symbol, 16, 16, 16, 16, cv2.BORDER_CONSTANT, value=255)
     return cv2.cvtColor(framed, cv2.COLOR_GRAY2BGR)
@@ -160,5 +165,47 @@ def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
             page.select_option("#lang", "zh-CN")
             expect(milk.locator(".detail")).to_contain_text("临期 30% 折扣：今天到期")
             expect(milk.locator(".detail")).not_to_contain_text("use by")
+    finally:
+        manager.close()
+
+
+def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_day(
+    shop: Shop, browser: Any, zone: tuple[str, date]
+) -> None:
+    wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+    today = zone[1]
+    manager = Guide(shop.broker.port, "manager-kiosk-shelf", [ALERTS])
+    try:
+        with open_pages(browser, shop.url) as pages:
+            page, console = pages.open("/kiosk")
+            console.allow(r"status of 422")  # the two refused packs: the answers the page words
+            page.get_by_label("Kiosk device token").fill(shop.tokens["kiosk-1"])
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_role("heading", name="Scan your first item to start")).to_be_visible()
+            page.get_by_role("button", name="Type a barcode instead").click()
+
+            def key_in(text: str) -> None:
+                page.get_by_placeholder("Type a barcode").fill(text)
+                page.get_by_role("button", name="Add", exact=True).click()
+
+            key_in(element_string(TEA, today - timedelta(days=1), "A1"))
+            expect(page.locator("#alert")).to_contain_text(EXPIRED_EN)
+            key_in(element_string(CRACKERS, today + timedelta(days=300), "LOT9"))
+            expect(page.locator("#alert")).to_contain_text(RECALLED_EN)
+            key_in(element_string(MILK, today, "B2"))
+            lines = page.locator("#lines li.line")
+            expect(lines).to_have_count(1)
+            markdown = lines.locator(".adj[data-kind='markdown']")
+            expect(markdown.locator(".why")).to_have_text("30% off: use by today")
+            expect(markdown.locator(".off")).to_have_text("−CN¥4.05")
+            expect(page.locator("#total")).to_contain_text("9.45")
+            shot(page, "kiosk-shelf")
+
+            [expired] = manager.wait_for(lambda m: (m["kiosk_id"], m["type"]) == ("kiosk-1", "checkout.item_expired"))
+            [recalled] = manager.wait_for(lambda m: (m["kiosk_id"], m["type"]) == ("kiosk-1", "checkout.item_recalled"))
+            assert expired["name"] == TEA[1] and recalled["recall_id"] == RECALL["recall_id"]
+
+            page.get_by_label("Language").select_option("zh-CN")
+            expect(markdown.locator(".why")).to_have_text("临期 30% 折扣：今天到期")
     finally:
         manager.close()
