@@ -112,6 +112,7 @@ class Shop:
     gw: Gateways
     tokens: dict[str, str]
     broker: Mosquitto
+    config: dict[str, Any]
 
     @property
     def url(self) -> str:
@@ -141,7 +142,7 @@ def open_shop(root: Path, extra: dict[str, Any] | None = None, env: dict[str, st
             daemon = DaemonProcess(data_dir, config=config, env=env, port=port)
             daemon.start()
             try:
-                yield Shop(daemon, gw, tokens, broker)
+                yield Shop(daemon, gw, tokens, broker, config)
             finally:
                 daemon.stop()
     finally:

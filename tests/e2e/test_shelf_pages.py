@@ -4,6 +4,8 @@ phone (its rear camera a Y4M clip of DataBar Expanded Stacked labels) and on the
 label's element string typed, as staff key a label the camera cannot read), the page refuses the
 expired pack and the recalled lot with a sentence while the floor manager's handheld hears of
 both over MQTT, and the last-day pack lands with its markdown worded in the shopper's language.
+In the fitting room a recalled garment is refused on the shopper's page, in their language, and
+one guide call goes out to take it back however many phones bring it in.
 """
 
 # ruff: noqa: F811 (the world's fixtures are imported and used as arguments)
@@ -23,7 +25,8 @@ import zxingcpp
 from playwright.sync_api import expect
 
 from cloud.harness import PostgresUnavailable, Receiver, temp_database
-from edge.demo.gtins import GROCERY
+from edge.config import load_settings
+from edge.demo.gtins import FASHION, GROCERY
 from tests.e2e.conftest import open_pages, shot
 from tests.e2e.phone_world import (  # noqa: F401 (phones: a pytest fixture)
     Phones,
@@ -38,12 +41,15 @@ from tests.e2e.phone_world import (  # noqa: F401 (phones: a pytest fixture)
     state,
 )
 from tests.integration.test_mqtt_relay import Guide
+from tests.support.inproc import room_codes
 from tests.support.waits import wait_for
 
 STORE_ID, TOKEN = "e2e-store", "e2e-phone-shelf-token"  # store_config's store id; a test-only token
 TEA, MILK, CRACKERS = GROCERY[0], GROCERY[1], GROCERY[2]
 ALERTS = f"retail/{STORE_ID}/checkout/+/alert"
+TEE = FASHION[1]  # a garment of the fitting-room catalog
 RECALL = {"recall_id": "R-E2E-7", "gtin": "0" + CRACKERS[0], "lot": "LOT9", "reason": "undeclared sesame"}
+TEE_RECALL = {"recall_id": "R-E2E-8", "gtin": "0" + TEE[0], "reason": "loose buttons (choking hazard)"}  # every lot
 # every toast the page shows, in order (a toast is replaced by the next one within seconds)
 TOAST_LOG = """() => {
   window.__toasts = [];
@@ -57,6 +63,11 @@ SAID = """([expired, recalled]) =>
   window.__toasts.some((t) => t.includes(expired)) && window.__toasts.some((t) => t.includes(recalled))"""
 EXPIRED_EN = "This pack is past its use-by date."
 RECALLED_EN = "This item has been recalled and cannot be sold."
+RECALLED_FIT = {  # what the fitting room's page says, by the phone's language
+    "en-US": "This item has been recalled, so please don't wear it. "
+    "Leave it in the room: a guide is on the way to take it back.",
+    "zh-CN": "该商品已被召回，请不要试穿。请把它留在试衣间，导购正在赶来取回。",
+}
 
 
 def noon_zone() -> tuple[str, date]:
@@ -84,7 +95,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory, zone: tuple[str, date]) -> It
             rx = Receiver(dsn, {STORE_ID: TOKEN}, root / "receiver.log")
             rx.start()
             try:
-                rx.publish("recalls", [RECALL])
+                rx.publish("recalls", [RECALL, TEE_RECALL])
                 extra = {
                     "store": {"id": STORE_ID, "name": "E2E Store", "timezone": zone[0], "currency": "CNY"},
                     "sync": {"url": rx.url, "downsync_enabled": True, "downsync_interval_s": 3600, "idle_poll_s": 0.2},
@@ -118,7 +129,7 @@ def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
     phones: Phones, shop: Shop, browser: Any, zone: tuple[str, date], tmp_path: Path
 ) -> None:
     applied = wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
-    assert applied["entries"] == 1
+    assert applied["entries"] == 2
     today = zone[1]
     clip = render_clip(
         tmp_path / "shelf.y4m",
@@ -209,3 +220,23 @@ def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
             expect(markdown.locator(".why")).to_have_text("临期 30% 折扣：今天到期")
     finally:
         manager.close()
+
+
+def test_the_fitting_room_refuses_a_recalled_garment_and_calls_a_guide_once(shop: Shop, browser: Any) -> None:
+    wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+    settings = load_settings(None, overrides=shop.config)
+    token = room_codes(settings, Path(shop.config["storage"]["data_dir"])).token("room-1")
+    with open_pages(browser, shop.url) as pages:
+        for locale, said in RECALLED_FIT.items():  # two shoppers' phones bring the same tee in
+            page, console = pages.open(f"/fit/{token}", viewport={"width": 360, "height": 740}, locale=locale)
+            console.allow(r"status of 422")  # the refused garment: the answer the page words
+            expect(page.locator("#room-name")).to_have_text("Room 1")
+            page.locator("#code").fill(TEE[0])
+            page.locator("#code").press("Enter")
+            expect(page.locator("#toast")).to_have_text(said)
+            expect(page.locator("#items li.item")).to_have_count(0)
+            shot(page, f"fitting-recalled-{locale}")
+    guide = {"Authorization": f"Bearer {shop.tokens['guide-1']}"}
+    calls = httpx.get(f"{shop.url}/api/fitting/calls", headers=guide, timeout=10).json()
+    notes = [c["note"] for c in calls if c["note"].startswith(f"Recalled item in this room: {TEE[2]}")]
+    assert len(notes) == 1 and "loose buttons" in notes[0], calls  # a guide takes it back; repeats merge
