@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from edge.checkout import cartrows, shelf
+from edge.checkout import cartrows, shelf, tasks
 from edge.checkout.models import KioskSession
 from edge.checkout.shelf import Refusal
 from edge.platform.errors import Unprocessable
@@ -74,8 +74,10 @@ def write(
     """The planned change, inside the write slot. Raises CartMoved (rolled back) when the cart's
     version moved since the plan's read."""
     ks = p.ks
-    if p.refusal is not None:  # the alert commits; the scan is refused after the write
+    if p.refusal is not None:  # the alert and the task commit; the scan is refused after the write
         sessions._alert_staff(s, ks, p.refusal.code, {**p.refusal.details, "name": p.product.name})
+        pack = {**p.refusal.details, "code": p.refusal.code, "name": p.product.name}
+        tasks.pull_pack(s, sessions.settings.store.id, sessions.bus, ks.kiosk_id, ks.id, pack)
         return
     if scan_id is not None and not cartrows.claim_scan(s, ks.id, scan_id):
         raise CartMoved  # claimed since the read: decide again (it reads as a duplicate)

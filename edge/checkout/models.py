@@ -316,7 +316,7 @@ class StaffTask(SQLModel, table=True):
     __tablename__ = "checkout_staff_task"
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
-    kind: str = Field(max_length=16)  # id_check | kiosk_help | exit_audit
+    kind: str = Field(max_length=16)  # id_check | kiosk_help | exit_audit | pack_pull
     place: str = Field(max_length=64)  # the kiosk, phone (phone-...) or gate it is at
     session_id: str | None = Field(default=None, max_length=36, index=True)
     order_id: str | None = Field(default=None, max_length=36, index=True)

@@ -38,8 +38,9 @@ class HelpIn(BaseModel):
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    outcome: Literal["approved", "refused", "helped", "match", "mismatch", "waved"] = Field(
-        description="id_check: approved | refused; kiosk_help: helped; exit_audit: match | mismatch | waved."
+    outcome: Literal["approved", "refused", "helped", "match", "mismatch", "waved", "taken"] = Field(
+        description="id_check: approved | refused; kiosk_help: helped; exit_audit: match | mismatch | waved; "
+        "pack_pull: taken."
     )
     reason: SafeStr = Field(default="", max_length=200, description="Required to refuse or to wave through.")
     missing: list[MissingItemIn] = Field(default_factory=list, max_length=200, description="A mismatch's items.")

@@ -6,6 +6,8 @@
 - `exit_audit`: a flagged pass opened a gate: rescan the basket. Match, mismatch (the missing
   items listed) or waved through (with a reason); the result feeds the member's history
   (checkout.audits).
+- `pack_pull`: a pack that must not be sold reached a till (past its use-by date, recalled):
+  take it from the shopper and check the shelf for more. Taken.
 
 A task is written in the same transaction as what raised it (the cart line, the pass's use), and
 every change queues its state for the handhelds on `retail/{store}/staff/task` (QoS 1, durable:
@@ -40,7 +42,9 @@ OUTCOMES = {
     "id_check": ("approved", "refused"),
     "kiosk_help": ("helped",),
     "exit_audit": ("match", "mismatch", "waved"),
+    "pack_pull": ("taken",),
 }
+MAX_PACKS = 20  # packs one pull task lists (a cart full of one recalled lot is still one task)
 
 
 def public(task: StaffTask) -> dict[str, Any]:
@@ -78,6 +82,20 @@ def open_task(
     s.add(task)
     s.audit(f"device:{place}", f"checkout.task_{kind}", task.id, session_id=session_id, order_id=order_id)
     _announce(s, store_id, bus, task)
+    return task
+
+
+def pull_pack(s: Tx, store_id: str, bus: Bus, place: str, session_id: str, pack: dict[str, Any]) -> StaffTask:
+    """A refused pack (expired, recalled) at a till, inside the refusal's transaction: one task per
+    cart for a person to take it off sale; another pack refused in that cart joins the task."""
+    task = open_task(s, store_id, bus, "pack_pull", place, session_id=session_id, detail={"packs": [pack]})
+    packs = json.loads(task.detail or "{}").get("packs", [])
+    same = (pack.get("gtin"), pack.get("code"))
+    if all((p.get("gtin"), p.get("code")) != same for p in packs) and len(packs) < MAX_PACKS:
+        task.detail = json.dumps({"packs": [*packs, pack]})
+        task.version += 1
+        s.add(task)
+        _announce(s, store_id, bus, task)
     return task
 
 

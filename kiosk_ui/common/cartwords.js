@@ -15,7 +15,7 @@ export function ownAdjustments(line) {
 }
 
 /** A calendar day (YYYY-MM-DD, a pack's use-by date) in the page's language. */
-function day(iso) {
+export function day(iso) {
   const d = new Date(`${iso}T00:00:00Z`);
   if (Number.isNaN(d.getTime())) return String(iso);
   return new Intl.DateTimeFormat(currentLang(), { dateStyle: "medium", timeZone: "UTC" }).format(d);

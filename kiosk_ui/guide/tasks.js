@@ -1,6 +1,7 @@
 // Staff tasks in the handheld's queue (edge/checkout/tasks.py): ID checks, "call staff", exit rescans.
 // Fitting-room calls stay in main.js; both are rendered into one list, oldest first.
 import { api } from "/ui/common/api.js";
+import { day } from "/ui/common/cartwords.js";
 import { h } from "/ui/common/dom.js";
 import { duration, secondsSince } from "/ui/common/format.js";
 import { t } from "/ui/common/i18n.js";
@@ -82,10 +83,25 @@ function place(task) {
 function title(task) {
   if (task.kind === "id_check") return t("guide.task.id_check", { item: task.detail.name || task.detail.gtin || "" });
   if (task.kind === "exit_audit") return t("guide.task.exit_audit");
+  if (task.kind === "pack_pull") return t("guide.task.pack_pull", { items: packs(task).map((p) => p.name || p.gtin).join(", ") });
   return t("guide.task.kiosk_help");
 }
 
+function packs(task) {
+  return Array.isArray(task.detail.packs) ? task.detail.packs : [];
+}
+
+/** Why a pack came off sale: its use-by date, or the recall and the recall's reason (the cloud's words). */
+function packWhy(p) {
+  const name = p.name || p.gtin || "";
+  if (p.code === "item_expired") return t("guide.task.pack_expired", { name, date: day(p.expired_on) });
+  return p.reason ? t("guide.task.pack_recalled", { name, reason: p.reason }) : t("guide.task.pack_recalled_plain", { name });
+}
+
 function details(task) {
+  if (task.kind === "pack_pull") {
+    return [h("ul", { class: "packs" }, packs(task).map((p) => h("li", { text: packWhy(p) }))), h("p", { class: "muted", text: t("guide.task.pack_pull_how") })];
+  }
   if (task.kind !== "exit_audit") return null;
   const reasons = (task.detail.reasons || []).map((r) => t(`guide.reason.${r}`)).join(", ");
   const found = draft(task.id).found;
@@ -123,6 +139,7 @@ function answers(task, me, act) {
     const camera = h("button", { type: "button", class: "secondary", text: t("guide.camera.open"), on: { click: () => startRescan(task) } });
     return [camera, button("guide.task.match", "match"), missing, button("guide.task.mismatch", "mismatch", "secondary"), reason, button("guide.task.wave", "waved", "secondary")];
   }
+  if (task.kind === "pack_pull") return [button("guide.task.taken", "taken")];
   return [button("guide.resolve", "helped")];
 }
 

@@ -12,6 +12,7 @@ one guide call goes out to take it back however many phones bring it in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -218,6 +219,23 @@ def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
 
             page.get_by_label("Language").select_option("zh-CN")
             expect(markdown.locator(".why")).to_have_text("临期 30% 折扣：今天到期")
+
+            # and a guide's handheld asks for both packs to come off sale, in one task for the cart
+            guide, _ = pages.open("/guide", viewport={"width": 390, "height": 844})
+            guide.get_by_label("Device token").fill(shop.tokens["guide-1"])
+            guide.get_by_role("button", name="Sign in").click()
+            pull = guide.locator("li.task[data-kind=pack_pull]", has_text="kiosk-1")
+            expect(pull).to_contain_text(f"Take off sale: {TEA[1]}, {CRACKERS[1]}")
+            expect(pull.locator(".packs li")).to_have_text(
+                [
+                    re.compile(rf"^{re.escape(TEA[1])}: past its use-by date \(.+\)$"),
+                    f"{CRACKERS[1]}: recalled ({RECALL['reason']})",
+                ]  # fmt: skip
+            )
+            pull.get_by_role("button", name="Claim").click()
+            shot(guide, "handheld-pack-pull")
+            pull.get_by_role("button", name="Taken off sale").click()
+            expect(pull).to_have_count(0)
     finally:
         manager.close()
 

@@ -249,3 +249,43 @@ def test_the_phone_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
         line = client.get("/api/go/state", headers=phone).json()["cart"]["lines"][0]
         assert (line["gross_minor"], line["net_minor"]) == (1850, 1295), "30% off on the last day"
         assert line["adjustments"][0]["kind"] == "markdown"
+
+
+def test_refused_packs_become_one_pull_task_per_cart_on_the_handhelds(tmp_path: Path) -> None:
+    """Staff are asked to take a refused pack off sale in their queue, not only told on MQTT."""
+    with running_app(tmp_path / "data") as (client, daemon):
+        assert import_products(daemon.ctx.store, PRODUCTS).accepted == 3
+        recall = {"recall_id": "R-EGG-9", "gtin": EGGS, "lot": "LOT9", "reason": "salmonella"}
+        assert apply_recalls(daemon.ctx.store, 3, [recall]) == 1
+        kiosk = device_headers(daemon, "kiosk-1", "kiosk")
+        guide = device_headers(daemon, "guide-1", "guide")
+        sid = client.post("/api/kiosk/sessions", json={}, headers=kiosk).json()["session_id"]
+        for text in (
+            f"(01){EGGS}(17){_yymmdd(-1)}(10)A1",
+            f"(01){EGGS}(17){_yymmdd(400)}(10)LOT9",
+            f"(01){EGGS}(17){_yymmdd(-1)}(10)A1",  # the same pack again: the task already names it
+        ):
+            assert _scan(client, daemon, kiosk, sid, text)["lines"] == []
+
+        def pulls() -> list[dict[str, Any]]:
+            listed = client.get("/api/staff/tasks", headers=guide).json()
+            return [t for t in listed if t["kind"] == "pack_pull"]
+
+        [task] = pulls()
+        assert (task["place"], task["session_id"], task["state"]) == ("kiosk-1", sid, "open")
+        packs = [(p["code"], p.get("expired_on"), p.get("recall_id"), p["name"]) for p in task["detail"]["packs"]]
+        assert packs == [
+            ("item_expired", _iso(-1), None, "Free-range eggs"),
+            ("item_recalled", None, "R-EGG-9", "Free-range eggs"),
+        ]
+        with daemon.ctx.store.read() as s:
+            queued = [json.loads(r.payload) for r in s.exec(select(MqttQueued)).all()]
+        announced = [m for m in queued if m.get("type") == "staff.task" and m["id"] == task["id"]]
+        assert [len(m["detail"]["packs"]) for m in announced] == [1, 2], "the handhelds hear each pack"
+        wrong = client.post(f"/api/staff/tasks/{task['id']}/resolve", json={"outcome": "helped"}, headers=guide)
+        assert (wrong.status_code, wrong.json()["error"]["code"]) == (400, "bad_outcome")
+        done = client.post(f"/api/staff/tasks/{task['id']}/resolve", json={"outcome": "taken"}, headers=guide)
+        assert done.status_code == 200 and done.json()["state"] == "done", done.text
+        assert pulls() == []
+        _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(-2)}(10)A5")  # another expired pack
+        assert [t["detail"]["packs"][0]["expired_on"] for t in pulls()] == [_iso(-2)], "a new task once answered"
