@@ -77,7 +77,7 @@ def write(
     if p.refusal is not None:  # the alert and the task commit; the scan is refused after the write
         sessions._alert_staff(s, ks, p.refusal.code, {**p.refusal.details, "name": p.product.name})
         pack = {**p.refusal.details, "code": p.refusal.code, "name": p.product.name}
-        tasks.pull_pack(s, sessions.settings.store.id, sessions.bus, ks.kiosk_id, ks.id, pack)
+        tasks.pull_pack(s, sessions.settings.store.id, sessions.bus, ks.kiosk_id, ks.id, pack, scan_id)
         return
     if scan_id is not None and not cartrows.claim_scan(s, ks.id, scan_id):
         raise CartMoved  # claimed since the read: decide again (it reads as a duplicate)

@@ -85,16 +85,28 @@ def open_task(
     return task
 
 
-def pull_pack(s: Tx, store_id: str, bus: Bus, place: str, session_id: str, pack: dict[str, Any]) -> StaffTask:
+def pull_pack(
+    s: Tx, store_id: str, bus: Bus, place: str, session_id: str, pack: dict[str, Any], scan_id: str | None
+) -> StaffTask | None:
     """A refused pack (expired, recalled) at a till, inside the refusal's transaction: one task per
-    cart for a person to take it off sale; another pack refused in that cart joins the task."""
+    cart for a person to take it off sale; another pack refused in that cart joins the task (the
+    same GTIN refused for the same reason once; at most MAX_PACKS). A resent scan (its answer was
+    lost) is not a new pack, even after the task was answered."""
+    pulls = s.exec(select(StaffTask).where(StaffTask.kind == "pack_pull", StaffTask.session_id == session_id)).all()
+    if scan_id is not None and any(scan_id in json.loads(t.detail or "{}").get("scans", []) for t in pulls):
+        return None
     task = open_task(s, store_id, bus, "pack_pull", place, session_id=session_id, detail={"packs": [pack]})
-    packs = json.loads(task.detail or "{}").get("packs", [])
+    detail = json.loads(task.detail or "{}")
+    packs, scans = detail.get("packs", []), detail.get("scans", [])
     same = (pack.get("gtin"), pack.get("code"))
-    if all((p.get("gtin"), p.get("code")) != same for p in packs) and len(packs) < MAX_PACKS:
-        task.detail = json.dumps({"packs": [*packs, pack]})
+    joins = all((p.get("gtin"), p.get("code")) != same for p in packs) and len(packs) < MAX_PACKS
+    if scan_id is not None:
+        scans = [*scans, scan_id][-4 * MAX_PACKS :]
+    task.detail = json.dumps({"packs": [*packs, pack] if joins else packs, "scans": scans})
+    s.add(task)
+    if joins:
         task.version += 1
-        s.add(task)
+        s.audit(f"device:{place}", "checkout.task_pack_added", task.id, gtin=pack.get("gtin"), code=pack.get("code"))
         _announce(s, store_id, bus, task)
     return task
 

@@ -102,8 +102,9 @@ def ai_facts(gtin: str, ais: tuple[tuple[str, str], ...]) -> Facts:
 def typed_facts(text: str, layout: Layout = Layout()) -> Facts:
     """Facts of a code a person typed: a GTIN (`normalise_gtin`'s errors for a mistyped one), or
     the line printed under a GS1 label, `(01)...(17)...(10)...`, keyed in when the label will not
-    scan: its use-by date, lot and weight then count as if it had been scanned, where the GTIN
-    alone would let an expired or recalled pack through (InvalidInput `bad_gs1_text` otherwise)."""
+    scan: its use-by date and lot are then checked as if it had been scanned, where the GTIN alone
+    carries no date (InvalidInput `bad_gs1_text` otherwise). A weighed item's weight or price is
+    not taken from a keyboard (`typed_measure`): anyone could type a price of 0.01."""
     line = text.strip() if isinstance(text, str) else ""
     if not line.startswith("("):
         return facts(normalise_gtin(text), layout)
@@ -112,10 +113,16 @@ def typed_facts(text: str, layout: Layout = Layout()) -> Facts:
         gtin = next((v for a, v in pairs if a == "01"), None)
         if gtin is None:
             raise GS1Error("the label line has no (01) GTIN", code="gs1_no_gtin")
-        return ai_facts(gtin, tuple(pairs))
+        found = ai_facts(gtin, tuple(pairs))
     except GS1Error as exc:
         raise InvalidInput(
             f"that label line does not read as GS1 ({exc}); type it as printed, starting with (01)",
             code="bad_gs1_text",
             details={"reason": exc.code},
         ) from None
+    if found.measured_by_ai:
+        raise InvalidInput(
+            "a weighed item's weight or price is read from its label, not typed; ask a member of staff",
+            code="typed_measure",
+        )
+    return found

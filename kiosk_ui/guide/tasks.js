@@ -1,4 +1,5 @@
-// Staff tasks in the handheld's queue (edge/checkout/tasks.py): ID checks, "call staff", exit rescans.
+// Staff tasks in the handheld's queue (edge/checkout/tasks.py): ID checks, "call staff", exit
+// rescans, and packs to take off sale (expired or recalled, refused at a till).
 // Fitting-room calls stay in main.js; both are rendered into one list, oldest first.
 import { api } from "/ui/common/api.js";
 import { day } from "/ui/common/cartwords.js";
@@ -59,12 +60,14 @@ export function stopRescan() {
   document.getElementById("rescan-cam").hidden = true;
 }
 
-/** Merge a task (from the list, the SSE stream or an answer); true when it is new and open. */
+/** Merge a task (from the list, the SSE stream or an answer); true when it is new and open, or
+ * when another refused pack joined a pull task still to be answered (the handheld beeps again). */
 export function upsertTask(task) {
   const old = tasks.get(task.id);
   if (old && old.version > task.version) return false;
   tasks.set(task.id, task);
-  return !old && task.state === "open";
+  if (!old) return task.state === "open";
+  return task.state !== "done" && packs(task).length > packs(old).length;
 }
 
 export async function loadTasks() {

@@ -177,7 +177,7 @@ function settle(item, outcome) {
     toast(explain(err.code, err.message), "error"); // a picture the box could not use
     return;
   }
-  refusedRead(item.code, err.code, err.message);
+  refusedRead((err.details && err.details.name) || item.code, err.code, err.message); // a known pack by name
 }
 
 function send(item) {

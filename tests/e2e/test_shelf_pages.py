@@ -168,8 +168,12 @@ def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
             assert first == sorted(first) and toasts[first[2]] == f"Added: {MILK[1]}", toasts  # as the packs came
 
             # staff hear of both packs, to take them from the shopper and the shelf
-            [expired] = manager.wait_for(lambda m: (m.get("session_id"), m["type"]) == (sid, "checkout.item_expired"))
-            [recalled] = manager.wait_for(lambda m: (m.get("session_id"), m["type"]) == (sid, "checkout.item_recalled"))
+            expired = manager.wait_for(
+                lambda m: (m.get("session_id"), m.get("type")) == (sid, "checkout.item_expired")
+            )[0]
+            recalled = manager.wait_for(
+                lambda m: (m.get("session_id"), m.get("type")) == (sid, "checkout.item_recalled")
+            )[0]
             assert expired["kiosk_id"].startswith("phone-") and expired["name"] == TEA[1]
             assert recalled["recall_id"] == RECALL["recall_id"] and recalled["name"] == CRACKERS[1]
 
@@ -213,8 +217,12 @@ def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
             expect(page.locator("#total")).to_contain_text("9.45")
             shot(page, "kiosk-shelf")
 
-            [expired] = manager.wait_for(lambda m: (m["kiosk_id"], m["type"]) == ("kiosk-1", "checkout.item_expired"))
-            [recalled] = manager.wait_for(lambda m: (m["kiosk_id"], m["type"]) == ("kiosk-1", "checkout.item_recalled"))
+            expired = manager.wait_for(
+                lambda m: (m.get("kiosk_id"), m.get("type")) == ("kiosk-1", "checkout.item_expired")
+            )[0]
+            recalled = manager.wait_for(
+                lambda m: (m.get("kiosk_id"), m.get("type")) == ("kiosk-1", "checkout.item_recalled")
+            )[0]
             assert expired["name"] == TEA[1] and recalled["recall_id"] == RECALL["recall_id"]
 
             page.get_by_label("Language").select_option("zh-CN")

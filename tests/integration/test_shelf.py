@@ -289,3 +289,17 @@ def test_refused_packs_become_one_pull_task_per_cart_on_the_handhelds(tmp_path: 
         assert pulls() == []
         _scan(client, daemon, kiosk, sid, f"(01){EGGS}(17){_yymmdd(-2)}(10)A5")  # another expired pack
         assert [t["detail"]["packs"][0]["expired_on"] for t in pulls()] == [_iso(-2)], "a new task once answered"
+
+        # a phone types the label line; its answer is lost, the task answered, then the same scan resent
+        phone = go_headers(client, daemon)
+        psid = client.get("/api/go/state", headers=phone).json()["cart"]["session_id"]
+        typed = {"code": f"(01) {EGGS} (17) {_yymmdd(-1)} (10) A1", "scan_id": "typed-resent-1"}
+        first = client.post(f"/api/go/carts/{psid}/items", json=typed, headers=phone)
+        assert (first.status_code, first.json()["error"]["code"]) == (422, "item_expired"), first.text
+        assert first.json()["error"]["details"]["name"] == "Free-range eggs", "the page names the pack"
+        [ptask] = [t for t in pulls() if t["session_id"] == psid]
+        taken = client.post(f"/api/staff/tasks/{ptask['id']}/resolve", json={"outcome": "taken"}, headers=guide)
+        assert taken.status_code == 200, taken.text
+        again = client.post(f"/api/go/carts/{psid}/items", json=typed, headers=phone)
+        assert again.json()["error"]["code"] == "item_expired"
+        assert [t for t in pulls() if t["session_id"] == psid] == [], "a resent scan is not a second pack"

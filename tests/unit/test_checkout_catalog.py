@@ -196,8 +196,12 @@ def test_a_typed_label_line_counts_its_date_lot_and_weight() -> None:
     assert (facts.gtin, facts.ai("10"), facts.expiry) == (tea, "LOT9", date(2026, 12, 5))
     chicken = "9" + "695000000123"
     chicken += gs1.check_digit(chicken)
-    weighed = gs1facts.typed_facts(f"(01){chicken}(3103)000750", layout)
-    assert (weighed.measure, weighed.value) == ("weight", 750)
+    for measure in ("(3103)000750", "(3922)000001"):  # anyone could type a price of 0.01
+        with pytest.raises(InvalidInput) as err:
+            gs1facts.typed_facts(f"(01){chicken}{measure}", layout)
+        assert err.value.code == "typed_measure"
+    packed = gs1facts.typed_facts(f"(01){tea}(3103)000250(17)261205", layout)  # a fixed pack's weight: information
+    assert (packed.measure, packed.expiry) == ("", date(2026, 12, 5))
 
 
 @pytest.mark.parametrize(

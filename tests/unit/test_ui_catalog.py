@@ -60,12 +60,15 @@ SHARED = {
     "phone": ["platform/images.py", "scanning/phoneframes.py"],  # a phone's frames: checked, then decoded
 }
 NORMALISER = {"invalid_gtin", "bad_check_digit"}
+# ... and a GS1 label's printed line typed at a kiosk or a phone (edge/platform/gs1facts.py typed_facts)
+TYPED_LINE = {"checkout": {"bad_gs1_text", "typed_measure"}, "phone": {"bad_gs1_text", "typed_measure"}}
 
 
 def raised_codes(domain: str) -> tuple[set[str], set[str]]:
     """(literal codes, f-string code patterns) raised anywhere in edge/<domain>/ or the floor
     modules it shows the errors of."""
     literal: set[str] = set(NORMALISER) if domain in SHARED else set()
+    literal |= TYPED_LINE.get(domain, set())
     dynamic: set[str] = set()
     paths = [*(ROOT / "edge" / domain).rglob("*.py"), *(ROOT / "edge" / p for p in SHARED.get(domain, []))]
     for path in paths:
