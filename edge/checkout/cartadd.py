@@ -75,6 +75,8 @@ def write(
     version moved since the plan's read."""
     ks = p.ks
     if p.refusal is not None:  # the alert and the task commit; the scan is refused after the write
+        if tasks.refused_before(s, ks.id, scan_id):
+            return  # a resend of a refused scan: staff heard of it the first time
         sessions._alert_staff(s, ks, p.refusal.code, {**p.refusal.details, "name": p.product.name})
         pack = {**p.refusal.details, "code": p.refusal.code, "name": p.product.name}
         tasks.pull_pack(s, sessions.settings.store.id, sessions.bus, ks.kiosk_id, ks.id, pack, scan_id)

@@ -85,16 +85,22 @@ def open_task(
     return task
 
 
+def refused_before(s: ReadTx, session_id: str, scan_id: str | None) -> bool:
+    """This scan id was refused in this cart already: a resend whose answer was lost, which the
+    staff heard of the first time (no second alert, no new pack, even once the task was answered)."""
+    if scan_id is None:
+        return False
+    pulls = s.exec(select(StaffTask).where(StaffTask.kind == "pack_pull", StaffTask.session_id == session_id))
+    return any(scan_id in json.loads(t.detail or "{}").get("scans", []) for t in pulls)
+
+
 def pull_pack(
     s: Tx, store_id: str, bus: Bus, place: str, session_id: str, pack: dict[str, Any], scan_id: str | None
-) -> StaffTask | None:
+) -> StaffTask:
     """A refused pack (expired, recalled) at a till, inside the refusal's transaction: one task per
     cart for a person to take it off sale; another pack refused in that cart joins the task (the
-    same GTIN refused for the same reason once; at most MAX_PACKS). A resent scan (its answer was
-    lost) is not a new pack, even after the task was answered."""
-    pulls = s.exec(select(StaffTask).where(StaffTask.kind == "pack_pull", StaffTask.session_id == session_id)).all()
-    if scan_id is not None and any(scan_id in json.loads(t.detail or "{}").get("scans", []) for t in pulls):
-        return None
+    same GTIN refused for the same reason once; at most MAX_PACKS). The caller has checked
+    `refused_before`; the scan id is kept so that a resend is known."""
     task = open_task(s, store_id, bus, "pack_pull", place, session_id=session_id, detail={"packs": [pack]})
     detail = json.loads(task.detail or "{}")
     packs, scans = detail.get("packs", []), detail.get("scans", [])

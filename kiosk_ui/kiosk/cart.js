@@ -140,7 +140,7 @@ function setQty(line, qty) {
 export function wireCart() {
   $("#code-form").addEventListener("submit", async (e) => {
     e.preventDefault();
-    const code = $("#code").value.trim();
+    const code = $("#code").value.normalize("NFKC").trim(); // a Chinese keyboard's full-width （01）１２ as ASCII
     if (!code) return;
     $("#code").value = "";
     try {

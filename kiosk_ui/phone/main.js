@@ -263,7 +263,7 @@ function wire() {
   $("#call-staff").addEventListener("click", callStaff);
   $("#code-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const code = $("#code").value.trim();
+    const code = $("#code").value.normalize("NFKC").trim(); // a Chinese keyboard's full-width （01）１２ as ASCII
     const qty = Math.min(99, Math.max(1, parseInt($("#qty").value, 10) || 1));
     if (!code || !S.cart) return;
     $("#code").value = "";

@@ -208,7 +208,8 @@ def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
             expect(page.locator("#alert")).to_contain_text(EXPIRED_EN)
             key_in(element_string(CRACKERS, today + timedelta(days=300), "LOT9"))
             expect(page.locator("#alert")).to_contain_text(RECALLED_EN)
-            key_in(element_string(MILK, today, "B2"))
+            full_width = str.maketrans("()0123456789", "（）０１２３４５６７８９")  # a Chinese keyboard's
+            key_in(element_string(MILK, today, "B2").translate(full_width))
             lines = page.locator("#lines li.line")
             expect(lines).to_have_count(1)
             markdown = lines.locator(".adj[data-kind='markdown']")

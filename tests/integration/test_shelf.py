@@ -300,6 +300,8 @@ def test_refused_packs_become_one_pull_task_per_cart_on_the_handhelds(tmp_path: 
         [ptask] = [t for t in pulls() if t["session_id"] == psid]
         taken = client.post(f"/api/staff/tasks/{ptask['id']}/resolve", json={"outcome": "taken"}, headers=guide)
         assert taken.status_code == 200, taken.text
+        heard = len([a for a in _alerts(daemon, "item_expired") if a["session_id"] == psid])
         again = client.post(f"/api/go/carts/{psid}/items", json=typed, headers=phone)
-        assert again.json()["error"]["code"] == "item_expired"
+        assert again.json()["error"]["code"] == "item_expired", "the resend is answered as before"
         assert [t for t in pulls() if t["session_id"] == psid] == [], "a resent scan is not a second pack"
+        assert len([a for a in _alerts(daemon, "item_expired") if a["session_id"] == psid]) == heard == 1
