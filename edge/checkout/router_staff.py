@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from edge.checkout.events import GateOpenEvent, PassRefused, TaskChanged
-from edge.checkout.schemas import MissingItemIn
+from edge.checkout.schemas import MAX_INT, MissingItemIn
 from edge.checkout.service import CheckoutServices
 from edge.checkout.tasks import StaffTasks
 from edge.platform.context import need
@@ -44,6 +44,10 @@ class ResolveIn(BaseModel):
     )
     reason: SafeStr = Field(default="", max_length=200, description="Required to refuse or to wave through.")
     missing: list[MissingItemIn] = Field(default_factory=list, max_length=200, description="A mismatch's items.")
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="The task's version the answer was given on: 409 "
+        "task_changed if it moved since (another pack joined a pull task)."
+    )  # fmt: skip
 
 
 def _tasks(ctx: CtxDep) -> StaffTasks:
@@ -64,7 +68,7 @@ def claim(task_id: Ident, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
 @staff.post("/tasks/{task_id}/resolve")
 def resolve(task_id: Ident, body: ResolveIn, p: GuideDep, ctx: CtxDep) -> dict[str, Any]:
     missing = [m.model_dump() for m in body.missing]
-    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing, p.leads_floor)
+    return _tasks(ctx).resolve(task_id, p.label, body.outcome, body.reason, missing, p.leads_floor, body.version)
 
 
 @staff.post("/frames")

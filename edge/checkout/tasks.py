@@ -173,10 +173,12 @@ class StaffTasks:
 
     def resolve(
         self, task_id: str, who: str, outcome: str, reason: str = "", missing: list[dict[str, Any]] | None = None,
-        take_over: bool = False,
+        take_over: bool = False, version: int | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """Answer a task. One claimed by someone else is theirs to answer, unless `take_over` (a
-        supervisor, a manager or store IT stepping in for a colleague who walked away)."""
+        supervisor, a manager or store IT stepping in for a colleague who walked away). With the
+        `version` it was shown at, an answer to a task that changed since is refused: a pack that
+        joined a pull task after the guide looked is not taken off sale unseen."""
         with self.store.read() as s:
             kind, session_id = self._get(s, task_id).kind, self._get(s, task_id).session_id
         if outcome not in OUTCOMES.get(kind, ()):
@@ -195,6 +197,12 @@ class StaffTasks:
                     f"this task is claimed by {task.claimed_by}; they answer it, or a supervisor takes over",
                     code="task_taken",
                     details={"state": task.state, "claimed_by": task.claimed_by},
+                )
+            if version is not None and task.version != version:
+                raise Conflict(
+                    "this task changed since it was shown (another pack joined it); check it and answer again",
+                    code="task_changed",
+                    details={"version": task.version},
                 )
             if kind == "id_check" and session_id:
                 refused_cart = self._id_check(s, session_id, who, outcome, reason)

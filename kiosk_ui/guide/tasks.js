@@ -127,6 +127,7 @@ function answers(task, me, act) {
   const missing = field("missing", { inputmode: "numeric" });
   const send = (outcome) => {
     const body = { outcome, reason: reason.value.trim() };
+    if (task.kind === "pack_pull") body.version = task.version; // a pack that joined since is not taken unseen
     if (outcome === "mismatch") {
       body.missing = missing.value.split(/[\s,]+/).filter(Boolean).map((gtin) => ({ gtin, qty: 1 }));
     }

@@ -298,8 +298,15 @@ def test_refused_packs_become_one_pull_task_per_cart_on_the_handhelds(tmp_path: 
         assert (first.status_code, first.json()["error"]["code"]) == (422, "item_expired"), first.text
         assert first.json()["error"]["details"]["name"] == "Free-range eggs", "the page names the pack"
         [ptask] = [t for t in pulls() if t["session_id"] == psid]
-        taken = client.post(f"/api/staff/tasks/{ptask['id']}/resolve", json={"outcome": "taken"}, headers=guide)
-        assert taken.status_code == 200, taken.text
+        shown = client.post(f"/api/staff/tasks/{ptask['id']}/claim", headers=guide).json()["version"]
+        recalled = {"code": f"(01){EGGS}(17){_yymmdd(400)}(10)LOT9", "scan_id": "typed-recalled-1"}
+        assert client.post(f"/api/go/carts/{psid}/items", json=recalled, headers=phone).status_code == 422
+        answer = {"outcome": "taken", "version": shown}  # given on the screen from before the pack joined
+        stale = client.post(f"/api/staff/tasks/{ptask['id']}/resolve", json=answer, headers=guide)
+        assert (stale.status_code, stale.json()["error"]["code"]) == (409, "task_changed"), stale.text
+        now = stale.json()["error"]["details"]["version"]
+        taken = client.post(f"/api/staff/tasks/{ptask['id']}/resolve", json={**answer, "version": now}, headers=guide)
+        assert taken.status_code == 200 and len(taken.json()["detail"]["packs"]) == 2, taken.text
         heard = len([a for a in _alerts(daemon, "item_expired") if a["session_id"] == psid])
         again = client.post(f"/api/go/carts/{psid}/items", json=typed, headers=phone)
         assert again.json()["error"]["code"] == "item_expired", "the resend is answered as before"
