@@ -12,7 +12,7 @@ guard catches the rest (the idle sweep), and the add is then decided again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -54,8 +54,9 @@ def plan(
     ks = sessions.load_row(s, session_id, kiosk_id)
     product = cartrows.resolve(s, facts)
     refusal = shelf.pack_refusal(s, facts, today)
-    if refusal is not None:
-        return AddPlan(ks, product, refusal, None, 0, False)
+    if refusal is not None:  # named, for the shopper's page, the staff alert and the pull task
+        named = replace(refusal, details={**refusal.details, "name": product.name})
+        return AddPlan(ks, product, named, None, 0, False)
     line = cartrows.line_by_code(s, ks.id, key)
     if scan_id is not None and cartrows.scan_seen(s, ks.id, scan_id):
         return AddPlan(ks, product, None, line, line[1] if line else 0, True)
@@ -75,11 +76,11 @@ def write(
     version moved since the plan's read."""
     ks = p.ks
     if p.refusal is not None:  # the alert and the task commit; the scan is refused after the write
-        if tasks.refused_before(s, ks.id, scan_id):
-            return  # a resend of a refused scan: staff heard of it the first time
-        sessions._alert_staff(s, ks, p.refusal.code, {**p.refusal.details, "name": p.product.name})
-        pack = {**p.refusal.details, "code": p.refusal.code, "name": p.product.name}
-        tasks.pull_pack(s, sessions.settings.store.id, sessions.bus, ks.kiosk_id, ks.id, pack, scan_id)
+        if scan_id is not None and not cartrows.claim_scan(s, ks.id, scan_id):
+            return  # a resend of a refused scan (its answer lost): staff heard of it the first time
+        sessions._alert_staff(s, ks, p.refusal.code, p.refusal.details)
+        pack = {**p.refusal.details, "code": p.refusal.code}
+        tasks.pull_pack(s, sessions.settings.store.id, sessions.bus, ks.kiosk_id, ks.id, pack)
         return
     if scan_id is not None and not cartrows.claim_scan(s, ks.id, scan_id):
         raise CartMoved  # claimed since the read: decide again (it reads as a duplicate)

@@ -223,8 +223,7 @@ class Sessions:
             else:
                 raise Conflict("the cart changed while adding this item; scan it again", code="cart_changed")
             if p.refusal is not None:
-                details = {**p.refusal.details, "name": p.product.name}  # which pack, in words
-                raise Unprocessable(p.refusal.message, code=p.refusal.code, details=details)
+                raise Unprocessable(p.refusal.message, code=p.refusal.code, details=p.refusal.details)
             source = "duplicate" if p.duplicate else source
             alerts = [] if p.duplicate or not p.needs_id_check else [dict(AGE_ALERT)]
             proven = p.ks.member_id and p.ks.member_via == "code"  # the member's wallet may apply now

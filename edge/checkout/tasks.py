@@ -85,33 +85,18 @@ def open_task(
     return task
 
 
-def refused_before(s: ReadTx, session_id: str, scan_id: str | None) -> bool:
-    """This scan id was refused in this cart already: a resend whose answer was lost, which the
-    staff heard of the first time (no second alert, no new pack, even once the task was answered)."""
-    if scan_id is None:
-        return False
-    pulls = s.exec(select(StaffTask).where(StaffTask.kind == "pack_pull", StaffTask.session_id == session_id))
-    return any(scan_id in json.loads(t.detail or "{}").get("scans", []) for t in pulls)
-
-
-def pull_pack(
-    s: Tx, store_id: str, bus: Bus, place: str, session_id: str, pack: dict[str, Any], scan_id: str | None
-) -> StaffTask:
+def pull_pack(s: Tx, store_id: str, bus: Bus, place: str, session_id: str, pack: dict[str, Any]) -> StaffTask:
     """A refused pack (expired, recalled) at a till, inside the refusal's transaction: one task per
     cart for a person to take it off sale; another pack refused in that cart joins the task (the
-    same GTIN refused for the same reason once; at most MAX_PACKS). The caller has checked
-    `refused_before`; the scan id is kept so that a resend is known."""
+    same GTIN refused for the same reason once; at most MAX_PACKS). A resent scan never gets here:
+    the refusal claims its scan id like an add does (cartadd.write)."""
     task = open_task(s, store_id, bus, "pack_pull", place, session_id=session_id, detail={"packs": [pack]})
-    detail = json.loads(task.detail or "{}")
-    packs, scans = detail.get("packs", []), detail.get("scans", [])
+    packs = json.loads(task.detail or "{}").get("packs", [])
     same = (pack.get("gtin"), pack.get("code"))
-    joins = all((p.get("gtin"), p.get("code")) != same for p in packs) and len(packs) < MAX_PACKS
-    if scan_id is not None:
-        scans = [*scans, scan_id][-4 * MAX_PACKS :]
-    task.detail = json.dumps({"packs": [*packs, pack] if joins else packs, "scans": scans})
-    s.add(task)
-    if joins:
+    if all((p.get("gtin"), p.get("code")) != same for p in packs) and len(packs) < MAX_PACKS:
+        task.detail = json.dumps({"packs": [*packs, pack]})
         task.version += 1
+        s.add(task)
         s.audit(f"device:{place}", "checkout.task_pack_added", task.id, gtin=pack.get("gtin"), code=pack.get("code"))
         _announce(s, store_id, bus, task)
     return task

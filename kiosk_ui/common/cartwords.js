@@ -7,7 +7,7 @@ import { currentLang, t } from "/ui/common/i18n.js";
 
 // Order-wide discounts (a spend threshold, a coupon) are shared over the lines for tax; they
 // are shown once, by the totals, and each line shows its own (member price, multi-buy, use-by).
-export const ORDER_WIDE = new Set(["threshold", "coupon"]);
+const ORDER_WIDE = new Set(["threshold", "coupon"]);
 
 /** A line's own adjustments (not its share of an order-wide discount). */
 export function ownAdjustments(line) {

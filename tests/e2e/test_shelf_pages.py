@@ -126,10 +126,15 @@ def recalls(shop: Shop) -> dict[str, Any]:
     return dict(ready["components"]["checkout"]["details"]["recalls"])
 
 
+def applied_recalls(shop: Shop) -> dict[str, Any]:
+    """The recall list on /readyz once the daemon's first down-sync poll has applied it."""
+    return wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+
+
 def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
     phones: Phones, shop: Shop, browser: Any, zone: tuple[str, date], tmp_path: Path
 ) -> None:
-    applied = wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+    applied = applied_recalls(shop)
     assert applied["entries"] == 2
     today = zone[1]
     clip = render_clip(
@@ -188,7 +193,7 @@ def test_expired_and_recalled_packs_are_refused_and_the_last_day_is_marked_down(
 def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_day(
     shop: Shop, browser: Any, zone: tuple[str, date]
 ) -> None:
-    wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+    applied_recalls(shop)
     today = zone[1]
     manager = Guide(shop.broker.port, "manager-kiosk-shelf", [ALERTS])
     try:
@@ -250,7 +255,7 @@ def test_the_kiosk_refuses_expired_and_recalled_packs_and_marks_down_the_last_da
 
 
 def test_the_fitting_room_refuses_a_recalled_garment_and_calls_a_guide_once(shop: Shop, browser: Any) -> None:
-    wait_for(lambda: recalls(shop), 30, "the cloud's recall list", until=lambda r: r["version"] is not None)
+    applied_recalls(shop)
     settings = load_settings(None, overrides=shop.config)
     token = room_codes(settings, Path(shop.config["storage"]["data_dir"])).token("room-1")
     with open_pages(browser, shop.url) as pages:
